@@ -1,0 +1,70 @@
+//! One file per client command; this dispatcher is the only `match` over them.
+
+mod completions;
+mod config;
+mod signal;
+mod start;
+mod status;
+mod stop;
+
+use std::process::ExitCode;
+
+use super::{Cli, CliError, CliResult, Command, GlobalArgs};
+use crate::config::Config;
+use crate::control::client::{self, ClientError};
+use crate::protocol::{Request, Response, StatusReport};
+
+/// Runs one parsed command line.
+///
+/// # Errors
+/// A [`CliError`] carrying the message, hint and exit code to report.
+pub fn run(cli: Cli) -> CliResult {
+    let global = &cli.global;
+    match cli.command {
+        Command::Api => return Ok(crate::api::main()),
+        Command::Worker => return Ok(crate::worker::main()),
+        Command::Start(ref args) if args.foreground => crate::telemetry::init_json(std::io::stderr),
+        _ => crate::telemetry::init_cli(global.verbose),
+    }
+    match cli.command {
+        Command::Start(args) => start::run(global, &args),
+        Command::Stop(args) => stop::run(global, &args.names),
+        Command::Restart(args) => status::run_request(global, Request::Restart(names(args.names)), true),
+        Command::Status(args) => status::run(global, &args),
+        Command::Signal(args) => signal::run(global, &args),
+        Command::Config(super::ConfigCommand::Check) => config::check(global),
+        Command::Completions(args) => completions::run(&args),
+        Command::Api | Command::Worker => Ok(ExitCode::SUCCESS),
+    }
+}
+
+fn names(names: Vec<String>) -> crate::protocol::Names {
+    crate::protocol::Names { names }
+}
+
+/// Loads the config named by `--config`, `$SVC_CONFIG`, or `./svc.toml`.
+fn load_config(global: &GlobalArgs) -> Result<Config, CliError> {
+    let path = Config::locate(global.config.as_deref());
+    Ok(Config::load(&path)?)
+}
+
+/// The client's runtime: one thread is plenty for one request.
+fn runtime() -> Result<tokio::runtime::Runtime, CliError> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| CliError::failure(format!("cannot start the runtime: {e}")))
+}
+
+/// Sends `request` to the daemon of `config`; an error reply becomes a [`CliError`].
+async fn request(config: &Config, request: &Request) -> Result<StatusReport, CliError> {
+    match client::request(&config.socket_path(), request).await {
+        Ok(Response::Status(report)) => Ok(report),
+        Ok(Response::Error(reply)) => Err(CliError::failure(reply.message)),
+        Err(ClientError::NotRunning(_)) => Err(CliError::daemon_down(format!(
+            "the daemon for {} is not running",
+            config.file.display()
+        ))),
+        Err(other) => Err(CliError::failure(other.to_string())),
+    }
+}

@@ -1,0 +1,19 @@
+//! `svc signal PROGRAM SIGNAL`.
+
+use std::process::ExitCode;
+
+use super::{load_config, request, runtime};
+use crate::cli::{CliResult, GlobalArgs, SignalArgs};
+use crate::protocol::{Request, SignalRequest};
+
+pub fn run(global: &GlobalArgs, args: &SignalArgs) -> CliResult {
+    let config = load_config(global)?;
+    let req = Request::Signal(SignalRequest {
+        names: vec![args.name.clone()],
+        signal: args.signal.clone(),
+    });
+    let report = runtime()?.block_on(request(&config, &req))?;
+    let count = report.instances.iter().filter(|i| i.name == args.name).count();
+    println!("sent {} to {} ({count} instance{})", args.signal, args.name, if count == 1 { "" } else { "s" });
+    Ok(ExitCode::SUCCESS)
+}

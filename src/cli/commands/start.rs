@@ -1,0 +1,170 @@
+//! `svc start`: start the daemon if needed (detached, or in the foreground), then the programs.
+
+use std::fs::File;
+use std::path::Path;
+use std::process::{ExitCode, Stdio};
+use std::time::Duration;
+
+use tokio::net::UnixDatagram;
+
+use super::{load_config, request, runtime, status};
+use crate::cli::{CliError, CliResult, GlobalArgs, StartArgs};
+use crate::config::Config;
+use crate::control::state_dir::{self, PidFile};
+use crate::protocol::{Names, Request};
+
+/// How long `svc start` waits for a new daemon to report `READY=1`.
+const DAEMON_START_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// How long to wait for a daemon that another `svc start` is launching right now.
+const CONCURRENT_START_TIMEOUT: Duration = Duration::from_secs(10);
+
+pub fn run(global: &GlobalArgs, args: &StartArgs) -> CliResult {
+    let config = load_config(global)?;
+    if args.foreground {
+        return foreground(config);
+    }
+    runtime()?.block_on(async {
+        ensure_daemon(&config).await?;
+        let names = Names {
+            names: args.names.clone(),
+        };
+        let report = request(&config, &Request::Start(names)).await?;
+        print!("{}", status::render(&report));
+        status::check(&report, |i| {
+            if args.names.is_empty() {
+                config.program(&i.name).is_some_and(|p| p.autostart)
+            } else {
+                args.names.contains(&i.name)
+            }
+        })
+    })
+}
+
+/// Runs the daemon in this process until `svc stop`, SIGTERM or SIGINT. SIGHUP is ignored.
+fn foreground(config: Config) -> CliResult {
+    let runtime = runtime()?;
+    runtime.block_on(async {
+        let shutdown = crate::shutdown::on_terminate()
+            .map_err(|e| CliError::failure(format!("cannot install signal handlers: {e}")))?;
+        ignore_sighup()?;
+        crate::supervisor::run(config, shutdown).await.map_err(|e| {
+            tracing::error!(error = format!("{e:#}"), "daemon failed");
+            CliError::failure(format!("{e:#}"))
+        })
+    })?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// A SIGHUP (a closed terminal, a stray `kill -HUP`) must not take the programs down.
+fn ignore_sighup() -> Result<(), CliError> {
+    let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+        .map_err(|e| CliError::failure(format!("cannot handle SIGHUP: {e}")))?;
+    tokio::spawn(async move {
+        while hup.recv().await.is_some() {
+            tracing::info!("SIGHUP received and ignored");
+        }
+    });
+    Ok(())
+}
+
+/// Makes sure a daemon answers on the socket, launching one if none runs.
+async fn ensure_daemon(config: &Config) -> Result<(), CliError> {
+    let socket = config.socket_path();
+    if crate::control::client::request(&socket, &Request::Status).await.is_ok() {
+        return Ok(());
+    }
+    if PidFile::is_locked(&config.pid_path()) {
+        // Another `svc start` is launching it: wait for its socket.
+        return wait_for_socket(config).await;
+    }
+    launch(config).await
+}
+
+async fn wait_for_socket(config: &Config) -> Result<(), CliError> {
+    let deadline = tokio::time::Instant::now() + CONCURRENT_START_TIMEOUT;
+    while tokio::time::Instant::now() < deadline {
+        if crate::control::client::request(&config.socket_path(), &Request::Status).await.is_ok() {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    Err(CliError::failure("another daemon is starting but does not answer")
+        .hint(format!("see {}", config.daemon_log_path().display())))
+}
+
+/// Launches `svc start --foreground` in a new session, output to `logs/svc.log`, and waits for
+/// its `READY=1` (sent once the autostart programs settled) or its exit.
+async fn launch(config: &Config) -> Result<(), CliError> {
+    let fail = |what: &str, e: std::io::Error| CliError::failure(format!("{what}: {e}"));
+    state_dir::prepare(&config.state_dir).map_err(|e| CliError::failure(e.to_string()))?;
+    std::fs::create_dir_all(&config.log_dir).map_err(|e| fail("cannot create the log folder", e))?;
+    let log_path = config.daemon_log_path();
+    let log = File::options()
+        .create(true)
+        .append(true)
+        .open(&log_path)
+        .map_err(|e| fail(&format!("cannot open {}", log_path.display()), e))?;
+    let log_len = log.metadata().map(|m| m.len()).unwrap_or(0);
+    let notify_path = config.state_dir.join(format!("start.{}.sock", std::process::id()));
+    let _ = std::fs::remove_file(&notify_path);
+    let notify = UnixDatagram::bind(&notify_path).map_err(|e| fail("cannot bind the start socket", e))?;
+    let _cleanup = RemoveOnDrop(&notify_path);
+
+    let exe = std::env::current_exe().map_err(|e| fail("cannot find this binary", e))?;
+    let mut command = tokio::process::Command::new(exe);
+    command
+        .arg("--config")
+        .arg(&config.file)
+        .args(["start", "--foreground"])
+        .env("NOTIFY_SOCKET", &notify_path)
+        .env(crate::supervisor::LAUNCHED_BY_START, "1")
+        .stdin(Stdio::null())
+        .stdout(log.try_clone().map_err(|e| fail("cannot share the log file", e))?)
+        .stderr(log);
+    // SAFETY: setsid is async-signal-safe; it detaches the daemon from our terminal and session.
+    unsafe {
+        command.pre_exec(|| nix::unistd::setsid().map(drop).map_err(std::io::Error::from));
+    }
+    let mut daemon = command.spawn().map_err(|e| fail("cannot launch the daemon", e))?;
+
+    let mut buf = [0u8; 256];
+    let ready = async {
+        loop {
+            let n = notify.recv(&mut buf).await?;
+            if buf[..n].split(|&b| b == b'\n').any(|l| l == b"READY=1") {
+                return Ok::<(), std::io::Error>(());
+            }
+        }
+    };
+    tokio::select! {
+        result = ready => result.map_err(|e| fail("waiting for the daemon", e)),
+        exit = daemon.wait() => {
+            let status = exit.map(|s| s.to_string()).unwrap_or_else(|e| e.to_string());
+            Err(CliError::failure(format!(
+                "the daemon exited during start-up ({status}):\n{}",
+                log_tail(&log_path, log_len)
+            ))
+            .hint(format!("the full log is {}", log_path.display())))
+        }
+        () = tokio::time::sleep(DAEMON_START_TIMEOUT) => Err(CliError::failure(
+            "the daemon did not report ready in time",
+        ).hint(format!("see {}", log_path.display()))),
+    }
+}
+
+/// What the daemon wrote to its log since `from` (at most the last 20 lines).
+fn log_tail(path: &Path, from: u64) -> String {
+    let text = std::fs::read(path).unwrap_or_default();
+    let text = String::from_utf8_lossy(text.get(from as usize..).unwrap_or_default());
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(20)..].join("\n")
+}
+
+struct RemoveOnDrop<'a>(&'a Path);
+
+impl Drop for RemoveOnDrop<'_> {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(self.0);
+    }
+}

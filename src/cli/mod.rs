@@ -1,0 +1,124 @@
+//! The command line: one clap definition that also generates `completions/` and `man/`.
+
+pub mod commands;
+pub mod exit;
+
+use std::path::PathBuf;
+
+use clap::{Args, CommandFactory, Parser, Subcommand};
+
+pub use exit::{CliError, CliResult};
+
+const EXAMPLES: &str = "\
+Examples:
+  svc start                 start the daemon and every program in ./svc.toml
+  svc status                one line per instance
+  svc logs api -n 200       the last 200 lines of the api
+  svc restart api           stop and start the api
+  svc stop                  drain everything, then the daemon exits
+
+Exit codes: 0 ok, 1 failure, 2 usage or config error, 3 daemon not running.";
+
+/// A process manager and the service it runs, in one binary.
+#[derive(Debug, Parser)]
+#[command(name = "svc", version, about, after_help = EXAMPLES, propagate_version = true)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Options every subcommand takes.
+#[derive(Debug, Args, Clone)]
+pub struct GlobalArgs {
+    /// The config file [default: ./svc.toml]
+    #[arg(short, long, global = true, env = "SVC_CONFIG", value_name = "PATH")]
+    pub config: Option<PathBuf>,
+    /// More output on stderr (-v, -vv, -vvv)
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Start the daemon if needed, then the named programs (every autostart one when none is named)
+    #[command(after_help = "Examples:\n  svc start\n  svc start worker\n  svc start --foreground    # containers and systemd: Ctrl-C or SIGTERM drains all")]
+    Start(StartArgs),
+    /// Drain the named programs gracefully; with no name, everything, then the daemon exits
+    #[command(after_help = "Examples:\n  svc stop worker\n  svc stop")]
+    Stop(NamesArgs),
+    /// Stop and start the named programs (all when none is named); clears `errored`
+    #[command(after_help = "Examples:\n  svc restart api\n  svc restart")]
+    Restart(NamesArgs),
+    /// Show every instance: pid, state, uptime, restarts, CPU, memory, last exit
+    #[command(after_help = "Examples:\n  svc status\n  svc status --json | jq '.[] | select(.state != \"online\")'")]
+    Status(StatusArgs),
+    /// Send a signal to every instance of a program
+    #[command(after_help = "Examples:\n  svc signal api SIGUSR1\n  svc signal worker HUP")]
+    Signal(SignalArgs),
+    /// Check and print the configuration
+    #[command(subcommand)]
+    Config(ConfigCommand),
+    /// Print shell completions
+    #[command(after_help = "Examples:\n  svc completions bash > /etc/bash_completion.d/svc\n  svc completions zsh > \"${fpath[1]}/_svc\"")]
+    Completions(CompletionsArgs),
+    /// Run the HTTP API (normally started by the daemon from svc.toml)
+    #[command(after_help = "Examples:\n  PORT=8080 svc api")]
+    Api,
+    /// Run the email-queue worker (normally started by the daemon from svc.toml)
+    #[command(after_help = "Examples:\n  WORKER_CONCURRENCY=10 svc worker")]
+    Worker,
+}
+
+#[derive(Debug, Args)]
+pub struct StartArgs {
+    /// Programs to start (all autostart programs when none is named)
+    #[arg(value_name = "PROGRAM")]
+    pub names: Vec<String>,
+    /// Run the daemon in this process (containers, systemd); Ctrl-C or SIGTERM drains everything
+    #[arg(long)]
+    pub foreground: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct NamesArgs {
+    /// Programs to act on (all when none is named)
+    #[arg(value_name = "PROGRAM")]
+    pub names: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// Print a JSON array (one object per instance) instead of a table
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct SignalArgs {
+    /// The program whose instances get the signal
+    #[arg(value_name = "PROGRAM")]
+    pub name: String,
+    /// A signal name: SIGUSR1, USR1, SIGHUP, ...
+    #[arg(value_name = "SIGNAL")]
+    pub signal: String,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Validate svc.toml and print the resolved configuration
+    #[command(after_help = "Examples:\n  svc config check\n  svc --config /etc/svc/svc.toml config check")]
+    Check,
+}
+
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell to print completions for
+    pub shell: clap_complete::Shell,
+}
+
+/// The full clap command, for completions and the man page.
+pub fn command() -> clap::Command {
+    Cli::command()
+}

@@ -1,0 +1,226 @@
+//! `svc.toml`: the schema, loading, validation and the resolved configuration.
+//!
+//! Loading is strict: unknown keys, wrong types, bad durations, sizes and signal names are refused
+//! with `file:line:column: key: message`. Syntax and type errors stop the parse at the first one
+//! (TOML cannot go on); the semantic checks after it report every problem at once. Relative paths
+//! resolve against the folder of the file itself.
+
+mod schema;
+pub mod values;
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Serialize;
+
+pub use schema::RestartMode;
+use values::{HumanDuration, SignalName};
+
+/// The config file used when neither `--config` nor `$SVC_CONFIG` names one.
+pub const DEFAULT_FILE: &str = "svc.toml";
+
+/// One problem found in a config file, located by line and key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    pub file: PathBuf,
+    pub line: usize,
+    pub column: usize,
+    /// Dotted key path, e.g. `programs.api.restart_delay`.
+    pub key: String,
+    pub message: String,
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}:{}:{}: {}: {}",
+            self.file.display(),
+            self.line,
+            self.column,
+            self.key,
+            self.message
+        )
+    }
+}
+
+/// Why a configuration could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read {}: {source}", path.display())]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{}", problems.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n"))]
+    Invalid { problems: Vec<Problem> },
+}
+
+/// The resolved configuration: every default applied, every path absolute.
+#[derive(Debug, Clone, Serialize)]
+pub struct Config {
+    /// The file this was loaded from.
+    pub file: PathBuf,
+    /// Where `svc.pid` and `svc.sock` live (mode 0700).
+    pub state_dir: PathBuf,
+    /// Where the daemon writes the programs' logs and its own `svc.log`.
+    pub log_dir: PathBuf,
+    /// Log rotation for every program without an override.
+    pub logs: LogPolicy,
+    /// `.env` next to the file, then `[env]` (which wins).
+    pub env: BTreeMap<String, String>,
+    /// In the order of their names.
+    pub programs: Vec<Program>,
+}
+
+/// Size-based rotation of the log files.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct LogPolicy {
+    pub max_size: u64,
+    pub keep: u32,
+    pub compress: bool,
+}
+
+/// One `[programs.NAME]` table, resolved.
+#[derive(Debug, Clone, Serialize)]
+pub struct Program {
+    pub name: String,
+    /// argv; a leading `svc` has been replaced by the path of this binary.
+    pub command: Vec<String>,
+    pub instances: u32,
+    pub cwd: PathBuf,
+    /// `[env]` merged with the program's own `env` (which wins).
+    pub env: BTreeMap<String, String>,
+    pub autostart: bool,
+    pub restart: RestartPolicy,
+    pub stop_signal: SignalName,
+    #[serde(serialize_with = "human")]
+    pub stop_timeout: Duration,
+    pub ready: Ready,
+    pub logs: LogPolicy,
+}
+
+/// When and how fast a program is restarted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct RestartPolicy {
+    pub mode: RestartMode,
+    /// The first backoff; doubles per unstable restart.
+    #[serde(serialize_with = "human")]
+    pub delay: Duration,
+    /// The backoff never grows past this.
+    #[serde(serialize_with = "human")]
+    pub max_delay: Duration,
+    /// A run shorter than this is unstable; a longer one resets the backoff.
+    #[serde(serialize_with = "human")]
+    pub min_uptime: Duration,
+    /// Consecutive unstable restarts before the program is `errored`.
+    pub max_restarts: u32,
+}
+
+/// How the daemon learns that an instance is ready (`online`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase", tag = "kind")]
+pub enum Ready {
+    /// Online as soon as it is forked.
+    Spawned,
+    /// Online when it sends `READY=1` on `$NOTIFY_SOCKET`.
+    Notify {
+        #[serde(serialize_with = "human")]
+        timeout: Duration,
+    },
+    /// Online when `GET url` answers 2xx.
+    Http {
+        url: String,
+        #[serde(serialize_with = "human")]
+        timeout: Duration,
+    },
+    /// Online when a TCP connection to `addr` succeeds.
+    Tcp {
+        addr: String,
+        #[serde(serialize_with = "human")]
+        timeout: Duration,
+    },
+}
+
+fn human<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+    HumanDuration(*d).serialize(s)
+}
+
+impl Config {
+    /// Finds the config file: `explicit` (from `--config` or `$SVC_CONFIG`), else `./svc.toml`.
+    pub fn locate(explicit: Option<&Path>) -> PathBuf {
+        explicit.map_or_else(|| PathBuf::from(DEFAULT_FILE), Path::to_path_buf)
+    }
+
+    /// Reads, parses and validates the config file at `path`, and the `.env` beside it.
+    ///
+    /// # Errors
+    /// [`ConfigError::Read`] when a file cannot be read; [`ConfigError::Invalid`] listing every
+    /// problem found, each with its file, line and key.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let read_error = |source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        };
+        let file = std::path::absolute(path).map_err(read_error)?;
+        let text = std::fs::read_to_string(&file).map_err(read_error)?;
+        let dir = file.parent().unwrap_or(Path::new("/")).to_path_buf();
+        let dotenv = read_dotenv(&dir.join(".env"))?;
+        schema::resolve(&file, &text, &dir, dotenv)
+    }
+
+    /// The control socket's path.
+    pub fn socket_path(&self) -> PathBuf {
+        self.state_dir.join("svc.sock")
+    }
+
+    /// The pid file's path (also the lock that keeps one daemon per config).
+    pub fn pid_path(&self) -> PathBuf {
+        self.state_dir.join("svc.pid")
+    }
+
+    /// The daemon's own log: start-up errors and lifecycle, so a failing start can be diagnosed.
+    pub fn daemon_log_path(&self) -> PathBuf {
+        self.log_dir.join("svc.log")
+    }
+
+    /// The program called `name`.
+    pub fn program(&self, name: &str) -> Option<&Program> {
+        self.programs.iter().find(|p| p.name == name)
+    }
+}
+
+/// Reads `KEY=value` lines from a `.env` file; a missing file is no error.
+fn read_dotenv(path: &Path) -> Result<BTreeMap<String, String>, ConfigError> {
+    let iter = match dotenvy::from_path_iter(path) {
+        Ok(iter) => iter,
+        Err(dotenvy::Error::Io(e)) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Ok(BTreeMap::new());
+        }
+        Err(e) => return Err(dotenv_problem(path, &e)),
+    };
+    iter.map(|item| item.map_err(|e| dotenv_problem(path, &e)))
+        .collect()
+}
+
+fn dotenv_problem(path: &Path, error: &dotenvy::Error) -> ConfigError {
+    let (line, message) = match error {
+        dotenvy::Error::LineParse(text, index) => (
+            0,
+            format!("cannot parse {text:?} (at character {index}); write KEY=value"),
+        ),
+        other => (0, other.to_string()),
+    };
+    ConfigError::Invalid {
+        problems: vec![Problem {
+            file: path.to_path_buf(),
+            line,
+            column: 0,
+            key: ".env".into(),
+            message,
+        }],
+    }
+}

@@ -1,0 +1,507 @@
+//! The raw TOML schema of svc.toml and its resolution into [`Config`].
+
+use std::collections::BTreeMap;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::{Deserialize, Deserializer, Serialize};
+use toml::Spanned;
+
+use super::values::{ByteSize, EnvValue, HumanDuration, SignalName};
+use super::{Config, ConfigError, LogPolicy, Problem, Program, Ready, RestartPolicy};
+
+/// Most instances one program may ask for; beyond this is a typo, not a plan.
+const MAX_INSTANCES: u32 = 256;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    #[serde(default)]
+    daemon: RawDaemon,
+    #[serde(default)]
+    env: BTreeMap<String, EnvValue>,
+    #[serde(default)]
+    logs: RawLogs,
+    #[serde(default)]
+    programs: BTreeMap<String, Spanned<RawProgram>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawDaemon {
+    #[serde(default = "default_state_dir")]
+    state_dir: PathBuf,
+    #[serde(default = "default_log_dir")]
+    log_dir: PathBuf,
+}
+
+impl Default for RawDaemon {
+    fn default() -> Self {
+        RawDaemon {
+            state_dir: default_state_dir(),
+            log_dir: default_log_dir(),
+        }
+    }
+}
+
+fn default_state_dir() -> PathBuf {
+    PathBuf::from("run")
+}
+fn default_log_dir() -> PathBuf {
+    PathBuf::from("logs")
+}
+
+/// `[logs]`, and a program's `logs` override (where every key is optional).
+#[derive(Deserialize, Default, Clone, Copy)]
+#[serde(deny_unknown_fields)]
+struct RawLogs {
+    max_size: Option<ByteSize>,
+    keep: Option<u32>,
+    compress: Option<bool>,
+}
+
+impl RawLogs {
+    fn over(self, base: LogPolicy) -> LogPolicy {
+        LogPolicy {
+            max_size: self.max_size.map_or(base.max_size, |s| s.0),
+            keep: self.keep.unwrap_or(base.keep),
+            compress: self.compress.unwrap_or(base.compress),
+        }
+    }
+}
+
+const DEFAULT_LOGS: LogPolicy = LogPolicy {
+    max_size: 10 << 20,
+    keep: 10,
+    compress: true,
+};
+
+/// `always | on-failure | never`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum RestartMode {
+    #[default]
+    Always,
+    OnFailure,
+    Never,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawProgram {
+    command: Spanned<Vec<String>>,
+    #[serde(default = "one")]
+    instances: Spanned<u32>,
+    cwd: Option<PathBuf>,
+    #[serde(default)]
+    env: BTreeMap<String, EnvValue>,
+    #[serde(default = "yes")]
+    autostart: bool,
+    #[serde(default)]
+    restart: RestartMode,
+    #[serde(default = "default_restart_delay")]
+    restart_delay: HumanDuration,
+    #[serde(default = "default_max_restart_delay")]
+    max_restart_delay: Spanned<HumanDuration>,
+    #[serde(default = "default_min_uptime")]
+    min_uptime: HumanDuration,
+    #[serde(default = "default_max_restarts")]
+    max_restarts: u32,
+    #[serde(default = "default_stop_signal")]
+    stop_signal: SignalName,
+    #[serde(default = "default_stop_timeout")]
+    stop_timeout: HumanDuration,
+    ready: Option<Spanned<RawReady>>,
+    logs: Option<RawLogs>,
+}
+
+fn one() -> Spanned<u32> {
+    Spanned::new(0..0, 1)
+}
+fn yes() -> bool {
+    true
+}
+fn default_restart_delay() -> HumanDuration {
+    HumanDuration(Duration::from_millis(100))
+}
+fn default_max_restart_delay() -> Spanned<HumanDuration> {
+    Spanned::new(0..0, HumanDuration(Duration::from_secs(30)))
+}
+fn default_min_uptime() -> HumanDuration {
+    HumanDuration(Duration::from_secs(5))
+}
+fn default_max_restarts() -> u32 {
+    10
+}
+fn default_stop_signal() -> SignalName {
+    SignalName(nix::sys::signal::Signal::SIGTERM)
+}
+fn default_stop_timeout() -> HumanDuration {
+    HumanDuration(Duration::from_secs(10))
+}
+
+/// How long a readiness check may take before the start counts as failed.
+const DEFAULT_READY_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// `ready = "notify"`, or a table `{ http = URL | tcp = ADDR | notify = true, timeout = "30s" }`.
+struct RawReady(ReadyTable);
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct ReadyTable {
+    http: Option<String>,
+    tcp: Option<String>,
+    notify: Option<bool>,
+    timeout: Option<HumanDuration>,
+}
+
+impl<'de> Deserialize<'de> for RawReady {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = RawReady;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str(r#""notify" or a table like { http = "http://127.0.0.1:3000/ready" }"#)
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<RawReady, E> {
+                match v {
+                    "notify" => Ok(RawReady(ReadyTable {
+                        notify: Some(true),
+                        ..ReadyTable::default()
+                    })),
+                    other => Err(E::custom(format!(
+                        "unknown readiness {other:?}; use \"notify\", {{ http = URL }} or {{ tcp = ADDR }}"
+                    ))),
+                }
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<RawReady, A::Error> {
+                ReadyTable::deserialize(serde::de::value::MapAccessDeserializer::new(map)).map(RawReady)
+            }
+        }
+        d.deserialize_any(Visitor)
+    }
+}
+
+/// Collects semantic problems, locating each by its span in the text.
+struct Problems<'a> {
+    file: &'a Path,
+    text: &'a str,
+    found: Vec<Problem>,
+}
+
+impl Problems<'_> {
+    fn add(&mut self, span: Range<usize>, key: String, message: impl Into<String>) {
+        let (line, column) = line_column(self.text, span.start);
+        self.found.push(Problem {
+            file: self.file.to_path_buf(),
+            line,
+            column,
+            key,
+            message: message.into(),
+        });
+    }
+}
+
+/// 1-based line and column of a byte offset.
+fn line_column(text: &str, offset: usize) -> (usize, usize) {
+    let before = &text[..offset.min(text.len())];
+    let line = before.matches('\n').count() + 1;
+    let column = before.len() - before.rfind('\n').map_or(0, |i| i + 1) + 1;
+    (line, column)
+}
+
+/// Parses `text` (the contents of `file`) and resolves it against `dir`.
+pub(super) fn resolve(
+    file: &Path,
+    text: &str,
+    dir: &Path,
+    dotenv: BTreeMap<String, String>,
+) -> Result<Config, ConfigError> {
+    let raw = parse(file, text)?;
+    let mut problems = Problems {
+        file,
+        text,
+        found: Vec::new(),
+    };
+    let logs = raw.logs.over(DEFAULT_LOGS);
+    let mut env = dotenv;
+    env.extend(raw.env.into_iter().map(|(k, v)| (k, v.0)));
+    check_env_names(&mut problems, "env", 0..0, env.keys());
+
+    let programs = raw
+        .programs
+        .into_iter()
+        .map(|(name, program)| resolve_program(&mut problems, dir, &env, logs, name, program))
+        .collect();
+
+    if !problems.found.is_empty() {
+        return Err(ConfigError::Invalid {
+            problems: problems.found,
+        });
+    }
+    Ok(Config {
+        file: file.to_path_buf(),
+        state_dir: dir.join(raw.daemon.state_dir),
+        log_dir: dir.join(raw.daemon.log_dir),
+        logs,
+        env,
+        programs,
+    })
+}
+
+/// The TOML parse: the first syntax or type error, with its line and key.
+fn parse(file: &Path, text: &str) -> Result<RawConfig, ConfigError> {
+    let problem = |span: Option<Range<usize>>, key: String, message: String| {
+        let (line, column) = line_column(text, span.map_or(0, |s| s.start));
+        ConfigError::Invalid {
+            problems: vec![Problem {
+                file: file.to_path_buf(),
+                line,
+                column,
+                key,
+                message,
+            }],
+        }
+    };
+    let deserializer = toml::Deserializer::parse(text)
+        .map_err(|e| problem(e.span(), "(syntax)".into(), e.message().to_owned()))?;
+    serde_path_to_error::deserialize(deserializer).map_err(|e| {
+        let key = e.path().to_string();
+        let inner = e.into_inner();
+        let key = if key == "." { "(top level)".into() } else { key };
+        problem(inner.span(), key, inner.message().to_owned())
+    })
+}
+
+fn resolve_program(
+    problems: &mut Problems<'_>,
+    dir: &Path,
+    shared_env: &BTreeMap<String, String>,
+    logs: LogPolicy,
+    name: String,
+    program: Spanned<RawProgram>,
+) -> Program {
+    let span = program.span();
+    let raw = program.into_inner();
+    let key = |field: &str| format!("programs.{name}.{field}");
+
+    if name.is_empty()
+        || !name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+    {
+        problems.add(
+            span.clone(),
+            format!("programs.{name}"),
+            "a program name may hold only letters, digits, '-' and '_'",
+        );
+    }
+    let command_span = raw.command.span();
+    let mut command = raw.command.into_inner();
+    if command.first().is_none_or(|c| c.is_empty()) {
+        problems.add(command_span, key("command"), "the command must name a program to run, e.g. [\"svc\", \"api\"]");
+    } else if command[0] == "svc" {
+        command[0] = std::env::current_exe()
+            .map(|p| p.to_string_lossy().into_owned())
+            .unwrap_or_else(|_| "svc".into());
+    }
+    let instances_span = raw.instances.span();
+    let instances = *raw.instances.get_ref();
+    if !(1..=MAX_INSTANCES).contains(&instances) {
+        problems.add(
+            instances_span,
+            key("instances"),
+            format!("must be between 1 and {MAX_INSTANCES}, not {instances}"),
+        );
+    }
+    let max_delay_span = raw.max_restart_delay.span();
+    let max_delay = raw.max_restart_delay.into_inner().0;
+    if raw.restart_delay.0 > max_delay {
+        problems.add(
+            max_delay_span,
+            key("max_restart_delay"),
+            "must not be shorter than restart_delay",
+        );
+    }
+    check_env_names(problems, &key("env"), span.clone(), raw.env.keys());
+    let mut env = shared_env.clone();
+    env.extend(raw.env.into_iter().map(|(k, v)| (k, v.0)));
+
+    let ready = match raw.ready {
+        None => Ready::Spawned,
+        Some(spanned) => {
+            let ready_span = spanned.span();
+            resolve_ready(spanned.into_inner().0).unwrap_or_else(|message| {
+                problems.add(ready_span, key("ready"), message);
+                Ready::Spawned
+            })
+        }
+    };
+
+    Program {
+        command,
+        instances,
+        cwd: raw.cwd.map_or_else(|| dir.to_path_buf(), |cwd| dir.join(cwd)),
+        env,
+        autostart: raw.autostart,
+        restart: RestartPolicy {
+            mode: raw.restart,
+            delay: raw.restart_delay.0,
+            max_delay,
+            min_uptime: raw.min_uptime.0,
+            max_restarts: raw.max_restarts,
+        },
+        stop_signal: raw.stop_signal,
+        stop_timeout: raw.stop_timeout.0,
+        ready,
+        logs: raw.logs.unwrap_or_default().over(logs),
+        name,
+    }
+}
+
+fn resolve_ready(table: ReadyTable) -> Result<Ready, String> {
+    let timeout = table.timeout.map_or(DEFAULT_READY_TIMEOUT, |t| t.0);
+    match (table.http, table.tcp, table.notify.unwrap_or(false)) {
+        (Some(url), None, false) => {
+            crate::supervisor::probe::HttpTarget::parse(&url)?;
+            Ok(Ready::Http { url, timeout })
+        }
+        (None, Some(addr), false) => {
+            if addr.rsplit_once(':').and_then(|(_, p)| p.parse::<u16>().ok()).is_none() {
+                return Err(format!("tcp readiness needs HOST:PORT, not {addr:?}"));
+            }
+            Ok(Ready::Tcp { addr, timeout })
+        }
+        (None, None, true) => Ok(Ready::Notify { timeout }),
+        (None, None, false) => Err("name one readiness check: http, tcp or notify".into()),
+        _ => Err("name only one readiness check: http, tcp or notify".into()),
+    }
+}
+
+fn check_env_names<'k>(
+    problems: &mut Problems<'_>,
+    key: &str,
+    span: Range<usize>,
+    names: impl Iterator<Item = &'k String>,
+) {
+    for name in names {
+        if name.is_empty() || name.contains(['=', '\0']) {
+            problems.add(
+                span.clone(),
+                format!("{key}.{name}"),
+                "an environment variable name may not be empty or hold '=' or NUL",
+            );
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load(text: &str) -> Result<Config, ConfigError> {
+        resolve(Path::new("/x/svc.toml"), text, Path::new("/x"), BTreeMap::new())
+    }
+
+    fn problems(text: &str) -> Vec<String> {
+        match load(text) {
+            Err(ConfigError::Invalid { problems }) => {
+                problems.iter().map(ToString::to_string).collect()
+            }
+            other => panic!("expected problems, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn the_documented_example_parses() {
+        let text = include_str!("../../svc.toml");
+        let config = load(text).expect("svc.toml parses");
+        assert!(config.program("api").is_some());
+        assert!(config.program("worker").is_some());
+    }
+
+    #[test]
+    fn defaults_apply_to_a_minimal_program() {
+        let config = load("[programs.web]\ncommand = [\"sleep\", \"1\"]\n").unwrap();
+        let web = config.program("web").unwrap();
+        assert_eq!(web.instances, 1);
+        assert_eq!(web.restart.delay, Duration::from_millis(100));
+        assert_eq!(web.restart.max_delay, Duration::from_secs(30));
+        assert_eq!(web.stop_timeout, Duration::from_secs(10));
+        assert_eq!(web.cwd, Path::new("/x"));
+        assert_eq!(config.state_dir, Path::new("/x/run"));
+        assert_eq!(web.ready, Ready::Spawned);
+    }
+
+    #[test]
+    fn unknown_key_names_file_line_and_key() {
+        let found = problems("[programs.web]\ncommand = [\"x\"]\nrestrat = \"always\"\n");
+        assert_eq!(found.len(), 1);
+        assert!(found[0].starts_with("/x/svc.toml:3:1: programs.web"), "{}", found[0]);
+        assert!(found[0].contains("restrat"), "{}", found[0]);
+    }
+
+    #[test]
+    fn bad_duration_names_its_key() {
+        let found = problems("[programs.web]\ncommand = [\"x\"]\nrestart_delay = \"soon\"\n");
+        assert!(found[0].contains(":3:"), "{}", found[0]);
+        assert!(found[0].contains("programs.web.restart_delay"), "{}", found[0]);
+        assert!(found[0].contains("invalid duration"), "{}", found[0]);
+    }
+
+    #[test]
+    fn bad_signal_and_wrong_type_are_refused() {
+        let found = problems("[programs.web]\ncommand = [\"x\"]\nstop_signal = \"SIGNOPE\"\n");
+        assert!(found[0].contains("programs.web.stop_signal"), "{}", found[0]);
+        let found = problems("[programs.web]\ncommand = [\"x\"]\ninstances = \"two\"\n");
+        assert!(found[0].contains("programs.web.instances"), "{}", found[0]);
+    }
+
+    #[test]
+    fn missing_command_is_refused() {
+        let found = problems("[programs.web]\ninstances = 2\n");
+        assert!(found[0].contains("programs.web"), "{}", found[0]);
+        assert!(found[0].contains("command"), "{}", found[0]);
+    }
+
+    #[test]
+    fn semantic_problems_are_reported_all_at_once() {
+        let found = problems(
+            "[programs.a]\ncommand = []\ninstances = 0\n\n[programs.b]\ncommand = [\"x\"]\nrestart_delay = \"10s\"\nmax_restart_delay = \"1s\"\nready = { http = \"ftp://nope\" }\n",
+        );
+        assert_eq!(found.len(), 4, "{found:#?}");
+        assert!(found[0].starts_with("/x/svc.toml:2:"), "{}", found[0]);
+        assert!(found[1].starts_with("/x/svc.toml:3:"), "{}", found[1]);
+        assert!(found[2].contains("programs.b.max_restart_delay"), "{}", found[2]);
+        assert!(found[3].contains("programs.b.ready"), "{}", found[3]);
+    }
+
+    #[test]
+    fn env_values_merge_with_program_env_winning() {
+        let config = load(
+            "[env]\nLOG_LEVEL = \"info\"\nPORT = 1\n[programs.web]\ncommand = [\"x\"]\nenv = { PORT = 3000, DEBUG = true }\n",
+        )
+        .unwrap();
+        let env = &config.program("web").unwrap().env;
+        assert_eq!(env["PORT"], "3000");
+        assert_eq!(env["DEBUG"], "true");
+        assert_eq!(env["LOG_LEVEL"], "info");
+    }
+
+    #[test]
+    fn ready_forms_parse() {
+        let config = load(
+            "[programs.a]\ncommand = [\"x\"]\nready = \"notify\"\n[programs.b]\ncommand = [\"x\"]\nready = { tcp = \"127.0.0.1:80\", timeout = \"2s\" }\n",
+        )
+        .unwrap();
+        assert!(matches!(config.program("a").unwrap().ready, Ready::Notify { .. }));
+        assert_eq!(
+            config.program("b").unwrap().ready,
+            Ready::Tcp {
+                addr: "127.0.0.1:80".into(),
+                timeout: Duration::from_secs(2)
+            }
+        );
+    }
+}

@@ -1,0 +1,30 @@
+//! `svc`: a process manager (daemon + CLI) and the service it supervises, in one crate.
+//!
+//! # Layout
+//! - [`cli`]: clap definitions (they also generate `completions/` and `man/`) and one file per
+//!   client command in `cli/commands/`.
+//! - [`config`]: `svc.toml` schema, loading, validation (file:line:key errors), `.env`.
+//! - [`protocol`]: the control protocol's request/response types and frame codec.
+//! - [`control`]: the Unix-socket server and client, the state folder and pid-file lock.
+//! - [`supervisor`]: the daemon: one actor per instance, restart policy, reaping, readiness.
+//! - [`logs`]: capture of the children's output and the single log writer.
+//! - [`api`], [`worker`], [`queue`]: the service the daemon runs by default.
+//! - [`telemetry`], [`shutdown`], [`sd_notify`], [`sqlite`]: shared plumbing.
+//!
+//! Dependencies flow one way: `cli → control → protocol`; `supervisor → logs, config`; the
+//! service never imports the supervisor.
+
+pub mod api;
+pub mod cli;
+pub mod config;
+pub mod control;
+pub mod logs;
+mod placeholder;
+pub mod protocol;
+pub mod queue;
+pub mod sd_notify;
+pub mod shutdown;
+pub mod sqlite;
+pub mod supervisor;
+pub mod telemetry;
+pub mod worker;

@@ -1,0 +1,261 @@
+//! The control protocol between the CLI and the daemon; nothing else speaks the socket.
+//!
+//! One frame is one JSON object on one line (`\n`-terminated), at most [`MAX_FRAME`] bytes.
+//! Every frame carries the protocol version `v`; a peer with another version gets an error
+//! reply naming both. The client sends one [`Request`], the daemon answers with one [`Response`],
+//! then the connection closes. Reads have a timeout, so a silent peer cannot hold a connection.
+
+use std::time::Duration;
+
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+
+/// Bumped on any incompatible change to the messages below.
+pub const VERSION: u32 = 1;
+
+/// The largest frame either side accepts, in bytes (the newline included).
+pub const MAX_FRAME: usize = 1 << 20;
+
+/// How long the daemon waits for a client's request.
+pub const READ_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// A message with its protocol version.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Frame<T> {
+    pub v: u32,
+    #[serde(flatten)]
+    pub body: T,
+}
+
+/// What the CLI asks of the daemon.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "cmd", rename_all = "kebab-case")]
+pub enum Request {
+    /// Start the named programs (all autostart ones when empty) and wait until they settle.
+    Start(Names),
+    /// Stop the named programs; with no names, stop everything and shut the daemon down.
+    Stop(Names),
+    /// Stop, then start, the named programs (all when empty); clears `errored`.
+    Restart(Names),
+    /// One entry per instance.
+    Status,
+    /// Send a signal to every instance of the named programs.
+    Signal(SignalRequest),
+}
+
+/// Program names; empty means all.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct Names {
+    #[serde(default)]
+    pub names: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SignalRequest {
+    pub names: Vec<String>,
+    /// A signal name such as `SIGUSR1`.
+    pub signal: String,
+}
+
+/// The daemon's answer.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "result", rename_all = "kebab-case")]
+pub enum Response {
+    /// The state of every instance (after the request took effect).
+    Status(StatusReport),
+    /// The request was refused or failed; `message` says why.
+    Error(ErrorReply),
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StatusReport {
+    pub daemon_pid: u32,
+    pub instances: Vec<InstanceStatus>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorReply {
+    pub message: String,
+}
+
+/// One instance as `svc status --json` prints it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct InstanceStatus {
+    pub name: String,
+    pub instance: u32,
+    /// `None` when no process is running.
+    pub pid: Option<u32>,
+    pub state: State,
+    pub restarts: u32,
+    pub uptime_secs: Option<u64>,
+    pub memory_bytes: Option<u64>,
+    pub cpu_percent: Option<f64>,
+    pub last_exit: Option<ExitInfo>,
+    /// Why the instance is not online, when it is not (crash, probe timeout, spawn error).
+    pub reason: Option<String>,
+}
+
+/// The life cycle of one instance.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum State {
+    /// Forked, not yet ready.
+    Starting,
+    /// Ready and running.
+    Online,
+    /// Stop signal sent, waiting for it to exit.
+    Stopping,
+    /// Stopped on request, or never started.
+    Stopped,
+    /// Crashed; waiting out its restart delay.
+    Backoff,
+    /// Gave up after too many unstable restarts, or could not be started.
+    Errored,
+    /// Ended and, by its restart policy, stays ended.
+    Exited,
+}
+
+impl State {
+    /// Whether a start has come to rest here: online, or not going to be (for now).
+    pub fn is_settled(self) -> bool {
+        !matches!(self, State::Starting | State::Stopping)
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            State::Starting => "starting",
+            State::Online => "online",
+            State::Stopping => "stopping",
+            State::Stopped => "stopped",
+            State::Backoff => "backoff",
+            State::Errored => "errored",
+            State::Exited => "exited",
+        }
+    }
+}
+
+/// How a process ended: its exit code, or the signal that killed it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ExitInfo {
+    Code(i32),
+    Signal(String),
+}
+
+impl ExitInfo {
+    pub fn is_success(&self) -> bool {
+        matches!(self, ExitInfo::Code(0))
+    }
+}
+
+impl std::fmt::Display for ExitInfo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ExitInfo::Code(code) => write!(f, "code {code}"),
+            ExitInfo::Signal(name) => write!(f, "signal {name}"),
+        }
+    }
+}
+
+/// Why a frame could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum FrameError {
+    #[error("frame larger than {MAX_FRAME} bytes")]
+    TooLarge,
+    #[error("connection closed in the middle of a frame")]
+    Truncated,
+    #[error("malformed frame: {0}")]
+    Malformed(#[from] serde_json::Error),
+    #[error("protocol version {got} is not this daemon's version {VERSION}; restart the daemon with `svc stop && svc start`")]
+    Version { got: u32 },
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+}
+
+/// Reads one frame; `Ok(None)` when the peer closed the connection before sending anything.
+///
+/// # Errors
+/// Oversized, truncated, malformed or wrong-version frames, and I/O errors.
+pub async fn read_frame<R, T>(reader: &mut R) -> Result<Option<T>, FrameError>
+where
+    R: AsyncBufRead + Unpin,
+    T: DeserializeOwned,
+{
+    let mut line = Vec::new();
+    let read = reader
+        .take(MAX_FRAME as u64)
+        .read_until(b'\n', &mut line)
+        .await?;
+    if read == 0 {
+        return Ok(None);
+    }
+    if line.last() != Some(&b'\n') {
+        return Err(if line.len() >= MAX_FRAME {
+            FrameError::TooLarge
+        } else {
+            FrameError::Truncated
+        });
+    }
+    #[derive(Deserialize)]
+    struct Versioned {
+        v: u32,
+    }
+    let Versioned { v } = serde_json::from_slice(&line)?;
+    if v != VERSION {
+        return Err(FrameError::Version { got: v });
+    }
+    let frame: Frame<T> = serde_json::from_slice(&line)?;
+    Ok(Some(frame.body))
+}
+
+/// Writes one frame and flushes it.
+///
+/// # Errors
+/// I/O errors, or a message that would exceed [`MAX_FRAME`].
+pub async fn write_frame<W, T>(writer: &mut W, body: &T) -> Result<(), FrameError>
+where
+    W: AsyncWrite + Unpin,
+    T: Serialize,
+{
+    let mut bytes = serde_json::to_vec(&Frame { v: VERSION, body })?;
+    bytes.push(b'\n');
+    if bytes.len() > MAX_FRAME {
+        return Err(FrameError::TooLarge);
+    }
+    writer.write_all(&bytes).await?;
+    writer.flush().await?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::BufReader;
+
+    async fn read(bytes: &[u8]) -> Result<Option<Request>, FrameError> {
+        read_frame(&mut BufReader::new(bytes)).await
+    }
+
+    #[tokio::test]
+    async fn a_request_round_trips() {
+        let mut buf = Vec::new();
+        let request = Request::Stop(Names {
+            names: vec!["api".into()],
+        });
+        write_frame(&mut buf, &request).await.unwrap();
+        assert_eq!(buf, b"{\"v\":1,\"cmd\":\"stop\",\"names\":[\"api\"]}\n");
+        assert_eq!(read(&buf).await.unwrap(), Some(request));
+    }
+
+    #[tokio::test]
+    async fn bad_frames_are_errors_not_panics() {
+        assert!(read(b"").await.unwrap().is_none());
+        assert!(matches!(read(b"{\"v\":1,\"cmd\":\"status\"").await, Err(FrameError::Truncated)));
+        assert!(matches!(read(b"\xff\xfe\n").await, Err(FrameError::Malformed(_))));
+        assert!(matches!(read(b"{\"v\":1,\"cmd\":\"reboot\"}\n").await, Err(FrameError::Malformed(_))));
+        assert!(matches!(read(b"{\"v\":9,\"cmd\":\"status\"}\n").await, Err(FrameError::Version { got: 9 })));
+        let huge = vec![b'x'; MAX_FRAME + 10];
+        assert!(matches!(read(&huge).await, Err(FrameError::TooLarge)));
+    }
+}

@@ -1,0 +1,254 @@
+//! The daemon: one actor per program instance, the control socket, the log writer and the reaper.
+//!
+//! Lifecycle: lock the pid file, bind the socket, start the autostart programs, tell
+//! `$NOTIFY_SOCKET` (systemd, or the `svc start` that launched us) `READY=1` once they settled,
+//! then serve requests until `svc stop`, SIGTERM or SIGINT. Shutdown drains every instance in
+//! parallel, terminates orphans, and exits only when no child is left.
+
+pub mod backoff;
+mod instance;
+mod orphans;
+pub mod probe;
+mod procstat;
+mod reaper;
+mod spawn;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use nix::sys::signal::Signal;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::config::Config;
+use crate::control::server::{ControlSocket, Handler};
+use crate::control::state_dir::{self, PidFile};
+use crate::logs::LogHandle;
+use crate::protocol::{ErrorReply, InstanceStatus, Request, Response, StatusReport};
+use instance::{Context, InstanceHandle};
+use procstat::CpuMeter;
+
+/// Set by `svc start` on the daemon it launches: its `$NOTIFY_SOCKET` is good for `READY=1` only.
+pub const LAUNCHED_BY_START: &str = "SVC_LAUNCHED_BY_START";
+
+/// How long shutdown waits for orphans (processes that left their group) to exit after SIGTERM.
+const ORPHAN_GRACE: Duration = Duration::from_secs(2);
+
+/// How long shutdown waits for open control connections to get their answers.
+const CONNECTION_GRACE: Duration = Duration::from_secs(5);
+
+/// Runs the daemon for `config` until `shutdown` is cancelled or `svc stop` asks it to exit.
+///
+/// # Errors
+/// Fails when another daemon runs for this config, or the state folder, socket, or log folder
+/// cannot be set up.
+pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<()> {
+    nix::sys::prctl::set_child_subreaper(true).context("cannot become a child subreaper")?;
+    state_dir::prepare(&config.state_dir)?;
+    let pid_file = PidFile::acquire(&config.pid_path())?;
+    let socket = ControlSocket::bind(&config.socket_path())
+        .with_context(|| format!("cannot bind {}", config.socket_path().display()))?;
+    let notify_dir = config.state_dir.join("notify");
+    state_dir::prepare(&notify_dir)?;
+    let (logs, writer) = LogHandle::start(config.log_dir.clone())
+        .with_context(|| format!("cannot create the log folder {}", config.log_dir.display()))?;
+    let reaper = reaper::Reaper::start().context("cannot watch SIGCHLD")?;
+    let context = Context {
+        reaper,
+        logs,
+        notify_dir,
+    };
+    let instances = config
+        .programs
+        .iter()
+        .flat_map(|program| {
+            let program = Arc::new(program.clone());
+            (0..program.instances)
+                .map(move |index| (program.clone(), index))
+        })
+        .map(|(program, index)| InstanceHandle::spawn(program, index, context.clone()))
+        .collect();
+    drop(context);
+    let supervisor = Arc::new(Supervisor {
+        instances,
+        cpu: CpuMeter::default(),
+        shutdown: shutdown.clone(),
+        connections: TaskTracker::new(),
+    });
+    tracing::info!(pid = std::process::id(), config = %config.file.display(), "daemon started");
+
+    let autostart = supervisor.clone();
+    tokio::spawn(async move {
+        autostart.start_all(&autostart.select(&[], true)).await;
+        crate::sd_notify::ready();
+    });
+    socket
+        .serve(supervisor.clone(), shutdown.clone(), &supervisor.connections)
+        .await;
+
+    tracing::info!("daemon stopping: draining every program");
+    if std::env::var_os(LAUNCHED_BY_START).is_none() {
+        crate::sd_notify::stopping();
+    }
+    supervisor.stop_all(&supervisor.select(&[], false)).await;
+    orphans::terminate_all(ORPHAN_GRACE).await;
+    supervisor.connections.close();
+    let _ = tokio::time::timeout(CONNECTION_GRACE, supervisor.connections.wait()).await;
+    drop(socket);
+    drop(supervisor);
+    let _ = writer.await;
+    drop(pid_file);
+    tracing::info!("daemon stopped");
+    Ok(())
+}
+
+/// The daemon's state: every instance handle, and what request handling needs.
+struct Supervisor {
+    /// In config order: by program name, then instance index.
+    instances: Vec<InstanceHandle>,
+    cpu: CpuMeter,
+    /// Cancelled to make the daemon exit.
+    shutdown: CancellationToken,
+    /// Requests in flight, so a shutdown answers them before exiting.
+    connections: TaskTracker,
+}
+
+impl Supervisor {
+    /// The instances of the named programs; with no names, all (or only autostart ones).
+    fn select(&self, names: &[String], autostart_only: bool) -> Vec<InstanceHandle> {
+        self.instances
+            .iter()
+            .filter(|i| {
+                if names.is_empty() {
+                    !autostart_only || i.program.autostart
+                } else {
+                    names.contains(&i.program.name)
+                }
+            })
+            .cloned()
+            .collect()
+    }
+
+    /// Names that match no program, as an error reply.
+    fn unknown(&self, names: &[String]) -> Option<Response> {
+        let unknown: Vec<&str> = names
+            .iter()
+            .filter(|n| !self.instances.iter().any(|i| &i.program.name == *n))
+            .map(String::as_str)
+            .collect();
+        if unknown.is_empty() {
+            return None;
+        }
+        let mut known: Vec<&str> = self.instances.iter().map(|i| i.program.name.as_str()).collect();
+        known.dedup();
+        Some(error(format!(
+            "unknown program {}; svc.toml has {}",
+            unknown.join(", "),
+            known.join(", ")
+        )))
+    }
+
+    async fn start_all(&self, instances: &[InstanceHandle]) {
+        let mut set = JoinSet::new();
+        for instance in instances.iter().cloned() {
+            set.spawn(async move { instance.start().await });
+        }
+        set.join_all().await;
+    }
+
+    async fn stop_all(&self, instances: &[InstanceHandle]) {
+        let mut set = JoinSet::new();
+        for instance in instances.iter().cloned() {
+            set.spawn(async move { instance.stop().await });
+        }
+        set.join_all().await;
+    }
+
+    fn status(&self) -> Response {
+        let live: Vec<u32> = self.instances.iter().filter_map(|i| i.snapshot().pid).collect();
+        self.cpu.retain(&live);
+        let instances = self
+            .instances
+            .iter()
+            .map(|handle| {
+                let snapshot = handle.snapshot();
+                let running = snapshot.pid.zip(snapshot.since);
+                InstanceStatus {
+                    name: handle.program.name.clone(),
+                    instance: handle.index,
+                    pid: snapshot.pid,
+                    state: snapshot.state,
+                    restarts: snapshot.restarts,
+                    uptime_secs: running.map(|(_, since)| since.elapsed().as_secs()),
+                    memory_bytes: running.and_then(|(pid, _)| procstat::rss_bytes(pid)),
+                    cpu_percent: running.and_then(|(pid, since)| self.cpu.percent(pid, since)),
+                    last_exit: snapshot.last_exit,
+                    reason: snapshot.reason,
+                }
+            })
+            .collect();
+        Response::Status(StatusReport {
+            daemon_pid: std::process::id(),
+            instances,
+        })
+    }
+
+    async fn signal(&self, names: &[String], signal: &str) -> Response {
+        let signal: Signal = match signal.parse::<crate::config::values::SignalName>() {
+            Ok(s) => s.0,
+            Err(message) => return error(message),
+        };
+        let mut failures = Vec::new();
+        for instance in self.select(names, false) {
+            if let Err(reason) = instance.signal(signal).await {
+                failures.push(format!("{}[{}]: {reason}", instance.program.name, instance.index));
+            }
+        }
+        if failures.is_empty() {
+            self.status()
+        } else {
+            error(format!("could not signal {}", failures.join("; ")))
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl Handler for Supervisor {
+    async fn handle(&self, request: Request) -> Response {
+        let names = match &request {
+            Request::Start(n) | Request::Stop(n) | Request::Restart(n) => n.names.as_slice(),
+            Request::Signal(s) => s.names.as_slice(),
+            Request::Status => &[],
+        };
+        if let Some(reply) = self.unknown(names) {
+            return reply;
+        }
+        match request {
+            Request::Status => self.status(),
+            Request::Start(n) => {
+                self.start_all(&self.select(&n.names, true)).await;
+                self.status()
+            }
+            Request::Stop(n) => {
+                self.stop_all(&self.select(&n.names, false)).await;
+                if n.names.is_empty() {
+                    self.shutdown.cancel();
+                }
+                self.status()
+            }
+            Request::Restart(n) => {
+                let selected = self.select(&n.names, false);
+                self.stop_all(&selected).await;
+                self.start_all(&selected).await;
+                self.status()
+            }
+            Request::Signal(s) => self.signal(&s.names, &s.signal).await,
+        }
+    }
+}
+
+fn error(message: String) -> Response {
+    Response::Error(ErrorReply { message })
+}
