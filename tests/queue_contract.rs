@@ -16,7 +16,11 @@ fn sqlite_fixture() -> Fixture<SqliteQueue> {
             .expect("open queue")
             .with_poll_interval(Duration::from_millis(50))
     };
-    Fixture { queue: open(), open: Box::new(open), _guard: Box::new(dir) }
+    Fixture {
+        queue: open(),
+        open: Box::new(open),
+        _guard: Box::new(dir),
+    }
 }
 
 queue_contract!(sqlite_fixture());

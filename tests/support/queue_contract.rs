@@ -18,8 +18,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 use svc::queue::{
-    ActiveJob, Added, Backoff, Fetch, JobOptions, JobState, KeepPolicy, LockOutcome, NewJob, Queue, Retry,
-    STALLED_TOO_OFTEN,
+    ActiveJob, Added, Backoff, Fetch, JobOptions, JobState, KeepPolicy, LockOutcome, NewJob, Queue,
+    Retry, STALLED_TOO_OFTEN,
 };
 
 /// An isolated queue and the means to open more handles on the same store.
@@ -31,13 +31,19 @@ pub struct Fixture<Q> {
 }
 
 const LOCK: Duration = Duration::from_secs(30);
-const KEEP_ALL: KeepPolicy = KeepPolicy { count: None, age: None };
+const KEEP_ALL: KeepPolicy = KeepPolicy {
+    count: None,
+    age: None,
+};
 
 pub fn job(id: Option<&str>) -> NewJob {
     NewJob {
         name: "welcome-email".into(),
         data: json!({"userId": "1", "email": "a@example.com", "name": "A"}),
-        opts: JobOptions { job_id: id.map(Into::into), ..JobOptions::default() },
+        opts: JobOptions {
+            job_id: id.map(Into::into),
+            ..JobOptions::default()
+        },
     }
 }
 
@@ -59,7 +65,10 @@ pub async fn take_within<Q: Queue>(q: &Q, lock: Duration, timeout: Duration) -> 
         if let Fetch::Job(job) = q.take(&token(), lock).await.expect("take") {
             return *job;
         }
-        assert!(Instant::now() < deadline, "no job became ready within {timeout:?}");
+        assert!(
+            Instant::now() < deadline,
+            "no job became ready within {timeout:?}"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
@@ -78,11 +87,23 @@ async fn added<Q: Queue>(q: &Q, job: NewJob) -> String {
 pub async fn custom_ids_are_idempotent_in_any_state<Q: Queue>(f: Fixture<Q>) {
     let q = &f.queue;
     assert_eq!(added(q, job(Some("welcome-1"))).await, "welcome-1");
-    assert_eq!(q.add(job(Some("welcome-1"))).await.unwrap(), Added::Duplicate("welcome-1".into()));
+    assert_eq!(
+        q.add(job(Some("welcome-1"))).await.unwrap(),
+        Added::Duplicate("welcome-1".into())
+    );
     let active = take(q).await.expect("a job");
-    assert_eq!(q.add(job(Some("welcome-1"))).await.unwrap(), Added::Duplicate("welcome-1".into()));
-    assert_eq!(q.complete(&active, json!("sent"), KEEP_ALL).await.unwrap(), LockOutcome::Held);
-    assert_eq!(q.add(job(Some("welcome-1"))).await.unwrap(), Added::Duplicate("welcome-1".into()));
+    assert_eq!(
+        q.add(job(Some("welcome-1"))).await.unwrap(),
+        Added::Duplicate("welcome-1".into())
+    );
+    assert_eq!(
+        q.complete(&active, json!("sent"), KEEP_ALL).await.unwrap(),
+        LockOutcome::Held
+    );
+    assert_eq!(
+        q.add(job(Some("welcome-1"))).await.unwrap(),
+        Added::Duplicate("welcome-1".into())
+    );
     assert!(take(q).await.is_none(), "the duplicate must not run");
     let counts = q.counts().await.unwrap();
     assert_eq!((counts.waiting, counts.completed), (0, 1));
@@ -116,7 +137,9 @@ pub async fn delayed_jobs_wait_for_their_time<Q: Queue>(f: Fixture<Q>) {
     added(q, j).await;
     assert_eq!(state(q, "later").await, Some(JobState::Delayed));
     match q.take(&token(), LOCK).await.unwrap() {
-        Fetch::Empty { next_due: Some(due) } => {
+        Fetch::Empty {
+            next_due: Some(due),
+        } => {
             let after = due.duration_since(before).unwrap_or_default();
             assert!(after >= Duration::from_millis(350), "due after {after:?}");
         }
@@ -124,7 +147,11 @@ pub async fn delayed_jobs_wait_for_their_time<Q: Queue>(f: Fixture<Q>) {
     }
     let start = Instant::now();
     let active = take_within(q, LOCK, Duration::from_secs(5)).await;
-    assert!(start.elapsed() >= Duration::from_millis(300), "taken {:?} early", start.elapsed());
+    assert!(
+        start.elapsed() >= Duration::from_millis(300),
+        "taken {:?} early",
+        start.elapsed()
+    );
     assert_eq!(active.job.id, "later");
 }
 
@@ -132,15 +159,31 @@ pub async fn completion_records_the_bookkeeping<Q: Queue>(f: Fixture<Q>) {
     let q = &f.queue;
     added(q, job(Some("done"))).await;
     let active = take(q).await.unwrap();
-    assert_eq!((active.job.attempts_started, active.job.attempts_made, active.attempt()), (1, 0, 1));
+    assert_eq!(
+        (
+            active.job.attempts_started,
+            active.job.attempts_made,
+            active.attempt()
+        ),
+        (1, 0, 1)
+    );
     assert_eq!(active.job.state, JobState::Active);
-    assert_eq!(q.complete(&active, json!({"sent": true}), KEEP_ALL).await.unwrap(), LockOutcome::Held);
+    assert_eq!(
+        q.complete(&active, json!({"sent": true}), KEEP_ALL)
+            .await
+            .unwrap(),
+        LockOutcome::Held
+    );
     let done = q.job("done").await.unwrap().unwrap();
     assert_eq!(done.state, JobState::Completed);
     assert_eq!((done.attempts_made, done.attempts_started), (1, 1));
     assert_eq!(done.returnvalue, Some(json!({"sent": true})));
     assert!(done.finished_on.is_some() && done.processed_on.is_some());
-    assert_eq!(q.complete(&active, json!(null), KEEP_ALL).await.unwrap(), LockOutcome::Lost, "twice");
+    assert_eq!(
+        q.complete(&active, json!(null), KEEP_ALL).await.unwrap(),
+        LockOutcome::Lost,
+        "twice"
+    );
 }
 
 pub async fn failures_retry_with_backoff_then_fail_for_good<Q: Queue>(f: Fixture<Q>) {
@@ -154,17 +197,39 @@ pub async fn failures_retry_with_backoff_then_fail_for_good<Q: Queue>(f: Fixture
         let active = take_within(q, LOCK, Duration::from_secs(5)).await;
         times.push(Instant::now());
         assert_eq!(active.attempt(), attempt);
-        let retry = active.job.opts.retry_delay(attempt).map_or(Retry::Never, Retry::After);
-        let outcome = q.fail(&active, &format!("boom {attempt}"), retry, KEEP_ALL).await.unwrap();
+        let retry = active
+            .job
+            .opts
+            .retry_delay(attempt)
+            .map_or(Retry::Never, Retry::After);
+        let outcome = q
+            .fail(&active, &format!("boom {attempt}"), retry, KEEP_ALL)
+            .await
+            .unwrap();
         assert_eq!(outcome, LockOutcome::Held);
         let record = q.job("flaky").await.unwrap().unwrap();
-        assert_eq!(record.failed_reason.as_deref(), Some(format!("boom {attempt}").as_str()));
+        assert_eq!(
+            record.failed_reason.as_deref(),
+            Some(format!("boom {attempt}").as_str())
+        );
         assert_eq!(record.attempts_made, attempt);
-        let expected = if attempt < 3 { JobState::Delayed } else { JobState::Failed };
+        let expected = if attempt < 3 {
+            JobState::Delayed
+        } else {
+            JobState::Failed
+        };
         assert_eq!(record.state, expected);
     }
-    assert!(times[1] - times[0] >= Duration::from_millis(90), "first gap {:?}", times[1] - times[0]);
-    assert!(times[2] - times[1] >= Duration::from_millis(190), "second gap {:?}", times[2] - times[1]);
+    assert!(
+        times[1] - times[0] >= Duration::from_millis(90),
+        "first gap {:?}",
+        times[1] - times[0]
+    );
+    assert!(
+        times[2] - times[1] >= Duration::from_millis(190),
+        "second gap {:?}",
+        times[2] - times[1]
+    );
     assert_eq!(q.counts().await.unwrap().failed, 1);
     assert!(take(q).await.is_none());
 }
@@ -175,7 +240,9 @@ pub async fn a_retry_without_delay_goes_back_to_waiting<Q: Queue>(f: Fixture<Q>)
     j.opts.attempts = 2;
     added(q, j).await;
     let active = take(q).await.unwrap();
-    q.fail(&active, "once", Retry::After(Duration::ZERO), KEEP_ALL).await.unwrap();
+    q.fail(&active, "once", Retry::After(Duration::ZERO), KEEP_ALL)
+        .await
+        .unwrap();
     assert_eq!(state(q, "again").await, Some(JobState::Waiting));
     let again = take(q).await.expect("retried at once");
     assert_eq!(again.attempt(), 2);
@@ -185,14 +252,32 @@ pub async fn a_stale_token_changes_nothing<Q: Queue>(f: Fixture<Q>) {
     let q = &f.queue;
     added(q, job(Some("mine"))).await;
     let active = take(q).await.unwrap();
-    let forged = ActiveJob { job: active.job.clone(), token: "someone-else".into() };
-    assert_eq!(q.complete(&forged, json!(1), KEEP_ALL).await.unwrap(), LockOutcome::Lost);
-    assert_eq!(q.fail(&forged, "x", Retry::Never, KEEP_ALL).await.unwrap(), LockOutcome::Lost);
+    let forged = ActiveJob {
+        job: active.job.clone(),
+        token: "someone-else".into(),
+    };
+    assert_eq!(
+        q.complete(&forged, json!(1), KEEP_ALL).await.unwrap(),
+        LockOutcome::Lost
+    );
+    assert_eq!(
+        q.fail(&forged, "x", Retry::Never, KEEP_ALL).await.unwrap(),
+        LockOutcome::Lost
+    );
     assert_eq!(q.release(&forged).await.unwrap(), LockOutcome::Lost);
-    assert_eq!(q.extend_lock("mine", "someone-else", LOCK).await.unwrap(), LockOutcome::Lost);
-    assert_eq!(q.extend_lock("missing", &active.token, LOCK).await.unwrap(), LockOutcome::Lost);
+    assert_eq!(
+        q.extend_lock("mine", "someone-else", LOCK).await.unwrap(),
+        LockOutcome::Lost
+    );
+    assert_eq!(
+        q.extend_lock("missing", &active.token, LOCK).await.unwrap(),
+        LockOutcome::Lost
+    );
     assert_eq!(state(q, "mine").await, Some(JobState::Active));
-    assert_eq!(q.extend_lock("mine", &active.token, LOCK).await.unwrap(), LockOutcome::Held);
+    assert_eq!(
+        q.extend_lock("mine", &active.token, LOCK).await.unwrap(),
+        LockOutcome::Held
+    );
 }
 
 /// Polls `recover_stalled` until it reports something (a backend may need two rounds, as BullMQ).
@@ -208,7 +293,9 @@ async fn recover<Q: Queue>(q: &Q, max_stalled: u32) -> svc::queue::StalledReport
     }
 }
 
-pub async fn an_expired_lease_is_recovered_and_a_job_stalling_too_often_fails<Q: Queue>(f: Fixture<Q>) {
+pub async fn an_expired_lease_is_recovered_and_a_job_stalling_too_often_fails<Q: Queue>(
+    f: Fixture<Q>,
+) {
     let q = &f.queue;
     let lease = Duration::from_millis(200);
     added(q, job(Some("stuck"))).await;
@@ -216,10 +303,17 @@ pub async fn an_expired_lease_is_recovered_and_a_job_stalling_too_often_fails<Q:
     let report = recover(q, 1).await;
     assert_eq!(report.recovered, vec!["stuck".to_string()]);
     let record = q.job("stuck").await.unwrap().unwrap();
-    assert_eq!((record.state, record.stalled_count, record.attempts_made), (JobState::Waiting, 1, 0));
+    assert_eq!(
+        (record.state, record.stalled_count, record.attempts_made),
+        (JobState::Waiting, 1, 0)
+    );
     let second = take_within(q, lease, Duration::from_secs(1)).await;
     assert_eq!(second.job.attempts_started, 2);
-    assert_eq!(q.complete(&first, json!(null), KEEP_ALL).await.unwrap(), LockOutcome::Lost, "old lease");
+    assert_eq!(
+        q.complete(&first, json!(null), KEEP_ALL).await.unwrap(),
+        LockOutcome::Lost,
+        "old lease"
+    );
     let report = recover(q, 1).await;
     assert_eq!(report.failed, vec!["stuck".to_string()]);
     assert!(take(q).await.is_none());
@@ -235,11 +329,20 @@ pub async fn a_renewed_lease_is_not_recovered<Q: Queue>(f: Fixture<Q>) {
     let active = take_within(q, lease, Duration::from_secs(1)).await;
     for _ in 0..6 {
         tokio::time::sleep(Duration::from_millis(100)).await;
-        assert_eq!(q.extend_lock("busy", &active.token, lease).await.unwrap(), LockOutcome::Held);
+        assert_eq!(
+            q.extend_lock("busy", &active.token, lease).await.unwrap(),
+            LockOutcome::Held
+        );
         let report = q.recover_stalled(1, KEEP_ALL).await.unwrap();
-        assert!(report.recovered.is_empty() && report.failed.is_empty(), "{report:?}");
+        assert!(
+            report.recovered.is_empty() && report.failed.is_empty(),
+            "{report:?}"
+        );
     }
-    assert_eq!(q.complete(&active, json!(null), KEEP_ALL).await.unwrap(), LockOutcome::Held);
+    assert_eq!(
+        q.complete(&active, json!(null), KEEP_ALL).await.unwrap(),
+        LockOutcome::Held
+    );
 }
 
 pub async fn a_released_job_runs_again_without_using_an_attempt<Q: Queue>(f: Fixture<Q>) {
@@ -254,7 +357,10 @@ pub async fn a_released_job_runs_again_without_using_an_attempt<Q: Queue>(f: Fix
 
 pub async fn keep_policies_bound_finished_jobs<Q: Queue>(f: Fixture<Q>) {
     let q = &f.queue;
-    let keep_two = KeepPolicy { count: Some(2), age: None };
+    let keep_two = KeepPolicy {
+        count: Some(2),
+        age: None,
+    };
     for i in 0..5 {
         added(q, job(Some(&format!("c{i}")))).await;
         let active = take(q).await.unwrap();
@@ -266,11 +372,20 @@ pub async fn keep_policies_bound_finished_jobs<Q: Queue>(f: Fixture<Q>) {
 
     added(q, job(Some("gone"))).await;
     let active = take(q).await.unwrap();
-    q.fail(&active, "bad", Retry::Never, KeepPolicy::NONE).await.unwrap();
+    q.fail(&active, "bad", Retry::Never, KeepPolicy::NONE)
+        .await
+        .unwrap();
     assert!(q.job("gone").await.unwrap().is_none(), "removed on fail");
-    assert_eq!(added(q, job(Some("gone"))).await, "gone", "a removed id can be added again");
+    assert_eq!(
+        added(q, job(Some("gone"))).await,
+        "gone",
+        "a removed id can be added again"
+    );
 
-    let by_age = KeepPolicy { count: None, age: Some(Duration::from_millis(1)) };
+    let by_age = KeepPolicy {
+        count: None,
+        age: Some(Duration::from_millis(1)),
+    };
     added(q, job(Some("old"))).await;
     let old = take(q).await.unwrap();
     assert_eq!(old.job.id, "gone");
@@ -281,7 +396,11 @@ pub async fn keep_policies_bound_finished_jobs<Q: Queue>(f: Fixture<Q>) {
     added(q, job(Some("new"))).await;
     let new = take(q).await.unwrap();
     q.fail(&new, "bad", Retry::Never, by_age).await.unwrap();
-    assert_eq!(q.counts().await.unwrap().failed, 1, "older failures trimmed by age");
+    assert_eq!(
+        q.counts().await.unwrap().failed,
+        1,
+        "older failures trimmed by age"
+    );
 }
 
 pub async fn retry_failed_moves_failed_jobs_back<Q: Queue>(f: Fixture<Q>) {
@@ -289,7 +408,9 @@ pub async fn retry_failed_moves_failed_jobs_back<Q: Queue>(f: Fixture<Q>) {
     for id in ["f1", "f2"] {
         added(q, job(Some(id))).await;
         let active = take(q).await.unwrap();
-        q.fail(&active, "bad", Retry::Never, KEEP_ALL).await.unwrap();
+        q.fail(&active, "bad", Retry::Never, KEEP_ALL)
+            .await
+            .unwrap();
     }
     assert_eq!(q.counts().await.unwrap().failed, 2);
     assert_eq!(q.retry_failed().await.unwrap(), 2);
@@ -313,13 +434,23 @@ pub async fn an_idle_waiter_wakes_on_an_add_from_another_handle<Q: Queue>(f: Fix
     };
     tokio::time::sleep(Duration::from_millis(100)).await;
     added(&other, job(Some("wake"))).await;
-    let waited = tokio::time::timeout(Duration::from_secs(5), waiter).await.expect("woke").unwrap();
-    assert!(waited < Duration::from_secs(5), "woke only after {waited:?}");
+    let waited = tokio::time::timeout(Duration::from_secs(5), waiter)
+        .await
+        .expect("woke")
+        .unwrap();
+    assert!(
+        waited < Duration::from_secs(5),
+        "woke only after {waited:?}"
+    );
     assert!(take(&*q).await.is_some());
 }
 
 pub async fn concurrent_takers_never_share_a_job<Q: Queue>(f: Fixture<Q>) {
-    let handles: Vec<Arc<Q>> = vec![Arc::new(f.queue), Arc::new((f.open)()), Arc::new((f.open)())];
+    let handles: Vec<Arc<Q>> = vec![
+        Arc::new(f.queue),
+        Arc::new((f.open)()),
+        Arc::new((f.open)()),
+    ];
     for i in 0..60 {
         added(&*handles[0], job(Some(&format!("j{i}")))).await;
     }
