@@ -43,7 +43,9 @@ pub struct GlobalArgs {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Start the daemon if needed, then the named programs (every autostart one when none is named)
-    #[command(after_help = "Examples:\n  svc start\n  svc start worker\n  svc start --foreground    # containers and systemd: Ctrl-C or SIGTERM drains all")]
+    #[command(
+        after_help = "Examples:\n  svc start\n  svc start worker\n  svc start --foreground    # containers and systemd: Ctrl-C or SIGTERM drains all"
+    )]
     Start(StartArgs),
     /// Drain the named programs gracefully; with no name, everything, then the daemon exits
     #[command(after_help = "Examples:\n  svc stop worker\n  svc stop")]
@@ -52,7 +54,9 @@ pub enum Command {
     #[command(after_help = "Examples:\n  svc restart api\n  svc restart")]
     Restart(NamesArgs),
     /// Show every instance: pid, state, uptime, restarts, CPU, memory, last exit
-    #[command(after_help = "Examples:\n  svc status\n  svc status --json | jq '.[] | select(.state != \"online\")'")]
+    #[command(
+        after_help = "Examples:\n  svc status\n  svc status --json | jq '.[] | select(.state != \"online\")'"
+    )]
     Status(StatusArgs),
     /// Send a signal to every instance of a program
     #[command(after_help = "Examples:\n  svc signal api SIGUSR1\n  svc signal worker HUP")]
@@ -61,7 +65,9 @@ pub enum Command {
     #[command(subcommand)]
     Config(ConfigCommand),
     /// Print shell completions
-    #[command(after_help = "Examples:\n  svc completions bash > /etc/bash_completion.d/svc\n  svc completions zsh > \"${fpath[1]}/_svc\"")]
+    #[command(
+        after_help = "Examples:\n  svc completions bash > /etc/bash_completion.d/svc\n  svc completions zsh > \"${fpath[1]}/_svc\""
+    )]
     Completions(CompletionsArgs),
     /// Run the HTTP API (normally started by the daemon from svc.toml)
     #[command(after_help = "Examples:\n  PORT=8080 svc api")]
@@ -70,14 +76,22 @@ pub enum Command {
     #[command(after_help = "Examples:\n  WORKER_CONCURRENCY=10 svc worker")]
     Worker,
     /// Inspect and feed the email queue directly (no daemon needed)
-    #[command(after_help = "Examples:\n  svc queue status\n  svc queue status --json\n  svc queue retry-failed\n  svc queue add welcome-email --data '{\"userId\":\"1\",\"email\":\"a@example.com\",\"name\":\"A\"}' --job-id welcome-1 --attempts 3")]
+    #[command(
+        after_help = "Examples:\n  svc queue status\n  svc queue status --json\n  svc queue retry-failed\n  svc queue add welcome-email --data '{\"userId\":\"1\",\"email\":\"a@example.com\",\"name\":\"A\"}' --job-id welcome-1 --attempts 3"
+    )]
     Queue(QueueArgs),
 }
 
 #[derive(Debug, Args)]
 pub struct QueueArgs {
-    /// The folder holding svc.db (relative to the current folder)
-    #[arg(long, global = true, env = "DATA_DIR", default_value = "data", value_name = "DIR")]
+    /// The folder holding svc.db (relative to the current folder); unused with REDIS_URL/REDIS_HOST
+    #[arg(
+        long,
+        global = true,
+        env = "DATA_DIR",
+        default_value = "data",
+        value_name = "DIR"
+    )]
     pub data_dir: PathBuf,
     #[command(subcommand)]
     pub command: QueueCommand,
@@ -120,9 +134,18 @@ pub struct QueueAddArgs {
     /// Run no earlier than this from now, e.g. 1s, 500ms, 2m
     #[arg(long, value_name = "DURATION")]
     pub delay: Option<String>,
-    /// 0 = none; otherwise lower runs first
+    /// 0 = none; otherwise lower runs first (at most 2097152)
     #[arg(long, default_value_t = 0)]
     pub priority: u32,
+    /// Put the job in front of the waiting jobs (last in, first out)
+    #[arg(long)]
+    pub lifo: bool,
+    /// Keep the job once completed: true (remove it), false (keep it) or a count of jobs to keep
+    #[arg(long, value_name = "true|false|COUNT")]
+    pub remove_on_complete: Option<String>,
+    /// Keep the job once failed: true (remove it), false (keep it) or a count of jobs to keep
+    #[arg(long, value_name = "true|false|COUNT")]
+    pub remove_on_fail: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -162,7 +185,9 @@ pub struct SignalArgs {
 #[derive(Debug, Subcommand)]
 pub enum ConfigCommand {
     /// Validate svc.toml and print the resolved configuration
-    #[command(after_help = "Examples:\n  svc config check\n  svc --config /etc/svc/svc.toml config check")]
+    #[command(
+        after_help = "Examples:\n  svc config check\n  svc --config /etc/svc/svc.toml config check"
+    )]
     Check,
 }
 

@@ -176,7 +176,8 @@ impl<'de> Deserialize<'de> for RawReady {
                 }
             }
             fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<RawReady, A::Error> {
-                ReadyTable::deserialize(serde::de::value::MapAccessDeserializer::new(map)).map(RawReady)
+                ReadyTable::deserialize(serde::de::value::MapAccessDeserializer::new(map))
+                    .map(RawReady)
             }
         }
         d.deserialize_any(Visitor)
@@ -269,7 +270,11 @@ fn parse(file: &Path, text: &str) -> Result<RawConfig, ConfigError> {
     serde_path_to_error::deserialize(deserializer).map_err(|e| {
         let key = e.path().to_string();
         let inner = e.into_inner();
-        let key = if key == "." { "(top level)".into() } else { key };
+        let key = if key == "." {
+            "(top level)".into()
+        } else {
+            key
+        };
         problem(inner.span(), key, inner.message().to_owned())
     })
 }
@@ -300,7 +305,11 @@ fn resolve_program(
     let command_span = raw.command.span();
     let mut command = raw.command.into_inner();
     if command.first().is_none_or(|c| c.is_empty()) {
-        problems.add(command_span, key("command"), "the command must name a program to run, e.g. [\"svc\", \"api\"]");
+        problems.add(
+            command_span,
+            key("command"),
+            "the command must name a program to run, e.g. [\"svc\", \"api\"]",
+        );
     } else if command[0] == "svc" {
         command[0] = std::env::current_exe()
             .map(|p| p.to_string_lossy().into_owned())
@@ -342,7 +351,9 @@ fn resolve_program(
     Program {
         command,
         instances,
-        cwd: raw.cwd.map_or_else(|| dir.to_path_buf(), |cwd| dir.join(cwd)),
+        cwd: raw
+            .cwd
+            .map_or_else(|| dir.to_path_buf(), |cwd| dir.join(cwd)),
         env,
         autostart: raw.autostart,
         restart: RestartPolicy {
@@ -368,7 +379,11 @@ fn resolve_ready(table: ReadyTable) -> Result<Ready, String> {
             Ok(Ready::Http { url, timeout })
         }
         (None, Some(addr), false) => {
-            if addr.rsplit_once(':').and_then(|(_, p)| p.parse::<u16>().ok()).is_none() {
+            if addr
+                .rsplit_once(':')
+                .and_then(|(_, p)| p.parse::<u16>().ok())
+                .is_none()
+            {
                 return Err(format!("tcp readiness needs HOST:PORT, not {addr:?}"));
             }
             Ok(Ready::Tcp { addr, timeout })
@@ -401,7 +416,12 @@ mod tests {
     use super::*;
 
     fn load(text: &str) -> Result<Config, ConfigError> {
-        resolve(Path::new("/x/svc.toml"), text, Path::new("/x"), BTreeMap::new())
+        resolve(
+            Path::new("/x/svc.toml"),
+            text,
+            Path::new("/x"),
+            BTreeMap::new(),
+        )
     }
 
     fn problems(text: &str) -> Vec<String> {
@@ -438,7 +458,11 @@ mod tests {
     fn unknown_key_names_file_line_and_key() {
         let found = problems("[programs.web]\ncommand = [\"x\"]\nrestrat = \"always\"\n");
         assert_eq!(found.len(), 1);
-        assert!(found[0].starts_with("/x/svc.toml:3:1: programs.web"), "{}", found[0]);
+        assert!(
+            found[0].starts_with("/x/svc.toml:3:1: programs.web"),
+            "{}",
+            found[0]
+        );
         assert!(found[0].contains("restrat"), "{}", found[0]);
     }
 
@@ -446,14 +470,22 @@ mod tests {
     fn bad_duration_names_its_key() {
         let found = problems("[programs.web]\ncommand = [\"x\"]\nrestart_delay = \"soon\"\n");
         assert!(found[0].contains(":3:"), "{}", found[0]);
-        assert!(found[0].contains("programs.web.restart_delay"), "{}", found[0]);
+        assert!(
+            found[0].contains("programs.web.restart_delay"),
+            "{}",
+            found[0]
+        );
         assert!(found[0].contains("invalid duration"), "{}", found[0]);
     }
 
     #[test]
     fn bad_signal_and_wrong_type_are_refused() {
         let found = problems("[programs.web]\ncommand = [\"x\"]\nstop_signal = \"SIGNOPE\"\n");
-        assert!(found[0].contains("programs.web.stop_signal"), "{}", found[0]);
+        assert!(
+            found[0].contains("programs.web.stop_signal"),
+            "{}",
+            found[0]
+        );
         let found = problems("[programs.web]\ncommand = [\"x\"]\ninstances = \"two\"\n");
         assert!(found[0].contains("programs.web.instances"), "{}", found[0]);
     }
@@ -473,7 +505,11 @@ mod tests {
         assert_eq!(found.len(), 4, "{found:#?}");
         assert!(found[0].starts_with("/x/svc.toml:2:"), "{}", found[0]);
         assert!(found[1].starts_with("/x/svc.toml:3:"), "{}", found[1]);
-        assert!(found[2].contains("programs.b.max_restart_delay"), "{}", found[2]);
+        assert!(
+            found[2].contains("programs.b.max_restart_delay"),
+            "{}",
+            found[2]
+        );
         assert!(found[3].contains("programs.b.ready"), "{}", found[3]);
     }
 
@@ -495,7 +531,10 @@ mod tests {
             "[programs.a]\ncommand = [\"x\"]\nready = \"notify\"\n[programs.b]\ncommand = [\"x\"]\nready = { tcp = \"127.0.0.1:80\", timeout = \"2s\" }\n",
         )
         .unwrap();
-        assert!(matches!(config.program("a").unwrap().ready, Ready::Notify { .. }));
+        assert!(matches!(
+            config.program("a").unwrap().ready,
+            Ready::Notify { .. }
+        ));
         assert_eq!(
             config.program("b").unwrap().ready,
             Ready::Tcp {

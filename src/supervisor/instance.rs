@@ -117,7 +117,9 @@ impl InstanceHandle {
             .send(Control::Signal(signal, reply))
             .await
             .map_err(|_| "instance actor is gone".to_owned())?;
-        replied.await.map_err(|_| "instance actor is gone".to_owned())?
+        replied
+            .await
+            .map_err(|_| "instance actor is gone".to_owned())?
     }
 }
 
@@ -172,7 +174,10 @@ impl Actor {
     }
 
     async fn event(&self, level: Level, msg: String) {
-        self.context.logs.event(&self.name, self.index, level, msg).await;
+        self.context
+            .logs
+            .event(&self.name, self.index, level, msg)
+            .await;
     }
 
     /// Runs the process, restarting it by policy, until it is stopped or comes to rest.
@@ -188,7 +193,8 @@ impl Actor {
                     return;
                 }
                 RunEnd::SpawnFailed(reason) => {
-                    self.event(Level::Error, format!("cannot start: {reason}")).await;
+                    self.event(Level::Error, format!("cannot start: {reason}"))
+                        .await;
                     self.update(|s| {
                         s.state = State::Errored;
                         s.reason = Some(format!("cannot start: {reason}"));
@@ -197,7 +203,8 @@ impl Actor {
                 }
                 RunEnd::Exited { exit, uptime } => (exit, uptime),
             };
-            let (decision, streak) = backoff::decide(&self.program.restart, &exit, uptime, self.streak);
+            let (decision, streak) =
+                backoff::decide(&self.program.restart, &exit, uptime, self.streak);
             self.streak = streak;
             match decision {
                 Decision::Exited => {
@@ -218,7 +225,11 @@ impl Actor {
                     return;
                 }
                 Decision::Restart(delay) => {
-                    let level = if exit.is_success() { Level::Info } else { Level::Error };
+                    let level = if exit.is_success() {
+                        Level::Info
+                    } else {
+                        Level::Error
+                    };
                     self.event(
                         level,
                         format!("exited with {exit}; restarting in {} ms", delay.as_millis()),
@@ -226,7 +237,8 @@ impl Actor {
                     .await;
                     self.update(|s| {
                         s.state = State::Backoff;
-                        s.reason.get_or_insert_with(|| format!("exited with {exit}"));
+                        s.reason
+                            .get_or_insert_with(|| format!("exited with {exit}"));
                     });
                     if !self.wait_backoff(delay, &mut ack).await {
                         return;
@@ -238,7 +250,11 @@ impl Actor {
     }
 
     /// Waits out a backoff. Returns false when a stop ended the supervision meanwhile.
-    async fn wait_backoff(&mut self, delay: Duration, ack: &mut Option<oneshot::Sender<()>>) -> bool {
+    async fn wait_backoff(
+        &mut self,
+        delay: Duration,
+        ack: &mut Option<oneshot::Sender<()>>,
+    ) -> bool {
         let sleep = tokio::time::sleep(delay);
         tokio::pin!(sleep);
         loop {
@@ -278,7 +294,9 @@ impl Actor {
         // No await between the fork and the watch: the reaper cannot miss this child.
         let child = match spawn::spawn(&self.program, &placement) {
             Ok(child) => child,
-            Err(error) => return RunEnd::SpawnFailed(format!("{}: {error}", self.program.command[0])),
+            Err(error) => {
+                return RunEnd::SpawnFailed(format!("{}: {error}", self.program.command[0]));
+            }
         };
         let mut exit = self.context.reaper.watch(child.pid);
         let started = Instant::now();
@@ -296,8 +314,11 @@ impl Actor {
             instance: self.index,
             pid: child.pid,
         };
-        self.context.logs.capture(source, child.stdout, child.stderr);
-        self.event(Level::Info, format!("started (pid {})", child.pid)).await;
+        self.context
+            .logs
+            .capture(source, child.stdout, child.stderr);
+        self.event(Level::Info, format!("started (pid {})", child.pid))
+            .await;
 
         let pid = child.pid;
         let ready = wait_ready(&self.program.ready, notify.map(|(_, socket)| socket));
@@ -413,7 +434,9 @@ async fn reap_group(group: Pid, deadline: tokio::time::Instant) {
 async fn wait_ready(ready: &Ready, notify: Option<UnixDatagram>) -> Result<(), String> {
     let timeout = match ready {
         Ready::Spawned => return Ok(()),
-        Ready::Notify { timeout } | Ready::Http { timeout, .. } | Ready::Tcp { timeout, .. } => *timeout,
+        Ready::Notify { timeout } | Ready::Http { timeout, .. } | Ready::Tcp { timeout, .. } => {
+            *timeout
+        }
     };
     let check = async {
         match (ready, notify) {
@@ -445,7 +468,10 @@ async fn wait_notify(socket: &UnixDatagram) {
     loop {
         match socket.recv(&mut buf).await {
             Ok(n) => {
-                if buf[..n].split(|&b| b == b'\n').any(|line| line == b"READY=1") {
+                if buf[..n]
+                    .split(|&b| b == b'\n')
+                    .any(|line| line == b"READY=1")
+                {
                     return;
                 }
             }

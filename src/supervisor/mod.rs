@@ -65,8 +65,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
         .iter()
         .flat_map(|program| {
             let program = Arc::new(program.clone());
-            (0..program.instances)
-                .map(move |index| (program.clone(), index))
+            (0..program.instances).map(move |index| (program.clone(), index))
         })
         .map(|(program, index)| InstanceHandle::spawn(program, index, context.clone()))
         .collect();
@@ -85,7 +84,11 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
         crate::sd_notify::ready();
     });
     socket
-        .serve(supervisor.clone(), shutdown.clone(), &supervisor.connections)
+        .serve(
+            supervisor.clone(),
+            shutdown.clone(),
+            &supervisor.connections,
+        )
         .await;
 
     tracing::info!("daemon stopping: draining every program");
@@ -141,7 +144,11 @@ impl Supervisor {
         if unknown.is_empty() {
             return None;
         }
-        let mut known: Vec<&str> = self.instances.iter().map(|i| i.program.name.as_str()).collect();
+        let mut known: Vec<&str> = self
+            .instances
+            .iter()
+            .map(|i| i.program.name.as_str())
+            .collect();
         known.dedup();
         Some(error(format!(
             "unknown program {}; svc.toml has {}",
@@ -167,7 +174,11 @@ impl Supervisor {
     }
 
     fn status(&self) -> Response {
-        let live: Vec<u32> = self.instances.iter().filter_map(|i| i.snapshot().pid).collect();
+        let live: Vec<u32> = self
+            .instances
+            .iter()
+            .filter_map(|i| i.snapshot().pid)
+            .collect();
         self.cpu.retain(&live);
         let instances = self
             .instances
@@ -203,7 +214,10 @@ impl Supervisor {
         let mut failures = Vec::new();
         for instance in self.select(names, false) {
             if let Err(reason) = instance.signal(signal).await {
-                failures.push(format!("{}[{}]: {reason}", instance.program.name, instance.index));
+                failures.push(format!(
+                    "{}[{}]: {reason}",
+                    instance.program.name, instance.index
+                ));
             }
         }
         if failures.is_empty() {

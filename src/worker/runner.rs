@@ -272,7 +272,7 @@ async fn attempt(shared: &Arc<Shared>, job: ActiveJob) {
     match result {
         Ok(value) => {
             let queue = &shared.queue;
-            let keep = shared.settings.keep_completed;
+            let keep = job.job.opts.keep_completed(shared.settings.keep_completed);
             if finish(shared, &job, || queue.complete(&job, value.clone(), keep)).await {
                 shared.completed.fetch_add(1, Ordering::Relaxed);
                 tracing::info!(durationMs = took, "job completed");
@@ -290,7 +290,7 @@ async fn attempt(shared: &Arc<Shared>, job: ActiveJob) {
                 JobError::Unrecoverable(_) => Retry::Never,
             };
             let queue = &shared.queue;
-            let keep = shared.settings.keep_failed;
+            let keep = job.job.opts.keep_failed(shared.settings.keep_failed);
             if !finish(shared, &job, || queue.fail(&job, &reason, retry, keep)).await {
                 return;
             }
