@@ -7,7 +7,10 @@ use std::time::Duration;
 /// Runs the placeholder called `role` until SIGTERM/SIGINT.
 pub fn run(role: &'static str) -> ExitCode {
     crate::telemetry::init_json(crate::telemetry::stdout_lines());
-    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(error) => {
             eprintln!("error: cannot start the runtime: {error}");

@@ -71,7 +71,12 @@ where
         );
         line.insert(
             "level".into(),
-            event.metadata().level().as_str().to_ascii_lowercase().into(),
+            event
+                .metadata()
+                .level()
+                .as_str()
+                .to_ascii_lowercase()
+                .into(),
         );
         line.insert("msg".into(), Value::String(String::new()));
         if let Some(scope) = ctx.event_scope() {

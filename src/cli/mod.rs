@@ -43,7 +43,9 @@ pub struct GlobalArgs {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Start the daemon if needed, then the named programs (every autostart one when none is named)
-    #[command(after_help = "Examples:\n  svc start\n  svc start worker\n  svc start --foreground    # containers and systemd: Ctrl-C or SIGTERM drains all")]
+    #[command(
+        after_help = "Examples:\n  svc start\n  svc start worker\n  svc start --foreground    # containers and systemd: Ctrl-C or SIGTERM drains all"
+    )]
     Start(StartArgs),
     /// Drain the named programs gracefully; with no name, everything, then the daemon exits
     #[command(after_help = "Examples:\n  svc stop worker\n  svc stop")]
@@ -52,7 +54,9 @@ pub enum Command {
     #[command(after_help = "Examples:\n  svc restart api\n  svc restart")]
     Restart(NamesArgs),
     /// Show every instance: pid, state, uptime, restarts, CPU, memory, last exit
-    #[command(after_help = "Examples:\n  svc status\n  svc status --json | jq '.[] | select(.state != \"online\")'")]
+    #[command(
+        after_help = "Examples:\n  svc status\n  svc status --json | jq '.[] | select(.state != \"online\")'"
+    )]
     Status(StatusArgs),
     /// Send a signal to every instance of a program
     #[command(after_help = "Examples:\n  svc signal api SIGUSR1\n  svc signal worker HUP")]
@@ -61,7 +65,9 @@ pub enum Command {
     #[command(subcommand)]
     Config(ConfigCommand),
     /// Print shell completions
-    #[command(after_help = "Examples:\n  svc completions bash > /etc/bash_completion.d/svc\n  svc completions zsh > \"${fpath[1]}/_svc\"")]
+    #[command(
+        after_help = "Examples:\n  svc completions bash > /etc/bash_completion.d/svc\n  svc completions zsh > \"${fpath[1]}/_svc\""
+    )]
     Completions(CompletionsArgs),
     /// Run the HTTP API (normally started by the daemon from svc.toml)
     #[command(after_help = "Examples:\n  PORT=8080 svc api")]
@@ -108,7 +114,9 @@ pub struct SignalArgs {
 #[derive(Debug, Subcommand)]
 pub enum ConfigCommand {
     /// Validate svc.toml and print the resolved configuration
-    #[command(after_help = "Examples:\n  svc config check\n  svc --config /etc/svc/svc.toml config check")]
+    #[command(
+        after_help = "Examples:\n  svc config check\n  svc --config /etc/svc/svc.toml config check"
+    )]
     Check,
 }
 

@@ -124,8 +124,12 @@ pub struct RestartPolicy {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase", tag = "kind")]
 pub enum Ready {
-    /// Online as soon as it is forked.
-    Spawned,
+    /// Online once it has stayed up this long (the default, 1 s: a program that dies at once
+    /// fails `svc start` instead of flashing `online`).
+    Uptime {
+        #[serde(serialize_with = "human")]
+        after: Duration,
+    },
     /// Online when it sends `READY=1` on `$NOTIFY_SOCKET`.
     Notify {
         #[serde(serialize_with = "human")]

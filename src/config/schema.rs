@@ -144,7 +144,10 @@ fn default_stop_timeout() -> HumanDuration {
 /// How long a readiness check may take before the start counts as failed.
 const DEFAULT_READY_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// `ready = "notify"`, or a table `{ http = URL | tcp = ADDR | notify = true, timeout = "30s" }`.
+/// Without a readiness check, a program is online once it has stayed up this long.
+pub(super) const DEFAULT_READY_UPTIME: Duration = Duration::from_secs(1);
+
+/// `ready = "notify"`, or a table `{ http = URL | tcp = ADDR | notify = true | uptime = "1s", timeout = "30s" }`.
 struct RawReady(ReadyTable);
 
 #[derive(Deserialize, Default)]
@@ -153,6 +156,7 @@ struct ReadyTable {
     http: Option<String>,
     tcp: Option<String>,
     notify: Option<bool>,
+    uptime: Option<HumanDuration>,
     timeout: Option<HumanDuration>,
 }
 
@@ -176,7 +180,8 @@ impl<'de> Deserialize<'de> for RawReady {
                 }
             }
             fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<RawReady, A::Error> {
-                ReadyTable::deserialize(serde::de::value::MapAccessDeserializer::new(map)).map(RawReady)
+                ReadyTable::deserialize(serde::de::value::MapAccessDeserializer::new(map))
+                    .map(RawReady)
             }
         }
         d.deserialize_any(Visitor)
@@ -267,9 +272,16 @@ fn parse(file: &Path, text: &str) -> Result<RawConfig, ConfigError> {
     let deserializer = toml::Deserializer::parse(text)
         .map_err(|e| problem(e.span(), "(syntax)".into(), e.message().to_owned()))?;
     serde_path_to_error::deserialize(deserializer).map_err(|e| {
-        let key = e.path().to_string();
+        let key = e
+            .path()
+            .to_string()
+            .replace(".$__serde_spanned_private_value", "");
         let inner = e.into_inner();
-        let key = if key == "." { "(top level)".into() } else { key };
+        let key = if key == "." {
+            "(top level)".into()
+        } else {
+            key
+        };
         problem(inner.span(), key, inner.message().to_owned())
     })
 }
@@ -300,7 +312,11 @@ fn resolve_program(
     let command_span = raw.command.span();
     let mut command = raw.command.into_inner();
     if command.first().is_none_or(|c| c.is_empty()) {
-        problems.add(command_span, key("command"), "the command must name a program to run, e.g. [\"svc\", \"api\"]");
+        problems.add(
+            command_span,
+            key("command"),
+            "the command must name a program to run, e.g. [\"svc\", \"api\"]",
+        );
     } else if command[0] == "svc" {
         command[0] = std::env::current_exe()
             .map(|p| p.to_string_lossy().into_owned())
@@ -329,12 +345,16 @@ fn resolve_program(
     env.extend(raw.env.into_iter().map(|(k, v)| (k, v.0)));
 
     let ready = match raw.ready {
-        None => Ready::Spawned,
+        None => Ready::Uptime {
+            after: DEFAULT_READY_UPTIME,
+        },
         Some(spanned) => {
             let ready_span = spanned.span();
             resolve_ready(spanned.into_inner().0).unwrap_or_else(|message| {
                 problems.add(ready_span, key("ready"), message);
-                Ready::Spawned
+                Ready::Uptime {
+                    after: DEFAULT_READY_UPTIME,
+                }
             })
         }
     };
@@ -342,7 +362,9 @@ fn resolve_program(
     Program {
         command,
         instances,
-        cwd: raw.cwd.map_or_else(|| dir.to_path_buf(), |cwd| dir.join(cwd)),
+        cwd: raw
+            .cwd
+            .map_or_else(|| dir.to_path_buf(), |cwd| dir.join(cwd)),
         env,
         autostart: raw.autostart,
         restart: RestartPolicy {
@@ -362,20 +384,30 @@ fn resolve_program(
 
 fn resolve_ready(table: ReadyTable) -> Result<Ready, String> {
     let timeout = table.timeout.map_or(DEFAULT_READY_TIMEOUT, |t| t.0);
+    if let Some(after) = table.uptime {
+        if table.http.is_some() || table.tcp.is_some() || table.notify.is_some() {
+            return Err("name only one readiness check: http, tcp, notify or uptime".into());
+        }
+        return Ok(Ready::Uptime { after: after.0 });
+    }
     match (table.http, table.tcp, table.notify.unwrap_or(false)) {
         (Some(url), None, false) => {
             crate::supervisor::probe::HttpTarget::parse(&url)?;
             Ok(Ready::Http { url, timeout })
         }
         (None, Some(addr), false) => {
-            if addr.rsplit_once(':').and_then(|(_, p)| p.parse::<u16>().ok()).is_none() {
+            if addr
+                .rsplit_once(':')
+                .and_then(|(_, p)| p.parse::<u16>().ok())
+                .is_none()
+            {
                 return Err(format!("tcp readiness needs HOST:PORT, not {addr:?}"));
             }
             Ok(Ready::Tcp { addr, timeout })
         }
         (None, None, true) => Ok(Ready::Notify { timeout }),
-        (None, None, false) => Err("name one readiness check: http, tcp or notify".into()),
-        _ => Err("name only one readiness check: http, tcp or notify".into()),
+        (None, None, false) => Err("name one readiness check: http, tcp, notify or uptime".into()),
+        _ => Err("name only one readiness check: http, tcp, notify or uptime".into()),
     }
 }
 
@@ -401,7 +433,12 @@ mod tests {
     use super::*;
 
     fn load(text: &str) -> Result<Config, ConfigError> {
-        resolve(Path::new("/x/svc.toml"), text, Path::new("/x"), BTreeMap::new())
+        resolve(
+            Path::new("/x/svc.toml"),
+            text,
+            Path::new("/x"),
+            BTreeMap::new(),
+        )
     }
 
     fn problems(text: &str) -> Vec<String> {
@@ -431,14 +468,23 @@ mod tests {
         assert_eq!(web.stop_timeout, Duration::from_secs(10));
         assert_eq!(web.cwd, Path::new("/x"));
         assert_eq!(config.state_dir, Path::new("/x/run"));
-        assert_eq!(web.ready, Ready::Spawned);
+        assert_eq!(
+            web.ready,
+            Ready::Uptime {
+                after: Duration::from_secs(1)
+            }
+        );
     }
 
     #[test]
     fn unknown_key_names_file_line_and_key() {
         let found = problems("[programs.web]\ncommand = [\"x\"]\nrestrat = \"always\"\n");
         assert_eq!(found.len(), 1);
-        assert!(found[0].starts_with("/x/svc.toml:3:1: programs.web"), "{}", found[0]);
+        assert!(
+            found[0].starts_with("/x/svc.toml:3:1: programs.web"),
+            "{}",
+            found[0]
+        );
         assert!(found[0].contains("restrat"), "{}", found[0]);
     }
 
@@ -446,14 +492,22 @@ mod tests {
     fn bad_duration_names_its_key() {
         let found = problems("[programs.web]\ncommand = [\"x\"]\nrestart_delay = \"soon\"\n");
         assert!(found[0].contains(":3:"), "{}", found[0]);
-        assert!(found[0].contains("programs.web.restart_delay"), "{}", found[0]);
+        assert!(
+            found[0].contains("programs.web.restart_delay"),
+            "{}",
+            found[0]
+        );
         assert!(found[0].contains("invalid duration"), "{}", found[0]);
     }
 
     #[test]
     fn bad_signal_and_wrong_type_are_refused() {
         let found = problems("[programs.web]\ncommand = [\"x\"]\nstop_signal = \"SIGNOPE\"\n");
-        assert!(found[0].contains("programs.web.stop_signal"), "{}", found[0]);
+        assert!(
+            found[0].contains("programs.web.stop_signal"),
+            "{}",
+            found[0]
+        );
         let found = problems("[programs.web]\ncommand = [\"x\"]\ninstances = \"two\"\n");
         assert!(found[0].contains("programs.web.instances"), "{}", found[0]);
     }
@@ -473,7 +527,11 @@ mod tests {
         assert_eq!(found.len(), 4, "{found:#?}");
         assert!(found[0].starts_with("/x/svc.toml:2:"), "{}", found[0]);
         assert!(found[1].starts_with("/x/svc.toml:3:"), "{}", found[1]);
-        assert!(found[2].contains("programs.b.max_restart_delay"), "{}", found[2]);
+        assert!(
+            found[2].contains("programs.b.max_restart_delay"),
+            "{}",
+            found[2]
+        );
         assert!(found[3].contains("programs.b.ready"), "{}", found[3]);
     }
 
@@ -495,7 +553,10 @@ mod tests {
             "[programs.a]\ncommand = [\"x\"]\nready = \"notify\"\n[programs.b]\ncommand = [\"x\"]\nready = { tcp = \"127.0.0.1:80\", timeout = \"2s\" }\n",
         )
         .unwrap();
-        assert!(matches!(config.program("a").unwrap().ready, Ready::Notify { .. }));
+        assert!(matches!(
+            config.program("a").unwrap().ready,
+            Ready::Notify { .. }
+        ));
         assert_eq!(
             config.program("b").unwrap().ready,
             Ready::Tcp {

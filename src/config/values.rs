@@ -18,13 +18,19 @@ impl FromStr for HumanDuration {
     fn from_str(text: &str) -> Result<Self, Self::Err> {
         humantime::parse_duration(text)
             .map(HumanDuration)
-            .map_err(|e| format!("invalid duration {text:?} ({e}); write it like \"100ms\", \"5s\" or \"2m\""))
+            .map_err(|e| {
+                format!(
+                    "invalid duration {text:?} ({e}); write it like \"100ms\", \"5s\" or \"2m\""
+                )
+            })
     }
 }
 
 impl<'de> Deserialize<'de> for HumanDuration {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        String::deserialize(d)?.parse().map_err(serde::de::Error::custom)
+        String::deserialize(d)?
+            .parse()
+            .map_err(serde::de::Error::custom)
     }
 }
 
@@ -54,14 +60,20 @@ impl FromStr for ByteSize {
             "mib" => 1 << 20,
             "g" | "gb" => 1_000_000_000,
             "gib" => 1 << 30,
-            _ => return Err(format!("invalid size {text:?}: unknown unit; write it like \"10MiB\", \"512KiB\" or \"1GB\"")),
+            _ => {
+                return Err(format!(
+                    "invalid size {text:?}: unknown unit; write it like \"10MiB\", \"512KiB\" or \"1GB\""
+                ));
+            }
         };
         digits
             .parse::<u64>()
             .ok()
             .and_then(|n| n.checked_mul(factor))
             .map(ByteSize)
-            .ok_or_else(|| format!("invalid size {text:?}; write it like \"10MiB\", \"512KiB\" or \"1GB\""))
+            .ok_or_else(|| {
+                format!("invalid size {text:?}; write it like \"10MiB\", \"512KiB\" or \"1GB\"")
+            })
     }
 }
 
@@ -94,10 +106,14 @@ impl FromStr for SignalName {
     type Err = String;
     fn from_str(text: &str) -> Result<Self, Self::Err> {
         let upper = text.trim().to_ascii_uppercase();
-        let full = if upper.starts_with("SIG") { upper } else { format!("SIG{upper}") };
-        Signal::from_str(&full)
-            .map(SignalName)
-            .map_err(|_| format!("unknown signal {text:?}; use a name like SIGTERM, SIGINT, SIGHUP or SIGUSR1"))
+        let full = if upper.starts_with("SIG") {
+            upper
+        } else {
+            format!("SIG{upper}")
+        };
+        Signal::from_str(&full).map(SignalName).map_err(|_| {
+            format!("unknown signal {text:?}; use a name like SIGTERM, SIGINT, SIGHUP or SIGUSR1")
+        })
     }
 }
 
@@ -109,7 +125,9 @@ impl fmt::Display for SignalName {
 
 impl<'de> Deserialize<'de> for SignalName {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        String::deserialize(d)?.parse().map_err(serde::de::Error::custom)
+        String::deserialize(d)?
+            .parse()
+            .map_err(serde::de::Error::custom)
     }
 }
 
@@ -149,8 +167,14 @@ mod tests {
 
     #[test]
     fn durations_parse_in_human_units() {
-        assert_eq!("100ms".parse::<HumanDuration>().unwrap().0, Duration::from_millis(100));
-        assert_eq!("2m".parse::<HumanDuration>().unwrap().0, Duration::from_secs(120));
+        assert_eq!(
+            "100ms".parse::<HumanDuration>().unwrap().0,
+            Duration::from_millis(100)
+        );
+        assert_eq!(
+            "2m".parse::<HumanDuration>().unwrap().0,
+            Duration::from_secs(120)
+        );
         assert!("5 parsecs".parse::<HumanDuration>().is_err());
         assert!("".parse::<HumanDuration>().is_err());
     }

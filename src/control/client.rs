@@ -30,15 +30,17 @@ pub enum ClientError {
 /// # Errors
 /// [`ClientError::NotRunning`] when no daemon listens; protocol and I/O errors otherwise.
 pub async fn request(socket: &Path, request: &Request) -> Result<Response, ClientError> {
-    let stream = UnixStream::connect(socket).await.map_err(|source| match source.kind() {
-        std::io::ErrorKind::NotFound | std::io::ErrorKind::ConnectionRefused => {
-            ClientError::NotRunning(socket.display().to_string())
-        }
-        _ => ClientError::Connect {
-            path: socket.display().to_string(),
-            source,
-        },
-    })?;
+    let stream = UnixStream::connect(socket)
+        .await
+        .map_err(|source| match source.kind() {
+            std::io::ErrorKind::NotFound | std::io::ErrorKind::ConnectionRefused => {
+                ClientError::NotRunning(socket.display().to_string())
+            }
+            _ => ClientError::Connect {
+                path: socket.display().to_string(),
+                source,
+            },
+        })?;
     let (read, mut write) = stream.into_split();
     protocol::write_frame(&mut write, request).await?;
     protocol::read_frame(&mut BufReader::new(read))

@@ -79,7 +79,11 @@ impl Drop for ControlSocket {
 }
 
 /// One connection: check the peer, read one request (with a timeout), answer it.
-async fn serve_one<H: Handler>(stream: UnixStream, me: u32, handler: Arc<H>) -> Result<(), FrameError> {
+async fn serve_one<H: Handler>(
+    stream: UnixStream,
+    me: u32,
+    handler: Arc<H>,
+) -> Result<(), FrameError> {
     let peer = stream.peer_cred()?.uid();
     let (read, mut write) = stream.into_split();
     if peer != me {
@@ -88,7 +92,12 @@ async fn serve_one<H: Handler>(stream: UnixStream, me: u32, handler: Arc<H>) -> 
         return protocol::write_frame(&mut write, &reply).await;
     }
     let mut reader = BufReader::new(read);
-    let request = match tokio::time::timeout(protocol::READ_TIMEOUT, protocol::read_frame::<_, Request>(&mut reader)).await {
+    let request = match tokio::time::timeout(
+        protocol::READ_TIMEOUT,
+        protocol::read_frame::<_, Request>(&mut reader),
+    )
+    .await
+    {
         Err(_) => error("timed out waiting for a request".into()),
         Ok(Ok(None)) => return Ok(()),
         Ok(Err(e)) => error(format!("bad request: {e}")),

@@ -145,7 +145,9 @@ mod tests {
         let first = PidFile::acquire(&path).unwrap();
         assert!(PidFile::is_locked(&path));
         match PidFile::acquire(&path) {
-            Err(StateDirError::AlreadyRunning { pid }) => assert_eq!(pid, std::process::id().to_string()),
+            Err(StateDirError::AlreadyRunning { pid }) => {
+                assert_eq!(pid, std::process::id().to_string())
+            }
             other => panic!("expected AlreadyRunning, got {:?}", other.err()),
         }
         drop(first);

@@ -167,7 +167,9 @@ pub enum FrameError {
     Truncated,
     #[error("malformed frame: {0}")]
     Malformed(#[from] serde_json::Error),
-    #[error("protocol version {got} is not this daemon's version {VERSION}; restart the daemon with `svc stop && svc start`")]
+    #[error(
+        "protocol version {got} is not this daemon's version {VERSION}; restart the daemon with `svc stop && svc start`"
+    )]
     Version { got: u32 },
     #[error(transparent)]
     Io(#[from] std::io::Error),
@@ -251,10 +253,22 @@ mod tests {
     #[tokio::test]
     async fn bad_frames_are_errors_not_panics() {
         assert!(read(b"").await.unwrap().is_none());
-        assert!(matches!(read(b"{\"v\":1,\"cmd\":\"status\"").await, Err(FrameError::Truncated)));
-        assert!(matches!(read(b"\xff\xfe\n").await, Err(FrameError::Malformed(_))));
-        assert!(matches!(read(b"{\"v\":1,\"cmd\":\"reboot\"}\n").await, Err(FrameError::Malformed(_))));
-        assert!(matches!(read(b"{\"v\":9,\"cmd\":\"status\"}\n").await, Err(FrameError::Version { got: 9 })));
+        assert!(matches!(
+            read(b"{\"v\":1,\"cmd\":\"status\"").await,
+            Err(FrameError::Truncated)
+        ));
+        assert!(matches!(
+            read(b"\xff\xfe\n").await,
+            Err(FrameError::Malformed(_))
+        ));
+        assert!(matches!(
+            read(b"{\"v\":1,\"cmd\":\"reboot\"}\n").await,
+            Err(FrameError::Malformed(_))
+        ));
+        assert!(matches!(
+            read(b"{\"v\":9,\"cmd\":\"status\"}\n").await,
+            Err(FrameError::Version { got: 9 })
+        ));
         let huge = vec![b'x'; MAX_FRAME + 10];
         assert!(matches!(read(&huge).await, Err(FrameError::TooLarge)));
     }

@@ -22,15 +22,28 @@ pub enum Decision {
 
 /// Decides what follows a run that ended with `exit` after `uptime`, given the number of
 /// consecutive unstable runs before it. Returns the decision and the new streak.
-pub fn decide(policy: &RestartPolicy, exit: &ExitInfo, uptime: Duration, streak: u32) -> (Decision, u32) {
-    let streak = if uptime < policy.min_uptime { streak + 1 } else { 0 };
+pub fn decide(
+    policy: &RestartPolicy,
+    exit: &ExitInfo,
+    uptime: Duration,
+    streak: u32,
+) -> (Decision, u32) {
+    let streak = if uptime < policy.min_uptime {
+        streak + 1
+    } else {
+        0
+    };
     let restart = match policy.mode {
         RestartMode::Always => true,
         RestartMode::OnFailure => !exit.is_success(),
         RestartMode::Never => false,
     };
     if !restart {
-        let decision = if exit.is_success() { Decision::Exited } else { Decision::Errored };
+        let decision = if exit.is_success() {
+            Decision::Exited
+        } else {
+            Decision::Errored
+        };
         return (decision, streak);
     }
     if streak > policy.max_restarts {
@@ -41,10 +54,10 @@ pub fn decide(policy: &RestartPolicy, exit: &ExitInfo, uptime: Duration, streak:
 
 /// The delay before the next start: `restart_delay · 2^(streak-1)`, capped.
 fn delay(policy: &RestartPolicy, streak: u32) -> Duration {
-    let doublings = streak.saturating_sub(1).min(32);
+    let doublings = streak.saturating_sub(1);
     policy
         .delay
-        .saturating_mul(1 << doublings)
+        .saturating_mul(2u32.saturating_pow(doublings))
         .min(policy.max_delay)
 }
 
@@ -82,8 +95,22 @@ mod tests {
             (RestartMode::Always, clean(), long, 0, Restart(MS(100)), 0),
             (RestartMode::Always, killed(), short, 0, Restart(MS(100)), 1),
             (RestartMode::OnFailure, clean(), short, 0, Exited, 1),
-            (RestartMode::OnFailure, crash(), long, 0, Restart(MS(100)), 0),
-            (RestartMode::OnFailure, killed(), long, 0, Restart(MS(100)), 0),
+            (
+                RestartMode::OnFailure,
+                crash(),
+                long,
+                0,
+                Restart(MS(100)),
+                0,
+            ),
+            (
+                RestartMode::OnFailure,
+                killed(),
+                long,
+                0,
+                Restart(MS(100)),
+                0,
+            ),
             (RestartMode::Never, clean(), long, 0, Exited, 0),
             (RestartMode::Never, crash(), long, 0, Errored, 0),
         ];
@@ -100,8 +127,13 @@ mod tests {
     fn delay_caps_at_max() {
         let mut p = policy(RestartMode::Always);
         p.max_restarts = 100;
-        assert_eq!(decide(&p, &ExitInfo::Code(1), MS(1), 10).0, Decision::Restart(MS(1000)));
-        assert_eq!(decide(&p, &ExitInfo::Code(1), MS(1), 99).0, Decision::Restart(MS(1000)));
+        assert_eq!(
+            decide(&p, &ExitInfo::Code(1), MS(1), 10).0,
+            Decision::Restart(MS(1000))
+        );
+        assert_eq!(
+            decide(&p, &ExitInfo::Code(1), MS(1), 99).0,
+            Decision::Restart(MS(1000))
+        );
     }
-
 }

@@ -117,7 +117,9 @@ impl InstanceHandle {
             .send(Control::Signal(signal, reply))
             .await
             .map_err(|_| "instance actor is gone".to_owned())?;
-        replied.await.map_err(|_| "instance actor is gone".to_owned())?
+        replied
+            .await
+            .map_err(|_| "instance actor is gone".to_owned())?
     }
 }
 
@@ -125,8 +127,12 @@ impl InstanceHandle {
 enum RunEnd {
     /// Stopped on request; acknowledge once the state is recorded.
     Stopped(oneshot::Sender<()>),
-    /// The process exited by itself (or failed its readiness check and was stopped).
-    Exited { exit: ExitInfo, uptime: Duration },
+    /// The process exited by itself, or failed its readiness check (`failure`) and was stopped.
+    Exited {
+        exit: ExitInfo,
+        uptime: Duration,
+        failure: Option<String>,
+    },
     /// It could not even be forked.
     SpawnFailed(String),
 }
@@ -172,7 +178,10 @@ impl Actor {
     }
 
     async fn event(&self, level: Level, msg: String) {
-        self.context.logs.event(&self.name, self.index, level, msg).await;
+        self.context
+            .logs
+            .event(&self.name, self.index, level, msg)
+            .await;
     }
 
     /// Runs the process, restarting it by policy, until it is stopped or comes to rest.
@@ -180,7 +189,7 @@ impl Actor {
         let mut ack = Some(ack);
         loop {
             let end = self.run_once(&mut ack).await;
-            let (exit, uptime) = match end {
+            let (exit, uptime, failure) = match end {
                 RunEnd::Stopped(ack) => {
                     self.update(|s| s.state = State::Stopped);
                     self.event(Level::Info, "stopped".into()).await;
@@ -188,16 +197,22 @@ impl Actor {
                     return;
                 }
                 RunEnd::SpawnFailed(reason) => {
-                    self.event(Level::Error, format!("cannot start: {reason}")).await;
+                    self.event(Level::Error, format!("cannot start: {reason}"))
+                        .await;
                     self.update(|s| {
                         s.state = State::Errored;
                         s.reason = Some(format!("cannot start: {reason}"));
                     });
                     return;
                 }
-                RunEnd::Exited { exit, uptime } => (exit, uptime),
+                RunEnd::Exited {
+                    exit,
+                    uptime,
+                    failure,
+                } => (exit, uptime, failure),
             };
-            let (decision, streak) = backoff::decide(&self.program.restart, &exit, uptime, self.streak);
+            let (decision, streak) =
+                backoff::decide(&self.program.restart, &exit, uptime, self.streak);
             self.streak = streak;
             match decision {
                 Decision::Exited => {
@@ -206,10 +221,12 @@ impl Actor {
                     return;
                 }
                 Decision::Errored => {
-                    let reason = format!(
-                        "exited with {exit}; gave up after {} unstable restarts",
-                        streak.saturating_sub(1)
-                    );
+                    let why = failure.unwrap_or_else(|| format!("exited with {exit}"));
+                    let reason = if streak > self.program.restart.max_restarts {
+                        format!("{why}; gave up after {} unstable restarts", streak - 1)
+                    } else {
+                        why
+                    };
                     self.event(Level::Error, reason.clone()).await;
                     self.update(|s| {
                         s.state = State::Errored;
@@ -218,15 +235,20 @@ impl Actor {
                     return;
                 }
                 Decision::Restart(delay) => {
-                    let level = if exit.is_success() { Level::Info } else { Level::Error };
+                    let level = if exit.is_success() {
+                        Level::Info
+                    } else {
+                        Level::Error
+                    };
+                    let why = failure.unwrap_or_else(|| format!("exited with {exit}"));
                     self.event(
                         level,
-                        format!("exited with {exit}; restarting in {} ms", delay.as_millis()),
+                        format!("{why}; restarting in {} ms", delay.as_millis()),
                     )
                     .await;
                     self.update(|s| {
                         s.state = State::Backoff;
-                        s.reason.get_or_insert_with(|| format!("exited with {exit}"));
+                        s.reason = Some(why);
                     });
                     if !self.wait_backoff(delay, &mut ack).await {
                         return;
@@ -238,7 +260,11 @@ impl Actor {
     }
 
     /// Waits out a backoff. Returns false when a stop ended the supervision meanwhile.
-    async fn wait_backoff(&mut self, delay: Duration, ack: &mut Option<oneshot::Sender<()>>) -> bool {
+    async fn wait_backoff(
+        &mut self,
+        delay: Duration,
+        ack: &mut Option<oneshot::Sender<()>>,
+    ) -> bool {
         let sleep = tokio::time::sleep(delay);
         tokio::pin!(sleep);
         loop {
@@ -278,7 +304,9 @@ impl Actor {
         // No await between the fork and the watch: the reaper cannot miss this child.
         let child = match spawn::spawn(&self.program, &placement) {
             Ok(child) => child,
-            Err(error) => return RunEnd::SpawnFailed(format!("{}: {error}", self.program.command[0])),
+            Err(error) => {
+                return RunEnd::SpawnFailed(format!("{}: {error}", self.program.command[0]));
+            }
         };
         let mut exit = self.context.reaper.watch(child.pid);
         let started = Instant::now();
@@ -296,8 +324,11 @@ impl Actor {
             instance: self.index,
             pid: child.pid,
         };
-        self.context.logs.capture(source, child.stdout, child.stderr);
-        self.event(Level::Info, format!("started (pid {})", child.pid)).await;
+        self.context
+            .logs
+            .capture(source, child.stdout, child.stderr);
+        self.event(Level::Info, format!("started (pid {})", child.pid))
+            .await;
 
         let pid = child.pid;
         let ready = wait_ready(&self.program.ready, notify.map(|(_, socket)| socket));
@@ -312,7 +343,7 @@ impl Actor {
                         s.since = None;
                         s.last_exit = Some(exit.clone());
                     });
-                    return RunEnd::Exited { exit, uptime: started.elapsed() };
+                    return RunEnd::Exited { exit, uptime: started.elapsed(), failure: None };
                 }
                 result = &mut ready, if !online => match result {
                     Ok(()) => {
@@ -322,9 +353,8 @@ impl Actor {
                     }
                     Err(reason) => {
                         self.event(Level::Error, format!("{reason}; stopping it")).await;
-                        self.update(|s| s.reason = Some(reason));
                         let exit = self.stop_process(pid, &mut exit).await;
-                        return RunEnd::Exited { exit, uptime: Duration::ZERO };
+                        return RunEnd::Exited { exit, uptime: Duration::ZERO, failure: Some(reason) };
                     }
                 },
                 control = self.rx.recv() => match control {
@@ -412,8 +442,13 @@ async fn reap_group(group: Pid, deadline: tokio::time::Instant) {
 /// Resolves when the instance is ready by its `ready` setting, or fails after the timeout.
 async fn wait_ready(ready: &Ready, notify: Option<UnixDatagram>) -> Result<(), String> {
     let timeout = match ready {
-        Ready::Spawned => return Ok(()),
-        Ready::Notify { timeout } | Ready::Http { timeout, .. } | Ready::Tcp { timeout, .. } => *timeout,
+        Ready::Uptime { after } => {
+            tokio::time::sleep(*after).await;
+            return Ok(());
+        }
+        Ready::Notify { timeout } | Ready::Http { timeout, .. } | Ready::Tcp { timeout, .. } => {
+            *timeout
+        }
     };
     let check = async {
         match (ready, notify) {
@@ -445,7 +480,10 @@ async fn wait_notify(socket: &UnixDatagram) {
     loop {
         match socket.recv(&mut buf).await {
             Ok(n) => {
-                if buf[..n].split(|&b| b == b'\n').any(|line| line == b"READY=1") {
+                if buf[..n]
+                    .split(|&b| b == b'\n')
+                    .any(|line| line == b"READY=1")
+                {
                     return;
                 }
             }

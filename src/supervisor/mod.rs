@@ -65,8 +65,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
         .iter()
         .flat_map(|program| {
             let program = Arc::new(program.clone());
-            (0..program.instances)
-                .map(move |index| (program.clone(), index))
+            (0..program.instances).map(move |index| (program.clone(), index))
         })
         .map(|(program, index)| InstanceHandle::spawn(program, index, context.clone()))
         .collect();
@@ -81,18 +80,22 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
 
     let autostart = supervisor.clone();
     tokio::spawn(async move {
-        autostart.start_all(&autostart.select(&[], true)).await;
+        autostart.start_all(autostart.select(&[], true)).await;
         crate::sd_notify::ready();
     });
     socket
-        .serve(supervisor.clone(), shutdown.clone(), &supervisor.connections)
+        .serve(
+            supervisor.clone(),
+            shutdown.clone(),
+            &supervisor.connections,
+        )
         .await;
 
     tracing::info!("daemon stopping: draining every program");
     if std::env::var_os(LAUNCHED_BY_START).is_none() {
         crate::sd_notify::stopping();
     }
-    supervisor.stop_all(&supervisor.select(&[], false)).await;
+    supervisor.stop_all(supervisor.select(&[], false)).await;
     orphans::terminate_all(ORPHAN_GRACE).await;
     supervisor.connections.close();
     let _ = tokio::time::timeout(CONNECTION_GRACE, supervisor.connections.wait()).await;
@@ -141,7 +144,11 @@ impl Supervisor {
         if unknown.is_empty() {
             return None;
         }
-        let mut known: Vec<&str> = self.instances.iter().map(|i| i.program.name.as_str()).collect();
+        let mut known: Vec<&str> = self
+            .instances
+            .iter()
+            .map(|i| i.program.name.as_str())
+            .collect();
         known.dedup();
         Some(error(format!(
             "unknown program {}; svc.toml has {}",
@@ -150,24 +157,22 @@ impl Supervisor {
         )))
     }
 
-    async fn start_all(&self, instances: &[InstanceHandle]) {
-        let mut set = JoinSet::new();
-        for instance in instances.iter().cloned() {
-            set.spawn(async move { instance.start().await });
-        }
-        set.join_all().await;
+    /// Starts the instances in parallel; returns when each is online or has failed.
+    async fn start_all(&self, instances: Vec<InstanceHandle>) {
+        in_parallel(instances, |i| async move { i.start().await }).await;
     }
 
-    async fn stop_all(&self, instances: &[InstanceHandle]) {
-        let mut set = JoinSet::new();
-        for instance in instances.iter().cloned() {
-            set.spawn(async move { instance.stop().await });
-        }
-        set.join_all().await;
+    /// Stops the instances in parallel; returns when no process of theirs is left.
+    async fn stop_all(&self, instances: Vec<InstanceHandle>) {
+        in_parallel(instances, |i| async move { i.stop().await }).await;
     }
 
     fn status(&self) -> Response {
-        let live: Vec<u32> = self.instances.iter().filter_map(|i| i.snapshot().pid).collect();
+        let live: Vec<u32> = self
+            .instances
+            .iter()
+            .filter_map(|i| i.snapshot().pid)
+            .collect();
         self.cpu.retain(&live);
         let instances = self
             .instances
@@ -203,7 +208,10 @@ impl Supervisor {
         let mut failures = Vec::new();
         for instance in self.select(names, false) {
             if let Err(reason) = instance.signal(signal).await {
-                failures.push(format!("{}[{}]: {reason}", instance.program.name, instance.index));
+                failures.push(format!(
+                    "{}[{}]: {reason}",
+                    instance.program.name, instance.index
+                ));
             }
         }
         if failures.is_empty() {
@@ -228,11 +236,11 @@ impl Handler for Supervisor {
         match request {
             Request::Status => self.status(),
             Request::Start(n) => {
-                self.start_all(&self.select(&n.names, true)).await;
+                self.start_all(self.select(&n.names, true)).await;
                 self.status()
             }
             Request::Stop(n) => {
-                self.stop_all(&self.select(&n.names, false)).await;
+                self.stop_all(self.select(&n.names, false)).await;
                 if n.names.is_empty() {
                     self.shutdown.cancel();
                 }
@@ -240,13 +248,26 @@ impl Handler for Supervisor {
             }
             Request::Restart(n) => {
                 let selected = self.select(&n.names, false);
-                self.stop_all(&selected).await;
-                self.start_all(&selected).await;
+                self.stop_all(selected.clone()).await;
+                self.start_all(selected).await;
                 self.status()
             }
             Request::Signal(s) => self.signal(&s.names, &s.signal).await,
         }
     }
+}
+
+/// Runs `action` on every instance concurrently and waits for all of them.
+async fn in_parallel<F, Fut>(instances: Vec<InstanceHandle>, action: F)
+where
+    F: Fn(InstanceHandle) -> Fut,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    let mut set = JoinSet::new();
+    for instance in instances {
+        set.spawn(action(instance));
+    }
+    set.join_all().await;
 }
 
 fn error(message: String) -> Response {

@@ -33,7 +33,10 @@ impl HttpTarget {
         if authority.is_empty() || authority.contains(['@', ' ']) {
             return Err(format!("no usable host in {url:?}"));
         }
-        let authority = if authority.rsplit_once(':').is_some_and(|(_, p)| p.parse::<u16>().is_ok()) {
+        let authority = if authority
+            .rsplit_once(':')
+            .is_some_and(|(_, p)| p.parse::<u16>().is_ok())
+        {
             authority.to_owned()
         } else {
             format!("{authority}:80")

@@ -46,7 +46,10 @@ impl CpuMeter {
     pub fn percent(&self, pid: u32, started: Instant) -> Option<f64> {
         let ticks = cpu_ticks(pid)?;
         let now = Instant::now();
-        let mut last = self.last.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut last = self
+            .last
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         let (since, before) = last.insert(pid, (now, ticks)).unwrap_or((started, 0));
         let wall = now.duration_since(since).as_secs_f64();
         if wall <= 0.0 {
@@ -58,7 +61,10 @@ impl CpuMeter {
 
     /// Forgets pids that are no longer running.
     pub fn retain(&self, live: &[u32]) {
-        let mut last = self.last.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut last = self
+            .last
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         last.retain(|pid, _| live.contains(pid));
     }
 }

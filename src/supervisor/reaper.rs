@@ -50,7 +50,9 @@ impl Reaper {
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<i32, oneshot::Sender<ExitInfo>>> {
-        self.watchers.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+        self.watchers
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// Reaps every child that has exited.

@@ -29,7 +29,9 @@ pub fn run(cli: Cli) -> CliResult {
     match cli.command {
         Command::Start(args) => start::run(global, &args),
         Command::Stop(args) => stop::run(global, &args.names),
-        Command::Restart(args) => status::run_request(global, Request::Restart(names(args.names)), true),
+        Command::Restart(args) => {
+            status::run_request(global, Request::Restart(names(args.names)), true)
+        }
         Command::Status(args) => status::run(global, &args),
         Command::Signal(args) => signal::run(global, &args),
         Command::Config(super::ConfigCommand::Check) => config::check(global),

@@ -13,7 +13,16 @@ pub fn run(global: &GlobalArgs, args: &SignalArgs) -> CliResult {
         signal: args.signal.clone(),
     });
     let report = runtime()?.block_on(request(&config, &req))?;
-    let count = report.instances.iter().filter(|i| i.name == args.name).count();
-    println!("sent {} to {} ({count} instance{})", args.signal, args.name, if count == 1 { "" } else { "s" });
+    let count = report
+        .instances
+        .iter()
+        .filter(|i| i.name == args.name)
+        .count();
+    println!(
+        "sent {} to {} ({count} instance{})",
+        args.signal,
+        args.name,
+        if count == 1 { "" } else { "s" }
+    );
     Ok(ExitCode::SUCCESS)
 }

@@ -71,7 +71,10 @@ fn ignore_sighup() -> Result<(), CliError> {
 /// Makes sure a daemon answers on the socket, launching one if none runs.
 async fn ensure_daemon(config: &Config) -> Result<(), CliError> {
     let socket = config.socket_path();
-    if crate::control::client::request(&socket, &Request::Status).await.is_ok() {
+    if crate::control::client::request(&socket, &Request::Status)
+        .await
+        .is_ok()
+    {
         return Ok(());
     }
     if PidFile::is_locked(&config.pid_path()) {
@@ -84,13 +87,18 @@ async fn ensure_daemon(config: &Config) -> Result<(), CliError> {
 async fn wait_for_socket(config: &Config) -> Result<(), CliError> {
     let deadline = tokio::time::Instant::now() + CONCURRENT_START_TIMEOUT;
     while tokio::time::Instant::now() < deadline {
-        if crate::control::client::request(&config.socket_path(), &Request::Status).await.is_ok() {
+        if crate::control::client::request(&config.socket_path(), &Request::Status)
+            .await
+            .is_ok()
+        {
             return Ok(());
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    Err(CliError::failure("another daemon is starting but does not answer")
-        .hint(format!("see {}", config.daemon_log_path().display())))
+    Err(
+        CliError::failure("another daemon is starting but does not answer")
+            .hint(format!("see {}", config.daemon_log_path().display())),
+    )
 }
 
 /// Launches `svc start --foreground` in a new session, output to `logs/svc.log`, and waits for
@@ -98,7 +106,8 @@ async fn wait_for_socket(config: &Config) -> Result<(), CliError> {
 async fn launch(config: &Config) -> Result<(), CliError> {
     let fail = |what: &str, e: std::io::Error| CliError::failure(format!("{what}: {e}"));
     state_dir::prepare(&config.state_dir).map_err(|e| CliError::failure(e.to_string()))?;
-    std::fs::create_dir_all(&config.log_dir).map_err(|e| fail("cannot create the log folder", e))?;
+    std::fs::create_dir_all(&config.log_dir)
+        .map_err(|e| fail("cannot create the log folder", e))?;
     let log_path = config.daemon_log_path();
     let log = File::options()
         .create(true)
@@ -106,9 +115,12 @@ async fn launch(config: &Config) -> Result<(), CliError> {
         .open(&log_path)
         .map_err(|e| fail(&format!("cannot open {}", log_path.display()), e))?;
     let log_len = log.metadata().map(|m| m.len()).unwrap_or(0);
-    let notify_path = config.state_dir.join(format!("start.{}.sock", std::process::id()));
+    let notify_path = config
+        .state_dir
+        .join(format!("start.{}.sock", std::process::id()));
     let _ = std::fs::remove_file(&notify_path);
-    let notify = UnixDatagram::bind(&notify_path).map_err(|e| fail("cannot bind the start socket", e))?;
+    let notify =
+        UnixDatagram::bind(&notify_path).map_err(|e| fail("cannot bind the start socket", e))?;
     let _cleanup = RemoveOnDrop(&notify_path);
 
     let exe = std::env::current_exe().map_err(|e| fail("cannot find this binary", e))?;
@@ -120,13 +132,22 @@ async fn launch(config: &Config) -> Result<(), CliError> {
         .env("NOTIFY_SOCKET", &notify_path)
         .env(crate::supervisor::LAUNCHED_BY_START, "1")
         .stdin(Stdio::null())
-        .stdout(log.try_clone().map_err(|e| fail("cannot share the log file", e))?)
+        .stdout(
+            log.try_clone()
+                .map_err(|e| fail("cannot share the log file", e))?,
+        )
         .stderr(log);
     // SAFETY: setsid is async-signal-safe; it detaches the daemon from our terminal and session.
     unsafe {
-        command.pre_exec(|| nix::unistd::setsid().map(drop).map_err(std::io::Error::from));
+        command.pre_exec(|| {
+            nix::unistd::setsid()
+                .map(drop)
+                .map_err(std::io::Error::from)
+        });
     }
-    let mut daemon = command.spawn().map_err(|e| fail("cannot launch the daemon", e))?;
+    let mut daemon = command
+        .spawn()
+        .map_err(|e| fail("cannot launch the daemon", e))?;
 
     let mut buf = [0u8; 256];
     let ready = async {
@@ -140,6 +161,10 @@ async fn launch(config: &Config) -> Result<(), CliError> {
     tokio::select! {
         result = ready => result.map_err(|e| fail("waiting for the daemon", e)),
         exit = daemon.wait() => {
+            if PidFile::is_locked(&config.pid_path()) {
+                // Another `svc start` won the race; its daemon is the one.
+                return wait_for_socket(config).await;
+            }
             let status = exit.map(|s| s.to_string()).unwrap_or_else(|e| e.to_string());
             Err(CliError::failure(format!(
                 "the daemon exited during start-up ({status}):\n{}",

@@ -70,7 +70,8 @@ pub fn check(report: &StatusReport, selected: impl Fn(&InstanceStatus) -> bool) 
 
 /// Online, or a one-shot program that finished cleanly.
 fn came_up(i: &InstanceStatus) -> bool {
-    i.state == State::Online || (i.state == State::Exited && i.last_exit.as_ref().is_some_and(|e| e.is_success()))
+    i.state == State::Online
+        || (i.state == State::Exited && i.last_exit.as_ref().is_some_and(|e| e.is_success()))
 }
 
 /// The status table, one row per instance.
@@ -79,7 +80,17 @@ pub fn render(report: &StatusReport) -> String {
     table
         .load_style(presets::UTF8_FULL_CONDENSED)
         .set_content_arrangement(ContentArrangement::Dynamic)
-        .set_header(["name", "id", "pid", "state", "uptime", "restarts", "cpu", "memory", "last exit"]);
+        .set_header([
+            "name",
+            "id",
+            "pid",
+            "state",
+            "uptime",
+            "restarts",
+            "cpu",
+            "memory",
+            "last exit",
+        ]);
     for i in &report.instances {
         table.add_row(vec![
             Cell::new(&i.name),

@@ -41,9 +41,12 @@ async fn wait_daemon_exit(config: &Config) -> Result<(), CliError> {
     let Ok(file) = File::open(config.pid_path()) else {
         return Ok(());
     };
-    let wait = tokio::task::spawn_blocking(move || Flock::lock(file, FlockArg::LockShared).map(drop));
+    let wait =
+        tokio::task::spawn_blocking(move || Flock::lock(file, FlockArg::LockShared).map(drop));
     match tokio::time::timeout(DAEMON_EXIT_TIMEOUT, wait).await {
         Ok(_) => Ok(()),
-        Err(_) => Err(CliError::failure("the daemon stopped every program but has not exited")),
+        Err(_) => Err(CliError::failure(
+            "the daemon stopped every program but has not exited",
+        )),
     }
 }
