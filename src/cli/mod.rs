@@ -2,6 +2,7 @@
 
 pub mod commands;
 pub mod exit;
+pub mod generated;
 
 use std::path::PathBuf;
 

@@ -331,7 +331,8 @@ impl Actor {
             .await;
 
         let pid = child.pid;
-        let ready = wait_ready(&self.program.ready, notify.map(|(_, socket)| socket));
+        let notify = notify.map(|(_, socket)| socket);
+        let ready = wait_ready(&self.program.ready);
         tokio::pin!(ready);
         let mut online = false;
         loop {
@@ -345,11 +346,21 @@ impl Actor {
                     });
                     return RunEnd::Exited { exit, uptime: started.elapsed(), failure: None };
                 }
+                message = recv_notify(notify.as_ref()) => match message {
+                    NotifyMessage::Ready if !online => {
+                        online = true;
+                        self.mark_online(started).await;
+                    }
+                    NotifyMessage::Stopping => {
+                        self.update(|s| s.state = State::Stopping);
+                        self.event(Level::Info, "draining (STOPPING=1)".into()).await;
+                    }
+                    NotifyMessage::Ready | NotifyMessage::Other => {}
+                },
                 result = &mut ready, if !online => match result {
                     Ok(()) => {
                         online = true;
-                        self.update(|s| s.state = State::Online);
-                        self.event(Level::Info, format!("online after {} ms", started.elapsed().as_millis())).await;
+                        self.mark_online(started).await;
                     }
                     Err(reason) => {
                         self.event(Level::Error, format!("{reason}; stopping it")).await;
@@ -377,6 +388,15 @@ impl Actor {
                 },
             }
         }
+    }
+
+    async fn mark_online(&self, started: Instant) {
+        self.update(|s| s.state = State::Online);
+        self.event(
+            Level::Info,
+            format!("online after {} ms", started.elapsed().as_millis()),
+        )
+        .await;
     }
 
     /// Binds the notify socket for a `ready = "notify"` program.
@@ -440,7 +460,8 @@ async fn reap_group(group: Pid, deadline: tokio::time::Instant) {
 }
 
 /// Resolves when the instance is ready by its `ready` setting, or fails after the timeout.
-async fn wait_ready(ready: &Ready, notify: Option<UnixDatagram>) -> Result<(), String> {
+/// For `notify`, readiness arrives as a message (see [`recv_notify`]): this only times it out.
+async fn wait_ready(ready: &Ready) -> Result<(), String> {
     let timeout = match ready {
         Ready::Uptime { after } => {
             tokio::time::sleep(*after).await;
@@ -451,9 +472,8 @@ async fn wait_ready(ready: &Ready, notify: Option<UnixDatagram>) -> Result<(), S
         }
     };
     let check = async {
-        match (ready, notify) {
-            (Ready::Notify { .. }, Some(socket)) => wait_notify(&socket).await,
-            (Ready::Http { url, .. }, _) => match probe::HttpTarget::parse(url) {
+        match ready {
+            Ready::Http { url, .. } => match probe::HttpTarget::parse(url) {
                 Ok(target) => {
                     while !probe::http_once(&target).await {
                         tokio::time::sleep(probe::PROBE_INTERVAL).await;
@@ -461,12 +481,12 @@ async fn wait_ready(ready: &Ready, notify: Option<UnixDatagram>) -> Result<(), S
                 }
                 Err(_) => std::future::pending().await,
             },
-            (Ready::Tcp { addr, .. }, _) => {
+            Ready::Tcp { addr, .. } => {
                 while !probe::tcp_once(addr).await {
                     tokio::time::sleep(probe::PROBE_INTERVAL).await;
                 }
             }
-            _ => std::future::pending().await,
+            Ready::Notify { .. } | Ready::Uptime { .. } => std::future::pending().await,
         }
     };
     tokio::time::timeout(timeout, check)
@@ -474,23 +494,33 @@ async fn wait_ready(ready: &Ready, notify: Option<UnixDatagram>) -> Result<(), S
         .map_err(|_| format!("not ready within {} ms", timeout.as_millis()))
 }
 
-/// Waits for a datagram with the line `READY=1`.
-async fn wait_notify(socket: &UnixDatagram) {
-    let mut buf = vec![0u8; 4096];
-    loop {
-        match socket.recv(&mut buf).await {
-            Ok(n) => {
-                if buf[..n]
-                    .split(|&b| b == b'\n')
-                    .any(|line| line == b"READY=1")
-                {
-                    return;
-                }
+/// A state change a program reported on its notify socket.
+enum NotifyMessage {
+    Ready,
+    Stopping,
+    Other,
+}
+
+/// The next message on the notify socket; never resolves without one.
+async fn recv_notify(socket: Option<&UnixDatagram>) -> NotifyMessage {
+    let Some(socket) = socket else {
+        return std::future::pending().await;
+    };
+    let mut buf = [0u8; 4096];
+    match socket.recv(&mut buf).await {
+        Ok(n) => {
+            let lines = || buf[..n].split(|&b| b == b'\n');
+            if lines().any(|line| line == b"READY=1") {
+                NotifyMessage::Ready
+            } else if lines().any(|line| line == b"STOPPING=1") {
+                NotifyMessage::Stopping
+            } else {
+                NotifyMessage::Other
             }
-            Err(error) => {
-                tracing::warn!(%error, "notify socket failed");
-                std::future::pending::<()>().await;
-            }
+        }
+        Err(error) => {
+            tracing::warn!(%error, "notify socket failed");
+            std::future::pending().await
         }
     }
 }
