@@ -54,6 +54,12 @@ pub enum Command {
     /// Stop and start the named programs (all when none is named); clears `errored`
     #[command(after_help = "Examples:\n  svc restart api\n  svc restart")]
     Restart(NamesArgs),
+    /// Restart the named programs one instance at a time without downtime: start a new process,
+    /// wait until it is ready, then drain the old one (all programs when none is named)
+    #[command(
+        after_help = "Examples:\n  svc reload api\n\nUse `ready = \"notify\"` (svc api speaks it) so readiness is the new process's own, and\n`listen = \"IP:PORT\"` so all instances share one accept queue and no connection is dropped."
+    )]
+    Reload(NamesArgs),
     /// Show every instance: pid, state, uptime, restarts, CPU, memory, last exit
     #[command(
         after_help = "Examples:\n  svc status\n  svc status --json | jq '.[] | select(.state != \"online\")'"

@@ -100,6 +100,9 @@ pub struct Program {
     #[serde(serialize_with = "human")]
     pub stop_timeout: Duration,
     pub ready: Ready,
+    /// A listening socket the daemon binds once and passes to every instance as fd 3
+    /// (`LISTEN_FDS=1`): one accept queue, so reloads and crashes drop no connection.
+    pub listen: Option<std::net::SocketAddr>,
     pub logs: LogPolicy,
 }
 

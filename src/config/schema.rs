@@ -113,6 +113,7 @@ struct RawProgram {
     #[serde(default = "default_stop_timeout")]
     stop_timeout: HumanDuration,
     ready: Option<Spanned<RawReady>>,
+    listen: Option<Spanned<String>>,
     logs: Option<RawLogs>,
 }
 
@@ -359,8 +360,27 @@ fn resolve_program(
         }
     };
 
+    let listen = raw.listen.and_then(|spanned| {
+        let span = spanned.span();
+        match spanned.get_ref().parse::<std::net::SocketAddr>() {
+            Ok(addr) => Some(addr),
+            Err(_) => {
+                problems.add(
+                    span,
+                    key("listen"),
+                    format!(
+                        "{:?} is not IP:PORT, e.g. \"127.0.0.1:3000\"",
+                        spanned.get_ref()
+                    ),
+                );
+                None
+            }
+        }
+    });
+
     Program {
         command,
+        listen,
         instances,
         cwd: raw
             .cwd

@@ -13,6 +13,8 @@ mod procstat;
 mod reaper;
 mod spawn;
 
+use std::collections::HashMap;
+use std::os::fd::OwnedFd;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -59,6 +61,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
         reaper,
         logs,
         notify_dir,
+        listeners: Arc::new(bind_listeners(&config)?),
     };
     let instances = config
         .programs
@@ -105,6 +108,24 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
     drop(pid_file);
     tracing::info!("daemon stopped");
     Ok(())
+}
+
+/// Binds the `listen` socket of every program that has one; the daemon holds them for its life.
+fn bind_listeners(config: &Config) -> anyhow::Result<HashMap<String, OwnedFd>> {
+    config
+        .programs
+        .iter()
+        .filter_map(|p| p.listen.map(|addr| (p, addr)))
+        .map(|(program, addr)| {
+            let listener = std::net::TcpListener::bind(addr).with_context(|| {
+                format!(
+                    "cannot listen on {addr} for programs.{}.listen",
+                    program.name
+                )
+            })?;
+            Ok((program.name.clone(), OwnedFd::from(listener)))
+        })
+        .collect()
 }
 
 /// The daemon's state: every instance handle, and what request handling needs.
@@ -200,6 +221,20 @@ impl Supervisor {
         })
     }
 
+    /// Reloads the instances one at a time, so the others serve meanwhile; stops at the first
+    /// failure (whose old process keeps running).
+    async fn reload(&self, names: &[String]) -> Response {
+        for instance in self.select(names, false) {
+            if let Err(reason) = instance.reload().await {
+                return error(format!(
+                    "{}[{}]: {reason}",
+                    instance.program.name, instance.index
+                ));
+            }
+        }
+        self.status()
+    }
+
     async fn signal(&self, names: &[String], signal: &str) -> Response {
         let signal: Signal = match signal.parse::<crate::config::values::SignalName>() {
             Ok(s) => s.0,
@@ -226,7 +261,9 @@ impl Supervisor {
 impl Handler for Supervisor {
     async fn handle(&self, request: Request) -> Response {
         let names = match &request {
-            Request::Start(n) | Request::Stop(n) | Request::Restart(n) => n.names.as_slice(),
+            Request::Start(n) | Request::Stop(n) | Request::Restart(n) | Request::Reload(n) => {
+                n.names.as_slice()
+            }
             Request::Signal(s) => s.names.as_slice(),
             Request::Status => &[],
         };
@@ -253,6 +290,7 @@ impl Handler for Supervisor {
                 self.status()
             }
             Request::Signal(s) => self.signal(&s.names, &s.signal).await,
+            Request::Reload(n) => self.reload(&n.names).await,
         }
     }
 }

@@ -32,6 +32,9 @@ pub fn run(cli: Cli) -> CliResult {
         Command::Restart(args) => {
             status::run_request(global, Request::Restart(names(args.names)), true)
         }
+        Command::Reload(args) => {
+            status::run_request(global, Request::Reload(names(args.names)), true)
+        }
         Command::Status(args) => status::run(global, &args),
         Command::Signal(args) => signal::run(global, &args),
         Command::Config(super::ConfigCommand::Check) => config::check(global),

@@ -29,7 +29,7 @@ pub fn run_request(global: &GlobalArgs, req: Request, check_online: bool) -> Cli
     print!("{}", render(&report));
     if check_online {
         let names = match &req {
-            Request::Start(n) | Request::Restart(n) => n.names.clone(),
+            Request::Start(n) | Request::Restart(n) | Request::Reload(n) => n.names.clone(),
             _ => Vec::new(),
         };
         let autostart_only = matches!(req, Request::Start(_));
