@@ -40,6 +40,9 @@ _svc() {
             svc,start)
                 cmd="svc__subcmd__start"
                 ;;
+            svc,startup)
+                cmd="svc__subcmd__startup"
+                ;;
             svc,status)
                 cmd="svc__subcmd__status"
                 ;;
@@ -85,6 +88,9 @@ _svc() {
             svc__subcmd__help,start)
                 cmd="svc__subcmd__help__subcmd__start"
                 ;;
+            svc__subcmd__help,startup)
+                cmd="svc__subcmd__help__subcmd__startup"
+                ;;
             svc__subcmd__help,status)
                 cmd="svc__subcmd__help__subcmd__status"
                 ;;
@@ -104,7 +110,7 @@ _svc() {
 
     case "${cmd}" in
         svc)
-            opts="-c -v -h -V --config --verbose --help --version start stop restart reload status signal config completions api worker help"
+            opts="-c -v -h -V --config --verbose --help --version start stop restart reload status signal config startup completions api worker help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -256,7 +262,7 @@ _svc() {
             return 0
             ;;
         svc__subcmd__help)
-            opts="start stop restart reload status signal config completions api worker help"
+            opts="start stop restart reload status signal config startup completions api worker help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -382,6 +388,20 @@ _svc() {
             return 0
             ;;
         svc__subcmd__help__subcmd__start)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        svc__subcmd__help__subcmd__startup)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -525,8 +545,30 @@ _svc() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        svc__subcmd__startup)
+            opts="-c -v -h -V --user --config --verbose --help --version systemd"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -c)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         svc__subcmd__status)
-            opts="-c -v -h -V --json --config --verbose --help --version"
+            opts="-c -v -h -V --json --watch --config --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

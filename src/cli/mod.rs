@@ -71,6 +71,11 @@ pub enum Command {
     /// Check and print the configuration
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// Print a boot-time unit that runs the daemon for this svc.toml
+    #[command(
+        after_help = "Examples:\n  svc startup systemd > /etc/systemd/system/svc.service && systemctl enable --now svc\n  svc startup systemd --user > ~/.config/systemd/user/svc.service"
+    )]
+    Startup(StartupArgs),
     /// Print shell completions
     #[command(
         after_help = "Examples:\n  svc completions bash > /etc/bash_completion.d/svc\n  svc completions zsh > \"${fpath[1]}/_svc\""
@@ -104,8 +109,26 @@ pub struct NamesArgs {
 #[derive(Debug, Args)]
 pub struct StatusArgs {
     /// Print a JSON array (one object per instance) instead of a table
-    #[arg(long)]
+    #[arg(long, conflicts_with = "watch")]
     pub json: bool,
+    /// Redraw the table in place every second until Ctrl-C (like `pm2 monit`)
+    #[arg(long)]
+    pub watch: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct StartupArgs {
+    /// The init system
+    #[arg(value_enum)]
+    pub init: InitSystem,
+    /// A unit for the user's own service manager (`systemctl --user`)
+    #[arg(long)]
+    pub user: bool,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum InitSystem {
+    Systemd,
 }
 
 #[derive(Debug, Args)]

@@ -68,6 +68,8 @@ pub struct Config {
     pub state_dir: PathBuf,
     /// Where the daemon writes the programs' logs and its own `svc.log`.
     pub log_dir: PathBuf,
+    /// Where the daemon serves Prometheus metrics (`[daemon] metrics`); no TCP port when `None`.
+    pub metrics: Option<std::net::SocketAddr>,
     /// Log rotation for every program without an override.
     pub logs: LogPolicy,
     /// `.env` next to the file, then `[env]` (which wins).

@@ -34,6 +34,8 @@ struct RawDaemon {
     state_dir: PathBuf,
     #[serde(default = "default_log_dir")]
     log_dir: PathBuf,
+    /// `IP:PORT` for the daemon's Prometheus endpoint; off when absent.
+    metrics: Option<std::net::SocketAddr>,
 }
 
 impl Default for RawDaemon {
@@ -41,6 +43,7 @@ impl Default for RawDaemon {
         RawDaemon {
             state_dir: default_state_dir(),
             log_dir: default_log_dir(),
+            metrics: None,
         }
     }
 }
@@ -250,6 +253,7 @@ pub(super) fn resolve(
         file: file.to_path_buf(),
         state_dir: dir.join(raw.daemon.state_dir),
         log_dir: dir.join(raw.daemon.log_dir),
+        metrics: raw.daemon.metrics,
         logs,
         env,
         programs,

@@ -7,6 +7,7 @@
 
 pub mod backoff;
 mod instance;
+mod metrics;
 mod orphans;
 pub mod probe;
 mod procstat;
@@ -79,6 +80,10 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
         shutdown: shutdown.clone(),
         connections: TaskTracker::new(),
     });
+    if let Some(addr) = config.metrics {
+        let source = supervisor.clone();
+        metrics::serve(addr, Arc::new(move || source.report()), shutdown.clone()).await?;
+    }
     tracing::info!(pid = std::process::id(), config = %config.file.display(), "daemon started");
 
     let autostart = supervisor.clone();
@@ -189,6 +194,11 @@ impl Supervisor {
     }
 
     fn status(&self) -> Response {
+        Response::Status(self.report())
+    }
+
+    /// The state of every instance, with its process figures.
+    fn report(&self) -> StatusReport {
         let live: Vec<u32> = self
             .instances
             .iter()
@@ -215,10 +225,10 @@ impl Supervisor {
                 }
             })
             .collect();
-        Response::Status(StatusReport {
+        StatusReport {
             daemon_pid: std::process::id(),
             instances,
-        })
+        }
     }
 
     /// Reloads the instances one at a time, so the others serve meanwhile; stops at the first

@@ -4,6 +4,7 @@ mod completions;
 mod config;
 mod signal;
 mod start;
+mod startup;
 mod status;
 mod stop;
 
@@ -38,6 +39,7 @@ pub fn run(cli: Cli) -> CliResult {
         Command::Status(args) => status::run(global, &args),
         Command::Signal(args) => signal::run(global, &args),
         Command::Config(super::ConfigCommand::Check) => config::check(global),
+        Command::Startup(args) => startup::run(global, &args),
         Command::Completions(args) => completions::run(&args),
         Command::Api | Command::Worker => Ok(ExitCode::SUCCESS),
     }
