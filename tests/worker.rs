@@ -395,3 +395,32 @@ fn an_unavailable_store_is_retried_logged_once_and_readiness_waits_for_it() {
     worker.wait_for_log("job completed", Some("welcome-12"), 1, LONG);
     assert!(data_dir.join("outbox/welcome-12.eml").is_file());
 }
+
+#[test]
+fn a_store_locked_mid_run_is_logged_once_and_work_resumes_after() {
+    let dir = DataDir::new();
+    let worker = dir.worker(&[]);
+    worker.wait_for_log("worker ready", None, 1, LONG);
+    // Another process holds the write lock longer than the busy timeout (5 s): takes fail.
+    let blocker = rusqlite::Connection::open(dir.path().join("svc.db")).unwrap();
+    blocker.execute_batch("BEGIN IMMEDIATE").unwrap();
+    worker.wait_for_log("queue store unavailable", None, 1, LONG);
+    std::thread::sleep(Duration::from_secs(6));
+    blocker.execute_batch("ROLLBACK").unwrap();
+    dir.add(&[
+        "welcome-email",
+        "--data",
+        &welcome_data("13", "req-locked"),
+        "--job-id",
+        "welcome-13",
+    ]);
+    worker.wait_for_log("queue store available again", None, 1, LONG);
+    worker.wait_for_log("job completed", Some("welcome-13"), 1, LONG);
+    assert_eq!(
+        worker.logs_with("queue store unavailable", None).len(),
+        1,
+        "{}",
+        worker.dump()
+    );
+    assert_eq!(dir.emails().len(), 1);
+}
