@@ -3,7 +3,8 @@
 //! worker for a job added through another connection (as the API process adds them).
 //!
 //! Run: `cargo bench --bench queue` (release profile). Options: `--jobs N` (default 5000),
-//! `--samples N` for latency (default 100). Prints a Markdown table for `docs/BENCHMARKS.md`.
+//! `--keep N` completed jobs kept (default 1000, the worker's default), `--samples N` for latency
+//! (default 100). Prints a Markdown table for `docs/BENCHMARKS.md`.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -12,7 +13,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use async_trait::async_trait;
 use serde_json::{Value, json};
 use svc::queue::sqlite::SqliteQueue;
-use svc::queue::{JobOptions, JobRecord, NewJob, Queue};
+use svc::queue::{JobOptions, JobRecord, KeepPolicy, NewJob, Queue};
 use svc::worker::handler::{Handler, JobError};
 use svc::worker::runner::{RunSettings, run_until};
 use tokio::sync::mpsc;
@@ -74,7 +75,7 @@ fn arg(name: &str, default: u64) -> u64 {
         .unwrap_or(default)
 }
 
-async fn throughput(jobs: u64, concurrency: usize) -> (f64, f64) {
+async fn throughput(jobs: u64, concurrency: usize, keep: u64) -> (f64, f64) {
     let dir = tempfile::tempdir().expect("temp dir");
     let queue = SqliteQueue::open_in(dir.path()).expect("open");
     let start = Instant::now();
@@ -142,6 +143,7 @@ fn pct(sorted: &[Duration], p: f64) -> f64 {
 
 fn main() {
     let jobs = arg("--jobs", 5000);
+    let keep = arg("--keep", 1000);
     let samples = arg("--samples", 100) as usize;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -152,8 +154,8 @@ fn main() {
         println!("| measurement | result |");
         println!("|---|---|");
         for concurrency in [1usize, 50] {
-            let (adds, rate) = throughput(jobs, concurrency).await;
-            println!("| no-op jobs/s, concurrency {concurrency} ({jobs} jobs) | {rate:.0} |");
+            let (adds, rate) = throughput(jobs, concurrency, keep).await;
+            println!("| no-op jobs/s, concurrency {concurrency} ({jobs} jobs, keep {keep} completed) | {rate:.0} |");
             if concurrency == 1 {
                 println!("| adds/s, one producer, sequential | {adds:.0} |");
             }
