@@ -424,3 +424,42 @@ fn a_store_locked_mid_run_is_logged_once_and_work_resumes_after() {
     );
     assert_eq!(dir.emails().len(), 1);
 }
+
+#[test]
+fn several_worker_processes_share_the_queue_and_run_each_job_once() {
+    let dir = DataDir::new();
+    let workers: Vec<_> = (0..3)
+        .map(|_| dir.worker(&[("WORKER_CONCURRENCY", "4")]))
+        .collect();
+    for w in &workers {
+        w.wait_for_log("worker ready", None, 1, LONG);
+    }
+    for i in 0..40 {
+        dir.add(&[
+            "welcome-email",
+            "--data",
+            &welcome_data(&format!("m{i}"), "r"),
+            "--job-id",
+            &format!("welcome-m{i}"),
+        ]);
+    }
+    wait_for("40 emails", LONG, || dir.emails().len() == 40);
+    wait_for("40 completions", LONG, || {
+        workers
+            .iter()
+            .map(|w| w.logs_with("job completed", None).len())
+            .sum::<usize>()
+            == 40
+    });
+    let starts: usize = workers
+        .iter()
+        .map(|w| w.logs_with("job started", None).len())
+        .sum();
+    assert_eq!(starts, 40, "every job started exactly once");
+    for i in 0..40 {
+        assert_eq!(
+            dir.job(&format!("welcome-m{i}")).unwrap().attempts_started,
+            1
+        );
+    }
+}
