@@ -2,6 +2,7 @@
 //! bad jobs, a killed worker's job recovered by another, drain on SIGTERM, bad environments and
 //! an unavailable store.
 
+#[path = "worker_support/mod.rs"]
 mod support;
 
 use std::os::unix::net::UnixDatagram;
