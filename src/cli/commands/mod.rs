@@ -2,6 +2,7 @@
 
 mod completions;
 mod config;
+mod queue;
 mod signal;
 mod start;
 mod startup;
@@ -41,6 +42,7 @@ pub fn run(cli: Cli) -> CliResult {
         Command::Config(super::ConfigCommand::Check) => config::check(global),
         Command::Startup(args) => startup::run(global, &args),
         Command::Completions(args) => completions::run(&args),
+        Command::Queue(args) => queue::run(&args),
         Command::Api | Command::Worker => Ok(ExitCode::SUCCESS),
     }
 }
