@@ -88,14 +88,22 @@ pub enum Command {
     #[command(after_help = "Examples:\n  WORKER_CONCURRENCY=10 svc worker")]
     Worker,
     /// Inspect and feed the email queue directly (no daemon needed)
-    #[command(after_help = "Examples:\n  svc queue status\n  svc queue status --json\n  svc queue retry-failed\n  svc queue add welcome-email --data '{\"userId\":\"1\",\"email\":\"a@example.com\",\"name\":\"A\"}' --job-id welcome-1 --attempts 3")]
+    #[command(
+        after_help = "Examples:\n  svc queue status\n  svc queue status --json\n  svc queue retry-failed\n  svc queue add welcome-email --data '{\"userId\":\"1\",\"email\":\"a@example.com\",\"name\":\"A\"}' --job-id welcome-1 --attempts 3"
+    )]
     Queue(QueueArgs),
 }
 
 #[derive(Debug, Args)]
 pub struct QueueArgs {
     /// The folder holding svc.db (relative to the current folder)
-    #[arg(long, global = true, env = "DATA_DIR", default_value = "data", value_name = "DIR")]
+    #[arg(
+        long,
+        global = true,
+        env = "DATA_DIR",
+        default_value = "data",
+        value_name = "DIR"
+    )]
     pub data_dir: PathBuf,
     #[command(subcommand)]
     pub command: QueueCommand,
