@@ -2,6 +2,7 @@
 //! bad jobs, a killed worker's job recovered by another, drain on SIGTERM, bad environments and
 //! an unavailable store.
 
+#[path = "worker_support/mod.rs"]
 mod support;
 
 use std::os::unix::net::UnixDatagram;
@@ -394,4 +395,72 @@ fn an_unavailable_store_is_retried_logged_once_and_readiness_waits_for_it() {
     assert!(out.status.success());
     worker.wait_for_log("job completed", Some("welcome-12"), 1, LONG);
     assert!(data_dir.join("outbox/welcome-12.eml").is_file());
+}
+
+#[test]
+fn a_store_locked_mid_run_is_logged_once_and_work_resumes_after() {
+    let dir = DataDir::new();
+    let worker = dir.worker(&[]);
+    worker.wait_for_log("worker ready", None, 1, LONG);
+    // Another process holds the write lock longer than the busy timeout (5 s): takes fail.
+    let blocker = rusqlite::Connection::open(dir.path().join("svc.db")).unwrap();
+    blocker.execute_batch("BEGIN IMMEDIATE").unwrap();
+    worker.wait_for_log("queue store unavailable", None, 1, LONG);
+    std::thread::sleep(Duration::from_secs(6));
+    blocker.execute_batch("ROLLBACK").unwrap();
+    dir.add(&[
+        "welcome-email",
+        "--data",
+        &welcome_data("13", "req-locked"),
+        "--job-id",
+        "welcome-13",
+    ]);
+    worker.wait_for_log("queue store available again", None, 1, LONG);
+    worker.wait_for_log("job completed", Some("welcome-13"), 1, LONG);
+    assert_eq!(
+        worker.logs_with("queue store unavailable", None).len(),
+        1,
+        "{}",
+        worker.dump()
+    );
+    assert_eq!(dir.emails().len(), 1);
+}
+
+#[test]
+fn several_worker_processes_share_the_queue_and_run_each_job_once() {
+    let dir = DataDir::new();
+    let workers: Vec<_> = (0..3)
+        .map(|_| dir.worker(&[("WORKER_CONCURRENCY", "4")]))
+        .collect();
+    for w in &workers {
+        w.wait_for_log("worker ready", None, 1, LONG);
+    }
+    for i in 0..40 {
+        dir.add(&[
+            "welcome-email",
+            "--data",
+            &welcome_data(&format!("m{i}"), "r"),
+            "--job-id",
+            &format!("welcome-m{i}"),
+        ]);
+    }
+    wait_for("40 emails", LONG, || dir.emails().len() == 40);
+    wait_for("40 completions", LONG, || {
+        workers
+            .iter()
+            .map(|w| w.logs_with("job completed", None).len())
+            .sum::<usize>()
+            == 40
+    });
+    let starts: usize = workers
+        .iter()
+        .map(|w| w.logs_with("job started", None).len())
+        .sum();
+    assert_eq!(starts, 40, "every job started exactly once");
+    for i in 0..40 {
+        assert_eq!(
+            dir.job(&format!("welcome-m{i}")).unwrap().attempts_started,
+            1
+        );
+    }
 }

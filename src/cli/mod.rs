@@ -2,6 +2,7 @@
 
 pub mod commands;
 pub mod exit;
+pub mod generated;
 
 use std::path::PathBuf;
 
@@ -53,6 +54,12 @@ pub enum Command {
     /// Stop and start the named programs (all when none is named); clears `errored`
     #[command(after_help = "Examples:\n  svc restart api\n  svc restart")]
     Restart(NamesArgs),
+    /// Restart the named programs one instance at a time without downtime: start a new process,
+    /// wait until it is ready, then drain the old one (all programs when none is named)
+    #[command(
+        after_help = "Examples:\n  svc reload api\n\nUse `ready = \"notify\"` (svc api speaks it) so readiness is the new process's own, and\n`listen = \"IP:PORT\"` so all instances share one accept queue and no connection is dropped."
+    )]
+    Reload(NamesArgs),
     /// Show every instance: pid, state, uptime, restarts, CPU, memory, last exit
     #[command(
         after_help = "Examples:\n  svc status\n  svc status --json | jq '.[] | select(.state != \"online\")'"
@@ -64,6 +71,11 @@ pub enum Command {
     /// Check and print the configuration
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// Print a boot-time unit that runs the daemon for this svc.toml
+    #[command(
+        after_help = "Examples:\n  svc startup systemd > /etc/systemd/system/svc.service && systemctl enable --now svc\n  svc startup systemd --user > ~/.config/systemd/user/svc.service"
+    )]
+    Startup(StartupArgs),
     /// Print shell completions
     #[command(
         after_help = "Examples:\n  svc completions bash > /etc/bash_completion.d/svc\n  svc completions zsh > \"${fpath[1]}/_svc\""
@@ -168,8 +180,26 @@ pub struct NamesArgs {
 #[derive(Debug, Args)]
 pub struct StatusArgs {
     /// Print a JSON array (one object per instance) instead of a table
-    #[arg(long)]
+    #[arg(long, conflicts_with = "watch")]
     pub json: bool,
+    /// Redraw the table in place every second until Ctrl-C (like `pm2 monit`)
+    #[arg(long)]
+    pub watch: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct StartupArgs {
+    /// The init system
+    #[arg(value_enum)]
+    pub init: InitSystem,
+    /// A unit for the user's own service manager (`systemctl --user`)
+    #[arg(long)]
+    pub user: bool,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum InitSystem {
+    Systemd,
 }
 
 #[derive(Debug, Args)]

@@ -34,6 +34,8 @@ struct RawDaemon {
     state_dir: PathBuf,
     #[serde(default = "default_log_dir")]
     log_dir: PathBuf,
+    /// `IP:PORT` for the daemon's Prometheus endpoint; off when absent.
+    metrics: Option<std::net::SocketAddr>,
 }
 
 impl Default for RawDaemon {
@@ -41,6 +43,7 @@ impl Default for RawDaemon {
         RawDaemon {
             state_dir: default_state_dir(),
             log_dir: default_log_dir(),
+            metrics: None,
         }
     }
 }
@@ -113,6 +116,7 @@ struct RawProgram {
     #[serde(default = "default_stop_timeout")]
     stop_timeout: HumanDuration,
     ready: Option<Spanned<RawReady>>,
+    listen: Option<Spanned<String>>,
     logs: Option<RawLogs>,
 }
 
@@ -144,7 +148,10 @@ fn default_stop_timeout() -> HumanDuration {
 /// How long a readiness check may take before the start counts as failed.
 const DEFAULT_READY_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// `ready = "notify"`, or a table `{ http = URL | tcp = ADDR | notify = true, timeout = "30s" }`.
+/// Without a readiness check, a program is online once it has stayed up this long.
+pub(super) const DEFAULT_READY_UPTIME: Duration = Duration::from_secs(1);
+
+/// `ready = "notify"`, or a table `{ http = URL | tcp = ADDR | notify = true | uptime = "1s", timeout = "30s" }`.
 struct RawReady(ReadyTable);
 
 #[derive(Deserialize, Default)]
@@ -153,6 +160,7 @@ struct ReadyTable {
     http: Option<String>,
     tcp: Option<String>,
     notify: Option<bool>,
+    uptime: Option<HumanDuration>,
     timeout: Option<HumanDuration>,
 }
 
@@ -245,6 +253,7 @@ pub(super) fn resolve(
         file: file.to_path_buf(),
         state_dir: dir.join(raw.daemon.state_dir),
         log_dir: dir.join(raw.daemon.log_dir),
+        metrics: raw.daemon.metrics,
         logs,
         env,
         programs,
@@ -268,7 +277,10 @@ fn parse(file: &Path, text: &str) -> Result<RawConfig, ConfigError> {
     let deserializer = toml::Deserializer::parse(text)
         .map_err(|e| problem(e.span(), "(syntax)".into(), e.message().to_owned()))?;
     serde_path_to_error::deserialize(deserializer).map_err(|e| {
-        let key = e.path().to_string();
+        let key = e
+            .path()
+            .to_string()
+            .replace(".$__serde_spanned_private_value", "");
         let inner = e.into_inner();
         let key = if key == "." {
             "(top level)".into()
@@ -338,18 +350,41 @@ fn resolve_program(
     env.extend(raw.env.into_iter().map(|(k, v)| (k, v.0)));
 
     let ready = match raw.ready {
-        None => Ready::Spawned,
+        None => Ready::Uptime {
+            after: DEFAULT_READY_UPTIME,
+        },
         Some(spanned) => {
             let ready_span = spanned.span();
             resolve_ready(spanned.into_inner().0).unwrap_or_else(|message| {
                 problems.add(ready_span, key("ready"), message);
-                Ready::Spawned
+                Ready::Uptime {
+                    after: DEFAULT_READY_UPTIME,
+                }
             })
         }
     };
 
+    let listen = raw.listen.and_then(|spanned| {
+        let span = spanned.span();
+        match spanned.get_ref().parse::<std::net::SocketAddr>() {
+            Ok(addr) => Some(addr),
+            Err(_) => {
+                problems.add(
+                    span,
+                    key("listen"),
+                    format!(
+                        "{:?} is not IP:PORT, e.g. \"127.0.0.1:3000\"",
+                        spanned.get_ref()
+                    ),
+                );
+                None
+            }
+        }
+    });
+
     Program {
         command,
+        listen,
         instances,
         cwd: raw
             .cwd
@@ -373,6 +408,12 @@ fn resolve_program(
 
 fn resolve_ready(table: ReadyTable) -> Result<Ready, String> {
     let timeout = table.timeout.map_or(DEFAULT_READY_TIMEOUT, |t| t.0);
+    if let Some(after) = table.uptime {
+        if table.http.is_some() || table.tcp.is_some() || table.notify.is_some() {
+            return Err("name only one readiness check: http, tcp, notify or uptime".into());
+        }
+        return Ok(Ready::Uptime { after: after.0 });
+    }
     match (table.http, table.tcp, table.notify.unwrap_or(false)) {
         (Some(url), None, false) => {
             crate::supervisor::probe::HttpTarget::parse(&url)?;
@@ -389,8 +430,8 @@ fn resolve_ready(table: ReadyTable) -> Result<Ready, String> {
             Ok(Ready::Tcp { addr, timeout })
         }
         (None, None, true) => Ok(Ready::Notify { timeout }),
-        (None, None, false) => Err("name one readiness check: http, tcp or notify".into()),
-        _ => Err("name only one readiness check: http, tcp or notify".into()),
+        (None, None, false) => Err("name one readiness check: http, tcp, notify or uptime".into()),
+        _ => Err("name only one readiness check: http, tcp, notify or uptime".into()),
     }
 }
 
@@ -451,7 +492,12 @@ mod tests {
         assert_eq!(web.stop_timeout, Duration::from_secs(10));
         assert_eq!(web.cwd, Path::new("/x"));
         assert_eq!(config.state_dir, Path::new("/x/run"));
-        assert_eq!(web.ready, Ready::Spawned);
+        assert_eq!(
+            web.ready,
+            Ready::Uptime {
+                after: Duration::from_secs(1)
+            }
+        );
     }
 
     #[test]

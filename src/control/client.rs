@@ -42,8 +42,12 @@ pub async fn request(socket: &Path, request: &Request) -> Result<Response, Clien
             },
         })?;
     let (read, mut write) = stream.into_split();
-    protocol::write_frame(&mut write, request).await?;
-    protocol::read_frame(&mut BufReader::new(read))
-        .await?
-        .ok_or(ClientError::NoAnswer)
+    // The daemon may answer and close before reading (e.g. refusing another user): a failed
+    // write still leaves its answer to read.
+    let sent = protocol::write_frame(&mut write, request).await;
+    match protocol::read_frame(&mut BufReader::new(read)).await {
+        Ok(Some(response)) => Ok(response),
+        Ok(None) => Err(sent.err().map_or(ClientError::NoAnswer, ClientError::Frame)),
+        Err(error) => Err(sent.err().unwrap_or(error).into()),
+    }
 }

@@ -54,10 +54,10 @@ pub fn decide(
 
 /// The delay before the next start: `restart_delay · 2^(streak-1)`, capped.
 fn delay(policy: &RestartPolicy, streak: u32) -> Duration {
-    let doublings = streak.saturating_sub(1).min(32);
+    let doublings = streak.saturating_sub(1);
     policy
         .delay
-        .saturating_mul(1 << doublings)
+        .saturating_mul(2u32.saturating_pow(doublings))
         .min(policy.max_delay)
 }
 

@@ -28,6 +28,9 @@ pub enum Control {
     Stop(oneshot::Sender<()>),
     /// Send a signal to the running process.
     Signal(Signal, oneshot::Sender<Result<(), String>>),
+    /// Zero-downtime restart: start a new process beside the running one, wait until it is
+    /// ready, then drain the old one. On failure the old one keeps running.
+    Reload(oneshot::Sender<Result<(), String>>),
 }
 
 /// The instance as the daemon sees it at one moment.
@@ -57,6 +60,8 @@ pub struct Context {
     pub logs: LogHandle,
     /// Folder (mode 0700) for the instances' notify sockets.
     pub notify_dir: PathBuf,
+    /// Listening sockets the daemon holds for programs with `listen`, by program name.
+    pub listeners: Arc<std::collections::HashMap<String, std::os::fd::OwnedFd>>,
 }
 
 impl InstanceHandle {
@@ -79,6 +84,7 @@ impl InstanceHandle {
             status: status_tx,
             context,
             streak: 0,
+            generation: 0,
         };
         tokio::spawn(actor.run());
         InstanceHandle {
@@ -112,14 +118,26 @@ impl InstanceHandle {
 
     /// Sends `signal` to the running process.
     pub async fn signal(&self, signal: Signal) -> Result<(), String> {
+        self.ask(|reply| Control::Signal(signal, reply)).await
+    }
+
+    /// Replaces the running process without a gap (see [`Control::Reload`]).
+    pub async fn reload(&self) -> Result<(), String> {
+        self.ask(Control::Reload).await
+    }
+
+    /// Sends a control that expects a yes/no answer, and waits for it.
+    async fn ask(
+        &self,
+        control: impl FnOnce(oneshot::Sender<Result<(), String>>) -> Control,
+    ) -> Result<(), String> {
+        let gone = || "instance actor is gone".to_owned();
         let (reply, replied) = oneshot::channel();
         self.control
-            .send(Control::Signal(signal, reply))
+            .send(control(reply))
             .await
-            .map_err(|_| "instance actor is gone".to_owned())?;
-        replied
-            .await
-            .map_err(|_| "instance actor is gone".to_owned())?
+            .map_err(|_| gone())?;
+        replied.await.map_err(|_| gone())?
     }
 }
 
@@ -127,8 +145,12 @@ impl InstanceHandle {
 enum RunEnd {
     /// Stopped on request; acknowledge once the state is recorded.
     Stopped(oneshot::Sender<()>),
-    /// The process exited by itself (or failed its readiness check and was stopped).
-    Exited { exit: ExitInfo, uptime: Duration },
+    /// The process exited by itself, or failed its readiness check (`failure`) and was stopped.
+    Exited {
+        exit: ExitInfo,
+        uptime: Duration,
+        failure: Option<String>,
+    },
     /// It could not even be forked.
     SpawnFailed(String),
 }
@@ -142,6 +164,19 @@ struct Actor {
     context: Context,
     /// Consecutive unstable runs, for the backoff.
     streak: u32,
+    /// Processes forked so far; tells a reloading process's notify socket from the old one's.
+    generation: u64,
+}
+
+/// One forked process of the instance.
+struct Running {
+    pid: u32,
+    exit: oneshot::Receiver<ExitInfo>,
+    started: Instant,
+    /// Where it reports `READY=1` / `STOPPING=1`, for `ready = "notify"`.
+    notify: Option<UnixDatagram>,
+    /// Set once its exit has been received (the receiver must not be polled again).
+    exited: Option<ExitInfo>,
 }
 
 impl Actor {
@@ -162,7 +197,7 @@ impl Actor {
                     });
                     let _ = ack.send(());
                 }
-                Control::Signal(_, reply) => {
+                Control::Signal(_, reply) | Control::Reload(reply) => {
                     let _ = reply.send(Err("not running".into()));
                 }
             }
@@ -185,7 +220,7 @@ impl Actor {
         let mut ack = Some(ack);
         loop {
             let end = self.run_once(&mut ack).await;
-            let (exit, uptime) = match end {
+            let (exit, uptime, failure) = match end {
                 RunEnd::Stopped(ack) => {
                     self.update(|s| s.state = State::Stopped);
                     self.event(Level::Info, "stopped".into()).await;
@@ -201,7 +236,11 @@ impl Actor {
                     });
                     return;
                 }
-                RunEnd::Exited { exit, uptime } => (exit, uptime),
+                RunEnd::Exited {
+                    exit,
+                    uptime,
+                    failure,
+                } => (exit, uptime, failure),
             };
             let (decision, streak) =
                 backoff::decide(&self.program.restart, &exit, uptime, self.streak);
@@ -213,10 +252,12 @@ impl Actor {
                     return;
                 }
                 Decision::Errored => {
-                    let reason = format!(
-                        "exited with {exit}; gave up after {} unstable restarts",
-                        streak.saturating_sub(1)
-                    );
+                    let why = failure.unwrap_or_else(|| format!("exited with {exit}"));
+                    let reason = if streak > self.program.restart.max_restarts {
+                        format!("{why}; gave up after {} unstable restarts", streak - 1)
+                    } else {
+                        why
+                    };
                     self.event(Level::Error, reason.clone()).await;
                     self.update(|s| {
                         s.state = State::Errored;
@@ -230,15 +271,15 @@ impl Actor {
                     } else {
                         Level::Error
                     };
+                    let why = failure.unwrap_or_else(|| format!("exited with {exit}"));
                     self.event(
                         level,
-                        format!("exited with {exit}; restarting in {} ms", delay.as_millis()),
+                        format!("{why}; restarting in {} ms", delay.as_millis()),
                     )
                     .await;
                     self.update(|s| {
                         s.state = State::Backoff;
-                        s.reason
-                            .get_or_insert_with(|| format!("exited with {exit}"));
+                        s.reason = Some(why);
                     });
                     if !self.wait_backoff(delay, &mut ack).await {
                         return;
@@ -273,7 +314,7 @@ impl Actor {
                         *ack = Some(start_ack);
                         return true;
                     }
-                    Some(Control::Signal(_, reply)) => {
+                    Some(Control::Signal(_, reply) | Control::Reload(reply)) => {
                         let _ = reply.send(Err("not running (waiting to restart)".into()));
                     }
                 },
@@ -283,32 +324,115 @@ impl Actor {
 
     /// One run: fork, wait for readiness, then for the exit or a stop.
     async fn run_once(&mut self, ack: &mut Option<oneshot::Sender<()>>) -> RunEnd {
-        let notify = match self.notify_socket() {
-            Ok(notify) => notify,
-            Err(error) => return RunEnd::SpawnFailed(format!("notify socket: {error}")),
+        let mut current = match self.launch() {
+            Ok(running) => running,
+            Err(reason) => return RunEnd::SpawnFailed(reason),
         };
-        let placement = Placement {
-            instance: self.index,
-            notify_socket: notify.as_ref().map(|(path, _)| path.as_str()),
-        };
-        // No await between the fork and the watch: the reaper cannot miss this child.
-        let child = match spawn::spawn(&self.program, &placement) {
-            Ok(child) => child,
-            Err(error) => {
-                return RunEnd::SpawnFailed(format!("{}: {error}", self.program.command[0]));
-            }
-        };
-        let mut exit = self.context.reaper.watch(child.pid);
-        let started = Instant::now();
         self.update(|s| {
             s.state = State::Starting;
-            s.pid = Some(child.pid);
-            s.since = Some(started);
+            s.pid = Some(current.pid);
+            s.since = Some(current.started);
             s.reason = None;
         });
         if let Some(ack) = ack.take() {
             let _ = ack.send(());
         }
+        self.event(Level::Info, format!("started (pid {})", current.pid))
+            .await;
+
+        let program = self.program.clone();
+        let ready = wait_ready(&program.ready);
+        tokio::pin!(ready);
+        let mut online = false;
+        loop {
+            tokio::select! {
+                status = &mut current.exit => {
+                    let exit = status.unwrap_or(ExitInfo::Code(-1));
+                    return self.exited(exit, current.started.elapsed(), None);
+                }
+                message = recv_notify(current.notify.as_ref()) => match message {
+                    NotifyMessage::Ready if !online => {
+                        online = true;
+                        self.mark_online(current.started).await;
+                    }
+                    NotifyMessage::Stopping => {
+                        self.update(|s| s.state = State::Stopping);
+                        self.event(Level::Info, "draining (STOPPING=1)".into()).await;
+                    }
+                    NotifyMessage::Ready | NotifyMessage::Other => {}
+                },
+                result = &mut ready, if !online => match result {
+                    Ok(()) => {
+                        online = true;
+                        self.mark_online(current.started).await;
+                    }
+                    Err(reason) => {
+                        self.event(Level::Error, format!("{reason}; stopping it")).await;
+                        let exit = self.stop_current(&mut current).await;
+                        return self.exited(exit, Duration::ZERO, Some(reason));
+                    }
+                },
+                control = self.rx.recv() => match control {
+                    None => {
+                        self.stop_current(&mut current).await;
+                        let (tx, _) = oneshot::channel();
+                        return RunEnd::Stopped(tx);
+                    }
+                    Some(Control::Stop(stop_ack)) => {
+                        self.stop_current(&mut current).await;
+                        return RunEnd::Stopped(stop_ack);
+                    }
+                    Some(Control::Start(start_ack)) => {
+                        let _ = start_ack.send(());
+                    }
+                    Some(Control::Signal(signal, reply)) => {
+                        let sent = kill(Pid::from_raw(current.pid as i32), signal).map_err(|e| e.to_string());
+                        let _ = reply.send(sent);
+                    }
+                    Some(Control::Reload(reply)) if !online => {
+                        let _ = reply.send(Err("not online yet; nothing to reload".into()));
+                    }
+                    Some(Control::Reload(reply)) => {
+                        let result = self.reload(&mut current).await;
+                        let _ = reply.send(result);
+                        if let Some(exit) = current.exited.take() {
+                            return self.exited(exit, current.started.elapsed(), None);
+                        }
+                    }
+                },
+            }
+        }
+    }
+
+    /// Records the end of the current process.
+    fn exited(&self, exit: ExitInfo, uptime: Duration, failure: Option<String>) -> RunEnd {
+        self.update(|s| {
+            s.pid = None;
+            s.since = None;
+            s.last_exit = Some(exit.clone());
+        });
+        RunEnd::Exited {
+            exit,
+            uptime,
+            failure,
+        }
+    }
+
+    /// Forks one process of this instance. There is no `.await` between the fork and the
+    /// reaper's watch, so the reaper cannot miss its exit.
+    fn launch(&mut self) -> Result<Running, String> {
+        self.generation += 1;
+        let notify = self
+            .notify_socket()
+            .map_err(|e| format!("notify socket: {e}"))?;
+        let placement = Placement {
+            instance: self.index,
+            notify_socket: notify.as_ref().map(|(path, _)| path.as_str()),
+            listener: self.context.listeners.get(&self.program.name),
+        };
+        let child = spawn::spawn(&self.program, &placement)
+            .map_err(|e| format!("{}: {e}", self.program.command[0]))?;
+        let exit = self.context.reaper.watch(child.pid);
         let source = Source {
             program: self.name.clone(),
             instance: self.index,
@@ -317,57 +441,96 @@ impl Actor {
         self.context
             .logs
             .capture(source, child.stdout, child.stderr);
-        self.event(Level::Info, format!("started (pid {})", child.pid))
-            .await;
+        Ok(Running {
+            pid: child.pid,
+            exit,
+            started: Instant::now(),
+            notify: notify.map(|(_, socket)| socket),
+            exited: None,
+        })
+    }
 
-        let pid = child.pid;
-        let ready = wait_ready(&self.program.ready, notify.map(|(_, socket)| socket));
+    /// Starts a new process beside `current`, waits until it is ready, then drains `current` and
+    /// makes the new one current. If the new one fails, it is stopped and `current` stays.
+    async fn reload(&mut self, current: &mut Running) -> Result<(), String> {
+        let mut fresh = self.launch()?;
+        self.event(
+            Level::Info,
+            format!(
+                "reloading: started pid {} beside pid {}",
+                fresh.pid, current.pid
+            ),
+        )
+        .await;
+        let program = self.program.clone();
+        let ready = wait_ready(&program.ready);
         tokio::pin!(ready);
-        let mut online = false;
-        loop {
+        let outcome = loop {
             tokio::select! {
-                status = &mut exit => {
-                    let exit = status.unwrap_or(ExitInfo::Code(-1));
-                    self.update(|s| {
-                        s.pid = None;
-                        s.since = None;
-                        s.last_exit = Some(exit.clone());
-                    });
-                    return RunEnd::Exited { exit, uptime: started.elapsed() };
+                result = &mut ready => break result,
+                message = recv_notify(fresh.notify.as_ref()) => {
+                    if matches!(message, NotifyMessage::Ready) {
+                        break Ok(());
+                    }
                 }
-                result = &mut ready, if !online => match result {
-                    Ok(()) => {
-                        online = true;
-                        self.update(|s| s.state = State::Online);
-                        self.event(Level::Info, format!("online after {} ms", started.elapsed().as_millis())).await;
-                    }
-                    Err(reason) => {
-                        self.event(Level::Error, format!("{reason}; stopping it")).await;
-                        self.update(|s| s.reason = Some(reason));
-                        let exit = self.stop_process(pid, &mut exit).await;
-                        return RunEnd::Exited { exit, uptime: Duration::ZERO };
-                    }
-                },
-                control = self.rx.recv() => match control {
-                    None => {
-                        self.stop_process(pid, &mut exit).await;
-                        let (tx, _) = oneshot::channel();
-                        return RunEnd::Stopped(tx);
-                    }
-                    Some(Control::Stop(stop_ack)) => {
-                        self.stop_process(pid, &mut exit).await;
-                        return RunEnd::Stopped(stop_ack);
-                    }
-                    Some(Control::Start(start_ack)) => {
-                        let _ = start_ack.send(());
-                    }
-                    Some(Control::Signal(signal, reply)) => {
-                        let sent = kill(Pid::from_raw(pid as i32), signal).map_err(|e| e.to_string());
-                        let _ = reply.send(sent);
-                    }
-                },
+                status = &mut fresh.exit => {
+                    let exit = status.unwrap_or(ExitInfo::Code(-1));
+                    fresh.exited = Some(exit.clone());
+                    break Err(format!("the new process exited with {exit} before it was ready"));
+                }
+                status = &mut current.exit, if current.exited.is_none() => {
+                    current.exited = Some(status.unwrap_or(ExitInfo::Code(-1)));
+                }
             }
+        };
+        if let Err(reason) = outcome {
+            let reason = format!("reload failed: {reason}; the old process keeps running");
+            self.event(Level::Error, reason.clone()).await;
+            if fresh.exited.is_none() {
+                self.stop_process(fresh.pid, &mut fresh.exit).await;
+            }
+            return Err(reason);
         }
+        let mut old = std::mem::replace(current, fresh);
+        self.update(|s| {
+            s.pid = Some(current.pid);
+            s.since = Some(current.started);
+            s.state = State::Online;
+        });
+        if old.exited.is_none() {
+            let exit = self.stop_process(old.pid, &mut old.exit).await;
+            self.update(|s| s.last_exit = Some(exit));
+        }
+        self.event(
+            Level::Info,
+            format!("reloaded: pid {} serves now", current.pid),
+        )
+        .await;
+        Ok(())
+    }
+
+    /// Stops the current process, recording the state around it.
+    async fn stop_current(&self, current: &mut Running) -> ExitInfo {
+        self.update(|s| s.state = State::Stopping);
+        let exit = match current.exited.take() {
+            Some(exit) => exit,
+            None => self.stop_process(current.pid, &mut current.exit).await,
+        };
+        self.update(|s| {
+            s.pid = None;
+            s.since = None;
+            s.last_exit = Some(exit.clone());
+        });
+        exit
+    }
+
+    async fn mark_online(&self, started: Instant) {
+        self.update(|s| s.state = State::Online);
+        self.event(
+            Level::Info,
+            format!("online after {} ms", started.elapsed().as_millis()),
+        )
+        .await;
     }
 
     /// Binds the notify socket for a `ready = "notify"` program.
@@ -375,10 +538,12 @@ impl Actor {
         if !matches!(self.program.ready, Ready::Notify { .. }) {
             return Ok(None);
         }
-        let path = self
-            .context
-            .notify_dir
-            .join(format!("{}.{}.sock", self.program.name, self.index));
+        let path = self.context.notify_dir.join(format!(
+            "{}.{}.{}.sock",
+            self.program.name,
+            self.index,
+            self.generation % 2
+        ));
         match std::fs::remove_file(&path) {
             Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
             _ => {}
@@ -390,7 +555,6 @@ impl Actor {
     /// Graceful stop: the stop signal to the process group, SIGKILL after `stop_timeout`, and
     /// SIGKILL to whatever of the group outlives its leader. Returns how the process ended.
     async fn stop_process(&self, pid: u32, exit: &mut oneshot::Receiver<ExitInfo>) -> ExitInfo {
-        self.update(|s| s.state = State::Stopping);
         let group = Pid::from_raw(pid as i32);
         let signal = self.program.stop_signal.0;
         let _ = killpg(group, signal);
@@ -411,11 +575,6 @@ impl Actor {
             }
         };
         reap_group(group, deadline).await;
-        self.update(|s| {
-            s.pid = None;
-            s.since = None;
-            s.last_exit = Some(status.clone());
-        });
         status
     }
 }
@@ -431,17 +590,20 @@ async fn reap_group(group: Pid, deadline: tokio::time::Instant) {
 }
 
 /// Resolves when the instance is ready by its `ready` setting, or fails after the timeout.
-async fn wait_ready(ready: &Ready, notify: Option<UnixDatagram>) -> Result<(), String> {
+/// For `notify`, readiness arrives as a message (see [`recv_notify`]): this only times it out.
+async fn wait_ready(ready: &Ready) -> Result<(), String> {
     let timeout = match ready {
-        Ready::Spawned => return Ok(()),
+        Ready::Uptime { after } => {
+            tokio::time::sleep(*after).await;
+            return Ok(());
+        }
         Ready::Notify { timeout } | Ready::Http { timeout, .. } | Ready::Tcp { timeout, .. } => {
             *timeout
         }
     };
     let check = async {
-        match (ready, notify) {
-            (Ready::Notify { .. }, Some(socket)) => wait_notify(&socket).await,
-            (Ready::Http { url, .. }, _) => match probe::HttpTarget::parse(url) {
+        match ready {
+            Ready::Http { url, .. } => match probe::HttpTarget::parse(url) {
                 Ok(target) => {
                     while !probe::http_once(&target).await {
                         tokio::time::sleep(probe::PROBE_INTERVAL).await;
@@ -449,12 +611,12 @@ async fn wait_ready(ready: &Ready, notify: Option<UnixDatagram>) -> Result<(), S
                 }
                 Err(_) => std::future::pending().await,
             },
-            (Ready::Tcp { addr, .. }, _) => {
+            Ready::Tcp { addr, .. } => {
                 while !probe::tcp_once(addr).await {
                     tokio::time::sleep(probe::PROBE_INTERVAL).await;
                 }
             }
-            _ => std::future::pending().await,
+            Ready::Notify { .. } | Ready::Uptime { .. } => std::future::pending().await,
         }
     };
     tokio::time::timeout(timeout, check)
@@ -462,23 +624,33 @@ async fn wait_ready(ready: &Ready, notify: Option<UnixDatagram>) -> Result<(), S
         .map_err(|_| format!("not ready within {} ms", timeout.as_millis()))
 }
 
-/// Waits for a datagram with the line `READY=1`.
-async fn wait_notify(socket: &UnixDatagram) {
-    let mut buf = vec![0u8; 4096];
-    loop {
-        match socket.recv(&mut buf).await {
-            Ok(n) => {
-                if buf[..n]
-                    .split(|&b| b == b'\n')
-                    .any(|line| line == b"READY=1")
-                {
-                    return;
-                }
+/// A state change a program reported on its notify socket.
+enum NotifyMessage {
+    Ready,
+    Stopping,
+    Other,
+}
+
+/// The next message on the notify socket; never resolves without one.
+async fn recv_notify(socket: Option<&UnixDatagram>) -> NotifyMessage {
+    let Some(socket) = socket else {
+        return std::future::pending().await;
+    };
+    let mut buf = [0u8; 4096];
+    match socket.recv(&mut buf).await {
+        Ok(n) => {
+            let lines = || buf[..n].split(|&b| b == b'\n');
+            if lines().any(|line| line == b"READY=1") {
+                NotifyMessage::Ready
+            } else if lines().any(|line| line == b"STOPPING=1") {
+                NotifyMessage::Stopping
+            } else {
+                NotifyMessage::Other
             }
-            Err(error) => {
-                tracing::warn!(%error, "notify socket failed");
-                std::future::pending::<()>().await;
-            }
+        }
+        Err(error) => {
+            tracing::warn!(%error, "notify socket failed");
+            std::future::pending().await
         }
     }
 }

@@ -7,12 +7,15 @@
 
 pub mod backoff;
 mod instance;
+mod metrics;
 mod orphans;
 pub mod probe;
 mod procstat;
 mod reaper;
 mod spawn;
 
+use std::collections::HashMap;
+use std::os::fd::OwnedFd;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -59,6 +62,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
         reaper,
         logs,
         notify_dir,
+        listeners: Arc::new(bind_listeners(&config)?),
     };
     let instances = config
         .programs
@@ -76,11 +80,15 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
         shutdown: shutdown.clone(),
         connections: TaskTracker::new(),
     });
+    if let Some(addr) = config.metrics {
+        let source = supervisor.clone();
+        metrics::serve(addr, Arc::new(move || source.report()), shutdown.clone()).await?;
+    }
     tracing::info!(pid = std::process::id(), config = %config.file.display(), "daemon started");
 
     let autostart = supervisor.clone();
     tokio::spawn(async move {
-        autostart.start_all(&autostart.select(&[], true)).await;
+        autostart.start_all(autostart.select(&[], true)).await;
         crate::sd_notify::ready();
     });
     socket
@@ -95,7 +103,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
     if std::env::var_os(LAUNCHED_BY_START).is_none() {
         crate::sd_notify::stopping();
     }
-    supervisor.stop_all(&supervisor.select(&[], false)).await;
+    supervisor.stop_all(supervisor.select(&[], false)).await;
     orphans::terminate_all(ORPHAN_GRACE).await;
     supervisor.connections.close();
     let _ = tokio::time::timeout(CONNECTION_GRACE, supervisor.connections.wait()).await;
@@ -105,6 +113,24 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
     drop(pid_file);
     tracing::info!("daemon stopped");
     Ok(())
+}
+
+/// Binds the `listen` socket of every program that has one; the daemon holds them for its life.
+fn bind_listeners(config: &Config) -> anyhow::Result<HashMap<String, OwnedFd>> {
+    config
+        .programs
+        .iter()
+        .filter_map(|p| p.listen.map(|addr| (p, addr)))
+        .map(|(program, addr)| {
+            let listener = std::net::TcpListener::bind(addr).with_context(|| {
+                format!(
+                    "cannot listen on {addr} for programs.{}.listen",
+                    program.name
+                )
+            })?;
+            Ok((program.name.clone(), OwnedFd::from(listener)))
+        })
+        .collect()
 }
 
 /// The daemon's state: every instance handle, and what request handling needs.
@@ -157,23 +183,22 @@ impl Supervisor {
         )))
     }
 
-    async fn start_all(&self, instances: &[InstanceHandle]) {
-        let mut set = JoinSet::new();
-        for instance in instances.iter().cloned() {
-            set.spawn(async move { instance.start().await });
-        }
-        set.join_all().await;
+    /// Starts the instances in parallel; returns when each is online or has failed.
+    async fn start_all(&self, instances: Vec<InstanceHandle>) {
+        in_parallel(instances, |i| async move { i.start().await }).await;
     }
 
-    async fn stop_all(&self, instances: &[InstanceHandle]) {
-        let mut set = JoinSet::new();
-        for instance in instances.iter().cloned() {
-            set.spawn(async move { instance.stop().await });
-        }
-        set.join_all().await;
+    /// Stops the instances in parallel; returns when no process of theirs is left.
+    async fn stop_all(&self, instances: Vec<InstanceHandle>) {
+        in_parallel(instances, |i| async move { i.stop().await }).await;
     }
 
     fn status(&self) -> Response {
+        Response::Status(self.report())
+    }
+
+    /// The state of every instance, with its process figures.
+    fn report(&self) -> StatusReport {
         let live: Vec<u32> = self
             .instances
             .iter()
@@ -200,10 +225,24 @@ impl Supervisor {
                 }
             })
             .collect();
-        Response::Status(StatusReport {
+        StatusReport {
             daemon_pid: std::process::id(),
             instances,
-        })
+        }
+    }
+
+    /// Reloads the instances one at a time, so the others serve meanwhile; stops at the first
+    /// failure (whose old process keeps running).
+    async fn reload(&self, names: &[String]) -> Response {
+        for instance in self.select(names, false) {
+            if let Err(reason) = instance.reload().await {
+                return error(format!(
+                    "{}[{}]: {reason}",
+                    instance.program.name, instance.index
+                ));
+            }
+        }
+        self.status()
     }
 
     async fn signal(&self, names: &[String], signal: &str) -> Response {
@@ -232,7 +271,9 @@ impl Supervisor {
 impl Handler for Supervisor {
     async fn handle(&self, request: Request) -> Response {
         let names = match &request {
-            Request::Start(n) | Request::Stop(n) | Request::Restart(n) => n.names.as_slice(),
+            Request::Start(n) | Request::Stop(n) | Request::Restart(n) | Request::Reload(n) => {
+                n.names.as_slice()
+            }
             Request::Signal(s) => s.names.as_slice(),
             Request::Status => &[],
         };
@@ -242,11 +283,11 @@ impl Handler for Supervisor {
         match request {
             Request::Status => self.status(),
             Request::Start(n) => {
-                self.start_all(&self.select(&n.names, true)).await;
+                self.start_all(self.select(&n.names, true)).await;
                 self.status()
             }
             Request::Stop(n) => {
-                self.stop_all(&self.select(&n.names, false)).await;
+                self.stop_all(self.select(&n.names, false)).await;
                 if n.names.is_empty() {
                     self.shutdown.cancel();
                 }
@@ -254,13 +295,27 @@ impl Handler for Supervisor {
             }
             Request::Restart(n) => {
                 let selected = self.select(&n.names, false);
-                self.stop_all(&selected).await;
-                self.start_all(&selected).await;
+                self.stop_all(selected.clone()).await;
+                self.start_all(selected).await;
                 self.status()
             }
             Request::Signal(s) => self.signal(&s.names, &s.signal).await,
+            Request::Reload(n) => self.reload(&n.names).await,
         }
     }
+}
+
+/// Runs `action` on every instance concurrently and waits for all of them.
+async fn in_parallel<F, Fut>(instances: Vec<InstanceHandle>, action: F)
+where
+    F: Fn(InstanceHandle) -> Fut,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    let mut set = JoinSet::new();
+    for instance in instances {
+        set.spawn(action(instance));
+    }
+    set.join_all().await;
 }
 
 fn error(message: String) -> Response {

@@ -273,7 +273,7 @@ async fn attempt(shared: &Arc<Shared>, job: ActiveJob) {
         Ok(value) => {
             let queue = &shared.queue;
             let keep = job.job.opts.keep_completed(shared.settings.keep_completed);
-            if finish(shared, &job, || queue.complete(&job, value.clone(), keep)).await {
+            if finish(shared, || queue.complete(&job, value.clone(), keep)).await {
                 shared.completed.fetch_add(1, Ordering::Relaxed);
                 tracing::info!(durationMs = took, "job completed");
             }
@@ -291,7 +291,7 @@ async fn attempt(shared: &Arc<Shared>, job: ActiveJob) {
             };
             let queue = &shared.queue;
             let keep = job.job.opts.keep_failed(shared.settings.keep_failed);
-            if !finish(shared, &job, || queue.fail(&job, &reason, retry, keep)).await {
+            if !finish(shared, || queue.fail(&job, &reason, retry, keep)).await {
                 return;
             }
             match (retry, &error) {
@@ -339,7 +339,7 @@ async fn run_with_lease(shared: &Arc<Shared>, job: &ActiveJob) -> Option<Result<
 /// Gives a job stopped by the drain timeout back to the queue.
 async fn release(shared: &Arc<Shared>, job: &ActiveJob) {
     let queue = &shared.queue;
-    if finish(shared, job, || queue.release(job)).await {
+    if finish(shared, || queue.release(job)).await {
         shared.released.fetch_add(1, Ordering::Relaxed);
         tracing::warn!("job released to the queue unfinished (drain timeout)");
     }
@@ -347,7 +347,7 @@ async fn release(shared: &Arc<Shared>, job: &ActiveJob) {
 
 /// Records an outcome, retrying briefly while the store is unavailable. `false` when the
 /// outcome could not be recorded (lease lost, or store down throughout).
-async fn finish<'a, F, Fut>(shared: &Arc<Shared>, _job: &ActiveJob, op: F) -> bool
+async fn finish<'a, F, Fut>(shared: &Arc<Shared>, op: F) -> bool
 where
     F: Fn() -> Fut,
     Fut: Future<Output = Result<LockOutcome, QueueError>> + 'a,

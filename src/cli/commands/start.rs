@@ -161,6 +161,10 @@ async fn launch(config: &Config) -> Result<(), CliError> {
     tokio::select! {
         result = ready => result.map_err(|e| fail("waiting for the daemon", e)),
         exit = daemon.wait() => {
+            if PidFile::is_locked(&config.pid_path()) {
+                // Another `svc start` won the race; its daemon is the one.
+                return wait_for_socket(config).await;
+            }
             let status = exit.map(|s| s.to_string()).unwrap_or_else(|e| e.to_string());
             Err(CliError::failure(format!(
                 "the daemon exited during start-up ({status}):\n{}",

@@ -1,14 +1,13 @@
 //! `svc stop [PROGRAM...]`: drain programs; with no names, everything and then the daemon.
 
-use std::fs::File;
+use std::os::fd::{FromRawFd, OwnedFd};
 use std::process::ExitCode;
 use std::time::Duration;
 
-use nix::fcntl::{Flock, FlockArg};
+use tokio::io::unix::AsyncFd;
 
 use super::{load_config, request, runtime, status};
 use crate::cli::{CliError, CliResult, GlobalArgs};
-use crate::config::Config;
 use crate::protocol::{Names, Request};
 
 /// How long to wait for the daemon process to exit once it has stopped every program.
@@ -26,7 +25,7 @@ pub fn run(global: &GlobalArgs, names: &[String]) -> CliResult {
             print!("{}", status::render(&report));
             return Ok(ExitCode::SUCCESS);
         }
-        wait_daemon_exit(&config).await?;
+        wait_exit(report.daemon_pid).await?;
         println!(
             "stopped {} instances; daemon (pid {}) exited",
             report.instances.len(),
@@ -36,17 +35,23 @@ pub fn run(global: &GlobalArgs, names: &[String]) -> CliResult {
     })
 }
 
-/// Waits until the daemon releases its pid-file lock, i.e. has exited.
-async fn wait_daemon_exit(config: &Config) -> Result<(), CliError> {
-    let Ok(file) = File::open(config.pid_path()) else {
+/// Waits until the daemon process has exited, through a pidfd (no polling).
+async fn wait_exit(pid: u32) -> Result<(), CliError> {
+    // SAFETY: pidfd_open takes a pid and flags and returns a new fd or -1.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid as libc::pid_t, 0) };
+    if fd < 0 {
+        // ESRCH: it is already gone.
         return Ok(());
-    };
-    let wait =
-        tokio::task::spawn_blocking(move || Flock::lock(file, FlockArg::LockShared).map(drop));
-    match tokio::time::timeout(DAEMON_EXIT_TIMEOUT, wait).await {
+    }
+    // SAFETY: the syscall returned a fresh fd that nothing else owns.
+    let fd = unsafe { OwnedFd::from_raw_fd(fd as i32) };
+    // SAFETY: the AsyncFd owns the fd, which stays open until it is dropped.
+    let fd = unsafe { AsyncFd::register_with_interest(fd, tokio::io::Interest::READABLE) }
+        .map_err(|e| CliError::failure(format!("cannot watch the daemon: {e}")))?;
+    match tokio::time::timeout(DAEMON_EXIT_TIMEOUT, fd.readable()).await {
         Ok(_) => Ok(()),
-        Err(_) => Err(CliError::failure(
-            "the daemon stopped every program but has not exited",
-        )),
+        Err(_) => Err(CliError::failure(format!(
+            "the daemon (pid {pid}) stopped every program but has not exited"
+        ))),
     }
 }

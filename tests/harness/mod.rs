@@ -1,0 +1,206 @@
+//! Test harness: a temp project with its own svc.toml, run through the real `svc` binary.
+//!
+//! Every [`Project`] stops its daemon on drop (and SIGKILLs it if it will not stop), so a failed
+//! test leaves no process behind.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+pub const SVC: &str = env!("CARGO_BIN_EXE_svc");
+
+/// How long any single `svc` invocation may take before the test fails.
+const COMMAND_TIMEOUT: Duration = Duration::from_secs(60);
+
+pub struct Project {
+    pub dir: tempfile::TempDir,
+}
+
+impl Project {
+    /// A temp folder holding `svc.toml` with `toml`.
+    pub fn new(toml: &str) -> Project {
+        let dir = tempfile::Builder::new()
+            .prefix("svc-test")
+            .tempdir()
+            .expect("temp dir");
+        std::fs::write(dir.path().join("svc.toml"), toml).expect("write svc.toml");
+        Project { dir }
+    }
+
+    pub fn path(&self, rel: &str) -> PathBuf {
+        self.dir.path().join(rel)
+    }
+
+    pub fn config(&self) -> PathBuf {
+        self.path("svc.toml")
+    }
+
+    /// Runs `svc --config <this project> args...` and returns its output.
+    pub fn svc(&self, args: &[&str]) -> Output {
+        let mut command = Command::new(SVC);
+        command.arg("--config").arg(self.config()).args(args);
+        run(command)
+    }
+
+    /// `svc start`, asserting success.
+    pub fn start(&self) -> Output {
+        let out = self.svc(&["start"]);
+        assert_ok(&out, "svc start");
+        out
+    }
+
+    /// `svc status --json` as a list of instance objects.
+    pub fn status(&self) -> Vec<Value> {
+        let out = self.svc(&["status", "--json"]);
+        assert_ok(&out, "svc status --json");
+        serde_json::from_slice(&out.stdout).expect("status --json is JSON")
+    }
+
+    /// The status of instance `index` of `name`.
+    pub fn instance(&self, name: &str, index: u64) -> Value {
+        self.status()
+            .into_iter()
+            .find(|i| i["name"] == name && i["instance"] == index)
+            .unwrap_or_else(|| panic!("no instance {name}[{index}]"))
+    }
+
+    /// Polls `svc status` until `check` holds for instance `index` of `name`.
+    pub fn wait_instance(
+        &self,
+        name: &str,
+        index: u64,
+        what: &str,
+        check: impl Fn(&Value) -> bool,
+    ) -> Value {
+        let mut last = Value::Null;
+        let found = wait_for(Duration::from_secs(20), || {
+            last = self.instance(name, index);
+            check(&last)
+        });
+        assert!(
+            found,
+            "{name}[{index}] never became {what}; last status: {last:#}"
+        );
+        last
+    }
+
+    /// The daemon's pid from the pid file, if it is there.
+    pub fn daemon_pid(&self) -> Option<i32> {
+        std::fs::read_to_string(self.path("run/svc.pid"))
+            .ok()?
+            .trim()
+            .parse()
+            .ok()
+    }
+}
+
+impl Drop for Project {
+    fn drop(&mut self) {
+        let pid = self.daemon_pid();
+        let mut command = Command::new(SVC);
+        command.arg("--config").arg(self.config()).arg("stop");
+        let _ = run_bounded(command, Duration::from_secs(20));
+        if let Some(pid) = pid.filter(|&p| alive(p)) {
+            kill(pid, "KILL");
+        }
+    }
+}
+
+/// Runs a command with a timeout, capturing its output.
+pub fn run(command: Command) -> Output {
+    run_bounded(command, COMMAND_TIMEOUT).expect("command timed out")
+}
+
+fn run_bounded(mut command: Command, timeout: Duration) -> Option<Output> {
+    let mut child = command
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn svc");
+    let deadline = Instant::now() + timeout;
+    loop {
+        if child.try_wait().expect("try_wait").is_some() {
+            return Some(child.wait_with_output().expect("output"));
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+pub fn assert_ok(out: &Output, what: &str) {
+    assert!(
+        out.status.success(),
+        "{what} failed ({}):\nstdout: {}\nstderr: {}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+pub fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+pub fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Polls `condition` every 10 ms until it holds or `timeout` passes.
+pub fn wait_for(timeout: Duration, mut condition: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if condition() {
+            return true;
+        }
+        if Instant::now() > deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// Whether a process with this pid exists and is not a zombie.
+pub fn alive(pid: i32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => stat
+            .rsplit_once(')')
+            .and_then(|(_, rest)| rest.split_whitespace().next())
+            .is_some_and(|state| state != "Z" && state != "X"),
+        Err(_) => false,
+    }
+}
+
+/// The parent pid of `pid`.
+pub fn parent(pid: i32) -> Option<i32> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    stat.rsplit_once(')')?
+        .1
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()
+}
+
+pub fn kill(pid: i32, signal: &str) {
+    let _ = Command::new("kill")
+        .arg(format!("-{signal}"))
+        .arg(pid.to_string())
+        .status();
+}
+
+/// Reads a pid a test program wrote to a file.
+pub fn read_pid(path: &Path) -> Option<i32> {
+    std::fs::read_to_string(path).ok()?.trim().parse().ok()
+}
+
+pub fn pid_of(instance: &Value) -> i32 {
+    instance["pid"].as_i64().expect("instance has a pid") as i32
+}
