@@ -133,7 +133,7 @@ impl RedisServer {
 
     /// The fields of each entry of the queue's event stream, in order.
     pub fn events(&self, prefix: &str) -> Vec<Vec<(String, String)>> {
-        let entries: Vec<(String, Vec<(String, String)>)> = redis::cmd("XRANGE")
+        let entries: Vec<Entry> = redis::cmd("XRANGE")
             .arg(format!("{prefix}:email-queue:events"))
             .arg("-")
             .arg("+")
@@ -189,7 +189,10 @@ pub fn field<'a>(event: &'a [(String, String)], name: &str) -> Option<&'a str> {
         .map(|(_, v)| v.as_str())
 }
 
-fn stream_entries(value: &redis::Value) -> Option<Vec<(String, Vec<(String, String)>)>> {
+/// One stream entry: its id and its field pairs.
+type Entry = (String, Vec<(String, String)>);
+
+fn stream_entries(value: &redis::Value) -> Option<Vec<Entry>> {
     let redis::Value::Array(entries) = value else {
         return None;
     };
