@@ -145,15 +145,30 @@ impl RedisQueue {
         Ok(manager.clone())
     }
 
+    /// Runs `op` on the command connection, and once more when that connection turned out to
+    /// be dropped (Redis restarted since the last call): the manager has reconnected by then.
+    /// A dropped connection is mostly seen before the command went out; when it went out and
+    /// ran, the repeat is harmless for our scripts (custom ids are idempotent, a repeated
+    /// finish reports a lost lease, a repeated take leases a job the stalled check returns).
+    async fn run<T, F, Fut>(&self, op: F) -> Result<T, QueueError>
+    where
+        F: Fn(ConnectionManager) -> Fut,
+        Fut: std::future::Future<Output = redis::RedisResult<T>>,
+    {
+        let conn = self.conn().await?;
+        match op(conn.clone()).await {
+            Err(e) if e.is_connection_dropped() => op(conn).await,
+            other => other,
+        }
+        .map_err(|e| self.unavailable(&e))
+    }
+
     async fn invoke<T: FromRedisValue>(
         &self,
         invocation: &ScriptInvocation<'_>,
     ) -> Result<T, QueueError> {
-        let mut conn = self.conn().await?;
-        invocation
-            .invoke_async(&mut conn)
+        self.run(|mut conn| async move { invocation.invoke_async(&mut conn).await })
             .await
-            .map_err(|e| self.unavailable(&e))
     }
 
     /// Runs a finishing script and reads its code: 0 done; -1 (no job), -2 (no lock),
@@ -319,30 +334,22 @@ impl Queue for RedisQueue {
 
     async fn counts(&self) -> Result<JobCounts, QueueError> {
         let k = &self.inner.keys;
-        let mut conn = self.conn().await?;
-        let (waiting, active, delayed, prioritized, completed, failed): (
-            u64,
-            u64,
-            u64,
-            u64,
-            u64,
-            u64,
-        ) = redis::pipe()
-            .cmd("LLEN")
-            .arg(&k.wait)
-            .cmd("LLEN")
-            .arg(&k.active)
-            .cmd("ZCARD")
-            .arg(&k.delayed)
-            .cmd("ZCARD")
-            .arg(&k.prioritized)
-            .cmd("ZCARD")
-            .arg(&k.completed)
-            .cmd("ZCARD")
-            .arg(&k.failed)
-            .query_async(&mut conn)
-            .await
-            .map_err(|e| self.unavailable(&e))?;
+        let mut pipe = redis::pipe();
+        for (cmd, key) in [
+            ("LLEN", &k.wait),
+            ("LLEN", &k.active),
+            ("ZCARD", &k.delayed),
+            ("ZCARD", &k.prioritized),
+            ("ZCARD", &k.completed),
+            ("ZCARD", &k.failed),
+        ] {
+            pipe.cmd(cmd).arg(key);
+        }
+        let pipe = &pipe;
+        type Counts = (u64, u64, u64, u64, u64, u64);
+        let (waiting, active, delayed, prioritized, completed, failed): Counts = self
+            .run(|mut conn| async move { pipe.query_async(&mut conn).await })
+            .await?;
         Ok(JobCounts {
             waiting,
             active,
@@ -354,12 +361,11 @@ impl Queue for RedisQueue {
     }
 
     async fn ping(&self) -> Result<(), QueueError> {
-        let mut conn = self.conn().await?;
-        redis::cmd("PING")
-            .query_async::<String>(&mut conn)
-            .await
-            .map(|_| ())
-            .map_err(|e| self.unavailable(&e))
+        self.run(
+            |mut conn| async move { redis::cmd("PING").query_async::<String>(&mut conn).await },
+        )
+        .await
+        .map(|_| ())
     }
 
     async fn take(&self, token: &str, lock: Duration) -> Result<Fetch, QueueError> {
