@@ -431,6 +431,23 @@ pub trait Queue: Send + Sync + 'static {
         returnvalue: Value,
         keep: KeepPolicy,
     ) -> Result<LockOutcome, QueueError>;
+    /// Completes a leased job (as [`Queue::complete`]) and, when that was recorded, takes the
+    /// next job for the same worker slot (as [`Queue::take`] with `token` and `lock`) — in one
+    /// round trip where the backend can (BullMQ's "fetch next" on finishing). `None` as the
+    /// fetch when the lease was lost (nothing is taken then) or the take failed.
+    async fn complete_and_take(
+        &self,
+        job: &ActiveJob,
+        returnvalue: Value,
+        keep: KeepPolicy,
+        token: &str,
+        lock: Duration,
+    ) -> Result<(LockOutcome, Option<Fetch>), QueueError> {
+        match self.complete(job, returnvalue, keep).await? {
+            LockOutcome::Held => Ok((LockOutcome::Held, self.take(token, lock).await.ok())),
+            LockOutcome::Lost => Ok((LockOutcome::Lost, None)),
+        }
+    }
     /// Records a failed attempt with `reason`; retries it or fails it for good as `retry` says,
     /// trimming failed jobs to `keep` in the latter case.
     async fn fail(

@@ -171,16 +171,9 @@ impl RedisQueue {
             .await
     }
 
-    /// Runs a finishing script and reads its code: 0 done; -1 (no job), -2 (no lock),
-    /// -3 (not active), -6 (another token) changed nothing.
+    /// Runs a finishing script and reads its code ([`lock_outcome`]).
     async fn finish(&self, invocation: &ScriptInvocation<'_>) -> Result<LockOutcome, QueueError> {
-        match self.invoke::<i64>(invocation).await? {
-            0 => Ok(LockOutcome::Held),
-            -1 | -2 | -3 | -6 => Ok(LockOutcome::Lost),
-            other => Err(QueueError::Unavailable(format!(
-                "unexpected answer {other} from a queue script"
-            ))),
-        }
+        lock_outcome(self.invoke::<i64>(invocation).await?)
     }
 
     /// Fails a job that was just taken without running it (`defa`, or unreadable).
@@ -235,6 +228,88 @@ impl RedisQueue {
             .arg(TRIM_LIMIT)
             .arg(attempts.max(1));
         self.finish(&call).await
+    }
+
+    /// Reads a take reply (`{"job", id, fields…}` or `{"none", due}`). A job that must fail
+    /// unrun (`defa`, or unreadable) is failed here and gives `None`: take again.
+    async fn taken(&self, reply: Vec<String>, token: &str) -> Result<Option<Fetch>, QueueError> {
+        let mut reply = reply.into_iter();
+        match (reply.next().as_deref(), reply.next()) {
+            (Some("job"), Some(id)) => {
+                let hash = JobHash::from_pairs(reply);
+                if let Some(reason) = hash.deferred_failure() {
+                    self.fail_unrun(&id, token, reason, &hash).await?;
+                    return Ok(None);
+                }
+                match hash.clone().into_record(&id, JobState::Active) {
+                    Ok(job) => Ok(Some(Fetch::Job(Box::new(ActiveJob {
+                        job,
+                        token: token.to_owned(),
+                    })))),
+                    Err(error) => {
+                        let reason = format!("cannot read the job: {error}");
+                        self.fail_unrun(&id, token, &reason, &hash).await?;
+                        Ok(None)
+                    }
+                }
+            }
+            (Some("none"), Some(due)) => {
+                let next_due = due
+                    .parse::<u64>()
+                    .ok()
+                    .filter(|ms| *ms > 0)
+                    .map(|ms| UNIX_EPOCH + Duration::from_millis(ms));
+                Ok(Some(Fetch::Empty { next_due }))
+            }
+            _ => Err(QueueError::Unavailable(
+                "unexpected answer from the take script".into(),
+            )),
+        }
+    }
+
+    /// Runs the complete script, taking the next job under `next` (token, lock) when given.
+    /// Returns the outcome and, when a take ran, its raw reply.
+    async fn complete_then(
+        &self,
+        job: &ActiveJob,
+        returnvalue: &Value,
+        keep: KeepPolicy,
+        next: Option<(&str, Duration)>,
+    ) -> Result<(LockOutcome, Option<Vec<String>>), QueueError> {
+        let k = &self.inner.keys;
+        let id = &job.job.id;
+        let (count, age) = keep_args(keep);
+        let (next_token, lock) = next.unwrap_or(("", Duration::ZERO));
+        let mut call = scripts().complete.prepare_invoke();
+        call.key(&k.active)
+            .key(&k.completed)
+            .key(&k.events)
+            .key(&k.stalled)
+            .key(&k.wait)
+            .key(&k.prioritized)
+            .key(&k.meta)
+            .key(k.job(id))
+            .key(&k.delayed)
+            .key(&k.pc)
+            .key(&k.marker)
+            .key(&k.limiter)
+            .arg(&k.base)
+            .arg(id)
+            .arg(&job.token)
+            .arg(now_ms())
+            .arg(returnvalue.to_string())
+            .arg(count)
+            .arg(age)
+            .arg(TRIM_LIMIT)
+            .arg(next_token)
+            .arg(millis(lock).max(1))
+            .arg(WORKER_NAME);
+        let reply: Vec<String> = self.invoke(&call).await?;
+        let mut reply = reply.into_iter();
+        let code = reply.next().and_then(|c| c.parse::<i64>().ok());
+        let outcome = lock_outcome(code.unwrap_or(i64::MIN))?;
+        let rest: Vec<String> = reply.collect();
+        Ok((outcome, (!rest.is_empty()).then_some(rest)))
     }
 
     /// The dedicated blocking connection, named like a Node worker's.
@@ -387,40 +462,8 @@ impl Queue for RedisQueue {
                 .arg(now_ms())
                 .arg(WORKER_NAME);
             let reply: Vec<String> = self.invoke(&call).await?;
-            let mut reply = reply.into_iter();
-            match (reply.next().as_deref(), reply.next()) {
-                (Some("job"), Some(id)) => {
-                    let hash = JobHash::from_pairs(reply);
-                    if let Some(reason) = hash.deferred_failure() {
-                        self.fail_unrun(&id, token, reason, &hash).await?;
-                        continue;
-                    }
-                    match hash.clone().into_record(&id, JobState::Active) {
-                        Ok(job) => {
-                            return Ok(Fetch::Job(Box::new(ActiveJob {
-                                job,
-                                token: token.to_owned(),
-                            })));
-                        }
-                        Err(error) => {
-                            let reason = format!("cannot read the job: {error}");
-                            self.fail_unrun(&id, token, &reason, &hash).await?;
-                        }
-                    }
-                }
-                (Some("none"), Some(due)) => {
-                    let next_due = due
-                        .parse::<u64>()
-                        .ok()
-                        .filter(|ms| *ms > 0)
-                        .map(|ms| UNIX_EPOCH + Duration::from_millis(ms));
-                    return Ok(Fetch::Empty { next_due });
-                }
-                _ => {
-                    return Err(QueueError::Unavailable(
-                        "unexpected answer from the take script".into(),
-                    ));
-                }
+            if let Some(fetch) = self.taken(reply, token).await? {
+                return Ok(fetch);
             }
         }
         Ok(Fetch::Empty { next_due: None })
@@ -474,27 +517,30 @@ impl Queue for RedisQueue {
         returnvalue: Value,
         keep: KeepPolicy,
     ) -> Result<LockOutcome, QueueError> {
-        let k = &self.inner.keys;
-        let id = &job.job.id;
-        let (count, age) = keep_args(keep);
-        let mut call = scripts().complete.prepare_invoke();
-        call.key(&k.active)
-            .key(&k.completed)
-            .key(&k.events)
-            .key(&k.stalled)
-            .key(&k.wait)
-            .key(&k.prioritized)
-            .key(&k.meta)
-            .key(k.job(id))
-            .arg(&k.base)
-            .arg(id)
-            .arg(&job.token)
-            .arg(now_ms())
-            .arg(returnvalue.to_string())
-            .arg(count)
-            .arg(age)
-            .arg(TRIM_LIMIT);
-        self.finish(&call).await
+        let (outcome, _) = self.complete_then(job, &returnvalue, keep, None).await?;
+        Ok(outcome)
+    }
+
+    async fn complete_and_take(
+        &self,
+        job: &ActiveJob,
+        returnvalue: Value,
+        keep: KeepPolicy,
+        token: &str,
+        lock: Duration,
+    ) -> Result<(LockOutcome, Option<Fetch>), QueueError> {
+        let (outcome, reply) = self
+            .complete_then(job, &returnvalue, keep, Some((token, lock)))
+            .await?;
+        let fetch = match reply {
+            // A job failed unrun (`defa`, unreadable): carry on with plain takes.
+            Some(reply) => match self.taken(reply, token).await? {
+                Some(fetch) => Some(fetch),
+                None => Some(self.take(token, lock).await?),
+            },
+            None => None,
+        };
+        Ok((outcome, fetch))
     }
 
     async fn fail(
@@ -636,6 +682,18 @@ impl Queue for RedisQueue {
 
     fn describe(&self) -> String {
         self.inner.config.describe()
+    }
+}
+
+/// A finishing script's code: 0 done; -1 (no job), -2 (no lock), -3 (not active), -6 (another
+/// token) changed nothing.
+fn lock_outcome(code: i64) -> Result<LockOutcome, QueueError> {
+    match code {
+        0 => Ok(LockOutcome::Held),
+        -1 | -2 | -3 | -6 => Ok(LockOutcome::Lost),
+        other => Err(QueueError::Unavailable(format!(
+            "unexpected answer {other} from a queue script"
+        ))),
     }
 }
 
