@@ -131,14 +131,38 @@ fn noop_job() -> NewJob {
     }
 }
 
-/// Empties the server and adds `jobs` jobs; returns adds/s.
+/// Empties the server and adds `jobs` jobs; returns adds/s. Redis' command statistics are
+/// reset afterwards, so [`redis_usec`] then covers the processing only.
 async fn fill(server: &Server, queue: &RedisQueue, jobs: u64, job: impl Fn(u64) -> NewJob) -> f64 {
     server.command(&["FLUSHALL"]).expect("flush");
     let start = Instant::now();
     for i in 0..jobs {
         queue.add(job(i)).await.expect("add");
     }
-    jobs as f64 / start.elapsed().as_secs_f64()
+    let rate = jobs as f64 / start.elapsed().as_secs_f64();
+    server
+        .command(&["CONFIG", "RESETSTAT"])
+        .expect("reset stats");
+    rate
+}
+
+/// Redis CPU time spent in commands since the last reset (INFO commandstats), in µs.
+fn redis_usec(server: &Server) -> f64 {
+    let info = match server.command(&["INFO", "commandstats"]) {
+        Ok(redis::Value::BulkString(b)) => String::from_utf8_lossy(&b).into_owned(),
+        Ok(redis::Value::VerbatimString { text, .. }) => text,
+        _ => String::new(),
+    };
+    info.lines()
+        .filter_map(|l| {
+            l.split("usec=")
+                .nth(1)?
+                .split(',')
+                .next()?
+                .parse::<f64>()
+                .ok()
+        })
+        .sum()
 }
 
 fn keep(n: u64) -> KeepPolicy {
@@ -305,14 +329,17 @@ fn main() {
     let mut node = Vec::new();
     let mut process = Vec::new();
     let mut adds = 0.0;
+    let (mut svc_redis, mut node_redis) = (Vec::new(), Vec::new());
     for concurrency in [1usize, 50] {
         rt.block_on(async {
             adds = fill(&server, &queue, jobs, |_| noop_job()).await;
             svc.push(svc_loop(&queue, jobs, concurrency, kept).await);
         });
+        svc_redis.push(redis_usec(&server) / jobs as f64);
         if let Some(peer) = &peer {
             rt.block_on(fill(&server, &queue, jobs, |_| noop_job()));
             node.push(node_worker(peer, &server, jobs, concurrency, kept));
+            node_redis.push(redis_usec(&server) / jobs as f64);
         }
         rt.block_on(fill(&server, &queue, jobs, |i| {
             WelcomeEmail {
@@ -342,6 +369,13 @@ fn main() {
     } else {
         println!("| Node BullMQ `Worker` | not measured (no node or peer) | |");
     }
+    let micros = |name: &str, v: &[f64]| {
+        if v.len() == 2 {
+            println!("| {name} | {:.0} µs | {:.0} µs |", v[0], v[1]);
+        }
+    };
+    micros("Redis CPU per job (INFO commandstats), svc", &svc_redis);
+    micros("Redis CPU per job (INFO commandstats), Node", &node_redis);
     row(
         &format!(
             "`svc worker` process, `welcome-email` to an outbox on {}, jobs/s",

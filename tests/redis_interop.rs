@@ -672,3 +672,77 @@ fn svc_queue_status_shows_the_counts_bullmq_get_job_counts_gives() {
     let table = svc_queue(&dir, &redis, &["status"]);
     assert!(String::from_utf8_lossy(&table.stdout).contains("prioritized"));
 }
+
+// ---- a mixed fleet ------------------------------------------------------------------------
+
+#[test]
+fn svc_and_node_workers_sharing_the_queue_run_each_job_exactly_once() {
+    let Some(peer) = node_peer() else { return };
+    let redis = RedisServer::start();
+    let dir = DataDir::new();
+    let queue = redis_queue(&redis);
+    let rt = runtime();
+    let node = node_worker(
+        &peer,
+        &redis,
+        &[("CONCURRENCY", "5"), ("FAIL_FIRST", "0"), ("WORK_MS", "5")],
+    );
+    let svc = svc_worker(&dir, &redis, &[("WORKER_CONCURRENCY", "5")]);
+    // Both are idle on the queue once their blocking connections are named (BullMQ's getWorkers).
+    redis_support::wait_until("both workers connected", LONG, || {
+        let clients: String = redis::cmd("CLIENT")
+            .arg("LIST")
+            .query(&mut redis.conn())
+            .unwrap_or_default();
+        [
+            "name=bull:ZW1haWwtcXVldWU=:w:node-peer",
+            "name=bull:ZW1haWwtcXVldWU=:w:svc",
+        ]
+        .iter()
+        .all(|name| clients.contains(name))
+    });
+    let total = 200;
+    for user in 0..total {
+        let mail = WelcomeEmail {
+            user_id: user.to_string(),
+            email: format!("user{user}@example.com"),
+            name: format!("User {user}"),
+            request_id: None,
+        };
+        rt.block_on(queue.add(mail.job())).unwrap();
+    }
+    redis_support::wait_until("every job completed", LONG, || {
+        rt.block_on(queue.counts())
+            .is_ok_and(|c| c.completed == total as u64)
+    });
+    let by_node: Vec<String> = node
+        .lines_with("completed id=")
+        .iter()
+        .filter_map(|l| {
+            l.split("completed id=")
+                .nth(1)?
+                .split(' ')
+                .next()
+                .map(str::to_owned)
+        })
+        .collect();
+    let by_svc: Vec<String> = svc
+        .logs_with("job completed", None)
+        .iter()
+        .filter_map(|l| l["jobId"].as_str().map(str::to_owned))
+        .collect();
+    let mut all: Vec<&String> = by_node.iter().chain(&by_svc).collect();
+    all.sort();
+    all.dedup();
+    assert_eq!(by_node.len() + by_svc.len(), total, "each job ran once");
+    assert_eq!(all.len(), total, "no job ran twice");
+    assert!(
+        !by_node.is_empty() && !by_svc.is_empty(),
+        "both workers took part"
+    );
+    assert_eq!(
+        dir.emails().len(),
+        by_svc.len(),
+        "svc mailed the jobs it ran"
+    );
+}
