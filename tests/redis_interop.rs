@@ -715,22 +715,31 @@ fn svc_and_node_workers_sharing_the_queue_run_each_job_exactly_once() {
         rt.block_on(queue.counts())
             .is_ok_and(|c| c.completed == total as u64)
     });
-    let by_node: Vec<String> = node
-        .lines_with("completed id=")
-        .iter()
-        .filter_map(|l| {
-            l.split("completed id=")
-                .nth(1)?
-                .split(' ')
-                .next()
-                .map(str::to_owned)
-        })
-        .collect();
-    let by_svc: Vec<String> = svc
-        .logs_with("job completed", None)
-        .iter()
-        .filter_map(|l| l["jobId"].as_str().map(str::to_owned))
-        .collect();
+    let completed_by = |node: &Node, svc: &Proc| -> (Vec<String>, Vec<String>) {
+        let by_node = node
+            .lines_with("completed id=")
+            .iter()
+            .filter_map(|l| {
+                l.split("completed id=")
+                    .nth(1)?
+                    .split(' ')
+                    .next()
+                    .map(str::to_owned)
+            })
+            .collect();
+        let by_svc = svc
+            .logs_with("job completed", None)
+            .iter()
+            .filter_map(|l| l["jobId"].as_str().map(str::to_owned))
+            .collect();
+        (by_node, by_svc)
+    };
+    // The workers log a completion just after Redis recorded it.
+    redis_support::wait_until("every completion logged", LONG, || {
+        let (a, b) = completed_by(&node, &svc);
+        a.len() + b.len() >= total
+    });
+    let (by_node, by_svc) = completed_by(&node, &svc);
     let mut all: Vec<&String> = by_node.iter().chain(&by_svc).collect();
     all.sort();
     all.dedup();
