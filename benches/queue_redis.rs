@@ -6,8 +6,9 @@
 //!
 //! Run: `cargo bench --bench queue_redis` (release profile; needs `redis-server`, and Node with
 //! the peer installed in `target/bullmq-peer` by `scripts/test.sh` for the Node figures).
-//! Options: `--jobs N` (5000), `--keep N` completed jobs kept (1000, both sides), `--samples N`
-//! (50). Prints a Markdown table for `docs/BENCHMARKS.md`.
+//! Options: `--jobs N` (5000), `--keep N` completed jobs kept (1000, both sides), `--runs N`
+//! (3: svc and Node alternate, medians reported), `--samples N` (50). Prints a Markdown table for
+//! `docs/BENCHMARKS.md`, with redis-server's CPU time per job (`INFO cpu`) beside each rate.
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
@@ -131,38 +132,40 @@ fn noop_job() -> NewJob {
     }
 }
 
-/// Empties the server and adds `jobs` jobs; returns adds/s. Redis' command statistics are
-/// reset afterwards, so [`redis_usec`] then covers the processing only.
+/// Empties the server and adds `jobs` jobs; returns adds/s.
 async fn fill(server: &Server, queue: &RedisQueue, jobs: u64, job: impl Fn(u64) -> NewJob) -> f64 {
     server.command(&["FLUSHALL"]).expect("flush");
     let start = Instant::now();
     for i in 0..jobs {
         queue.add(job(i)).await.expect("add");
     }
-    let rate = jobs as f64 / start.elapsed().as_secs_f64();
-    server
-        .command(&["CONFIG", "RESETSTAT"])
-        .expect("reset stats");
-    rate
+    jobs as f64 / start.elapsed().as_secs_f64()
 }
 
-/// Redis CPU time spent in commands since the last reset (INFO commandstats), in µs.
-fn redis_usec(server: &Server) -> f64 {
-    let info = match server.command(&["INFO", "commandstats"]) {
+/// The CPU time redis-server has used so far (user + system, `INFO cpu`), in µs.
+fn redis_cpu_usec(server: &Server) -> f64 {
+    let info = match server.command(&["INFO", "cpu"]) {
         Ok(redis::Value::BulkString(b)) => String::from_utf8_lossy(&b).into_owned(),
         Ok(redis::Value::VerbatimString { text, .. }) => text,
         _ => String::new(),
     };
     info.lines()
-        .filter_map(|l| {
-            l.split("usec=")
-                .nth(1)?
-                .split(',')
-                .next()?
-                .parse::<f64>()
-                .ok()
-        })
-        .sum()
+        .filter(|l| l.starts_with("used_cpu_user:") || l.starts_with("used_cpu_sys:"))
+        .filter_map(|l| l.split(':').nth(1)?.trim().parse::<f64>().ok())
+        .sum::<f64>()
+        * 1e6
+}
+
+/// Runs `measure` and returns its result with redis-server's CPU µs per job meanwhile.
+fn with_redis_cpu(server: &Server, jobs: u64, measure: impl FnOnce() -> f64) -> (f64, f64) {
+    let before = redis_cpu_usec(server);
+    let rate = measure();
+    (rate, (redis_cpu_usec(server) - before) / jobs as f64)
+}
+
+fn median(mut v: Vec<(f64, f64)>) -> (f64, f64) {
+    v.sort_by(|a, b| a.0.total_cmp(&b.0));
+    v[v.len() / 2]
 }
 
 fn keep(n: u64) -> KeepPolicy {
@@ -307,6 +310,7 @@ fn main() {
     let jobs = arg("--jobs", 5000);
     let kept = arg("--keep", 1000);
     let samples = arg("--samples", 50) as usize;
+    let runs = arg("--runs", 3).max(1);
     let server = Server::start();
     let peer = peer_dir();
     let shm = Path::new("/dev/shm");
@@ -322,24 +326,30 @@ fn main() {
         .expect("runtime");
     let queue = RedisQueue::new(RedisConfig::for_url(&server.url())).expect("queue");
     println!(
-        "| measurement ({jobs} jobs, keep {kept} completed) | concurrency 1 | concurrency 50 |"
+        "| jobs/s (redis-server CPU per job); {jobs} jobs, keep {kept} completed, median of {runs} runs | concurrency 1 | concurrency 50 |"
     );
     println!("|---|---|---|");
-    let mut svc = Vec::new();
-    let mut node = Vec::new();
-    let mut process = Vec::new();
+    let (mut svc, mut node, mut process) = (Vec::new(), Vec::new(), Vec::new());
     let mut adds = 0.0;
-    let (mut svc_redis, mut node_redis) = (Vec::new(), Vec::new());
     for concurrency in [1usize, 50] {
-        rt.block_on(async {
-            adds = fill(&server, &queue, jobs, |_| noop_job()).await;
-            svc.push(svc_loop(&queue, jobs, concurrency, kept).await);
-        });
-        svc_redis.push(redis_usec(&server) / jobs as f64);
-        if let Some(peer) = &peer {
-            rt.block_on(fill(&server, &queue, jobs, |_| noop_job()));
-            node.push(node_worker(peer, &server, jobs, concurrency, kept));
-            node_redis.push(redis_usec(&server) / jobs as f64);
+        // svc and Node alternate, `runs` times each; the medians are reported (the machine is
+        // shared, so single runs are noisy).
+        let (mut s, mut n) = (Vec::new(), Vec::new());
+        for _ in 0..runs {
+            adds = rt.block_on(fill(&server, &queue, jobs, |_| noop_job()));
+            s.push(with_redis_cpu(&server, jobs, || {
+                rt.block_on(svc_loop(&queue, jobs, concurrency, kept))
+            }));
+            if let Some(peer) = &peer {
+                rt.block_on(fill(&server, &queue, jobs, |_| noop_job()));
+                n.push(with_redis_cpu(&server, jobs, || {
+                    node_worker(peer, &server, jobs, concurrency, kept)
+                }));
+            }
+        }
+        svc.push(median(s));
+        if !n.is_empty() {
+            node.push(median(n));
         }
         rt.block_on(fill(&server, &queue, jobs, |i| {
             WelcomeEmail {
@@ -350,35 +360,33 @@ fn main() {
             }
             .job()
         }));
-        process.push(svc_process(&server, jobs, concurrency, kept, &outbox_root));
+        process.push(with_redis_cpu(&server, jobs, || {
+            svc_process(&server, jobs, concurrency, kept, &outbox_root)
+        }));
     }
-    let row = |name: &str, v: &[f64]| {
-        println!("| {name} | {:.0} | {:.0} |", v[0], v[1]);
+    let row = |name: &str, v: &[(f64, f64)]| {
+        println!(
+            "| {name} | {:.0} ({:.0} µs) | {:.0} ({:.0} µs) |",
+            v[0].0, v[0].1, v[1].0, v[1].1
+        );
     };
     row(
-        "svc worker loop (`run_until` + `RedisQueue`), no-op job, jobs/s",
+        "svc worker loop (`run_until` + `RedisQueue`), no-op job",
         &svc,
     );
     if node.len() == 2 {
-        row("Node BullMQ 6.7 `Worker`, no-op processor, jobs/s", &node);
+        row("Node BullMQ 6.7 `Worker`, no-op processor", &node);
         println!(
             "| **ratio svc / Node** | **{:.1}×** | **{:.1}×** |",
-            svc[0] / node[0],
-            svc[1] / node[1]
+            svc[0].0 / node[0].0,
+            svc[1].0 / node[1].0
         );
     } else {
         println!("| Node BullMQ `Worker` | not measured (no node or peer) | |");
     }
-    let micros = |name: &str, v: &[f64]| {
-        if v.len() == 2 {
-            println!("| {name} | {:.0} µs | {:.0} µs |", v[0], v[1]);
-        }
-    };
-    micros("Redis CPU per job (INFO commandstats), svc", &svc_redis);
-    micros("Redis CPU per job (INFO commandstats), Node", &node_redis);
     row(
         &format!(
-            "`svc worker` process, `welcome-email` to an outbox on {}, jobs/s",
+            "`svc worker` process, `welcome-email` to an outbox on {}",
             outbox_root.display()
         ),
         &process,

@@ -6,8 +6,11 @@
 -- k: the keys {wait, active, prioritized, events, delayed, meta, pc, marker, limiter}.
 -- Returns {"job", id, field, value, ...} or {"none", next due ms or "0"}.
 local function take_next(k, prefix, token, lock_ms, now, worker)
-  local maxlen = max_events(k.meta, false)
-  local paused = is_paused(k.meta)
+  -- One read of the queue's settings: paused, concurrency, rate limit, stream length.
+  local meta = redis.call("HMGET", k.meta, "paused", "concurrency", "max", "duration",
+    "opts.maxLenEvents")
+  local paused = meta[1] ~= false
+  local maxlen = tonumber(meta[5] or "") or 10000
 
   local due = redis.call("ZRANGEBYSCORE", k.delayed, 0, int((now + 1) * 4096 - 1), "LIMIT", 0, 1000)
   if #due > 0 then
@@ -33,11 +36,10 @@ local function take_next(k, prefix, token, lock_ms, now, worker)
   if paused then
     return none(next_due(k.delayed))
   end
-  local limits = redis.call("HMGET", k.meta, "concurrency", "max", "duration")
-  if limits[1] and redis.call("LLEN", k.active) >= tonumber(limits[1]) then
+  if meta[2] and redis.call("LLEN", k.active) >= tonumber(meta[2]) then
     return none(next_due(k.delayed))
   end
-  local max_rate = tonumber(limits[2] or "")
+  local max_rate = tonumber(meta[3] or "")
   if max_rate and max_rate > 0 then
     local used = tonumber(redis.call("GET", k.limiter) or "0") or 0
     if used >= max_rate then
@@ -74,7 +76,7 @@ local function take_next(k, prefix, token, lock_ms, now, worker)
       emit(k.events, maxlen, "event", "active", "jobId", id, "prev", "waiting")
       if max_rate and max_rate > 0 then
         if redis.call("INCR", k.limiter) == 1 then
-          redis.call("PEXPIRE", k.limiter, tonumber(limits[3] or "1000") or 1000)
+          redis.call("PEXPIRE", k.limiter, tonumber(meta[4] or "1000") or 1000)
         end
       end
       -- Re-arm the marker while work remains, so other idle workers wake too.
