@@ -8,7 +8,8 @@
 //! the peer installed in `target/bullmq-peer` by `scripts/test.sh` for the Node figures).
 //! Options: `--jobs N` (5000), `--keep N` completed jobs kept (1000, both sides), `--runs N`
 //! (3: svc and Node alternate, medians reported), `--samples N` (50). Prints a Markdown table for
-//! `docs/BENCHMARKS.md`, with redis-server's CPU time per job (`INFO cpu`) beside each rate.
+//! `docs/BENCHMARKS.md`, with the CPU time per job of redis-server (`INFO cpu`) and of the worker
+//! (`getrusage`) beside each rate.
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
@@ -156,15 +157,46 @@ fn redis_cpu_usec(server: &Server) -> f64 {
         * 1e6
 }
 
-/// Runs `measure` and returns its result with redis-server's CPU µs per job meanwhile.
-fn with_redis_cpu(server: &Server, jobs: u64, measure: impl FnOnce() -> f64) -> (f64, f64) {
-    let before = redis_cpu_usec(server);
-    let rate = measure();
-    (rate, (redis_cpu_usec(server) - before) / jobs as f64)
+/// CPU time (user + system) of this process and of its waited-for children, in µs.
+fn own_cpu_usec() -> (f64, f64) {
+    let usage = |who| {
+        // SAFETY: getrusage only writes into the zeroed struct we pass.
+        let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+        unsafe { libc::getrusage(who, &mut ru) };
+        let tv = |t: libc::timeval| t.tv_sec as f64 * 1e6 + t.tv_usec as f64;
+        tv(ru.ru_utime) + tv(ru.ru_stime)
+    };
+    (usage(libc::RUSAGE_SELF), usage(libc::RUSAGE_CHILDREN))
 }
 
-fn median(mut v: Vec<(f64, f64)>) -> (f64, f64) {
-    v.sort_by(|a, b| a.0.total_cmp(&b.0));
+/// A measured run: jobs/s, and CPU µs per job of redis-server and of the worker.
+#[derive(Clone, Copy)]
+struct Run {
+    rate: f64,
+    redis_us: f64,
+    worker_us: f64,
+}
+
+/// Runs `measure`, attributing this process's CPU (svc's loop) or the children's (a worker
+/// process) to the worker.
+fn measured(server: &Server, jobs: u64, child: bool, measure: impl FnOnce() -> f64) -> Run {
+    let (redis, own) = (redis_cpu_usec(server), own_cpu_usec());
+    let rate = measure();
+    let after = own_cpu_usec();
+    let worker = if child {
+        after.1 - own.1
+    } else {
+        after.0 - own.0
+    };
+    Run {
+        rate,
+        redis_us: (redis_cpu_usec(server) - redis) / jobs as f64,
+        worker_us: worker / jobs as f64,
+    }
+}
+
+fn median(mut v: Vec<Run>) -> Run {
+    v.sort_by(|a, b| a.rate.total_cmp(&b.rate));
     v[v.len() / 2]
 }
 
@@ -326,7 +358,7 @@ fn main() {
         .expect("runtime");
     let queue = RedisQueue::new(RedisConfig::for_url(&server.url())).expect("queue");
     println!(
-        "| jobs/s (redis-server CPU per job); {jobs} jobs, keep {kept} completed, median of {runs} runs | concurrency 1 | concurrency 50 |"
+        "| jobs/s (CPU per job: redis-server + worker); {jobs} jobs, keep {kept} completed, median of {runs} runs | concurrency 1 | concurrency 50 |"
     );
     println!("|---|---|---|");
     let (mut svc, mut node, mut process) = (Vec::new(), Vec::new(), Vec::new());
@@ -337,12 +369,12 @@ fn main() {
         let (mut s, mut n) = (Vec::new(), Vec::new());
         for _ in 0..runs {
             adds = rt.block_on(fill(&server, &queue, jobs, |_| noop_job()));
-            s.push(with_redis_cpu(&server, jobs, || {
+            s.push(measured(&server, jobs, false, || {
                 rt.block_on(svc_loop(&queue, jobs, concurrency, kept))
             }));
             if let Some(peer) = &peer {
                 rt.block_on(fill(&server, &queue, jobs, |_| noop_job()));
-                n.push(with_redis_cpu(&server, jobs, || {
+                n.push(measured(&server, jobs, true, || {
                     node_worker(peer, &server, jobs, concurrency, kept)
                 }));
             }
@@ -360,15 +392,18 @@ fn main() {
             }
             .job()
         }));
-        process.push(with_redis_cpu(&server, jobs, || {
+        process.push(measured(&server, jobs, true, || {
             svc_process(&server, jobs, concurrency, kept, &outbox_root)
         }));
     }
-    let row = |name: &str, v: &[(f64, f64)]| {
-        println!(
-            "| {name} | {:.0} ({:.0} µs) | {:.0} ({:.0} µs) |",
-            v[0].0, v[0].1, v[1].0, v[1].1
-        );
+    let row = |name: &str, v: &[Run]| {
+        let cell = |r: &Run| {
+            format!(
+                "{:.0} ({:.0} µs + {:.0} µs)",
+                r.rate, r.redis_us, r.worker_us
+            )
+        };
+        println!("| {name} | {} | {} |", cell(&v[0]), cell(&v[1]));
     };
     row(
         "svc worker loop (`run_until` + `RedisQueue`), no-op job",
@@ -378,8 +413,8 @@ fn main() {
         row("Node BullMQ 6.7 `Worker`, no-op processor", &node);
         println!(
             "| **ratio svc / Node** | **{:.1}×** | **{:.1}×** |",
-            svc[0].0 / node[0].0,
-            svc[1].0 / node[1].0
+            svc[0].rate / node[0].rate,
+            svc[1].rate / node[1].rate
         );
     } else {
         println!("| Node BullMQ `Worker` | not measured (no node or peer) | |");

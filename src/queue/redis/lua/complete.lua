@@ -12,7 +12,8 @@ local code = release_active(KEYS[8], id, ARGV[3], KEYS[1], KEYS[4])
 if code < 0 then
   return {code}
 end
-local maxlen = max_events(KEYS[7], false)
+local meta = read_meta(KEYS[7])
+local maxlen = tonumber(meta[5] or "") or 10000
 local now, count = tonumber(ARGV[4]), tonumber(ARGV[6])
 redis.call("HINCRBY", KEYS[8], "atm", 1)
 if count == 0 then
@@ -23,13 +24,17 @@ else
   keep_finished(KEYS[2], prefix, count, tonumber(ARGV[7]), now, tonumber(ARGV[8]))
 end
 emit(KEYS[3], maxlen, "event", "completed", "jobId", id, "returnvalue", ARGV[5], "prev", "active")
-emit_if_drained(KEYS[3], maxlen, KEYS[5], KEYS[1], KEYS[6])
 if ARGV[9] == "" then
+  emit_if_drained(KEYS[3], maxlen, KEYS[5], KEYS[1], KEYS[6])
   return {0}
 end
 local next = take_next({wait = KEYS[5], active = KEYS[1], prioritized = KEYS[6], events = KEYS[3],
   delayed = KEYS[9], meta = KEYS[7], pc = KEYS[10], marker = KEYS[11], limiter = KEYS[12]},
-  prefix, ARGV[9], ARGV[10], now, ARGV[11])
+  prefix, ARGV[9], ARGV[10], now, ARGV[11], meta)
+-- A job was taken: the queue is not drained (that check is for the "none" answer only).
+if next[1] ~= "job" then
+  emit_if_drained(KEYS[3], maxlen, KEYS[5], KEYS[1], KEYS[6])
+end
 local out = {0}
 for i = 1, #next do
   out[#out + 1] = next[i]

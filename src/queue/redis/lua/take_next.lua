@@ -3,12 +3,17 @@
 -- delayed jobs, respects a paused queue, a global concurrency (meta `concurrency`) and a global
 -- rate limit (meta `max` per `duration` ms), then moves one job from wait (FIFO end) or
 -- prioritized (lowest score) to active under a lock held by the token.
--- k: the keys {wait, active, prioritized, events, delayed, meta, pc, marker, limiter}.
+-- k: the keys {wait, active, prioritized, events, delayed, meta, pc, marker, limiter}; meta: the
+-- queue's settings as read_meta returns them (read here when nil).
 -- Returns {"job", id, field, value, ...} or {"none", next due ms or "0"}.
-local function take_next(k, prefix, token, lock_ms, now, worker)
-  -- One read of the queue's settings: paused, concurrency, rate limit, stream length.
-  local meta = redis.call("HMGET", k.meta, "paused", "concurrency", "max", "duration",
+local function read_meta(meta_key)
+  return redis.call("HMGET", meta_key, "paused", "concurrency", "max", "duration",
     "opts.maxLenEvents")
+end
+
+local function take_next(k, prefix, token, lock_ms, now, worker, meta)
+  -- One read of the queue's settings: paused, concurrency, rate limit, stream length.
+  meta = meta or read_meta(k.meta)
   local paused = meta[1] ~= false
   local maxlen = tonumber(meta[5] or "") or 10000
 
@@ -65,14 +70,15 @@ local function take_next(k, prefix, token, lock_ms, now, worker)
       end
     end
     local jobkey = prefix .. id
-    if redis.call("EXISTS", jobkey) == 1 then
+    local fields = redis.call("HGETALL", jobkey)
+    if #fields > 0 then
       redis.call("SET", jobkey .. ":lock", token, "PX", lock_ms)
+      local started = redis.call("HINCRBY", jobkey, "ats", 1)
       if worker ~= "" then
         redis.call("HSET", jobkey, "processedOn", int(now), "pb", worker)
       else
         redis.call("HSET", jobkey, "processedOn", int(now))
       end
-      redis.call("HINCRBY", jobkey, "ats", 1)
       emit(k.events, maxlen, "event", "active", "jobId", id, "prev", "waiting")
       if max_rate and max_rate > 0 then
         if redis.call("INCR", k.limiter) == 1 then
@@ -83,10 +89,18 @@ local function take_next(k, prefix, token, lock_ms, now, worker)
       if redis.call("LLEN", k.wait) > 0 or redis.call("ZCARD", k.prioritized) > 0 then
         redis.call("ZADD", k.marker, 0, "0")
       end
-      local out = {"job", id}
-      local fields = redis.call("HGETALL", jobkey)
-      for i = 1, #fields do
-        out[#out + 1] = fields[i]
+      -- The hash as it is now: the fields just written replace the values read before.
+      local out = {"job", id, "ats", int(started), "processedOn", int(now)}
+      if worker ~= "" then
+        out[#out + 1] = "pb"
+        out[#out + 1] = worker
+      end
+      for i = 1, #fields, 2 do
+        local f = fields[i]
+        if f ~= "ats" and f ~= "processedOn" and f ~= "pb" then
+          out[#out + 1] = f
+          out[#out + 1] = fields[i + 1]
+        end
       end
       return out
     end
