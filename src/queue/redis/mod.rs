@@ -1,8 +1,11 @@
 //! The email queue in Redis with BullMQ 6.x's data layout, so Node BullMQ producers, workers and
 //! dashboards share it with svc (`docs/QUEUE-REDIS.md`, `shared/design/BULLMQ-PROTOCOL.md`).
 //!
-//! Every state change is one of our Lua scripts ([`scripts`]) run atomically with EVALSHA; reads
-//! that need no atomicity (counts, ping) are plain commands.
+//! Every state change is one of our Lua scripts (`lua/*.lua`, loaded by `scripts.rs`) run
+//! atomically with EVALSHA; reads that need no atomicity (counts, ping) are plain commands. A
+//! completion can take the worker slot's next job in the same script
+//! ([`Queue::complete_and_take`], BullMQ's fetch-next), so a busy worker makes one round trip per
+//! job.
 //!
 //! # Connections
 //! - Commands go through one [`ConnectionManager`], created lazily on first use, with a 2 s
