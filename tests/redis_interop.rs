@@ -755,3 +755,115 @@ fn svc_and_node_workers_sharing_the_queue_run_each_job_exactly_once() {
         "svc mailed the jobs it ran"
     );
 }
+
+// ---- stalled too often, keep policies -----------------------------------------------------
+
+#[test]
+fn a_job_svc_finds_stalled_too_often_is_failed_unrun_by_a_node_worker() {
+    let Some(peer) = node_peer() else { return };
+    let redis = RedisServer::start();
+    let dir = DataDir::new();
+    svc_add(
+        &dir,
+        &redis,
+        &[
+            "welcome-email",
+            "--data",
+            &welcome_data("50", "r"),
+            "--job-id",
+            "welcome-50",
+            "--attempts",
+            "3",
+        ],
+    );
+    let mut config = RedisConfig::for_url(&redis.url());
+    config.stalled_interval = Duration::from_millis(50);
+    let queue = RedisQueue::new(config).unwrap();
+    let rt = runtime();
+    // A holder that vanishes: its 100 ms lease is never renewed.
+    let Fetch::Job(_) = rt
+        .block_on(queue.take("gone", Duration::from_millis(100)))
+        .unwrap()
+    else {
+        panic!("no job")
+    };
+    // With no stall allowed, svc's two-phase check marks it `defa` and puts it back in wait.
+    let mut failing = Vec::new();
+    redis_support::wait_until("the stalled check to give up on the job", LONG, || {
+        failing = rt
+            .block_on(queue.recover_stalled(0, KeepPolicy::ALL))
+            .unwrap()
+            .failed;
+        !failing.is_empty()
+    });
+    assert_eq!(failing, ["welcome-50"]);
+    assert_eq!(
+        redis.hget("bull:email-queue:welcome-50", "defa").as_deref(),
+        Some("job stalled more than allowable limit")
+    );
+    let node = node_worker(&peer, &redis, &[("FAIL_FIRST", "0")]);
+    node.wait_for_line("failed id=welcome-50", 1, LONG);
+    assert!(
+        node.lines_with("process id=welcome-50").is_empty(),
+        "failed without running"
+    );
+    let seen = inspect(&peer, &redis, PREFIX, &["welcome-50"]);
+    let job = seen.job("welcome-50");
+    assert_eq!(job["state"], "failed");
+    assert_eq!(job["failedReason"], "job stalled more than allowable limit");
+}
+
+#[test]
+fn node_keep_options_are_honoured_by_svc_worker() {
+    let Some(peer) = node_peer() else { return };
+    let redis = RedisServer::start();
+    let dir = DataDir::new();
+    node_add(
+        &peer,
+        &redis,
+        PREFIX,
+        &[
+            (
+                "welcome-email",
+                welcome("60"),
+                json!({"jobId": "gone-when-done", "removeOnComplete": true}),
+            ),
+            (
+                "welcome-email",
+                welcome("61"),
+                json!({"jobId": "kept", "removeOnComplete": false}),
+            ),
+            (
+                "unknown-job",
+                json!({}),
+                json!({"jobId": "gone-when-failed", "removeOnFail": true}),
+            ),
+        ],
+    );
+    // The worker's own policy would keep nothing: the jobs' options win.
+    let worker = svc_worker(&dir, &redis, &[("QUEUE_KEEP_COMPLETED", "0")]);
+    worker.wait_for_log("job completed", Some("kept"), 1, LONG);
+    worker.wait_for_log("job completed", Some("gone-when-done"), 1, LONG);
+    worker.wait_for_log("will not be retried", Some("gone-when-failed"), 1, LONG);
+    let seen = inspect(
+        &peer,
+        &redis,
+        PREFIX,
+        &["gone-when-done", "kept", "gone-when-failed"],
+    );
+    assert_eq!(seen.job("kept")["state"], "completed");
+    assert_eq!(seen.counts["completed"], 1);
+    assert_eq!(seen.counts["failed"], 0);
+    let out = node_run(
+        &peer,
+        &peer.join("inspect.js"),
+        &["gone-when-done", "gone-when-failed"],
+        &redis,
+        PREFIX,
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("gone-when-done MISSING") && text.contains("gone-when-failed MISSING"),
+        "{text}"
+    );
+}
