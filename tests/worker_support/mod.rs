@@ -116,6 +116,8 @@ pub struct Proc {
     child: Child,
     lines: Arc<Mutex<Vec<String>>>,
     stderr: Arc<Mutex<Vec<String>>>,
+    /// The stdout/stderr reader threads; they finish at the pipes' end of file.
+    readers: Vec<std::thread::JoinHandle<()>>,
 }
 
 impl Proc {
@@ -136,12 +138,15 @@ impl Proc {
         let mut child = cmd.spawn().expect("spawn svc");
         let lines = Arc::new(Mutex::new(Vec::new()));
         let stderr = Arc::new(Mutex::new(Vec::new()));
-        collect(child.stdout.take().expect("stdout"), Arc::clone(&lines));
-        collect(child.stderr.take().expect("stderr"), Arc::clone(&stderr));
+        let readers = vec![
+            collect(child.stdout.take().expect("stdout"), Arc::clone(&lines)),
+            collect(child.stderr.take().expect("stderr"), Arc::clone(&stderr)),
+        ];
         Proc {
             child,
             lines,
             stderr,
+            readers,
         }
     }
 
@@ -204,6 +209,11 @@ impl Proc {
         let deadline = Instant::now() + timeout;
         loop {
             if let Some(status) = self.child.try_wait().expect("try_wait") {
+                // Let the readers take the last lines the process wrote (bounded: a leftover
+                // grandchild could hold a pipe open).
+                while self.readers.iter().any(|r| !r.is_finished()) && Instant::now() < deadline {
+                    std::thread::sleep(Duration::from_millis(5));
+                }
                 return status;
             }
             assert!(
@@ -223,7 +233,10 @@ impl Drop for Proc {
     }
 }
 
-fn collect(stream: impl std::io::Read + Send + 'static, into: Arc<Mutex<Vec<String>>>) {
+fn collect(
+    stream: impl std::io::Read + Send + 'static,
+    into: Arc<Mutex<Vec<String>>>,
+) -> std::thread::JoinHandle<()> {
     std::thread::spawn(move || {
         for line in BufReader::new(stream).lines() {
             let Ok(line) = line else { break };
@@ -232,7 +245,7 @@ fn collect(stream: impl std::io::Read + Send + 'static, into: Arc<Mutex<Vec<Stri
             }
             into.lock().expect("lines").push(line);
         }
-    });
+    })
 }
 
 /// The `time` of a log line.
