@@ -28,6 +28,9 @@ _svc() {
             svc,help)
                 cmd="svc__subcmd__help"
                 ;;
+            svc,logs)
+                cmd="svc__subcmd__logs"
+                ;;
             svc,restart)
                 cmd="svc__subcmd__restart"
                 ;;
@@ -70,6 +73,9 @@ _svc() {
             svc__subcmd__help,help)
                 cmd="svc__subcmd__help__subcmd__help"
                 ;;
+            svc__subcmd__help,logs)
+                cmd="svc__subcmd__help__subcmd__logs"
+                ;;
             svc__subcmd__help,restart)
                 cmd="svc__subcmd__help__subcmd__restart"
                 ;;
@@ -98,7 +104,7 @@ _svc() {
 
     case "${cmd}" in
         svc)
-            opts="-c -v -h -V --config --verbose --help --version start stop restart status signal config completions api worker help"
+            opts="-c -v -h -V --config --verbose --help --version start stop restart status signal logs config completions api worker help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -250,7 +256,7 @@ _svc() {
             return 0
             ;;
         svc__subcmd__help)
-            opts="start stop restart status signal config completions api worker help"
+            opts="start stop restart status signal logs config completions api worker help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -320,6 +326,20 @@ _svc() {
             return 0
             ;;
         svc__subcmd__help__subcmd__help)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        svc__subcmd__help__subcmd__logs)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -410,6 +430,52 @@ _svc() {
                 return 0
             fi
             case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        svc__subcmd__logs)
+            opts="-n -f -c -v -h -V --lines --follow --request-id --level --since --json --color --rotate --config --verbose --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --lines)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -n)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --request-id)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --level)
+                    COMPREPLY=($(compgen -W "trace debug info warn error" -- "${cur}"))
+                    return 0
+                    ;;
+                --since)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -c)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;

@@ -30,6 +30,7 @@ fn completions_command_prints_the_committed_script() {
         .output()
         .unwrap();
     assert!(out.status.success());
-    let committed = std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("completions/svc.bash")).unwrap();
+    let committed =
+        std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("completions/svc.bash")).unwrap();
     assert_eq!(out.stdout, committed);
 }

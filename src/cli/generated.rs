@@ -8,7 +8,11 @@ use clap_complete::Shell;
 /// Every generated file: its path relative to the repository root, and its contents.
 pub fn files() -> Vec<(PathBuf, Vec<u8>)> {
     let mut files = Vec::new();
-    for (shell, name) in [(Shell::Bash, "svc.bash"), (Shell::Zsh, "_svc"), (Shell::Fish, "svc.fish")] {
+    for (shell, name) in [
+        (Shell::Bash, "svc.bash"),
+        (Shell::Zsh, "_svc"),
+        (Shell::Fish, "svc.fish"),
+    ] {
         let mut out = Vec::new();
         clap_complete::generate(shell, &mut super::command(), "svc", &mut out);
         files.push((PathBuf::from("completions").join(name), out));

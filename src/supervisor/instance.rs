@@ -20,6 +20,10 @@ use crate::config::{Program, Ready};
 use crate::logs::{Level, LogHandle, Source};
 use crate::protocol::{ExitInfo, State};
 
+/// How long an ended run's output may take to reach the log writer before its exit is logged
+/// anyway (the pipes close with the process, unless a grandchild holds them).
+const LAST_OUTPUT_WAIT: Duration = Duration::from_millis(20);
+
 /// What the daemon can ask of an instance.
 pub enum Control {
     /// Start if not running; acknowledged once the instance is starting (or already running).
@@ -79,6 +83,7 @@ impl InstanceHandle {
             status: status_tx,
             context,
             streak: 0,
+            capture: None,
         };
         tokio::spawn(actor.run());
         InstanceHandle {
@@ -146,6 +151,9 @@ struct Actor {
     context: Context,
     /// Consecutive unstable runs, for the backoff.
     streak: u32,
+    /// The output capture of the current run: awaited before its exit is logged, so a crash's
+    /// last words come before "exited" in the log.
+    capture: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl Actor {
@@ -189,6 +197,7 @@ impl Actor {
         let mut ack = Some(ack);
         loop {
             let end = self.run_once(&mut ack).await;
+            self.finish_capture().await;
             let (exit, uptime, failure) = match end {
                 RunEnd::Stopped(ack) => {
                     self.update(|s| s.state = State::Stopped);
@@ -324,9 +333,11 @@ impl Actor {
             instance: self.index,
             pid: child.pid,
         };
-        self.context
-            .logs
-            .capture(source, child.stdout, child.stderr);
+        self.capture = Some(
+            self.context
+                .logs
+                .capture(source, child.stdout, child.stderr),
+        );
         self.event(Level::Info, format!("started (pid {})", child.pid))
             .await;
 
@@ -387,6 +398,14 @@ impl Actor {
                     }
                 },
             }
+        }
+    }
+
+    /// Waits (briefly: a grandchild may hold the pipes open) until the output of the run that
+    /// just ended has reached the log writer.
+    async fn finish_capture(&mut self) {
+        if let Some(capture) = self.capture.take() {
+            let _ = tokio::time::timeout(LAST_OUTPUT_WAIT, capture).await;
         }
     }
 

@@ -2,6 +2,7 @@
 
 mod completions;
 mod config;
+mod logs;
 mod signal;
 mod start;
 mod status;
@@ -34,6 +35,7 @@ pub fn run(cli: Cli) -> CliResult {
         }
         Command::Status(args) => status::run(global, &args),
         Command::Signal(args) => signal::run(global, &args),
+        Command::Logs(args) => logs::run(global, &args),
         Command::Config(super::ConfigCommand::Check) => config::check(global),
         Command::Completions(args) => completions::run(&args),
         Command::Api | Command::Worker => Ok(ExitCode::SUCCESS),
