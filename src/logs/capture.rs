@@ -10,6 +10,7 @@
 use std::ops::Range;
 use std::os::fd::OwnedFd;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::SystemTime;
 
 use tokio::io::AsyncReadExt;
@@ -140,7 +141,14 @@ fn char_boundary(bytes: &[u8], at: usize, floor: usize) -> usize {
 }
 
 /// Reads one pipe until it closes, sending its lines to the writer.
-pub async fn read_pipe(fd: OwnedFd, source: Source, stream: Stream, tx: mpsc::Sender<Entry>) {
+/// `progress` grows with every read and every chunk handed over (see [`super::Capture::finish`]).
+pub async fn read_pipe(
+    fd: OwnedFd,
+    source: Source,
+    stream: Stream,
+    tx: mpsc::Sender<Entry>,
+    progress: Arc<AtomicU64>,
+) {
     let mut pipe = match pipe::Receiver::from_owned_fd(fd) {
         Ok(pipe) => pipe,
         Err(error) => {
@@ -150,7 +158,9 @@ pub async fn read_pipe(fd: OwnedFd, source: Source, stream: Stream, tx: mpsc::Se
     };
     let mut splitter = Splitter::default();
     loop {
-        let eof = match pipe.read_buf(splitter.buffer()).await {
+        let read = pipe.read_buf(splitter.buffer()).await;
+        progress.fetch_add(1, Ordering::Relaxed);
+        let eof = match read {
             Ok(0) => true,
             Ok(_) => false,
             Err(error) if error.kind() == std::io::ErrorKind::Interrupted => continue,
@@ -169,6 +179,7 @@ pub async fn read_pipe(fd: OwnedFd, source: Source, stream: Stream, tx: mpsc::Se
             if tx.send(entry).await.is_err() {
                 return;
             }
+            progress.fetch_add(1, Ordering::Relaxed);
         }
         if eof {
             return;

@@ -30,8 +30,9 @@ mod writer;
 use std::collections::{BTreeMap, HashMap};
 use std::os::fd::OwnedFd;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
@@ -91,6 +92,41 @@ impl Layout {
     }
 }
 
+/// The capture of one process's output.
+pub struct Capture {
+    task: JoinHandle<()>,
+    /// Grows with every read and every hand-over to the writer.
+    progress: Arc<AtomicU64>,
+}
+
+impl Capture {
+    /// Waits until the output of a process that ended has all reached the writer, so its last
+    /// lines come before the daemon's "exited" record. Waits while the output is still draining
+    /// (a backlog behind a slow disk, at most [`DRAIN_LIMIT`]); gives up after [`DRAIN_IDLE`]
+    /// without progress (a grandchild holding the pipes open).
+    pub async fn finish(self) {
+        let Capture { mut task, progress } = self;
+        let deadline = tokio::time::Instant::now() + DRAIN_LIMIT;
+        let mut seen = progress.load(Ordering::Relaxed);
+        loop {
+            if tokio::time::timeout(DRAIN_IDLE, &mut task).await.is_ok() {
+                return;
+            }
+            let now = progress.load(Ordering::Relaxed);
+            if now == seen || tokio::time::Instant::now() >= deadline {
+                return;
+            }
+            seen = now;
+        }
+    }
+}
+
+/// How long [`Capture::finish`] waits for output that makes no progress.
+const DRAIN_IDLE: Duration = Duration::from_millis(20);
+
+/// The most [`Capture::finish`] waits for output that keeps coming.
+const DRAIN_LIMIT: Duration = Duration::from_secs(2);
+
 /// A cheap handle to the log writer; the writer ends when every handle is dropped.
 #[derive(Clone)]
 pub struct LogHandle {
@@ -129,19 +165,32 @@ impl LogHandle {
         Ok((LogHandle { tx, shared }, thread))
     }
 
-    /// Reads `stdout` and `stderr` of one instance until both close; the task ends after its last
-    /// line is handed to the writer.
-    pub fn capture(&self, source: Source, stdout: OwnedFd, stderr: OwnedFd) -> JoinHandle<()> {
+    /// Reads `stdout` and `stderr` of one instance until both close.
+    pub fn capture(&self, source: Source, stdout: OwnedFd, stderr: OwnedFd) -> Capture {
         self.shared
             .pids
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .insert((source.program.clone(), source.instance), source.pid);
-        let out = capture::read_pipe(stdout, source.clone(), Stream::Stdout, self.tx.clone());
-        let err = capture::read_pipe(stderr, source, Stream::Stderr, self.tx.clone());
-        tokio::spawn(async move {
+        let progress = Arc::new(AtomicU64::new(0));
+        let out = capture::read_pipe(
+            stdout,
+            source.clone(),
+            Stream::Stdout,
+            self.tx.clone(),
+            progress.clone(),
+        );
+        let err = capture::read_pipe(
+            stderr,
+            source,
+            Stream::Stderr,
+            self.tx.clone(),
+            progress.clone(),
+        );
+        let task = tokio::spawn(async move {
             tokio::join!(out, err);
-        })
+        });
+        Capture { task, progress }
     }
 
     /// Records a daemon lifecycle event of one instance (`"source":"svc"`).

@@ -17,12 +17,8 @@ use super::probe;
 use super::reaper::Reaper;
 use super::spawn::{self, Placement};
 use crate::config::{Program, Ready};
-use crate::logs::{Level, LogHandle, Source};
+use crate::logs::{Capture, Level, LogHandle, Source};
 use crate::protocol::{ExitInfo, State};
-
-/// How long an ended run's output may take to reach the log writer before its exit is logged
-/// anyway (the pipes close with the process, unless a grandchild holds them).
-const LAST_OUTPUT_WAIT: Duration = Duration::from_millis(20);
 
 /// What the daemon can ask of an instance.
 pub enum Control {
@@ -151,9 +147,9 @@ struct Actor {
     context: Context,
     /// Consecutive unstable runs, for the backoff.
     streak: u32,
-    /// The output capture of the current run: awaited before its exit is logged, so a crash's
+    /// The output capture of the current run: finished before its exit is logged, so a crash's
     /// last words come before "exited" in the log.
-    capture: Option<tokio::task::JoinHandle<()>>,
+    capture: Option<Capture>,
 }
 
 impl Actor {
@@ -401,11 +397,10 @@ impl Actor {
         }
     }
 
-    /// Waits (briefly: a grandchild may hold the pipes open) until the output of the run that
-    /// just ended has reached the log writer.
+    /// Waits until the output of the run that just ended has reached the log writer.
     async fn finish_capture(&mut self) {
         if let Some(capture) = self.capture.take() {
-            let _ = tokio::time::timeout(LAST_OUTPUT_WAIT, capture).await;
+            capture.finish().await;
         }
     }
 
