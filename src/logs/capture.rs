@@ -157,6 +157,9 @@ pub async fn read_pipe(
         }
     };
     let mut splitter = Splitter::default();
+    // Set when the writer is gone (only if it failed): the pipe is still drained, so the child's
+    // writes neither block forever nor die of SIGPIPE.
+    let mut writer_gone = false;
     loop {
         let read = pipe.read_buf(splitter.buffer()).await;
         progress.fetch_add(1, Ordering::Relaxed);
@@ -169,7 +172,9 @@ pub async fn read_pipe(
                 true
             }
         };
-        if let Some(chunk) = splitter.take(eof) {
+        if let Some(chunk) = splitter.take(eof)
+            && !writer_gone
+        {
             let entry = Entry::Lines {
                 source: source.clone(),
                 stream,
@@ -177,7 +182,8 @@ pub async fn read_pipe(
                 chunk,
             };
             if tx.send(entry).await.is_err() {
-                return;
+                tracing::error!(program = %source.program, "the log writer is gone; discarding output");
+                writer_gone = true;
             }
             progress.fetch_add(1, Ordering::Relaxed);
         }

@@ -32,9 +32,14 @@ use crate::config::LogPolicy;
 /// Buffered bytes that trigger a write even while more records are coming.
 const FLUSH_BYTES: usize = 256 * 1024;
 
-/// gzip level of rotated files: a little below the default, which costs twice the CPU for a few
-/// percent on JSON lines.
-const GZIP_LEVEL: u32 = 5;
+/// gzip level of rotated files: the fastest. On JSON lines it compresses nearly as well as the
+/// default (measured: within a few percent) for a fraction of the CPU, which the programs
+/// and the writer need more.
+const GZIP_LEVEL: u32 = 1;
+
+/// The compression thread's nice value: it yields the CPU to the programs and the writer, and
+/// catches up when they are quiet (retention bounds what waits meanwhile).
+const GZIP_NICE: i32 = 10;
 
 /// Lines that could not be written, identified by the tags they were pushed with.
 #[derive(Debug)]
@@ -431,6 +436,7 @@ impl Compressor {
         let thread = std::thread::Builder::new()
             .name("svc-log-gzip".into())
             .spawn(move || {
+                lower_priority();
                 for (family, seq) in rx {
                     if let Err(error) = compress(&family, seq) {
                         tracing::warn!(%error, file = %family.path(seq).display(), "cannot compress a rotated log file; it stays uncompressed");
@@ -442,6 +448,16 @@ impl Compressor {
 
     fn compress(&self, family: &Family, seq: u64) {
         let _ = self.tx.send((family.clone(), seq));
+    }
+}
+
+/// Lowers the calling thread's priority to [`GZIP_NICE`] (on Linux, nice is per thread).
+fn lower_priority() {
+    let tid = nix::unistd::gettid().as_raw();
+    // SAFETY: setpriority only reads its integer arguments; `tid` is this thread's own id.
+    let result = unsafe { libc::setpriority(libc::PRIO_PROCESS, tid as libc::id_t, GZIP_NICE) };
+    if result != 0 {
+        tracing::debug!(error = %std::io::Error::last_os_error(), "cannot lower the compression thread's priority");
     }
 }
 
