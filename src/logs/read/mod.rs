@@ -12,7 +12,9 @@ mod follow;
 pub mod render;
 
 use std::collections::VecDeque;
+use std::fs::File;
 use std::io::{self, Read};
+use std::os::unix::fs::FileExt;
 use std::time::SystemTime;
 
 use memchr::memmem::Finder;
@@ -20,7 +22,7 @@ use memchr::memmem::Finder;
 pub use filter::Filter;
 pub use follow::follow;
 
-use super::family::Family;
+use super::family::{Family, Opened};
 
 /// Bytes read at a time while scanning a file.
 const BLOCK: usize = 1 << 20;
@@ -95,26 +97,27 @@ fn last_lines(
         if found >= count && seq != newest {
             break;
         }
-        let Some(mut reader) = family.open(seq)? else {
+        let Some(reader) = family.open(seq)? else {
             continue;
         };
         let want = count - found;
-        let mut ring = VecDeque::new();
-        let consumed = scan(
-            &mut reader,
-            filter,
-            finder.as_ref(),
-            seq != newest,
-            &mut |line| {
-                if want > 0 {
-                    if ring.len() == want {
-                        ring.pop_front();
+        let finished = seq != newest;
+        let (ring, consumed) = match reader {
+            Opened::Plain(file) => last_of_plain(&file, filter, finder.as_ref(), want, finished)?,
+            mut gz @ Opened::Gz(_) => {
+                let mut ring = VecDeque::new();
+                let consumed = scan(&mut gz, filter, finder.as_ref(), finished, &mut |line| {
+                    if want > 0 {
+                        if ring.len() == want {
+                            ring.pop_front();
+                        }
+                        ring.push_back(line.to_vec());
                     }
-                    ring.push_back(line.to_vec());
-                }
-                Ok(())
-            },
-        )?;
+                    Ok(())
+                })?;
+                (ring, consumed)
+            }
+        };
         if seq == newest {
             position = Some(Position {
                 seq,
@@ -131,6 +134,68 @@ fn last_lines(
         seq: newest,
         offset: 0,
     })))
+}
+
+/// The last `want` matching records of an uncompressed file, read backwards from its end (so
+/// `-n 50` costs the same however large the file), and where its last complete line ends.
+/// An unfinished file's half-written last line is not a record yet.
+fn last_of_plain(
+    file: &File,
+    filter: &Filter,
+    needle: Option<&Finder<'_>>,
+    want: usize,
+    finished: bool,
+) -> io::Result<(VecDeque<Vec<u8>>, u64)> {
+    let mut found = VecDeque::new();
+    let mut pos = file.metadata()?.len();
+    let mut end = None;
+    // The start of the earliest block read, up to its first newline: the end of a line that
+    // began in the block before it.
+    let mut rest: Vec<u8> = Vec::new();
+    while pos > 0 && (found.len() < want || end.is_none()) {
+        let start = pos.saturating_sub(BLOCK as u64);
+        let mut block = vec![0u8; (pos - start) as usize];
+        file.read_exact_at(&mut block, start)?;
+        block.extend_from_slice(&rest);
+        pos = start;
+        let upto = match end {
+            Some(_) => block.len(),
+            None if finished => block.len(),
+            None => match memchr::memrchr(b'\n', &block) {
+                Some(last) => last + 1,
+                None if start > 0 => {
+                    rest = block;
+                    continue;
+                }
+                None => 0,
+            },
+        };
+        if end.is_none() {
+            end = Some(start + upto as u64);
+        }
+        let from = if start == 0 {
+            0
+        } else {
+            match memchr::memchr(b'\n', &block[..upto]) {
+                Some(first) => first + 1,
+                None => {
+                    rest = block;
+                    continue;
+                }
+            }
+        };
+        let matching: Vec<&[u8]> = block[from..upto]
+            .split(|&b| b == b'\n')
+            .filter(|line| !line.is_empty())
+            .filter(|line| needle.is_none_or(|f| f.find(line).is_some()) && filter.matches(line))
+            .collect();
+        for line in matching.iter().rev().take(want.saturating_sub(found.len())) {
+            found.push_front(line.to_vec());
+        }
+        block.truncate(from);
+        rest = block;
+    }
+    Ok((found, end.unwrap_or(0)))
 }
 
 /// Scans every file, several at once (decompression is the cost), printing in order.
@@ -401,6 +466,48 @@ mod tests {
         let mut last = Lines::default();
         history(&family, &filter, Some(2), &mut last).unwrap();
         assert_eq!(msgs(&last), want[want.len() - 2..]);
+    }
+
+    #[test]
+    fn reading_backwards_matches_reading_forwards_across_blocks() {
+        let dir = tempfile::tempdir().unwrap();
+        let family = Family::new(dir.path(), "app.log");
+        // 3.5 blocks of records of varied length, one longer than a block, and a torn tail.
+        let mut text = String::new();
+        let mut i = 0;
+        while text.len() < BLOCK * 7 / 2 {
+            i += 1;
+            let pad = if i == 5000 {
+                "y".repeat(BLOCK + 10)
+            } else {
+                "x".repeat(i % 300)
+            };
+            text.push_str(&format!(
+                "{{\"time\":\"2026-11-29T10:00:00.000Z\",\"level\":\"info\",\"msg\":\"{i} {pad}\",\"program\":\"api\",\"instance\":0,\"pid\":1}}\n"
+            ));
+        }
+        let whole = text.len() as u64;
+        text.push_str("{\"torn");
+        std::fs::write(family.path(1), &text).unwrap();
+        for count in [1, 7, 4000, 5001, 100_000] {
+            let mut out = Lines::default();
+            let position = history(&family, &Filter::default(), Some(count), &mut out).unwrap();
+            assert_eq!(
+                position,
+                Some(Position {
+                    seq: 1,
+                    offset: whole
+                })
+            );
+            let want: Vec<String> = text
+                .lines()
+                .filter(|l| l.ends_with('}'))
+                .map(str::to_owned)
+                .collect();
+            let want = &want[want.len().saturating_sub(count)..];
+            assert_eq!(out.0.len(), want.len(), "count {count}");
+            assert!(out.0 == want, "count {count}: lines differ");
+        }
     }
 
     #[test]
