@@ -109,7 +109,7 @@ impl RotatingFile {
             seq,
             file: None,
             len: 0,
-            buf: Vec::with_capacity(FLUSH_BYTES * 2),
+            buf: Vec::with_capacity(64 * 1024),
             tags: Vec::new(),
             compressor,
             healthy: true,
