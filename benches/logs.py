@@ -66,6 +66,12 @@ def cpu_ticks(pid):
     return int(fields[11]) + int(fields[12])  # utime + stime, all threads
 
 
+def peak_rss_kib(pid):
+    for line in open(f"/proc/{pid}/status"):
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1])
+
+
 def tail_has(path, needle, size=4096):
     try:
         with open(path, "rb") as f:
@@ -129,12 +135,13 @@ ready = {{ uptime = "0s" }}
             while plain_rotated(os.path.join(d, "logs")) and time.time() < deadline:
                 time.sleep(0.01)  # gzip of the last rotated files is part of the cost
             cpu = (cpu_ticks(daemon) - cpu0) / os.sysconf("SC_CLK_TCK")
+            peak = peak_rss_kib(daemon)
             lines = all_lines(os.path.join(d, "logs"))
             files = len([n for n in os.listdir(os.path.join(d, "logs")) if n.startswith("app.log.")])
         finally:
             subprocess.run([svc, "--config", cfg, "stop"], capture_output=True)
     assert lines >= LINES + 2, f"only {lines} records"
-    return elapsed, cpu, files
+    return elapsed, cpu, files, peak
 
 
 def baseline(writer, d):
@@ -170,7 +177,7 @@ def make_file(job):
         size += len(line)
     data = "".join(out).encode()
     if compress:
-        with gzip.open(path + ".gz", "wb", compresslevel=5) as f:
+        with gzip.open(path + ".gz", "wb", compresslevel=1) as f:  # as the daemon compresses
             f.write(data)
     else:
         open(path, "wb").write(data)
@@ -231,11 +238,12 @@ for rotate, label in ((False, "no rotation"), (True, "rotation at 1 MiB, keep 50
     print(f"| {label} | {t:.3f} s (min {min(r[0] for r in runs):.3f}, {runs[0][2]} files) | 0.20 s | 0.32 s | 0.29 s | 0.58 s |")
 print(f"| (the writer alone: to /dev/null / through a pipe to cat) | {devnull:.3f} s / {piped:.3f} s | | | | |")
 print()
-print("| daemon CPU per 100k lines (user+sys, all threads) | svc |")
-print("|---|---|")
+print("| daemon, per 100k lines | CPU (user+sys, all threads) | peak RSS of the run |")
+print("|---|---|---|")
 for rotate, label in ((False, "no rotation"), (True, "rotation + gzip of the rotated files")):
     cpu = statistics.median(r[1] for r in rows[rotate]) / (LINES / 100_000)
-    print(f"| {label} | {cpu:.3f} s |")
+    peak = max(r[3] for r in rows[rotate])
+    print(f"| {label} | {cpu:.3f} s | {peak / 1024:.1f} MiB |")
 print()
 print(f"| `svc logs --request-id` over {GB:g} GB of logs ({files} files of 10 MiB) | time | found |")
 print("|---|---|---|")

@@ -32,9 +32,9 @@ use crate::config::LogPolicy;
 /// Buffered bytes that trigger a write even while more records are coming.
 const FLUSH_BYTES: usize = 256 * 1024;
 
-/// gzip level of rotated files: the fastest. On JSON lines it compresses nearly as well as the
-/// default (measured: within a few percent) for a fraction of the CPU, which the programs
-/// and the writer need more.
+/// gzip level of rotated files: the fastest. On JSON log lines it makes files ~9% larger than the
+/// default level 6 (7.0x instead of 7.7x) for ~60% of the CPU, which the programs and the writer
+/// need more (measured with zlib on 10 MiB of records like the daemon's).
 const GZIP_LEVEL: u32 = 1;
 
 /// The compression thread's nice value: it yields the CPU to the programs and the writer, and
