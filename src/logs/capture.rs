@@ -1,6 +1,6 @@
 //! Pipe readers: one task per stdout/stderr of every instance, handing whole lines to the writer.
 //!
-//! A reader reads what the pipe holds (up to [`READ_SIZE`]), cuts it into lines and sends them as
+//! A reader reads what the pipe holds (up to 64 KiB), cuts it into lines and sends them as
 //! one [`Chunk`] over the bounded channel. When the writer falls behind, `send` waits, the reader
 //! stops reading, the pipe fills and the child's next `write` blocks: back-pressure instead of
 //! memory growth or loss. A line longer than [`MAX_LINE`] is cut into numbered pieces (at a UTF-8

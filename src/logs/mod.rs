@@ -92,6 +92,15 @@ impl Layout {
     }
 }
 
+/// Why `svc logs --rotate` failed.
+#[derive(Debug, thiserror::Error)]
+pub enum RotateError {
+    #[error("the log writer has stopped")]
+    WriterStopped,
+    #[error("{0}")]
+    Write(String),
+}
+
 /// The capture of one process's output.
 pub struct Capture {
     task: JoinHandle<()>,
@@ -102,7 +111,7 @@ pub struct Capture {
 impl Capture {
     /// Waits until the output of a process that ended has all reached the writer, so its last
     /// lines come before the daemon's "exited" record. Waits while the output is still draining
-    /// (a backlog behind a slow disk, at most [`DRAIN_LIMIT`]); gives up after [`DRAIN_IDLE`]
+    /// (a backlog behind a slow disk, at most 2 s); gives up after 20 ms
     /// without progress (a grandchild holding the pipes open).
     pub async fn finish(self) {
         let Capture { mut task, progress } = self;
@@ -216,16 +225,17 @@ impl LogHandle {
     /// Rotates every log now (after writing what is queued before this request).
     ///
     /// # Errors
-    /// What could not be written or rotated, as a message.
-    pub async fn rotate(&self) -> Result<(), String> {
+    /// [`RotateError`]: the writer is gone, or a log could not be written.
+    pub async fn rotate(&self) -> Result<(), RotateError> {
         let (reply, replied) = oneshot::channel();
         self.tx
             .send(Entry::Rotate(reply))
             .await
-            .map_err(|_| "the log writer has stopped".to_owned())?;
+            .map_err(|_| RotateError::WriterStopped)?;
         replied
             .await
-            .map_err(|_| "the log writer has stopped".to_owned())?
+            .map_err(|_| RotateError::WriterStopped)?
+            .map_err(RotateError::Write)
     }
 
     /// Lines of this instance that could not be written to `app.log` since the daemon started.

@@ -260,7 +260,7 @@ impl Handler for Supervisor {
             Request::Signal(s) => self.signal(&s.names, &s.signal).await,
             Request::RotateLogs => match self.logs.rotate().await {
                 Ok(()) => self.status(),
-                Err(message) => error(message),
+                Err(e) => error(e.to_string()),
             },
         }
     }
