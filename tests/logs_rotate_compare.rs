@@ -19,7 +19,8 @@ use file_rotate::suffix::AppendCount;
 use file_rotate::{ContentLimit, FileRotate};
 use svc::config::LogPolicy;
 use svc::logs::family::Family;
-use svc::logs::rotate::{Compressor, RotatingFile};
+use svc::logs::gzip::Compressor;
+use svc::logs::rotate::RotatingFile;
 
 const RECORDS: usize = 200_000;
 

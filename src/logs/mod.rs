@@ -21,6 +21,7 @@
 
 pub mod capture;
 pub mod family;
+pub mod gzip;
 pub mod read;
 pub mod record;
 pub mod rotate;
@@ -42,7 +43,7 @@ pub use family::Family;
 pub use record::{Level, Stream};
 
 use crate::config::{Config, LogPolicy};
-use rotate::Compressor;
+use gzip::Compressor;
 use writer::{Entry, Sinks, Stats, Writer};
 
 /// Chunks in flight between the readers and the writer; beyond this, readers wait. A chunk is at

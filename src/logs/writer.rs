@@ -19,8 +19,9 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::Layout;
 use super::capture::{Chunk, Source};
+use super::gzip::Compressor;
 use super::record::{self, Level, Origin, Stream};
-use super::rotate::{Compressor, Dropped, RotatingFile};
+use super::rotate::{Dropped, RotatingFile};
 
 /// What the readers, the instance actors and the control server send the writer.
 pub enum Entry {
