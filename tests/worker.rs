@@ -260,6 +260,9 @@ fn sigterm_with_a_job_in_hand_finishes_it_then_exits_0() {
     wait_for("the message to be under way", LONG, || {
         slow.data_started.load(std::sync::atomic::Ordering::SeqCst) > 0
     });
+    worker.signal(Signal::SIGTERM);
+    worker.wait_for_log("SIGTERM received", None, 1, LONG);
+    // Added while draining: it must stay waiting for the next worker.
     dir.add(&[
         "welcome-email",
         "--data",
@@ -267,7 +270,6 @@ fn sigterm_with_a_job_in_hand_finishes_it_then_exits_0() {
         "--job-id",
         "welcome-10",
     ]);
-    worker.signal(Signal::SIGTERM);
     let status = worker.wait_exit(LONG);
     assert!(status.success(), "exit {status:?}\n{}", worker.dump());
     assert_eq!(state(&dir, "welcome-9"), Some(JobState::Completed));

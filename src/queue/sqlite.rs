@@ -79,6 +79,8 @@ const COLUMNS: &str = "id, name, data, opts, state, priority, attempts_made, att
 #[derive(Clone)]
 pub struct SqliteQueue {
     inner: Arc<Inner>,
+    /// How often an idle waiter reads `PRAGMA data_version`.
+    poll: Duration,
 }
 
 struct Inner {
@@ -87,7 +89,6 @@ struct Inner {
     path: PathBuf,
     /// Wakes this process's waiters on its own adds and retries.
     changed: Notify,
-    poll: Duration,
 }
 
 impl std::fmt::Debug for SqliteQueue {
@@ -123,24 +124,16 @@ impl SqliteQueue {
                 queue: queue.to_owned(),
                 path: path.to_owned(),
                 changed: Notify::new(),
-                poll: DEFAULT_POLL,
             }),
+            poll: DEFAULT_POLL,
         })
     }
 
     /// Sets how often an idle [`Queue::wait_for_work`] checks for other processes' changes.
     #[must_use]
-    pub fn with_poll_interval(self, poll: Duration) -> Self {
-        let inner = match Arc::try_unwrap(self.inner) {
-            Ok(mut inner) => {
-                inner.poll = poll.max(Duration::from_millis(1));
-                inner
-            }
-            Err(shared) => return SqliteQueue { inner: shared },
-        };
-        SqliteQueue {
-            inner: Arc::new(inner),
-        }
+    pub fn with_poll_interval(mut self, poll: Duration) -> Self {
+        self.poll = poll.max(Duration::from_millis(1));
+        self
     }
 
     /// The database file.
@@ -507,7 +500,7 @@ impl Queue for SqliteQueue {
             if now >= deadline {
                 return Ok(());
             }
-            let nap = self.inner.poll.min(deadline - now);
+            let nap = self.poll.min(deadline - now);
             tokio::select! {
                 () = &mut notified => return Ok(()),
                 () = tokio::time::sleep(nap) => {}
