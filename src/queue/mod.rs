@@ -329,7 +329,12 @@ pub trait Queue: Send + Sync + 'static {
     /// Takes up to `max` ready jobs in one go (a worker with several free slots), each under its
     /// own lease whose token starts with `token_prefix` (unique per call). The default takes
     /// them one by one; a backend that can do it in one round trip overrides it.
-    async fn take_many(&self, token_prefix: &str, max: usize, lock: Duration) -> Result<Taken, QueueError> {
+    async fn take_many(
+        &self,
+        token_prefix: &str,
+        max: usize,
+        lock: Duration,
+    ) -> Result<Taken, QueueError> {
         let mut jobs = Vec::new();
         for n in 0..max.max(1) {
             match self.take(&format!("{token_prefix}:{n}"), lock).await {
@@ -340,7 +345,10 @@ pub trait Queue: Send + Sync + 'static {
                 Err(error) => return Err(error),
             }
         }
-        Ok(Taken { jobs, next_due: None })
+        Ok(Taken {
+            jobs,
+            next_due: None,
+        })
     }
     /// Waits until new work may be there (a change by anyone, or another process) or `timeout`
     /// passes; a hint only, callers call [`Queue::take`] afterwards either way.
