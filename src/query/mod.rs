@@ -12,7 +12,7 @@ mod products;
 use crate::domain::ProductField;
 
 pub use params::Params;
-pub use products::{parse_products, parse_users};
+pub use products::{parse_item, parse_none, parse_products, parse_users};
 
 /// A validated `GET /api/products` query.
 #[derive(Debug, Clone, PartialEq)]

@@ -68,6 +68,25 @@ pub fn parse_users(raw: Option<&str>) -> Result<UserQuery, Invalid> {
     })
 }
 
+/// Parses the query string of a single-record read: only `includeDeleted`.
+///
+/// # Errors
+/// [`Invalid`] naming every unknown, repeated or malformed parameter.
+pub fn parse_item(raw: Option<&str>) -> Result<bool, Invalid> {
+    let mut p = Params::parse(raw);
+    let include_deleted = read(&mut p, "includeDeleted", boolean).unwrap_or(false);
+    p.finish("includeDeleted")?;
+    Ok(include_deleted)
+}
+
+/// Parses a query string that must be empty (writes).
+///
+/// # Errors
+/// [`Invalid`] naming every parameter given.
+pub fn parse_none(raw: Option<&str>) -> Result<(), Invalid> {
+    Params::parse(raw).finish("none")
+}
+
 /// Takes `name` and checks it with `check`; a failure is recorded against `name`.
 fn read<T>(p: &mut Params, name: &str, check: impl FnOnce(&str) -> Result<T, String>) -> Option<T> {
     let value = p.take(name)?;
