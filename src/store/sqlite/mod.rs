@@ -136,9 +136,20 @@ impl SqliteStore {
 
 #[async_trait]
 impl Health for SqliteStore {
+    /// Reads both aggregates' tables, so a database that answers but lost its schema is down.
     async fn ping(&self) -> Result<(), StoreError> {
         self.pool
-            .read(|conn| conn.query_row("SELECT 1", [], |_| Ok(())).map_err(map_err))
+            .read(|conn| {
+                for sql in [
+                    "SELECT 1 FROM products LIMIT 1",
+                    "SELECT 1 FROM users LIMIT 1",
+                ] {
+                    conn.prepare_cached(sql)
+                        .and_then(|mut s| s.exists([]))
+                        .map_err(map_err)?;
+                }
+                Ok(())
+            })
             .await
     }
 }
