@@ -6,22 +6,17 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::net::{TcpListener, TcpSocket};
-use tokio::sync::{Notify, Semaphore};
 use tokio_util::sync::CancellationToken;
 
 use super::metrics::{Metrics, MetricsError, UPKEEP_EVERY};
-use super::rate_limit::{FixedWindow, RateLimiter};
 use super::relay::Relay;
+use super::router;
 use super::settings::Settings;
 use super::state::AppState;
-use super::{extract::BodyLimit, router};
 use crate::queue::sqlite::SqliteQueue;
 use crate::queue::{Queue, QueueError};
 use crate::store::StoreError;
 use crate::store::sqlite::SqliteStore;
-
-/// Concurrent password hashes (the machine has 2 cores).
-const HASHING_SLOTS: usize = 2;
 
 /// Why the service could not be built.
 #[derive(Debug, thiserror::Error)]
@@ -84,25 +79,8 @@ impl Application {
                 source,
             })?
             .port();
-        let limiter = settings
-            .rate_limit
-            .map(|limit| Arc::new(FixedWindow::new(store.clone(), limit)) as Arc<dyn RateLimiter>);
-        let relay_wake = Arc::new(Notify::new());
-        let state = AppState {
-            products: store.clone(),
-            users: store.clone(),
-            outbox: store.clone(),
-            store_health: store.clone(),
-            queue: queue.clone(),
-            limiter,
-            trusted_proxies: settings.trusted_proxies.clone().into(),
-            cors: settings.cors.clone(),
-            body_limit: BodyLimit(settings.body_limit),
-            metrics,
-            relay_wake: relay_wake.clone(),
-            hashing: Arc::new(Semaphore::new(HASHING_SLOTS)),
-        };
-        let relay = Relay::new(store, queue, relay_wake);
+        let state = AppState::embedded(store.clone(), queue.clone(), &settings, metrics);
+        let relay = Relay::new(store, queue, state.relay_wake.clone());
         tracing::info!(host = %settings.addr.ip(), port, dataDir = %settings.data_dir.display(), "listening");
         Ok(Application {
             listener,

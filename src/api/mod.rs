@@ -127,9 +127,12 @@ fn cors_layer(origins: &CorsOrigins) -> CorsLayer {
 /// `svc api`: reads the settings, builds, reports ready, serves until SIGTERM, drains, exits.
 /// Exit codes: 0 after a clean drain, 1 on a runtime failure, 2 on invalid settings.
 pub fn main() -> ExitCode {
-    // A .env in the working folder fills variables the environment does not set.
-    let _ = dotenvy::dotenv();
+    // A .env in the working folder (not its parents) fills variables the environment lacks.
+    let dotenv = dotenvy::from_path(".env");
     crate::telemetry::init_json(crate::telemetry::stdout_lines());
+    if let Some(error) = dotenv.as_ref().err().filter(|e| !e.not_found()) {
+        tracing::warn!(%error, "ignoring .env");
+    }
     let settings = match Settings::from_env() {
         Ok(settings) => settings,
         Err(error) => {
@@ -176,5 +179,66 @@ async fn serve(settings: Settings) -> ExitCode {
             tracing::error!(%error, "server failed");
             ExitCode::FAILURE
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use axum::body::Body;
+    use axum::http::{Request, StatusCode};
+    use tower::ServiceExt;
+
+    use super::*;
+    use crate::queue::sqlite::SqliteQueue;
+    use crate::store::sqlite::SqliteStore;
+
+    fn state(dir: &std::path::Path) -> AppState {
+        let settings = Settings::from_lookup(|_| None).unwrap();
+        let store = Arc::new(SqliteStore::open_in(dir).unwrap());
+        let queue = Arc::new(SqliteQueue::open_in(dir).unwrap());
+        AppState::embedded(
+            store,
+            queue,
+            &settings,
+            metrics::Metrics::install().unwrap(),
+        )
+    }
+
+    async fn body(response: axum::response::Response) -> serde_json::Value {
+        let bytes = axum::body::to_bytes(response.into_body(), 1 << 20)
+            .await
+            .unwrap();
+        serde_json::from_slice(&bytes).unwrap()
+    }
+
+    #[tokio::test]
+    async fn the_router_answers_without_a_socket() {
+        let dir = tempfile::tempdir().unwrap();
+        let app = router(state(dir.path()));
+        let response = app
+            .clone()
+            .oneshot(Request::get("/health").body(Body::empty()).unwrap())
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        assert_eq!(response.headers()["x-content-type-options"], "nosniff");
+        assert_eq!(body(response).await, serde_json::json!({"status": "ok"}));
+
+        let request = Request::get("/api/products/nope")
+            .header("x-request-id", "r-1")
+            .body(Body::empty())
+            .unwrap();
+        let response = app.oneshot(request).await.unwrap();
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+        assert_eq!(response.headers()["x-request-id"], "r-1");
+        let error = body(response).await;
+        assert_eq!(error["code"], "INVALID_ID");
+        assert_eq!(error["path"], "/api/products/nope");
+        assert_eq!(error["requestId"], "r-1");
+        assert_eq!(error["success"], false);
+        assert!(error["timestamp"].as_str().unwrap().ends_with('Z'));
+        assert_eq!(error["details"][0]["field"], "id");
     }
 }

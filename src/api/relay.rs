@@ -27,6 +27,8 @@ const BATCH: usize = 50;
 const LEASE: Duration = Duration::from_secs(30);
 /// The quiet-time sweep, for rows another instance left behind.
 const SWEEP: Duration = Duration::from_secs(10);
+/// The bound on the pass made while stopping.
+const FINAL_PASS: Duration = Duration::from_secs(2);
 /// Retry delays: 1 s doubling per failed relay, up to this.
 const MAX_RETRY: Duration = Duration::from_secs(10);
 
@@ -46,7 +48,9 @@ impl Relay {
         }
     }
 
-    /// Runs passes until `shutdown`; an interrupted pass leaves its rows to the next start.
+    /// Runs passes until `shutdown`, then one last bounded pass for the jobs of the requests
+    /// that finished while draining; whatever it cannot relay waits in the outbox for the next
+    /// instance.
     pub async fn run(self, shutdown: CancellationToken) {
         loop {
             let next = tokio::select! {
@@ -58,6 +62,9 @@ impl Relay {
                 _ = self.wake.notified() => {}
                 _ = tokio::time::sleep(next) => {}
             }
+        }
+        if tokio::time::timeout(FINAL_PASS, self.pass()).await.is_err() {
+            tracing::warn!("the last outbox pass timed out; the rest is relayed at the next start");
         }
     }
 

@@ -84,10 +84,9 @@ pub async fn context(mut request: Request, next: Next) -> Response {
     // An error-level span is enabled at every log level but `off`, so `requestId` reaches even
     // the warnings of a service run with LOG_LEVEL=warn.
     let span = tracing::error_span!("request", requestId = %id);
-    let in_flight = metrics::gauge!(IN_FLIGHT);
-    in_flight.increment(1.0);
+    let in_flight = InFlight::start();
     let mut response = next.run(request).instrument(span.clone()).await;
-    in_flight.decrement(1.0);
+    drop(in_flight);
 
     if let Some(error) = response.extensions_mut().remove::<ApiError>() {
         response = with_error_body(response, &error, &path, &id);
@@ -113,6 +112,24 @@ pub async fn context(mut request: Request, next: Next) -> Response {
     let duration_ms = (elapsed.as_secs_f64() * 1000.0 * 1000.0).round() / 1000.0;
     span.in_scope(|| access_log(method.as_str(), &path, status, duration_ms));
     response
+}
+
+/// Counts a request in `http_requests_in_flight` until dropped, so a request whose client went
+/// away (its future dropped mid-way) is uncounted too.
+struct InFlight(metrics::Gauge);
+
+impl InFlight {
+    fn start() -> Self {
+        let gauge = metrics::gauge!(IN_FLIGHT);
+        gauge.increment(1.0);
+        InFlight(gauge)
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.decrement(1.0);
+    }
 }
 
 /// Replaces the (empty) body of an error response with the rendered error, keeping its status
