@@ -348,7 +348,10 @@ pub trait Queue: Send + Sync + 'static {
     /// and the interrupted run does not count as an attempt made.
     async fn release(&self, job: &ActiveJob) -> Result<LockOutcome, QueueError>;
     /// Moves jobs whose lease expired back to waiting; fails those that stalled more than
-    /// `max_stalled` times.
+    /// `max_stalled` times. A backend may need two calls to see a stall (BullMQ marks active jobs
+    /// first, then recovers the marked ones still unlocked), and may fail a job that stalled too
+    /// often at its next take instead (BullMQ's `defa`); either way such a job is reported in
+    /// [`StalledReport::failed`] and never handed to a handler again.
     async fn recover_stalled(
         &self,
         max_stalled: u32,

@@ -148,6 +148,14 @@ impl SqliteQueue {
         &self.inner.path
     }
 
+    /// Wakes this process's idle waiters after a local change. `notify_one` also leaves a permit
+    /// when nobody is waiting yet (a waiter between its take and its wait), so no wake-up is lost;
+    /// at worst a later wait returns early once.
+    fn changed(&self) {
+        self.inner.changed.notify_waiters();
+        self.inner.changed.notify_one();
+    }
+
     /// SQLite's change counter: it moves when another connection commits.
     async fn data_version(&self) -> Result<i64, QueueError> {
         self.run(|conn, _| Ok(conn.query_row("PRAGMA data_version", [], |r| r.get::<_, i64>(0))?))
@@ -372,7 +380,7 @@ impl Queue for SqliteQueue {
             })
             .await?;
         if matches!(added, Added::New(_)) {
-            self.inner.changed.notify_waiters();
+            self.changed();
         }
         Ok(added)
     }
@@ -540,8 +548,9 @@ impl Queue for SqliteQueue {
                 Ok(held(n))
             })
             .await?;
-        if outcome == LockOutcome::Held && retry == Retry::After(Duration::ZERO) {
-            self.inner.changed.notify_waiters();
+        if outcome == LockOutcome::Held && retry != Retry::Never {
+            // Idle waiters re-take: the job is ready now, or they learn its new due time.
+            self.changed();
         }
         Ok(outcome)
     }
@@ -558,7 +567,7 @@ impl Queue for SqliteQueue {
                 Ok(held(n))
             })
             .await?;
-        self.inner.changed.notify_waiters();
+        self.changed();
         Ok(outcome)
     }
 
@@ -602,7 +611,7 @@ impl Queue for SqliteQueue {
             })
             .await?;
         if !report.recovered.is_empty() {
-            self.inner.changed.notify_waiters();
+            self.changed();
         }
         Ok(report)
     }
@@ -620,7 +629,7 @@ impl Queue for SqliteQueue {
             })
             .await?;
         if moved > 0 {
-            self.inner.changed.notify_waiters();
+            self.changed();
         }
         Ok(moved)
     }

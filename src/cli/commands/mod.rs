@@ -2,6 +2,7 @@
 
 mod completions;
 mod config;
+mod queue;
 mod signal;
 mod start;
 mod status;
@@ -34,6 +35,7 @@ pub fn run(cli: Cli) -> CliResult {
         Command::Signal(args) => signal::run(global, &args),
         Command::Config(super::ConfigCommand::Check) => config::check(global),
         Command::Completions(args) => completions::run(&args),
+        Command::Queue(args) => queue::run(&args),
         Command::Api | Command::Worker => Ok(ExitCode::SUCCESS),
     }
 }
