@@ -22,7 +22,6 @@ pub mod config;
 pub mod control;
 pub mod domain;
 pub mod logs;
-mod placeholder;
 pub mod protocol;
 pub mod query;
 pub mod queue;
