@@ -25,7 +25,7 @@ use crate::store::{Outbox, OutboxEntry};
 const BATCH: usize = 50;
 /// How long a claimed row is hidden from other instances' relays.
 const LEASE: Duration = Duration::from_secs(30);
-/// The quiet-time sweep, for rows another instance left behind.
+/// The longest sleep between passes (rows written by other instances are not announced).
 const SWEEP: Duration = Duration::from_secs(10);
 /// The bound on the pass made while stopping.
 const FINAL_PASS: Duration = Duration::from_secs(2);
@@ -77,18 +77,29 @@ impl Relay {
                 return Duration::from_secs(1);
             }
         };
-        let full = entries.len() == BATCH;
-        let mut next = SWEEP;
+        if entries.len() == BATCH {
+            for entry in entries {
+                self.relay(entry).await;
+            }
+            return Duration::ZERO;
+        }
         for entry in entries {
-            if let Some(retry) = self.relay(entry).await {
-                next = next.min(retry);
+            self.relay(entry).await;
+        }
+        // Sleep until the earliest row (a retry, or one claimed by an instance that died) is
+        // due, but never longer than the sweep.
+        match self.outbox.next_due().await {
+            Ok(Some(due)) => due.min(SWEEP),
+            Ok(None) => SWEEP,
+            Err(error) => {
+                tracing::warn!(%error, "cannot read the outbox; retrying");
+                Duration::from_secs(1)
             }
         }
-        if full { Duration::ZERO } else { next }
     }
 
-    /// Adds one job; returns the retry delay when the queue refused it.
-    async fn relay(&self, entry: OutboxEntry) -> Option<Duration> {
+    /// Adds one job, or records when to try again.
+    async fn relay(&self, entry: OutboxEntry) {
         let request_id = entry
             .message
             .job
@@ -101,7 +112,7 @@ impl Relay {
         self.relay_in_span(entry).instrument(span).await
     }
 
-    async fn relay_in_span(&self, entry: OutboxEntry) -> Option<Duration> {
+    async fn relay_in_span(&self, entry: OutboxEntry) {
         let job_id = entry.message.job.opts.job_id.clone().unwrap_or_default();
         match self.queue.add(entry.message.job).await {
             Ok(added) => {
@@ -111,7 +122,6 @@ impl Relay {
                     // The row comes back after its lease; the second add is a no-op.
                     tracing::warn!(%error, jobId = %job_id, "cannot clear the outbox row");
                 }
-                None
             }
             Err(error) => {
                 let delay = retry_delay(entry.attempts);
@@ -123,7 +133,6 @@ impl Relay {
                 {
                     tracing::warn!(%error, jobId = %job_id, "cannot record the failed relay");
                 }
-                Some(delay)
             }
         }
     }

@@ -120,6 +120,8 @@ pub trait Outbox: Send + Sync + 'static {
     ) -> Result<(), StoreError>;
     /// Rows not yet relayed.
     async fn backlog(&self) -> Result<u64, StoreError>;
+    /// How long until the earliest row is due (zero if one is due now); `None` when empty.
+    async fn next_due(&self) -> Result<Option<std::time::Duration>, StoreError>;
 }
 
 /// Fixed-window hit counters shared by every API instance using the same store.

@@ -76,6 +76,18 @@ impl Outbox for SqliteStore {
             .await
     }
 
+    async fn next_due(&self) -> Result<Option<Duration>, StoreError> {
+        self.pool
+            .read(|conn| {
+                let due: Option<i64> = conn
+                    .query_row("SELECT MIN(due_at) FROM api_outbox", [], |r| r.get(0))
+                    .map_err(map_err)?;
+                let now = Timestamp::now().millis();
+                Ok(due.map(|due| Duration::from_millis(u64::try_from(due - now).unwrap_or(0))))
+            })
+            .await
+    }
+
     async fn backlog(&self) -> Result<u64, StoreError> {
         self.pool
             .read(|conn| {
