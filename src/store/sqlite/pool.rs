@@ -53,7 +53,7 @@ impl Pool {
         let (conn, result) = tokio::task::spawn_blocking(move || {
             let mut conn = match conn {
                 Some(conn) => conn,
-                None => match crate::sqlite::open(&path) {
+                None => match super::connect(&path) {
                     Ok(conn) => conn,
                     Err(e) => return (None, Err(map_err(e))),
                 },
