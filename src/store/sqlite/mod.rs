@@ -1,8 +1,9 @@
 //! The embedded backend: every repository in one SQLite file, `$DATA_DIR/svc.db`, shared with the
 //! embedded queue and with the other API instances (WAL; see [`crate::sqlite::open`]).
 //!
-//! rusqlite is blocking, so every call runs on tokio's blocking pool through [`pool::Pool`]. SQL is
-//! built from fixed fragments with bound parameters only; user text never becomes SQL.
+//! rusqlite is blocking, so every call runs on tokio's blocking pool through a small connection
+//! pool (`pool.rs`). SQL is built from fixed fragments with bound parameters only; user text
+//! never becomes SQL.
 
 mod outbox;
 mod pool;
