@@ -51,8 +51,9 @@ pub struct Application {
 }
 
 impl Application {
-    /// Opens the store and the queue in `DATA_DIR` and binds `HOST:PORT` (port 0 picks a free
-    /// one) with `SO_REUSEPORT`, so several instances share one port.
+    /// Opens the store and the queue in `DATA_DIR` and takes the listener passed by the
+    /// supervisor (`LISTEN_FDS`), or binds `HOST:PORT` (port 0 picks a free one) with
+    /// `SO_REUSEPORT`, so several instances share one port.
     ///
     /// # Errors
     /// [`BuildError`] saying which part could not be set up.
@@ -137,8 +138,14 @@ impl Application {
     }
 }
 
-/// A listener on `addr` that shares its port with other processes (`SO_REUSEPORT`).
+/// The listener the svc daemon (or systemd) passed as fd 3, so all instances share one accept
+/// queue; otherwise a listener on `addr` that shares its port with other processes
+/// (`SO_REUSEPORT`).
 fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    if let Some(inherited) = crate::sd_notify::take_listener() {
+        inherited.set_nonblocking(true)?;
+        return TcpListener::from_std(inherited);
+    }
     let socket = if addr.is_ipv4() {
         TcpSocket::new_v4()?
     } else {
