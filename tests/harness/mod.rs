@@ -204,3 +204,12 @@ pub fn read_pid(path: &Path) -> Option<i32> {
 pub fn pid_of(instance: &Value) -> i32 {
     instance["pid"].as_i64().expect("instance has a pid") as i32
 }
+
+/// A TCP port nobody listens on right now.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
