@@ -91,7 +91,10 @@ async fn throughput(jobs: u64, concurrency: usize, keep: u64) -> (f64, f64) {
     });
     let settings = RunSettings {
         concurrency,
-        keep_completed: KeepPolicy { count: Some(keep), age: None },
+        keep_completed: KeepPolicy {
+            count: Some(keep),
+            age: None,
+        },
         ..RunSettings::default()
     };
     let start = Instant::now();

@@ -1,6 +1,6 @@
 //! The backend-neutral queue suite, run against the embedded SQLite backend.
 
-#[path = "support/queue_contract.rs"]
+#[path = "queue_support/contract.rs"]
 mod contract;
 
 use std::time::Duration;

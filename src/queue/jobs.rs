@@ -14,6 +14,8 @@ pub const WELCOME_EMAIL: &str = "welcome-email";
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct WelcomeEmail {
+    /// A string; a JSON number (as some producers send) is accepted and kept as its digits.
+    #[serde(deserialize_with = "string_or_number")]
     pub user_id: String,
     pub email: String,
     pub name: String,
@@ -39,6 +41,19 @@ impl WelcomeEmail {
     }
 }
 
+fn string_or_number<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Id {
+        Text(String),
+        Number(serde_json::Number),
+    }
+    Ok(match Id::deserialize(d)? {
+        Id::Text(s) => s,
+        Id::Number(n) => n.to_string(),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -56,5 +71,17 @@ mod tests {
         assert_eq!(job.data["requestId"], "r-1");
         assert_eq!(job.opts.job_id.as_deref(), Some("welcome-42"));
         assert!(super::super::validate(&job).is_ok());
+    }
+
+    #[test]
+    fn a_numeric_user_id_is_accepted_and_missing_fields_are_not() {
+        let mail: WelcomeEmail = serde_json::from_value(
+            serde_json::json!({"userId": 42, "email": "a@b.c", "name": "A"}),
+        )
+        .unwrap();
+        assert_eq!((mail.user_id.as_str(), mail.request_id), ("42", None));
+        let missing =
+            serde_json::from_value::<WelcomeEmail>(serde_json::json!({"userId": "1", "name": "A"}));
+        assert!(missing.unwrap_err().to_string().contains("email"));
     }
 }

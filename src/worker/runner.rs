@@ -20,7 +20,7 @@ use tracing::Instrument;
 
 use super::handler::{Handler, JobError};
 use super::health::{RetryDelay, StoreHealth};
-use crate::queue::{ActiveJob, Fetch, KeepPolicy, LockOutcome, Queue, QueueError, Retry};
+use crate::queue::{ActiveJob, KeepPolicy, LockOutcome, Queue, QueueError, Retry};
 
 /// How the loop runs.
 #[derive(Debug, Clone, Copy)]
@@ -74,6 +74,9 @@ pub struct RunReport {
 /// Retries of a finish (complete/fail/release) when the store is briefly unavailable; after
 /// them the lease simply expires and the job runs again (at-least-once).
 const FINISH_TRIES: u32 = 6;
+
+/// The most jobs taken in one round trip.
+pub const MAX_BATCH: usize = 32;
 
 /// State shared by the loop and its job tasks.
 struct Shared {
@@ -142,44 +145,59 @@ pub async fn run_until(
     report
 }
 
-/// Takes jobs while slots are free until shutdown.
+/// Takes jobs while slots are free until shutdown: as many at once as there are free slots (up
+/// to [`MAX_BATCH`]), so a busy queue costs one store round trip per batch, not per job.
 async fn take_loop(shared: &Arc<Shared>, tracker: &TaskTracker, shutdown: &CancellationToken) {
     let slots = Arc::new(Semaphore::new(shared.settings.concurrency.max(1)));
     let worker = uuid::Uuid::new_v4();
     let mut takes: u64 = 0;
     let mut retry = RetryDelay::new(Duration::from_millis(100), Duration::from_secs(5));
     loop {
-        let permit = tokio::select! {
+        let first = tokio::select! {
             () = shutdown.cancelled() => return,
             permit = Arc::clone(&slots).acquire_owned() => match permit {
                 Ok(permit) => permit,
                 Err(_) => return,
             },
         };
+        let mut permits = vec![first];
+        while permits.len() < MAX_BATCH {
+            match Arc::clone(&slots).try_acquire_owned() {
+                Ok(permit) => permits.push(permit),
+                Err(_) => break,
+            }
+        }
         if shutdown.is_cancelled() {
             return;
         }
         takes += 1;
-        // Not raced against shutdown: a take cancelled half-way could lease a job nobody runs.
-        match shared
+        // Not raced against shutdown: a take cancelled half-way could lease jobs nobody runs.
+        let taken = shared
             .queue
-            .take(&format!("{worker}:{takes}"), shared.settings.lock)
-            .await
-        {
-            Ok(Fetch::Job(job)) => {
+            .take_many(
+                &format!("{worker}:{takes}"),
+                permits.len(),
+                shared.settings.lock,
+            )
+            .await;
+        match taken {
+            Ok(taken) if !taken.jobs.is_empty() => {
                 shared.health.ok();
                 retry.reset();
-                let shared = Arc::clone(shared);
-                tracker.spawn(async move {
-                    run_job(&shared, *job).await;
-                    drop(permit);
-                });
+                for (job, permit) in taken.jobs.into_iter().zip(permits) {
+                    let shared = Arc::clone(shared);
+                    tracker.spawn(async move {
+                        run_job(&shared, job).await;
+                        drop(permit);
+                    });
+                }
             }
-            Ok(Fetch::Empty { next_due }) => {
+            Ok(taken) => {
                 shared.health.ok();
                 retry.reset();
-                drop(permit);
-                let wait = next_due
+                drop(permits);
+                let wait = taken
+                    .next_due
                     .map_or(shared.settings.idle_wait, until)
                     .min(shared.settings.idle_wait);
                 tokio::select! {
@@ -193,7 +211,7 @@ async fn take_loop(shared: &Arc<Shared>, tracker: &TaskTracker, shutdown: &Cance
                 }
             }
             Err(error) => {
-                drop(permit);
+                drop(permits);
                 shared.health.failed(&error);
                 pause(retry.next_delay(), shutdown).await;
             }

@@ -116,6 +116,8 @@ pub struct Proc {
     child: Child,
     lines: Arc<Mutex<Vec<String>>>,
     stderr: Arc<Mutex<Vec<String>>>,
+    /// The output readers; joined after exit so every line is in before anyone looks.
+    readers: Vec<std::thread::JoinHandle<()>>,
 }
 
 impl Proc {
@@ -136,12 +138,15 @@ impl Proc {
         let mut child = cmd.spawn().expect("spawn svc");
         let lines = Arc::new(Mutex::new(Vec::new()));
         let stderr = Arc::new(Mutex::new(Vec::new()));
-        collect(child.stdout.take().expect("stdout"), Arc::clone(&lines));
-        collect(child.stderr.take().expect("stderr"), Arc::clone(&stderr));
+        let readers = vec![
+            collect(child.stdout.take().expect("stdout"), Arc::clone(&lines)),
+            collect(child.stderr.take().expect("stderr"), Arc::clone(&stderr)),
+        ];
         Proc {
             child,
             lines,
             stderr,
+            readers,
         }
     }
 
@@ -204,6 +209,9 @@ impl Proc {
         let deadline = Instant::now() + timeout;
         loop {
             if let Some(status) = self.child.try_wait().expect("try_wait") {
+                for reader in self.readers.drain(..) {
+                    let _ = reader.join();
+                }
                 return status;
             }
             assert!(
@@ -223,7 +231,10 @@ impl Drop for Proc {
     }
 }
 
-fn collect(stream: impl std::io::Read + Send + 'static, into: Arc<Mutex<Vec<String>>>) {
+fn collect(
+    stream: impl std::io::Read + Send + 'static,
+    into: Arc<Mutex<Vec<String>>>,
+) -> std::thread::JoinHandle<()> {
     std::thread::spawn(move || {
         for line in BufReader::new(stream).lines() {
             let Ok(line) = line else { break };
@@ -232,7 +243,7 @@ fn collect(stream: impl std::io::Read + Send + 'static, into: Arc<Mutex<Vec<Stri
             }
             into.lock().expect("lines").push(line);
         }
-    });
+    })
 }
 
 /// The `time` of a log line.

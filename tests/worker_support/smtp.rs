@@ -139,7 +139,7 @@ impl Aiosmtpd {
             .local_addr()
             .expect("addr")
             .port();
-        let support = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support");
+        let support = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/worker_support");
         let child = Command::new(python)
             .args([
                 "-m",
