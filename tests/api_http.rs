@@ -2,13 +2,13 @@
 //! CORS, the rate limit across instances, request-id correlation, settings, readiness and the
 //! drain on SIGTERM. Every test runs the real binary.
 
-mod common;
+mod api_support;
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::os::unix::net::UnixDatagram;
 
-use common::{App, PATIENCE, Resp, Spawn, wait_for, wait_for_async};
+use api_support::{App, PATIENCE, Resp, Spawn, wait_for, wait_for_async};
 use nix::sys::signal::Signal;
 use reqwest::Method;
 use serde_json::{Value, json};
