@@ -777,3 +777,42 @@ async fn it_reports_ready_and_drains_a_slow_request_on_sigterm() {
     assert_eq!(stored, 1);
     assert!(app.wait_for_log(|l| l["msg"] == "stopped").await.is_some());
 }
+
+#[tokio::test]
+async fn the_drain_is_bounded() {
+    let mut app = Spawn::new().env("RATE_LIMIT", "100/1h").start().await;
+    // Held for the whole test: the request waits on the rate limiter's write (5 s busy
+    // timeout, then let through) and on its own insert (5 s more), longer than the 8 s drain.
+    let db = app.db();
+    db.execute_batch("BEGIN IMMEDIATE;").unwrap();
+    let stuck = {
+        let request = app
+            .request(Method::POST, "/api/products")
+            .json(&json!({"title": "stuck", "price": 1}));
+        tokio::spawn(async move { request.send().await })
+    };
+    let in_flight = wait_for_async(PATIENCE, || async {
+        sample(&app.get("/metrics").await.text, "http_requests_in_flight").unwrap_or(0.0) >= 2.0
+    })
+    .await;
+    assert!(in_flight);
+    let signalled = std::time::Instant::now();
+    app.signal(Signal::SIGTERM);
+    let status = app.wait_exit().await;
+    let took = signalled.elapsed();
+    assert_eq!(status.code(), Some(0));
+    assert!(
+        took < std::time::Duration::from_secs(10),
+        "exited after {took:?}, not at the 8 s drain bound"
+    );
+    assert!(
+        app.logs()
+            .iter()
+            .any(|l| l["msg"] == "drain timed out; dropping the requests still in flight")
+    );
+    assert!(
+        stuck.await.unwrap().is_err(),
+        "the stuck request was cut off, not answered"
+    );
+    db.execute_batch("ROLLBACK;").unwrap();
+}
