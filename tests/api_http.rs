@@ -671,7 +671,14 @@ async fn instances_share_one_port() {
             .filter(|l| l["msg"] == "request completed")
             .count()
     };
-    assert_eq!(served(&one) + served(&two), 40);
+    // The access lines reach the test through a pipe and a reader thread: wait for all 40.
+    let all_logged = wait_for(PATIENCE, || served(&one) + served(&two) == 40).await;
+    assert!(
+        all_logged,
+        "{} + {} access lines",
+        served(&one),
+        served(&two)
+    );
     assert!(
         served(&one) > 0 && served(&two) > 0,
         "the kernel spread connections over both: {} / {}",
