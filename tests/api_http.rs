@@ -280,6 +280,11 @@ async fn request_ids_are_echoed_or_generated_and_tag_every_log_line() {
         .wait_for_log(|l| l["msg"] == "job enqueued" && l["requestId"] == "trace-me-42")
         .await;
     assert!(relayed.is_some(), "{:?}", app.logs());
+    // The relay runs beside the request: its line may come before the access line.
+    let completed = app
+        .wait_for_log(|l| l["msg"] == "request completed" && l["requestId"] == "trace-me-42")
+        .await;
+    assert!(completed.is_some(), "{:?}", app.logs());
     let lines: Vec<Value> = app
         .logs()
         .into_iter()
@@ -812,11 +817,10 @@ async fn the_drain_is_bounded() {
         took < std::time::Duration::from_secs(10),
         "exited after {took:?}, not at the 8 s drain bound"
     );
-    assert!(
-        app.logs()
-            .iter()
-            .any(|l| l["msg"] == "drain timed out; dropping the requests still in flight")
-    );
+    let timed_out = app
+        .wait_for_log(|l| l["msg"] == "drain timed out; dropping the requests still in flight")
+        .await;
+    assert!(timed_out.is_some(), "{:?}", app.logs());
     assert!(
         stuck.await.unwrap().is_err(),
         "the stuck request was cut off, not answered"
