@@ -2,13 +2,13 @@
 //! CORS, the rate limit across instances, request-id correlation, settings, readiness and the
 //! drain on SIGTERM. Every test runs the real binary.
 
-mod common;
+mod api_support;
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::os::unix::net::UnixDatagram;
 
-use common::{App, PATIENCE, Resp, Spawn, wait_for, wait_for_async};
+use api_support::{App, PATIENCE, Resp, Spawn, wait_for, wait_for_async};
 use nix::sys::signal::Signal;
 use reqwest::Method;
 use serde_json::{Value, json};
@@ -280,6 +280,11 @@ async fn request_ids_are_echoed_or_generated_and_tag_every_log_line() {
         .wait_for_log(|l| l["msg"] == "job enqueued" && l["requestId"] == "trace-me-42")
         .await;
     assert!(relayed.is_some(), "{:?}", app.logs());
+    // The relay runs beside the request: its line may come before the access line.
+    let completed = app
+        .wait_for_log(|l| l["msg"] == "request completed" && l["requestId"] == "trace-me-42")
+        .await;
+    assert!(completed.is_some(), "{:?}", app.logs());
     let lines: Vec<Value> = app
         .logs()
         .into_iter()
@@ -671,7 +676,14 @@ async fn instances_share_one_port() {
             .filter(|l| l["msg"] == "request completed")
             .count()
     };
-    assert_eq!(served(&one) + served(&two), 40);
+    // The access lines reach the test through a pipe and a reader thread: wait for all 40.
+    let all_logged = wait_for(PATIENCE, || served(&one) + served(&two) == 40).await;
+    assert!(
+        all_logged,
+        "{} + {} access lines",
+        served(&one),
+        served(&two)
+    );
     assert!(
         served(&one) > 0 && served(&two) > 0,
         "the kernel spread connections over both: {} / {}",
@@ -776,4 +788,42 @@ async fn it_reports_ready_and_drains_a_slow_request_on_sigterm() {
         .unwrap();
     assert_eq!(stored, 1);
     assert!(app.wait_for_log(|l| l["msg"] == "stopped").await.is_some());
+}
+
+#[tokio::test]
+async fn the_drain_is_bounded() {
+    let mut app = Spawn::new().env("RATE_LIMIT", "100/1h").start().await;
+    // Held for the whole test: the request waits on the rate limiter's write (5 s busy
+    // timeout, then let through) and on its own insert (5 s more), longer than the 8 s drain.
+    let db = app.db();
+    db.execute_batch("BEGIN IMMEDIATE;").unwrap();
+    let stuck = {
+        let request = app
+            .request(Method::POST, "/api/products")
+            .json(&json!({"title": "stuck", "price": 1}));
+        tokio::spawn(async move { request.send().await })
+    };
+    let in_flight = wait_for_async(PATIENCE, || async {
+        sample(&app.get("/metrics").await.text, "http_requests_in_flight").unwrap_or(0.0) >= 2.0
+    })
+    .await;
+    assert!(in_flight);
+    let signalled = std::time::Instant::now();
+    app.signal(Signal::SIGTERM);
+    let status = app.wait_exit().await;
+    let took = signalled.elapsed();
+    assert_eq!(status.code(), Some(0));
+    assert!(
+        took < std::time::Duration::from_secs(10),
+        "exited after {took:?}, not at the 8 s drain bound"
+    );
+    let timed_out = app
+        .wait_for_log(|l| l["msg"] == "drain timed out; dropping the requests still in flight")
+        .await;
+    assert!(timed_out.is_some(), "{:?}", app.logs());
+    assert!(
+        stuck.await.unwrap().is_err(),
+        "the stuck request was cut off, not answered"
+    );
+    db.execute_batch("ROLLBACK;").unwrap();
 }

@@ -1,9 +1,9 @@
 //! `svc api` products over real HTTP: every route, and the query engine against a seeded
 //! catalogue whose answers are known.
 
-mod common;
+mod api_support;
 
-use common::{App, Spawn};
+use api_support::{App, Spawn};
 use serde_json::{Value, json};
 
 /// (title, description, price, brand, category, tags, stock)

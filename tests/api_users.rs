@@ -1,11 +1,11 @@
 //! `svc api` users over real HTTP: sign-up, the welcome-email job it enqueues (read back from the
 //! real queue in the same database file), duplicates, soft delete, and the queue-down guarantee.
 
-mod common;
+mod api_support;
 
 use std::time::Duration;
 
-use common::{App, PATIENCE, Spawn};
+use api_support::{App, PATIENCE, Spawn};
 use serde_json::{Value, json};
 use svc::queue::Queue;
 use svc::queue::sqlite::SqliteQueue;
@@ -292,7 +292,7 @@ async fn a_user_created_while_the_queue_is_down_gets_its_email_once_the_queue_is
         .db()
         .query_row("SELECT COUNT(*) FROM api_outbox", [], |r| r.get(0))
         .unwrap();
-    let cleared = common::wait_for(PATIENCE, || {
+    let cleared = api_support::wait_for(PATIENCE, || {
         app.db()
             .query_row("SELECT COUNT(*) FROM api_outbox", [], |r| {
                 r.get::<_, i64>(0)

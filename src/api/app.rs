@@ -2,8 +2,8 @@
 //! told to stop, then drains.
 
 use std::net::SocketAddr;
-use std::sync::Arc;
-use std::time::Duration;
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
 
 use tokio::net::{TcpListener, TcpSocket};
 use tokio_util::sync::CancellationToken;
@@ -98,7 +98,8 @@ impl Application {
     }
 
     /// Serves until `shutdown` is cancelled; then stops accepting, lets in-flight requests
-    /// finish (up to the drain timeout), stops the relay and closes the store and queue.
+    /// finish and the relay make its last pass, both within the drain timeout, and closes the
+    /// store and queue.
     ///
     /// # Errors
     /// [`RunError`] when the server itself fails.
@@ -111,13 +112,17 @@ impl Application {
             ..
         } = self;
         let background = CancellationToken::new();
-        let relay_task = tokio::spawn(relay.run(background.clone()));
+        let mut relay_task = tokio::spawn(relay.run(background.clone()));
         let upkeep_task = tokio::spawn(upkeep(state.metrics.clone(), background.clone()));
 
+        // Everything after SIGTERM (the drain, then the relay's last pass) shares one budget,
+        // which stays under the supervisor's stop timeout.
+        let deadline = Arc::new(OnceLock::<Instant>::new());
         let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
-        let stop = shutdown.clone();
+        let (stop, mark) = (shutdown.clone(), deadline.clone());
         let server = axum::serve(listener, app).with_graceful_shutdown(async move {
             stop.cancelled().await;
+            let _ = mark.set(Instant::now() + drain_timeout);
             crate::sd_notify::stopping();
             tracing::info!("draining: no new connections, finishing requests in flight");
         });
@@ -131,7 +136,18 @@ impl Application {
             }
         };
         background.cancel();
-        let _ = relay_task.await;
+        let remaining = deadline.get().map_or(Duration::ZERO, |d| {
+            d.saturating_duration_since(Instant::now())
+        });
+        if tokio::time::timeout(remaining, &mut relay_task)
+            .await
+            .is_err()
+        {
+            relay_task.abort();
+            tracing::warn!(
+                "stop budget spent: the outbox relay was interrupted; its rows wait for the next start"
+            );
+        }
         let _ = upkeep_task.await;
         tracing::info!("stopped");
         result.map_err(RunError)

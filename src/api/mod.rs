@@ -153,7 +153,7 @@ pub fn main() -> ExitCode {
     };
     let code = runtime.block_on(serve(settings));
     // Requests cut off by the drain timeout may still hold blocking tasks: do not wait forever.
-    runtime.shutdown_timeout(Duration::from_secs(1));
+    runtime.shutdown_timeout(Duration::from_millis(500));
     code
 }
 
