@@ -6,9 +6,19 @@ cd "$(dirname "$0")/.."
 
 need_apt=()
 command -v redis-server >/dev/null 2>&1 || need_apt+=(redis-server)
+command -v systemd-analyze >/dev/null 2>&1 || need_apt+=(systemd)
+command -v tmux >/dev/null 2>&1 || need_apt+=(tmux)
+command -v python3 >/dev/null 2>&1 || need_apt+=(python3)
+python3 -c 'import ensurepip, venv' >/dev/null 2>&1 || need_apt+=(python3-venv)
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "==> installing ${need_apt[*]} from Debian's packages"
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}" >/dev/null
+fi
+
+# A real SMTP server for the worker's SMTP tests (tests/worker_smtp.rs): aiosmtpd from PyPI.
+if ! target/pyenv/bin/python -c 'import aiosmtpd' >/dev/null 2>&1; then
+  echo "==> installing aiosmtpd into target/pyenv"
+  python3 -m venv target/pyenv && target/pyenv/bin/pip install -q aiosmtpd
 fi
 
 echo "==> lint"

@@ -474,17 +474,127 @@ fn racing_starts_make_one_daemon() {
     assert_eq!(project.status().len(), 1);
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 fn nix_is_root() -> bool {
     std::fs::read_to_string("/proc/self/status")
         .unwrap_or_default()
         .lines()
         .any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(1) == Some("0"))
+}
+
+/// A server program on a daemon-held listening socket, ready by notify.
+fn http_server_project(port: u16, instances: u32) -> Project {
+    let script = format!(
+        "{}/tests/fixtures/http_server.py",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    Project::new(&format!(
+        "[programs.web]\ncommand = [\"python3\", {script:?}]\ninstances = {instances}\nlisten = \"127.0.0.1:{port}\"\nready = {{ notify = true, timeout = \"2s\" }}\nenv = {{ NEVER_READY_FILE = \"never-ready\" }}\n"
+    ))
+}
+
+/// One GET on a new connection; the answering pid.
+fn get_pid(port: u16) -> Result<i32, String> {
+    use std::io::{Read, Write};
+    let mut stream =
+        std::net::TcpStream::connect(("127.0.0.1", port)).map_err(|e| e.to_string())?;
+    stream
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .map_err(|e| e.to_string())?;
+    stream
+        .write_all(b"GET / HTTP/1.0\r\n\r\n")
+        .map_err(|e| e.to_string())?;
+    let mut reply = String::new();
+    stream
+        .read_to_string(&mut reply)
+        .map_err(|e| e.to_string())?;
+    if !reply.starts_with("HTTP/1.0 200") {
+        return Err(format!("bad reply {reply:?}"));
+    }
+    reply
+        .lines()
+        .last()
+        .and_then(|l| l.trim().parse().ok())
+        .ok_or(reply)
+}
+
+#[test]
+fn reload_replaces_every_instance_without_a_failed_request() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let port = free_port();
+    let project = http_server_project(port, 2);
+    project.start();
+    let old: Vec<i32> = project.status().iter().map(pid_of).collect();
+
+    let done = Arc::new(AtomicBool::new(false));
+    let load = {
+        let done = done.clone();
+        std::thread::spawn(move || {
+            let (mut ok, mut failed) = (0u32, Vec::new());
+            while !done.load(Ordering::Relaxed) {
+                match get_pid(port) {
+                    Ok(_) => ok += 1,
+                    Err(e) => failed.push(e),
+                }
+            }
+            (ok, failed)
+        })
+    };
+    std::thread::sleep(Duration::from_millis(200));
+    let out = project.svc(&["reload", "web"]);
+    std::thread::sleep(Duration::from_millis(200));
+    done.store(true, Ordering::Relaxed);
+    let (ok, failed) = load.join().unwrap();
+    assert_ok(&out, "svc reload web");
+    assert!(
+        failed.is_empty(),
+        "{} of {} requests failed: {:?}",
+        failed.len(),
+        ok as usize + failed.len(),
+        &failed[..failed.len().min(5)]
+    );
+    assert!(ok > 20, "only {ok} requests made it through");
+
+    let new: Vec<i32> = project.status().iter().map(pid_of).collect();
+    for pid in &old {
+        assert!(
+            !new.contains(pid) && !alive(*pid),
+            "old process {pid} still runs"
+        );
+    }
+    assert!(
+        project
+            .status()
+            .iter()
+            .all(|i| i["state"] == "online" && i["restarts"] == 0)
+    );
+    assert!(new.contains(&get_pid(port).unwrap()));
+}
+
+#[test]
+fn a_reload_whose_new_process_never_gets_ready_keeps_the_old_ones() {
+    let port = free_port();
+    let project = http_server_project(port, 2);
+    project.start();
+    let old: Vec<i32> = project.status().iter().map(pid_of).collect();
+    std::fs::write(project.path("never-ready"), "").unwrap();
+    let out = project.svc(&["reload", "web"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("web[0]: reload failed: not ready within 2000 ms"),
+        "{}",
+        stderr(&out)
+    );
+    let now: Vec<i32> = project.status().iter().map(pid_of).collect();
+    assert_eq!(now, old, "the old processes must keep serving");
+    assert!(old.contains(&get_pid(port).unwrap()));
+    // Only the old processes are children of the daemon: the failed new one is gone.
+    let daemon = project.daemon_pid().unwrap();
+    let children: Vec<i32> =
+        std::fs::read_to_string(format!("/proc/{daemon}/task/{daemon}/children"))
+            .unwrap()
+            .split_whitespace()
+            .map(|p| p.parse().unwrap())
+            .collect();
+    assert_eq!(children.len(), 2, "{children:?}");
 }

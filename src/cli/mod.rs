@@ -54,6 +54,12 @@ pub enum Command {
     /// Stop and start the named programs (all when none is named); clears `errored`
     #[command(after_help = "Examples:\n  svc restart api\n  svc restart")]
     Restart(NamesArgs),
+    /// Restart the named programs one instance at a time without downtime: start a new process,
+    /// wait until it is ready, then drain the old one (all programs when none is named)
+    #[command(
+        after_help = "Examples:\n  svc reload api\n\nUse `ready = \"notify\"` (svc api speaks it) so readiness is the new process's own, and\n`listen = \"IP:PORT\"` so all instances share one accept queue and no connection is dropped."
+    )]
+    Reload(NamesArgs),
     /// Show every instance: pid, state, uptime, restarts, CPU, memory, last exit
     #[command(
         after_help = "Examples:\n  svc status\n  svc status --json | jq '.[] | select(.state != \"online\")'"
@@ -68,6 +74,11 @@ pub enum Command {
     /// Check and print the configuration
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// Print a boot-time unit that runs the daemon for this svc.toml
+    #[command(
+        after_help = "Examples:\n  svc startup systemd > /etc/systemd/system/svc.service && systemctl enable --now svc\n  svc startup systemd --user > ~/.config/systemd/user/svc.service"
+    )]
+    Startup(StartupArgs),
     /// Print shell completions
     #[command(
         after_help = "Examples:\n  svc completions bash > /etc/bash_completion.d/svc\n  svc completions zsh > \"${fpath[1]}/_svc\""
@@ -79,6 +90,68 @@ pub enum Command {
     /// Run the email-queue worker (normally started by the daemon from svc.toml)
     #[command(after_help = "Examples:\n  WORKER_CONCURRENCY=10 svc worker")]
     Worker,
+    /// Inspect and feed the email queue directly (no daemon needed)
+    #[command(
+        after_help = "Examples:\n  svc queue status\n  svc queue status --json\n  svc queue retry-failed\n  svc queue add welcome-email --data '{\"userId\":\"1\",\"email\":\"a@example.com\",\"name\":\"A\"}' --job-id welcome-1 --attempts 3"
+    )]
+    Queue(QueueArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct QueueArgs {
+    /// The folder holding svc.db (relative to the current folder)
+    #[arg(
+        long,
+        global = true,
+        env = "DATA_DIR",
+        default_value = "data",
+        value_name = "DIR"
+    )]
+    pub data_dir: PathBuf,
+    #[command(subcommand)]
+    pub command: QueueCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum QueueCommand {
+    /// Jobs per state: waiting, prioritized, delayed, active, completed, failed
+    Status(QueueStatusArgs),
+    /// Move every failed job back to waiting, with fresh attempts
+    RetryFailed,
+    /// Add a job (idempotent with --job-id)
+    Add(QueueAddArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct QueueStatusArgs {
+    /// Print a JSON object instead of a table
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct QueueAddArgs {
+    /// The job's name, e.g. welcome-email
+    #[arg(value_name = "NAME")]
+    pub name: String,
+    /// The job's data, a JSON value
+    #[arg(long, default_value = "{}", value_name = "JSON")]
+    pub data: String,
+    /// A custom job id: adding the same id again does nothing
+    #[arg(long, value_name = "ID")]
+    pub job_id: Option<String>,
+    /// Total attempts (1 = no retry)
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub attempts: u32,
+    /// The wait before a retry: exponential:DURATION (doubles each time) or fixed:DURATION
+    #[arg(long, default_value = "exponential:1s", value_name = "KIND:DURATION")]
+    pub backoff: String,
+    /// Run no earlier than this from now, e.g. 1s, 500ms, 2m
+    #[arg(long, value_name = "DURATION")]
+    pub delay: Option<String>,
+    /// 0 = none; otherwise lower runs first
+    #[arg(long, default_value_t = 0)]
+    pub priority: u32,
 }
 
 #[derive(Debug, Args)]
@@ -101,8 +174,26 @@ pub struct NamesArgs {
 #[derive(Debug, Args)]
 pub struct StatusArgs {
     /// Print a JSON array (one object per instance) instead of a table
-    #[arg(long)]
+    #[arg(long, conflicts_with = "watch")]
     pub json: bool,
+    /// Redraw the table in place every second until Ctrl-C (like `pm2 monit`)
+    #[arg(long)]
+    pub watch: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct StartupArgs {
+    /// The init system
+    #[arg(value_enum)]
+    pub init: InitSystem,
+    /// A unit for the user's own service manager (`systemctl --user`)
+    #[arg(long)]
+    pub user: bool,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum InitSystem {
+    Systemd,
 }
 
 #[derive(Debug, Args)]

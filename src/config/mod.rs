@@ -68,6 +68,8 @@ pub struct Config {
     pub state_dir: PathBuf,
     /// Where the daemon writes the programs' logs and its own `svc.log`.
     pub log_dir: PathBuf,
+    /// Where the daemon serves Prometheus metrics (`[daemon] metrics`); no TCP port when `None`.
+    pub metrics: Option<std::net::SocketAddr>,
     /// Log rotation for every program without an override.
     pub logs: LogPolicy,
     /// `.env` next to the file, then `[env]` (which wins).
@@ -100,6 +102,9 @@ pub struct Program {
     #[serde(serialize_with = "human")]
     pub stop_timeout: Duration,
     pub ready: Ready,
+    /// A listening socket the daemon binds once and passes to every instance as fd 3
+    /// (`LISTEN_FDS=1`): one accept queue, so reloads and crashes drop no connection.
+    pub listen: Option<std::net::SocketAddr>,
     pub logs: LogPolicy,
 }
 

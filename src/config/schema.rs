@@ -34,6 +34,8 @@ struct RawDaemon {
     state_dir: PathBuf,
     #[serde(default = "default_log_dir")]
     log_dir: PathBuf,
+    /// `IP:PORT` for the daemon's Prometheus endpoint; off when absent.
+    metrics: Option<std::net::SocketAddr>,
 }
 
 impl Default for RawDaemon {
@@ -41,6 +43,7 @@ impl Default for RawDaemon {
         RawDaemon {
             state_dir: default_state_dir(),
             log_dir: default_log_dir(),
+            metrics: None,
         }
     }
 }
@@ -113,6 +116,7 @@ struct RawProgram {
     #[serde(default = "default_stop_timeout")]
     stop_timeout: HumanDuration,
     ready: Option<Spanned<RawReady>>,
+    listen: Option<Spanned<String>>,
     logs: Option<RawLogs>,
 }
 
@@ -249,6 +253,7 @@ pub(super) fn resolve(
         file: file.to_path_buf(),
         state_dir: dir.join(raw.daemon.state_dir),
         log_dir: dir.join(raw.daemon.log_dir),
+        metrics: raw.daemon.metrics,
         logs,
         env,
         programs,
@@ -359,8 +364,27 @@ fn resolve_program(
         }
     };
 
+    let listen = raw.listen.and_then(|spanned| {
+        let span = spanned.span();
+        match spanned.get_ref().parse::<std::net::SocketAddr>() {
+            Ok(addr) => Some(addr),
+            Err(_) => {
+                problems.add(
+                    span,
+                    key("listen"),
+                    format!(
+                        "{:?} is not IP:PORT, e.g. \"127.0.0.1:3000\"",
+                        spanned.get_ref()
+                    ),
+                );
+                None
+            }
+        }
+    });
+
     Program {
         command,
+        listen,
         instances,
         cwd: raw
             .cwd

@@ -110,6 +110,11 @@ pub struct Capture {
 }
 
 impl Capture {
+    /// Whether both pipes are closed and their output handed over.
+    pub fn is_finished(&self) -> bool {
+        self.task.is_finished()
+    }
+
     /// Waits until the output of a process that ended has all reached the writer, so its last
     /// lines come before the daemon's "exited" record. Waits while the output is still draining
     /// (a backlog behind a slow disk, at most 2 s); gives up after 20 ms

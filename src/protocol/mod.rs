@@ -38,6 +38,8 @@ pub enum Request {
     Stop(Names),
     /// Stop, then start, the named programs (all when empty); clears `errored`.
     Restart(Names),
+    /// Replace each instance's process one at a time without downtime (all when empty).
+    Reload(Names),
     /// One entry per instance.
     Status,
     /// Send a signal to every instance of the named programs.

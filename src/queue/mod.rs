@@ -1,13 +1,40 @@
-//! The job queue behind one trait: the embedded SQLite backend now, a BullMQ-compatible Redis
-//! backend next (see `docs/ARCHITECTURE.md`). The producer side (the API) and the consumer side
-//! (the worker) both speak only [`Queue`].
+//! The job queue behind one trait: the embedded SQLite backend ([`sqlite`]) now, a
+//! BullMQ-compatible Redis backend next (see `docs/ARCHITECTURE.md` and
+//! `shared/design/BULLMQ-PROTOCOL.md`). The producer side (the API, `svc queue add`) and the
+//! consumer side (the worker) both speak only [`Queue`].
+//!
+//! # Semantics every backend shares (BullMQ's)
+//! - At-least-once delivery: a job is handed out under a *lease* (a lock token with an expiry).
+//!   The holder renews it while the job runs ([`Queue::extend_lock`]); a lease that expires (the
+//!   worker died) is recovered by [`Queue::recover_stalled`] and the job runs again. A job that
+//!   stalls more than `max_stalled` times fails with [`STALLED_TOO_OFTEN`].
+//! - Every state change on a leased job names its token; a stale token gets
+//!   [`LockOutcome::Lost`] and changes nothing, so a worker whose lease was taken over cannot
+//!   complete or fail someone else's run.
+//! - `attempts` with fixed or exponential backoff ([`JobOptions::retry_delay`]): the worker decides
+//!   whether a failure is retried ([`Retry`]), the backend moves the job to `delayed`/`waiting`.
+//! - Delayed jobs, priorities (0 = none and runs first, then 1, 2, ...: BullMQ's order), custom job
+//!   ids idempotent in any state (until the job is removed by a keep policy).
+//! - Completed and failed jobs are kept up to a [`KeepPolicy`] (count and age), never unbounded.
+//!
+//! `jobs` holds the payloads of the jobs svc knows (the welcome email).
 
-use std::time::Duration;
+pub mod jobs;
+pub mod sqlite;
+
+use std::time::{Duration, SystemTime};
 
 use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
 
 /// The queue the API feeds and the worker drains.
 pub const EMAIL_QUEUE: &str = "email-queue";
+
+/// The failure reason of a job that stalled more often than allowed (BullMQ's text).
+pub const STALLED_TOO_OFTEN: &str = "job stalled more than allowable limit";
+
+/// Largest accepted `data` payload, serialized.
+pub const MAX_DATA_BYTES: usize = 512 * 1024;
 
 /// A job to add.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -24,7 +51,7 @@ pub struct NewJob {
 pub struct JobOptions {
     /// A custom id makes the add idempotent: a second add with the same id is a no-op.
     pub job_id: Option<String>,
-    /// Total attempts (1 = no retry).
+    /// Total attempts (1 = no retry; 0 is treated as 1, as BullMQ does).
     pub attempts: u32,
     pub backoff: Backoff,
     /// Run no earlier than this after the add.
@@ -45,6 +72,82 @@ impl Default for JobOptions {
     }
 }
 
+impl JobOptions {
+    /// The wait before the next attempt after a failure, or `None` when the attempts are used up.
+    /// `attempts_made` counts the failure being handled (1 after the first failure).
+    pub fn retry_delay(&self, attempts_made: u32) -> Option<Duration> {
+        (attempts_made < self.attempts.max(1)).then(|| self.backoff.delay_for(attempts_made))
+    }
+
+    /// The options as BullMQ stores them in a job hash's `opts` field (JSON object).
+    pub fn to_bullmq_json(&self) -> Value {
+        let (kind, delay) = match self.backoff {
+            Backoff::Fixed(d) => ("fixed", d),
+            Backoff::Exponential(d) => ("exponential", d),
+        };
+        let mut opts = json!({
+            "attempts": self.attempts,
+            "backoff": { "type": kind, "delay": millis(delay) },
+            "delay": millis(self.delay),
+            "priority": self.priority,
+        });
+        if let (Some(id), Some(map)) = (&self.job_id, opts.as_object_mut()) {
+            map.insert("jobId".into(), Value::String(id.clone()));
+        }
+        opts
+    }
+
+    /// Reads BullMQ's `opts` JSON; unknown keys are ignored, missing ones take the defaults
+    /// (a bare number as `backoff` means a fixed delay, as in BullMQ).
+    ///
+    /// # Errors
+    /// [`QueueError::Invalid`] when a known key has the wrong type.
+    pub fn from_bullmq_json(opts: &Value) -> Result<Self, QueueError> {
+        let bad = |key: &str| QueueError::Invalid(format!("job option `{key}` has the wrong type"));
+        let uint = |key: &str| -> Result<u64, QueueError> {
+            match opts.get(key) {
+                None | Some(Value::Null) => Ok(0),
+                Some(v) => v
+                    .as_u64()
+                    .or_else(|| v.as_f64().map(|f| f.max(0.0) as u64))
+                    .ok_or_else(|| bad(key)),
+            }
+        };
+        let backoff = match opts.get("backoff") {
+            None | Some(Value::Null) => Backoff::Fixed(Duration::ZERO),
+            Some(Value::Number(n)) => Backoff::Fixed(Duration::from_millis(
+                n.as_u64().ok_or_else(|| bad("backoff"))?,
+            )),
+            Some(Value::Object(b)) => {
+                let delay =
+                    Duration::from_millis(b.get("delay").and_then(Value::as_u64).unwrap_or(0));
+                match b.get("type").and_then(Value::as_str) {
+                    Some("exponential") => Backoff::Exponential(delay),
+                    Some("fixed") | None => Backoff::Fixed(delay),
+                    Some(other) => {
+                        return Err(QueueError::Invalid(format!(
+                            "unsupported backoff type `{other}`"
+                        )));
+                    }
+                }
+            }
+            Some(_) => return Err(bad("backoff")),
+        };
+        let job_id = match opts.get("jobId") {
+            None | Some(Value::Null) => None,
+            Some(Value::String(s)) => Some(s.clone()),
+            Some(_) => return Err(bad("jobId")),
+        };
+        Ok(JobOptions {
+            job_id,
+            attempts: u32::try_from(uint("attempts")?).unwrap_or(u32::MAX).max(1),
+            backoff,
+            delay: Duration::from_millis(uint("delay")?),
+            priority: u32::try_from(uint("priority")?).map_err(|_| bad("priority"))?,
+        })
+    }
+}
+
 /// The wait before a retry.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Backoff {
@@ -52,6 +155,21 @@ pub enum Backoff {
     Fixed(Duration),
     /// `delay · 2^(attempt-1)`: 1 s, 2 s, 4 s for 1000 ms.
     Exponential(Duration),
+}
+
+impl Backoff {
+    /// The delay after failed attempt number `attempt` (1-based).
+    pub fn delay_for(self, attempt: u32) -> Duration {
+        match self {
+            Backoff::Fixed(d) => d,
+            Backoff::Exponential(d) => {
+                let factor = 1u32
+                    .checked_shl(attempt.saturating_sub(1))
+                    .unwrap_or(u32::MAX);
+                d.saturating_mul(factor)
+            }
+        }
+    }
 }
 
 /// What an add did.
@@ -73,6 +191,118 @@ pub struct JobCounts {
     pub failed: u64,
 }
 
+/// Where a job is, with BullMQ's state names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum JobState {
+    Waiting,
+    Prioritized,
+    Delayed,
+    Active,
+    Completed,
+    Failed,
+}
+
+/// A stored job with its bookkeeping (BullMQ's job hash, typed).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct JobRecord {
+    pub id: String,
+    pub name: String,
+    pub data: Value,
+    #[serde(skip)]
+    pub opts: JobOptions,
+    pub state: JobState,
+    /// Finished attempts (failed or completed): BullMQ's `atm`.
+    pub attempts_made: u32,
+    /// Times the job was taken: BullMQ's `ats`.
+    pub attempts_started: u32,
+    /// Times its lease expired while active: BullMQ's `stc`.
+    pub stalled_count: u32,
+    /// Created, ms since the epoch.
+    pub timestamp: u64,
+    /// The latest take, ms since the epoch.
+    pub processed_on: Option<u64>,
+    pub finished_on: Option<u64>,
+    /// The latest failure's reason, kept after a later success (as BullMQ does).
+    pub failed_reason: Option<String>,
+    pub returnvalue: Option<Value>,
+}
+
+/// A job handed to a worker under a lease: only the holder of `token` may finish it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ActiveJob {
+    pub job: JobRecord,
+    pub token: String,
+}
+
+impl ActiveJob {
+    /// This run's attempt number, 1-based (BullMQ's `attemptsMade + 1`).
+    pub fn attempt(&self) -> u32 {
+        self.job.attempts_made + 1
+    }
+}
+
+/// The result of [`Queue::take`].
+#[derive(Debug, Clone, PartialEq)]
+pub enum Fetch {
+    Job(Box<ActiveJob>),
+    /// Nothing ready; `next_due` is when the earliest delayed job becomes ready, if any.
+    Empty {
+        next_due: Option<SystemTime>,
+    },
+}
+
+/// The result of [`Queue::take_many`]: the jobs taken, and when nothing was ready, the due time
+/// of the earliest delayed job.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Taken {
+    pub jobs: Vec<ActiveJob>,
+    pub next_due: Option<SystemTime>,
+}
+
+/// What to do with a failed attempt (the worker decides, as in BullMQ).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Retry {
+    /// Run it again after this delay (zero = straight back to waiting).
+    After(Duration),
+    /// Fail it for good.
+    Never,
+}
+
+/// Whether a lease was still held when an operation named it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LockOutcome {
+    /// The lease was held by the token: the change was made.
+    Held,
+    /// The job is gone, not active, or leased to another token: nothing changed.
+    Lost,
+}
+
+/// How many completed (or failed) jobs to keep: the newest `count`, none older than `age`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KeepPolicy {
+    pub count: Option<u64>,
+    pub age: Option<Duration>,
+}
+
+impl KeepPolicy {
+    /// Keep nothing (BullMQ's `removeOn…: true`).
+    pub const NONE: KeepPolicy = KeepPolicy {
+        count: Some(0),
+        age: None,
+    };
+}
+
+/// What a stalled-jobs check did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StalledReport {
+    /// Jobs whose lease expired, moved back to waiting.
+    pub recovered: Vec<String>,
+    /// Jobs that stalled too often, now failed with [`STALLED_TOO_OFTEN`].
+    pub failed: Vec<String>,
+}
+
 /// Why a queue operation failed.
 #[derive(Debug, thiserror::Error)]
 pub enum QueueError {
@@ -92,4 +322,191 @@ pub trait Queue: Send + Sync + 'static {
     async fn counts(&self) -> Result<JobCounts, QueueError>;
     /// Whether the backing store answers (for `/ready`).
     async fn ping(&self) -> Result<(), QueueError>;
+
+    /// Takes the next ready job (promoting due delayed jobs first) under a lease of `lock` held
+    /// by `token`, which must be unique per take.
+    async fn take(&self, token: &str, lock: Duration) -> Result<Fetch, QueueError>;
+    /// Takes up to `max` ready jobs in one go (a worker with several free slots), each under its
+    /// own lease whose token starts with `token_prefix` (unique per call). The default takes
+    /// them one by one; a backend that can do it in one round trip overrides it.
+    async fn take_many(
+        &self,
+        token_prefix: &str,
+        max: usize,
+        lock: Duration,
+    ) -> Result<Taken, QueueError> {
+        let mut jobs = Vec::new();
+        for n in 0..max.max(1) {
+            match self.take(&format!("{token_prefix}:{n}"), lock).await {
+                Ok(Fetch::Job(job)) => jobs.push(*job),
+                Ok(Fetch::Empty { next_due }) => return Ok(Taken { jobs, next_due }),
+                // Jobs already leased are handed out rather than left to expire.
+                Err(_) if !jobs.is_empty() => break,
+                Err(error) => return Err(error),
+            }
+        }
+        Ok(Taken {
+            jobs,
+            next_due: None,
+        })
+    }
+    /// Waits until new work may be there (a change by anyone, or another process) or `timeout`
+    /// passes; a hint only, callers call [`Queue::take`] afterwards either way.
+    async fn wait_for_work(&self, timeout: Duration) -> Result<(), QueueError>;
+    /// Renews a lease for another `lock`.
+    async fn extend_lock(
+        &self,
+        job_id: &str,
+        token: &str,
+        lock: Duration,
+    ) -> Result<LockOutcome, QueueError>;
+    /// Marks a leased job completed with its return value, then trims completed jobs to `keep`.
+    async fn complete(
+        &self,
+        job: &ActiveJob,
+        returnvalue: Value,
+        keep: KeepPolicy,
+    ) -> Result<LockOutcome, QueueError>;
+    /// Records a failed attempt with `reason`; retries it or fails it for good as `retry` says,
+    /// trimming failed jobs to `keep` in the latter case.
+    async fn fail(
+        &self,
+        job: &ActiveJob,
+        reason: &str,
+        retry: Retry,
+        keep: KeepPolicy,
+    ) -> Result<LockOutcome, QueueError>;
+    /// Gives an unfinished leased job back (a draining worker): it goes to the front of waiting
+    /// and the interrupted run does not count as an attempt made.
+    async fn release(&self, job: &ActiveJob) -> Result<LockOutcome, QueueError>;
+    /// Moves jobs whose lease expired back to waiting; fails those that stalled more than
+    /// `max_stalled` times. A backend may need two calls to see a stall (BullMQ marks active jobs
+    /// first, then recovers the marked ones still unlocked), and may fail a job that stalled too
+    /// often at its next take instead (BullMQ's `defa`); either way such a job is reported in
+    /// [`StalledReport::failed`] and never handed to a handler again.
+    async fn recover_stalled(
+        &self,
+        max_stalled: u32,
+        keep_failed: KeepPolicy,
+    ) -> Result<StalledReport, QueueError>;
+    /// Moves every failed job back to waiting with fresh attempts; returns how many.
+    async fn retry_failed(&self) -> Result<u64, QueueError>;
+    /// One job by id.
+    async fn job(&self, id: &str) -> Result<Option<JobRecord>, QueueError>;
+}
+
+/// Checks a new job the way BullMQ does (name, custom id rules, payload size).
+///
+/// # Errors
+/// [`QueueError::Invalid`] naming what is wrong.
+pub fn validate(job: &NewJob) -> Result<(), QueueError> {
+    if job.name.trim().is_empty() || job.name.len() > 200 {
+        return Err(QueueError::Invalid(
+            "the job name must have 1 to 200 characters".into(),
+        ));
+    }
+    if let Some(id) = &job.opts.job_id {
+        if id.is_empty() || id.len() > 200 {
+            return Err(QueueError::Invalid(
+                "a custom job id must have 1 to 200 characters".into(),
+            ));
+        }
+        if id.contains(':') || id.parse::<u64>().is_ok() {
+            return Err(QueueError::Invalid(format!(
+                "custom job id `{id}` is not allowed (it may not be an integer or contain `:`)"
+            )));
+        }
+        if id.chars().any(char::is_control) {
+            return Err(QueueError::Invalid(
+                "a custom job id may not contain control characters".into(),
+            ));
+        }
+    }
+    let size = serde_json::to_vec(&job.data)
+        .map(|v| v.len())
+        .unwrap_or(usize::MAX);
+    if size > MAX_DATA_BYTES {
+        return Err(QueueError::Invalid(format!(
+            "job data is {size} bytes; the limit is {MAX_DATA_BYTES}"
+        )));
+    }
+    Ok(())
+}
+
+fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exponential_backoff_doubles_from_the_delay() {
+        let b = Backoff::Exponential(Duration::from_secs(1));
+        let delays: Vec<u64> = (1..=4).map(|n| b.delay_for(n).as_secs()).collect();
+        assert_eq!(delays, [1, 2, 4, 8]);
+        assert_eq!(
+            Backoff::Fixed(Duration::from_secs(3)).delay_for(5),
+            Duration::from_secs(3)
+        );
+        assert_eq!(
+            b.delay_for(200),
+            Duration::from_secs(1).saturating_mul(u32::MAX)
+        );
+    }
+
+    #[test]
+    fn retry_delay_stops_after_the_last_attempt() {
+        let opts = JobOptions {
+            attempts: 3,
+            backoff: Backoff::Exponential(Duration::from_secs(1)),
+            ..JobOptions::default()
+        };
+        assert_eq!(opts.retry_delay(1), Some(Duration::from_secs(1)));
+        assert_eq!(opts.retry_delay(2), Some(Duration::from_secs(2)));
+        assert_eq!(opts.retry_delay(3), None);
+        let once = JobOptions {
+            attempts: 0,
+            ..JobOptions::default()
+        };
+        assert_eq!(once.retry_delay(1), None);
+    }
+
+    #[test]
+    fn options_round_trip_through_bullmq_json() {
+        let opts = JobOptions {
+            job_id: Some("welcome-7".into()),
+            attempts: 3,
+            backoff: Backoff::Exponential(Duration::from_millis(1000)),
+            delay: Duration::from_millis(250),
+            priority: 2,
+        };
+        let stored = opts.to_bullmq_json();
+        assert_eq!(stored["backoff"]["type"], "exponential");
+        assert_eq!(JobOptions::from_bullmq_json(&stored).ok(), Some(opts));
+        let node = json!({"attempts": 0, "backoff": 500, "removeOnComplete": true});
+        let parsed = JobOptions::from_bullmq_json(&node).ok();
+        assert_eq!(
+            parsed.map(|o| (o.attempts, o.backoff)),
+            Some((1, Backoff::Fixed(Duration::from_millis(500))))
+        );
+    }
+
+    #[test]
+    fn custom_ids_follow_bullmq_rules() {
+        let job = |id: &str| NewJob {
+            name: "welcome-email".into(),
+            data: json!({}),
+            opts: JobOptions {
+                job_id: Some(id.into()),
+                ..JobOptions::default()
+            },
+        };
+        assert!(validate(&job("welcome-1")).is_ok());
+        assert!(validate(&job("0abc")).is_ok());
+        for bad in ["12", "0", "0:x", "a:b", ""] {
+            assert!(validate(&job(bad)).is_err(), "{bad} should be refused");
+        }
+    }
 }

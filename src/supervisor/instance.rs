@@ -28,6 +28,9 @@ pub enum Control {
     Stop(oneshot::Sender<()>),
     /// Send a signal to the running process.
     Signal(Signal, oneshot::Sender<Result<(), String>>),
+    /// Zero-downtime restart: start a new process beside the running one, wait until it is
+    /// ready, then drain the old one. On failure the old one keeps running.
+    Reload(oneshot::Sender<Result<(), String>>),
 }
 
 /// The instance as the daemon sees it at one moment.
@@ -57,6 +60,8 @@ pub struct Context {
     pub logs: LogHandle,
     /// Folder (mode 0700) for the instances' notify sockets.
     pub notify_dir: PathBuf,
+    /// Listening sockets the daemon holds for programs with `listen`, by program name.
+    pub listeners: Arc<std::collections::HashMap<String, std::os::fd::OwnedFd>>,
 }
 
 impl InstanceHandle {
@@ -79,7 +84,8 @@ impl InstanceHandle {
             status: status_tx,
             context,
             streak: 0,
-            capture: None,
+            generation: 0,
+            captures: Vec::new(),
         };
         tokio::spawn(actor.run());
         InstanceHandle {
@@ -113,14 +119,26 @@ impl InstanceHandle {
 
     /// Sends `signal` to the running process.
     pub async fn signal(&self, signal: Signal) -> Result<(), String> {
+        self.ask(|reply| Control::Signal(signal, reply)).await
+    }
+
+    /// Replaces the running process without a gap (see [`Control::Reload`]).
+    pub async fn reload(&self) -> Result<(), String> {
+        self.ask(Control::Reload).await
+    }
+
+    /// Sends a control that expects a yes/no answer, and waits for it.
+    async fn ask(
+        &self,
+        control: impl FnOnce(oneshot::Sender<Result<(), String>>) -> Control,
+    ) -> Result<(), String> {
+        let gone = || "instance actor is gone".to_owned();
         let (reply, replied) = oneshot::channel();
         self.control
-            .send(Control::Signal(signal, reply))
+            .send(control(reply))
             .await
-            .map_err(|_| "instance actor is gone".to_owned())?;
-        replied
-            .await
-            .map_err(|_| "instance actor is gone".to_owned())?
+            .map_err(|_| gone())?;
+        replied.await.map_err(|_| gone())?
     }
 }
 
@@ -147,9 +165,22 @@ struct Actor {
     context: Context,
     /// Consecutive unstable runs, for the backoff.
     streak: u32,
-    /// The output capture of the current run: finished before its exit is logged, so a crash's
-    /// last words come before "exited" in the log.
-    capture: Option<Capture>,
+    /// Processes forked so far; tells a reloading process's notify socket from the old one's.
+    generation: u64,
+    /// Output captures of the processes of the current run: finished before the run's end is
+    /// logged, so a crash's last words come before "exited" in the log.
+    captures: Vec<Capture>,
+}
+
+/// One forked process of the instance.
+struct Running {
+    pid: u32,
+    exit: oneshot::Receiver<ExitInfo>,
+    started: Instant,
+    /// Where it reports `READY=1` / `STOPPING=1`, for `ready = "notify"`.
+    notify: Option<UnixDatagram>,
+    /// Set once its exit has been received (the receiver must not be polled again).
+    exited: Option<ExitInfo>,
 }
 
 impl Actor {
@@ -170,7 +201,7 @@ impl Actor {
                     });
                     let _ = ack.send(());
                 }
-                Control::Signal(_, reply) => {
+                Control::Signal(_, reply) | Control::Reload(reply) => {
                     let _ = reply.send(Err("not running".into()));
                 }
             }
@@ -193,7 +224,7 @@ impl Actor {
         let mut ack = Some(ack);
         loop {
             let end = self.run_once(&mut ack).await;
-            self.finish_capture().await;
+            self.finish_captures().await;
             let (exit, uptime, failure) = match end {
                 RunEnd::Stopped(ack) => {
                     self.update(|s| s.state = State::Stopped);
@@ -288,7 +319,7 @@ impl Actor {
                         *ack = Some(start_ack);
                         return true;
                     }
-                    Some(Control::Signal(_, reply)) => {
+                    Some(Control::Signal(_, reply) | Control::Reload(reply)) => {
                         let _ = reply.send(Err("not running (waiting to restart)".into()));
                     }
                 },
@@ -298,65 +329,36 @@ impl Actor {
 
     /// One run: fork, wait for readiness, then for the exit or a stop.
     async fn run_once(&mut self, ack: &mut Option<oneshot::Sender<()>>) -> RunEnd {
-        let notify = match self.notify_socket() {
-            Ok(notify) => notify,
-            Err(error) => return RunEnd::SpawnFailed(format!("notify socket: {error}")),
+        let mut current = match self.launch() {
+            Ok(running) => running,
+            Err(reason) => return RunEnd::SpawnFailed(reason),
         };
-        let placement = Placement {
-            instance: self.index,
-            notify_socket: notify.as_ref().map(|(path, _)| path.as_str()),
-        };
-        // No await between the fork and the watch: the reaper cannot miss this child.
-        let child = match spawn::spawn(&self.program, &placement) {
-            Ok(child) => child,
-            Err(error) => {
-                return RunEnd::SpawnFailed(format!("{}: {error}", self.program.command[0]));
-            }
-        };
-        let mut exit = self.context.reaper.watch(child.pid);
-        let started = Instant::now();
         self.update(|s| {
             s.state = State::Starting;
-            s.pid = Some(child.pid);
-            s.since = Some(started);
+            s.pid = Some(current.pid);
+            s.since = Some(current.started);
             s.reason = None;
         });
         if let Some(ack) = ack.take() {
             let _ = ack.send(());
         }
-        let source = Source {
-            program: self.name.clone(),
-            instance: self.index,
-            pid: child.pid,
-        };
-        self.capture = Some(
-            self.context
-                .logs
-                .capture(source, child.stdout, child.stderr),
-        );
-        self.event(Level::Info, format!("started (pid {})", child.pid))
+        self.event(Level::Info, format!("started (pid {})", current.pid))
             .await;
 
-        let pid = child.pid;
-        let notify = notify.map(|(_, socket)| socket);
-        let ready = wait_ready(&self.program.ready);
+        let program = self.program.clone();
+        let ready = wait_ready(&program.ready);
         tokio::pin!(ready);
         let mut online = false;
         loop {
             tokio::select! {
-                status = &mut exit => {
+                status = &mut current.exit => {
                     let exit = status.unwrap_or(ExitInfo::Code(-1));
-                    self.update(|s| {
-                        s.pid = None;
-                        s.since = None;
-                        s.last_exit = Some(exit.clone());
-                    });
-                    return RunEnd::Exited { exit, uptime: started.elapsed(), failure: None };
+                    return self.exited(exit, current.started.elapsed(), None);
                 }
-                message = recv_notify(notify.as_ref()) => match message {
+                message = recv_notify(current.notify.as_ref()) => match message {
                     NotifyMessage::Ready if !online => {
                         online = true;
-                        self.mark_online(started).await;
+                        self.mark_online(current.started).await;
                     }
                     NotifyMessage::Stopping => {
                         self.update(|s| s.state = State::Stopping);
@@ -367,30 +369,40 @@ impl Actor {
                 result = &mut ready, if !online => match result {
                     Ok(()) => {
                         online = true;
-                        self.mark_online(started).await;
+                        self.mark_online(current.started).await;
                     }
                     Err(reason) => {
                         self.event(Level::Error, format!("{reason}; stopping it")).await;
-                        let exit = self.stop_process(pid, &mut exit).await;
-                        return RunEnd::Exited { exit, uptime: Duration::ZERO, failure: Some(reason) };
+                        let exit = self.stop_current(&mut current).await;
+                        return self.exited(exit, Duration::ZERO, Some(reason));
                     }
                 },
                 control = self.rx.recv() => match control {
                     None => {
-                        self.stop_process(pid, &mut exit).await;
+                        self.stop_current(&mut current).await;
                         let (tx, _) = oneshot::channel();
                         return RunEnd::Stopped(tx);
                     }
                     Some(Control::Stop(stop_ack)) => {
-                        self.stop_process(pid, &mut exit).await;
+                        self.stop_current(&mut current).await;
                         return RunEnd::Stopped(stop_ack);
                     }
                     Some(Control::Start(start_ack)) => {
                         let _ = start_ack.send(());
                     }
                     Some(Control::Signal(signal, reply)) => {
-                        let sent = kill(Pid::from_raw(pid as i32), signal).map_err(|e| e.to_string());
+                        let sent = kill(Pid::from_raw(current.pid as i32), signal).map_err(|e| e.to_string());
                         let _ = reply.send(sent);
+                    }
+                    Some(Control::Reload(reply)) if !online => {
+                        let _ = reply.send(Err("not online yet; nothing to reload".into()));
+                    }
+                    Some(Control::Reload(reply)) => {
+                        let result = self.reload(&mut current).await;
+                        let _ = reply.send(result);
+                        if let Some(exit) = current.exited.take() {
+                            return self.exited(exit, current.started.elapsed(), None);
+                        }
                     }
                 },
             }
@@ -398,10 +410,133 @@ impl Actor {
     }
 
     /// Waits until the output of the run that just ended has reached the log writer.
-    async fn finish_capture(&mut self) {
-        if let Some(capture) = self.capture.take() {
+    async fn finish_captures(&mut self) {
+        for capture in self.captures.drain(..) {
             capture.finish().await;
         }
+    }
+
+    /// Records the end of the current process.
+    fn exited(&self, exit: ExitInfo, uptime: Duration, failure: Option<String>) -> RunEnd {
+        self.update(|s| {
+            s.pid = None;
+            s.since = None;
+            s.last_exit = Some(exit.clone());
+        });
+        RunEnd::Exited {
+            exit,
+            uptime,
+            failure,
+        }
+    }
+
+    /// Forks one process of this instance. There is no `.await` between the fork and the
+    /// reaper's watch, so the reaper cannot miss its exit.
+    fn launch(&mut self) -> Result<Running, String> {
+        self.generation += 1;
+        let notify = self
+            .notify_socket()
+            .map_err(|e| format!("notify socket: {e}"))?;
+        let placement = Placement {
+            instance: self.index,
+            notify_socket: notify.as_ref().map(|(path, _)| path.as_str()),
+            listener: self.context.listeners.get(&self.program.name),
+        };
+        let child = spawn::spawn(&self.program, &placement)
+            .map_err(|e| format!("{}: {e}", self.program.command[0]))?;
+        let exit = self.context.reaper.watch(child.pid);
+        let source = Source {
+            program: self.name.clone(),
+            instance: self.index,
+            pid: child.pid,
+        };
+        let capture = self
+            .context
+            .logs
+            .capture(source, child.stdout, child.stderr);
+        self.captures.retain(|c| !c.is_finished());
+        self.captures.push(capture);
+        Ok(Running {
+            pid: child.pid,
+            exit,
+            started: Instant::now(),
+            notify: notify.map(|(_, socket)| socket),
+            exited: None,
+        })
+    }
+
+    /// Starts a new process beside `current`, waits until it is ready, then drains `current` and
+    /// makes the new one current. If the new one fails, it is stopped and `current` stays.
+    async fn reload(&mut self, current: &mut Running) -> Result<(), String> {
+        let mut fresh = self.launch()?;
+        self.event(
+            Level::Info,
+            format!(
+                "reloading: started pid {} beside pid {}",
+                fresh.pid, current.pid
+            ),
+        )
+        .await;
+        let program = self.program.clone();
+        let ready = wait_ready(&program.ready);
+        tokio::pin!(ready);
+        let outcome = loop {
+            tokio::select! {
+                result = &mut ready => break result,
+                message = recv_notify(fresh.notify.as_ref()) => {
+                    if matches!(message, NotifyMessage::Ready) {
+                        break Ok(());
+                    }
+                }
+                status = &mut fresh.exit => {
+                    let exit = status.unwrap_or(ExitInfo::Code(-1));
+                    fresh.exited = Some(exit.clone());
+                    break Err(format!("the new process exited with {exit} before it was ready"));
+                }
+                status = &mut current.exit, if current.exited.is_none() => {
+                    current.exited = Some(status.unwrap_or(ExitInfo::Code(-1)));
+                }
+            }
+        };
+        if let Err(reason) = outcome {
+            let reason = format!("reload failed: {reason}; the old process keeps running");
+            self.event(Level::Error, reason.clone()).await;
+            if fresh.exited.is_none() {
+                self.stop_process(fresh.pid, &mut fresh.exit).await;
+            }
+            return Err(reason);
+        }
+        let mut old = std::mem::replace(current, fresh);
+        self.update(|s| {
+            s.pid = Some(current.pid);
+            s.since = Some(current.started);
+            s.state = State::Online;
+        });
+        if old.exited.is_none() {
+            let exit = self.stop_process(old.pid, &mut old.exit).await;
+            self.update(|s| s.last_exit = Some(exit));
+        }
+        self.event(
+            Level::Info,
+            format!("reloaded: pid {} serves now", current.pid),
+        )
+        .await;
+        Ok(())
+    }
+
+    /// Stops the current process, recording the state around it.
+    async fn stop_current(&self, current: &mut Running) -> ExitInfo {
+        self.update(|s| s.state = State::Stopping);
+        let exit = match current.exited.take() {
+            Some(exit) => exit,
+            None => self.stop_process(current.pid, &mut current.exit).await,
+        };
+        self.update(|s| {
+            s.pid = None;
+            s.since = None;
+            s.last_exit = Some(exit.clone());
+        });
+        exit
     }
 
     async fn mark_online(&self, started: Instant) {
@@ -418,10 +553,12 @@ impl Actor {
         if !matches!(self.program.ready, Ready::Notify { .. }) {
             return Ok(None);
         }
-        let path = self
-            .context
-            .notify_dir
-            .join(format!("{}.{}.sock", self.program.name, self.index));
+        let path = self.context.notify_dir.join(format!(
+            "{}.{}.{}.sock",
+            self.program.name,
+            self.index,
+            self.generation % 2
+        ));
         match std::fs::remove_file(&path) {
             Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
             _ => {}
@@ -433,7 +570,6 @@ impl Actor {
     /// Graceful stop: the stop signal to the process group, SIGKILL after `stop_timeout`, and
     /// SIGKILL to whatever of the group outlives its leader. Returns how the process ended.
     async fn stop_process(&self, pid: u32, exit: &mut oneshot::Receiver<ExitInfo>) -> ExitInfo {
-        self.update(|s| s.state = State::Stopping);
         let group = Pid::from_raw(pid as i32);
         let signal = self.program.stop_signal.0;
         let _ = killpg(group, signal);
@@ -454,11 +590,6 @@ impl Actor {
             }
         };
         reap_group(group, deadline).await;
-        self.update(|s| {
-            s.pid = None;
-            s.since = None;
-            s.last_exit = Some(status.clone());
-        });
         status
     }
 }

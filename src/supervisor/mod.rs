@@ -7,12 +7,15 @@
 
 pub mod backoff;
 mod instance;
+mod metrics;
 mod orphans;
 pub mod probe;
 mod procstat;
 mod reaper;
 mod spawn;
 
+use std::collections::HashMap;
+use std::os::fd::OwnedFd;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -59,6 +62,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
         reaper,
         logs: logs.clone(),
         notify_dir,
+        listeners: Arc::new(bind_listeners(&config)?),
     };
     let instances = config
         .programs
@@ -77,6 +81,10 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
         connections: TaskTracker::new(),
         logs,
     });
+    if let Some(addr) = config.metrics {
+        let source = supervisor.clone();
+        metrics::serve(addr, Arc::new(move || source.report()), shutdown.clone()).await?;
+    }
     tracing::info!(pid = std::process::id(), config = %config.file.display(), "daemon started");
 
     let autostart = supervisor.clone();
@@ -106,6 +114,24 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
     drop(pid_file);
     tracing::info!("daemon stopped");
     Ok(())
+}
+
+/// Binds the `listen` socket of every program that has one; the daemon holds them for its life.
+fn bind_listeners(config: &Config) -> anyhow::Result<HashMap<String, OwnedFd>> {
+    config
+        .programs
+        .iter()
+        .filter_map(|p| p.listen.map(|addr| (p, addr)))
+        .map(|(program, addr)| {
+            let listener = std::net::TcpListener::bind(addr).with_context(|| {
+                format!(
+                    "cannot listen on {addr} for programs.{}.listen",
+                    program.name
+                )
+            })?;
+            Ok((program.name.clone(), OwnedFd::from(listener)))
+        })
+        .collect()
 }
 
 /// The daemon's state: every instance handle, and what request handling needs.
@@ -171,6 +197,11 @@ impl Supervisor {
     }
 
     fn status(&self) -> Response {
+        Response::Status(self.report())
+    }
+
+    /// The state of every instance, with its process figures.
+    fn report(&self) -> StatusReport {
         let live: Vec<u32> = self
             .instances
             .iter()
@@ -198,11 +229,25 @@ impl Supervisor {
                 }
             })
             .collect();
-        Response::Status(StatusReport {
+        StatusReport {
             daemon_pid: std::process::id(),
             instances,
             log_lines_dropped: self.logs.dropped_total(),
-        })
+        }
+    }
+
+    /// Reloads the instances one at a time, so the others serve meanwhile; stops at the first
+    /// failure (whose old process keeps running).
+    async fn reload(&self, names: &[String]) -> Response {
+        for instance in self.select(names, false) {
+            if let Err(reason) = instance.reload().await {
+                return error(format!(
+                    "{}[{}]: {reason}",
+                    instance.program.name, instance.index
+                ));
+            }
+        }
+        self.status()
     }
 
     async fn signal(&self, names: &[String], signal: &str) -> Response {
@@ -231,7 +276,9 @@ impl Supervisor {
 impl Handler for Supervisor {
     async fn handle(&self, request: Request) -> Response {
         let names = match &request {
-            Request::Start(n) | Request::Stop(n) | Request::Restart(n) => n.names.as_slice(),
+            Request::Start(n) | Request::Stop(n) | Request::Restart(n) | Request::Reload(n) => {
+                n.names.as_slice()
+            }
             Request::Signal(s) => s.names.as_slice(),
             Request::Status | Request::RotateLogs => &[],
         };
@@ -262,6 +309,7 @@ impl Handler for Supervisor {
                 Ok(()) => self.status(),
                 Err(e) => error(e.to_string()),
             },
+            Request::Reload(n) => self.reload(&n.names).await,
         }
     }
 }

@@ -1,8 +1,130 @@
 //! `svc worker`: the email-queue worker.
+//!
+//! [`main`] reads the environment ([`config`]), opens the queue store (retrying with backoff while
+//! it is unavailable), reports `READY=1`, and runs [`runner::run_until`] with the
+//! [`handler::EmailHandler`] until SIGTERM/SIGINT, then drains. The loop itself is generic over
+//! the queue backend and the handler, so tests and benchmarks drive it directly.
+//!
+//! Layout: `config` (env), `runner` (take/renew/finish/drain loop), `handler` (what a job does),
+//! `mail` (rendering and transports), `health` (store up/down logging, retry delays).
+
+pub mod config;
+pub mod handler;
+pub mod health;
+pub mod mail;
+pub mod runner;
 
 use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
 
-/// Runs the worker until SIGTERM.
+use tokio_util::sync::CancellationToken;
+
+use config::WorkerConfig;
+use handler::EmailHandler;
+use health::{RetryDelay, StoreHealth};
+use mail::Transport;
+use runner::RunSettings;
+
+use crate::queue::sqlite::SqliteQueue;
+
+/// Runs the worker until SIGTERM; exit 0 after a clean drain, 2 on an invalid environment.
 pub fn main() -> ExitCode {
-    crate::placeholder::run("worker")
+    crate::telemetry::init_json(crate::telemetry::stdout_lines());
+    let config = match WorkerConfig::from_env() {
+        Ok(config) => config,
+        Err(error) => {
+            tracing::error!(%error, "refusing to start");
+            eprintln!("error: {error}");
+            return ExitCode::from(2);
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(error) => {
+            tracing::error!(%error, "cannot start the runtime");
+            return ExitCode::FAILURE;
+        }
+    };
+    runtime.block_on(run(config))
+}
+
+async fn run(config: WorkerConfig) -> ExitCode {
+    let shutdown = match crate::shutdown::on_terminate() {
+        Ok(token) => token,
+        Err(error) => {
+            tracing::error!(%error, "cannot install signal handlers");
+            return ExitCode::FAILURE;
+        }
+    };
+    let transport = match &config.smtp_url {
+        Some(url) => match mail::smtp::Smtp::from_url(url) {
+            Ok(smtp) => Transport::Smtp(smtp),
+            Err(error) => {
+                tracing::error!(%error, "refusing to start: SMTP_URL is not usable");
+                return ExitCode::from(2);
+            }
+        },
+        None => Transport::Outbox(mail::outbox::Outbox::new(config.data_dir.join("outbox"))),
+    };
+    tracing::info!(
+        concurrency = config.concurrency,
+        dataDir = %config.data_dir.display(),
+        transport = transport.kind(),
+        "worker starting"
+    );
+    let Some(queue) = open_store(&config, &shutdown).await else {
+        tracing::info!("stopped before the queue store opened");
+        return ExitCode::SUCCESS;
+    };
+    crate::sd_notify::ready();
+    tracing::info!(db = %queue.path().display(), "worker ready");
+    let handler = Arc::new(EmailHandler::new(transport, config.mail_from.clone()));
+    let settings = RunSettings {
+        concurrency: config.concurrency,
+        lock: config.lock,
+        stalled_interval: config.stalled_interval,
+        max_stalled: config.max_stalled,
+        drain_timeout: config.drain_timeout,
+        keep_completed: config.keep_completed,
+        keep_failed: config.keep_failed,
+        ..RunSettings::default()
+    };
+    let draining = shutdown.clone();
+    tokio::spawn(async move {
+        draining.cancelled().await;
+        crate::sd_notify::stopping();
+    });
+    runner::run_until(Arc::new(queue), handler, settings, shutdown).await;
+    ExitCode::SUCCESS
+}
+
+/// Opens the embedded queue, retrying with backoff (one log line per state change) until it
+/// opens or shutdown is requested.
+async fn open_store(config: &WorkerConfig, shutdown: &CancellationToken) -> Option<SqliteQueue> {
+    let health = StoreHealth::default();
+    let mut delay = RetryDelay::new(Duration::from_millis(200), Duration::from_secs(5));
+    loop {
+        let (dir, poll) = (config.data_dir.clone(), config.poll);
+        let opened = tokio::task::spawn_blocking(move || {
+            SqliteQueue::open_in(&dir).map(|q| q.with_poll_interval(poll))
+        })
+        .await
+        .unwrap_or_else(|e| Err(crate::queue::QueueError::Unavailable(e.to_string())));
+        match opened {
+            Ok(queue) => {
+                health.ok();
+                return Some(queue);
+            }
+            Err(error) => health.failed(&error),
+        }
+        tokio::select! {
+            () = shutdown.cancelled() => return None,
+            () = tokio::time::sleep(delay.next_delay()) => {}
+        }
+    }
 }

@@ -3,8 +3,10 @@
 mod completions;
 mod config;
 mod logs;
+mod queue;
 mod signal;
 mod start;
+mod startup;
 mod status;
 mod stop;
 
@@ -33,11 +35,16 @@ pub fn run(cli: Cli) -> CliResult {
         Command::Restart(args) => {
             status::run_request(global, Request::Restart(names(args.names)), true)
         }
+        Command::Reload(args) => {
+            status::run_request(global, Request::Reload(names(args.names)), true)
+        }
         Command::Status(args) => status::run(global, &args),
         Command::Signal(args) => signal::run(global, &args),
         Command::Logs(args) => logs::run(global, &args),
         Command::Config(super::ConfigCommand::Check) => config::check(global),
+        Command::Startup(args) => startup::run(global, &args),
         Command::Completions(args) => completions::run(&args),
+        Command::Queue(args) => queue::run(&args),
         Command::Api | Command::Worker => Ok(ExitCode::SUCCESS),
     }
 }

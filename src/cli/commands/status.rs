@@ -10,6 +10,9 @@ use crate::protocol::{InstanceStatus, Request, State, StatusReport};
 
 pub fn run(global: &GlobalArgs, args: &StatusArgs) -> CliResult {
     let config = load_config(global)?;
+    if args.watch {
+        return watch(&config);
+    }
     let report = runtime()?.block_on(request(&config, &Request::Status))?;
     if args.json {
         let json = serde_json::to_string_pretty(&report.instances)
@@ -21,6 +24,30 @@ pub fn run(global: &GlobalArgs, args: &StatusArgs) -> CliResult {
     Ok(ExitCode::SUCCESS)
 }
 
+/// Redraws the table in place every second until Ctrl-C.
+fn watch(config: &crate::config::Config) -> CliResult {
+    use std::io::Write;
+    runtime()?.block_on(async {
+        let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
+        loop {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => return Ok(ExitCode::SUCCESS),
+                _ = tick.tick() => {}
+            }
+            let report = request(config, &Request::Status).await?;
+            let now = humantime::format_rfc3339_seconds(std::time::SystemTime::now());
+            // Home the cursor and clear the screen, then draw: no scrolling, no flicker of old rows.
+            print!(
+                "\x1b[H\x1b[2Jsvc {} · daemon pid {} · {now} · Ctrl-C to quit\n{}",
+                config.file.display(),
+                report.daemon_pid,
+                render(&report)
+            );
+            let _ = std::io::stdout().flush();
+        }
+    })
+}
+
 /// Sends a state-changing request, prints the table, and fails when any instance it named is
 /// not online (`check_online`).
 pub fn run_request(global: &GlobalArgs, req: Request, check_online: bool) -> CliResult {
@@ -29,7 +56,7 @@ pub fn run_request(global: &GlobalArgs, req: Request, check_online: bool) -> Cli
     print!("{}", render(&report));
     if check_online {
         let names = match &req {
-            Request::Start(n) | Request::Restart(n) => n.names.clone(),
+            Request::Start(n) | Request::Restart(n) | Request::Reload(n) => n.names.clone(),
             _ => Vec::new(),
         };
         let autostart_only = matches!(req, Request::Start(_));

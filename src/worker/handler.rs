@@ -1,0 +1,67 @@
+//! What the worker does with a job: the [`Handler`] trait (so the run loop can be driven by other
+//! handlers, as the benchmark does) and the email handler `svc worker` runs.
+
+use async_trait::async_trait;
+use lettre::message::Mailbox;
+use serde_json::{Value, json};
+
+use super::mail::{Delivered, MailError, Transport, render};
+use crate::queue::JobRecord;
+use crate::queue::jobs::{WELCOME_EMAIL, WelcomeEmail};
+
+/// Why a job's attempt failed.
+#[derive(Debug, thiserror::Error)]
+pub enum JobError {
+    /// May pass on a later attempt: retried while attempts remain.
+    #[error("{0}")]
+    Retryable(String),
+    /// Will fail the same way every time (unknown job, malformed data): failed at once.
+    #[error("{0}")]
+    Unrecoverable(String),
+}
+
+/// Runs one attempt of a job; the `Ok` value is stored as the job's return value.
+#[async_trait]
+pub trait Handler: Send + Sync + 'static {
+    async fn handle(&self, job: &JobRecord) -> Result<Value, JobError>;
+}
+
+/// The handler of the email queue: `welcome-email` jobs.
+#[derive(Debug, Clone)]
+pub struct EmailHandler {
+    transport: Transport,
+    from: Mailbox,
+}
+
+impl EmailHandler {
+    pub fn new(transport: Transport, from: Mailbox) -> Self {
+        EmailHandler { transport, from }
+    }
+
+    async fn welcome(&self, job: &JobRecord) -> Result<Value, JobError> {
+        let mail: WelcomeEmail = serde_json::from_value(job.data.clone())
+            .map_err(|e| JobError::Unrecoverable(format!("malformed {WELCOME_EMAIL} data: {e}")))?;
+        let message = render::welcome(&mail, &self.from, &job.id)
+            .map_err(|e| JobError::Unrecoverable(format!("malformed {WELCOME_EMAIL} data: {e}")))?;
+        match self.transport.send(&job.id, message).await {
+            Ok(Delivered::File(path)) => {
+                Ok(json!({"transport": "file", "path": path.display().to_string()}))
+            }
+            Ok(Delivered::Smtp) => Ok(json!({"transport": "smtp"})),
+            Err(MailError::Transient(reason)) => Err(JobError::Retryable(reason)),
+            Err(MailError::Permanent(reason)) => Err(JobError::Unrecoverable(reason)),
+        }
+    }
+}
+
+#[async_trait]
+impl Handler for EmailHandler {
+    async fn handle(&self, job: &JobRecord) -> Result<Value, JobError> {
+        match job.name.as_str() {
+            WELCOME_EMAIL => self.welcome(job).await,
+            other => Err(JobError::Unrecoverable(format!(
+                "unknown job name {other:?} (this worker handles {WELCOME_EMAIL:?})"
+            ))),
+        }
+    }
+}

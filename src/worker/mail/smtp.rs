@@ -1,0 +1,45 @@
+//! The SMTP transport (lettre, rustls), configured from `SMTP_URL`.
+
+use std::time::Duration;
+
+use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+
+use super::MailError;
+
+/// How long one SMTP conversation step may take before the attempt fails.
+pub const TIMEOUT: Duration = Duration::from_secs(30);
+
+/// An SMTP relay.
+#[derive(Debug, Clone)]
+pub struct Smtp {
+    transport: AsyncSmtpTransport<Tokio1Executor>,
+}
+
+impl Smtp {
+    /// Builds the transport for `url` (`smtp://host:port`, `smtp://…?tls=required`,
+    /// `smtps://user:pass@host`).
+    ///
+    /// # Errors
+    /// A message when the URL is not a usable SMTP URL.
+    pub fn from_url(url: &str) -> Result<Self, String> {
+        let transport = AsyncSmtpTransport::<Tokio1Executor>::from_url(url)
+            .map_err(|e| e.to_string())?
+            .timeout(Some(TIMEOUT))
+            .build();
+        Ok(Smtp { transport })
+    }
+
+    /// Sends one message.
+    ///
+    /// # Errors
+    /// [`MailError::Permanent`] for a 5xx reply, else [`MailError::Transient`].
+    pub async fn send(&self, message: Message) -> Result<(), MailError> {
+        match self.transport.send(message).await {
+            Ok(_) => Ok(()),
+            Err(e) if e.is_permanent() => Err(MailError::Permanent(format!(
+                "SMTP server refused the email: {e}"
+            ))),
+            Err(e) => Err(MailError::Transient(format!("SMTP delivery failed: {e}"))),
+        }
+    }
+}
