@@ -791,12 +791,29 @@ fn body_bytes() -> impl Strategy<Value = Vec<u8>> {
     ]
 }
 
+/// The body limits the JSON extractor reads from the router's state: the API's defaults.
+#[derive(Clone)]
+struct Limits;
+
+const LIMIT: usize = 10_000;
+
+impl axum::extract::FromRef<Limits> for svc::api::extract::BodyLimit {
+    fn from_ref(_: &Limits) -> Self {
+        svc::api::extract::BodyLimit(LIMIT)
+    }
+}
+
+impl axum::extract::FromRef<Limits> for svc::api::extract::BodyTimeout {
+    fn from_ref(_: &Limits) -> Self {
+        svc::api::extract::BodyTimeout(Duration::from_secs(10))
+    }
+}
+
 #[test]
 fn json_bodies_are_read_or_refused_with_the_position_and_never_hang() {
     use axum::extract::FromRequest;
     use svc::api::error::ErrorCode;
-    use svc::api::extract::{BodyLimit, JsonBody};
-    const LIMIT: usize = 10_000;
+    use svc::api::extract::JsonBody;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -809,11 +826,7 @@ fn json_bodies_are_read_or_refused_with_the_position_and_never_hang() {
             .unwrap();
         let read = runtime
             .block_on(async {
-                tokio::time::timeout(
-                    PER_INPUT,
-                    JsonBody::from_request(request, &BodyLimit(LIMIT)),
-                )
-                .await
+                tokio::time::timeout(PER_INPUT, JsonBody::from_request(request, &Limits)).await
             })
             .map_err(|_| TestCaseError::fail("the body reader hung"))?;
         match read {

@@ -48,6 +48,7 @@ pub struct Application {
     state: AppState,
     relay: Relay,
     drain_timeout: Duration,
+    header_timeout: Duration,
 }
 
 impl Application {
@@ -89,6 +90,7 @@ impl Application {
             state,
             relay,
             drain_timeout: settings.drain_timeout,
+            header_timeout: settings.header_timeout,
         })
     }
 
@@ -102,13 +104,15 @@ impl Application {
     /// store and queue.
     ///
     /// # Errors
-    /// [`RunError`] when the server itself fails.
+    /// [`RunError`] when the server itself fails (accept errors such as `EMFILE` are waited
+    /// out, so today it does not).
     pub async fn run_until(self, shutdown: CancellationToken) -> Result<(), RunError> {
         let Application {
             listener,
             state,
             relay,
             drain_timeout,
+            header_timeout,
             ..
         } = self;
         let background = CancellationToken::new();
@@ -118,23 +122,22 @@ impl Application {
         // Everything after SIGTERM (the drain, then the relay's last pass) shares one budget,
         // which stays under the supervisor's stop timeout.
         let deadline = Arc::new(OnceLock::<Instant>::new());
-        let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
+        let app = router(state);
         let (stop, mark) = (shutdown.clone(), deadline.clone());
-        let server = axum::serve(listener, app).with_graceful_shutdown(async move {
+        let stopped = async move {
             stop.cancelled().await;
             let _ = mark.set(Instant::now() + drain_timeout);
             crate::sd_notify::stopping();
             tracing::info!("draining: no new connections, finishing requests in flight");
-        });
-        let server = server.into_future();
+        };
+        let server = super::serve::serve(listener, app, header_timeout, stopped);
         tokio::pin!(server);
-        let result = tokio::select! {
-            result = &mut server => result,
+        tokio::select! {
+            () = &mut server => {}
             () = async { shutdown.cancelled().await; tokio::time::sleep(drain_timeout).await } => {
                 tracing::warn!(timeoutMs = drain_timeout.as_millis() as u64, "drain timed out; dropping the requests still in flight");
-                Ok(())
             }
-        };
+        }
         background.cancel();
         let remaining = deadline.get().map_or(Duration::ZERO, |d| {
             d.saturating_duration_since(Instant::now())
@@ -150,7 +153,7 @@ impl Application {
         }
         let _ = upkeep_task.await;
         tracing::info!("stopped");
-        result.map_err(RunError)
+        Ok(())
     }
 }
 

@@ -6,7 +6,8 @@
 //!
 //! # Layout
 //! - [`settings`]: env variables, validated all at once.
-//! - [`app`]: building, binding (`SO_REUSEPORT`), serving, draining.
+//! - [`app`]: building, binding (`SO_REUSEPORT`), serving, draining; [`serve`]: the accept
+//!   loop with a header timeout (slow loris).
 //! - [`routes`]: one file per resource (`health`, `products`, `users`).
 //! - [`request`]: the outermost middleware (request id, error body, security headers, metrics,
 //!   access log); [`rate_limit`] and [`client_ip`]: the shared per-client limit.
@@ -23,6 +24,7 @@ pub mod rate_limit;
 pub mod relay;
 pub mod request;
 pub mod routes;
+pub mod serve;
 pub mod settings;
 pub mod state;
 

@@ -7,7 +7,7 @@ use axum::extract::FromRef;
 use tokio::sync::{Notify, Semaphore};
 
 use super::client_ip::IpNet;
-use super::extract::BodyLimit;
+use super::extract::{BodyLimit, BodyTimeout};
 use super::metrics::Metrics;
 use super::rate_limit::{FixedWindow, RateLimiter};
 use super::settings::{CorsOrigins, Settings};
@@ -27,6 +27,7 @@ pub struct AppState {
     pub trusted_proxies: Arc<[IpNet]>,
     pub cors: CorsOrigins,
     pub body_limit: BodyLimit,
+    pub body_timeout: BodyTimeout,
     pub metrics: Metrics,
     /// Wakes the outbox relay after a handler wrote a job.
     pub relay_wake: Arc<Notify>,
@@ -59,6 +60,7 @@ impl AppState {
             trusted_proxies: settings.trusted_proxies.clone().into(),
             cors: settings.cors.clone(),
             body_limit: BodyLimit(settings.body_limit),
+            body_timeout: BodyTimeout(settings.body_timeout),
             metrics,
             relay_wake: Arc::new(Notify::new()),
             hashing: Arc::new(Semaphore::new(HASHING_SLOTS)),
@@ -69,5 +71,11 @@ impl AppState {
 impl FromRef<AppState> for BodyLimit {
     fn from_ref(state: &AppState) -> Self {
         state.body_limit
+    }
+}
+
+impl FromRef<AppState> for BodyTimeout {
+    fn from_ref(state: &AppState) -> Self {
+        state.body_timeout
     }
 }
