@@ -15,6 +15,7 @@
 
 use std::future::Future;
 use std::io;
+use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Duration;
 
 use axum::Router;
@@ -29,11 +30,35 @@ use tower::ServiceExt;
 /// How long to wait before accepting again after an error such as `EMFILE`.
 const ACCEPT_PAUSE: Duration = Duration::from_secs(1);
 
-/// Serves `app` on `listener` until `stop` completes, then stops accepting and waits for the
-/// open connections to finish their requests (the caller bounds that wait).
+/// The router requests are handed to, which can be replaced while serving: the API serves
+/// probes and 503s until its store opens, then its full router (see [`super::app`]).
+#[derive(Clone)]
+pub struct RouterSlot(Arc<RwLock<Router>>);
+
+impl RouterSlot {
+    pub fn new(router: Router) -> Self {
+        RouterSlot(Arc::new(RwLock::new(router)))
+    }
+
+    /// Replaces the router; requests already running finish on the old one.
+    pub fn set(&self, router: Router) {
+        *self.0.write().unwrap_or_else(PoisonError::into_inner) = router;
+    }
+
+    /// The router for the next request (a cheap clone).
+    pub fn current(&self) -> Router {
+        self.0
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+}
+
+/// Serves the router in `slot` on `listener` until `stop` completes, then stops accepting and
+/// waits for the open connections to finish their requests (the caller bounds that wait).
 pub async fn serve(
     listener: TcpListener,
-    app: Router,
+    slot: RouterSlot,
     header_timeout: Duration,
     stop: impl Future<Output = ()>,
 ) {
@@ -60,12 +85,11 @@ pub async fn serve(
             () = &mut stop => break,
         };
         let _ = stream.set_nodelay(true);
-        let service = app
-            .clone()
-            .map_request(move |mut request: hyper::Request<Incoming>| {
-                request.extensions_mut().insert(ConnectInfo(peer));
-                request.map(axum::body::Body::new)
-            });
+        let slot = slot.clone();
+        let service = tower::service_fn(move |mut request: hyper::Request<Incoming>| {
+            request.extensions_mut().insert(ConnectInfo(peer));
+            slot.current().oneshot(request.map(axum::body::Body::new))
+        });
         let connection =
             http.serve_connection(TokioIo::new(stream), TowerToHyperService::new(service));
         let connection = graceful.watch(connection);
