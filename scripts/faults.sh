@@ -18,5 +18,5 @@ if [ "$what" = all ] || [ "$what" = service ]; then
   run --test abuse
 fi
 if [ "$what" = all ] || [ "$what" = input ]; then
-  PROPTEST_CASES="${PROPTEST_CASES:-100000}" run --release --test bad_input
+  PROPTEST_CASES="${PROPTEST_CASES:-100000}" run --test bad_input
 fi
