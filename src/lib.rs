@@ -9,6 +9,8 @@
 //! - [`supervisor`]: the daemon: one actor per instance, restart policy, reaping, readiness.
 //! - [`logs`]: capture of the children's output and the single log writer.
 //! - [`api`], [`worker`], [`queue`]: the service the daemon runs by default.
+//! - [`domain`] (validated products, users, ids), [`query`] (query string → typed query) and
+//!   [`store`] (repository traits + the SQLite backend): the API's layers below HTTP.
 //! - [`telemetry`], [`shutdown`], [`sd_notify`], [`sqlite`]: shared plumbing.
 //!
 //! Dependencies flow one way: `cli → control → protocol`; `supervisor → logs, config`; the
@@ -18,13 +20,15 @@ pub mod api;
 pub mod cli;
 pub mod config;
 pub mod control;
+pub mod domain;
 pub mod logs;
-mod placeholder;
 pub mod protocol;
+pub mod query;
 pub mod queue;
 pub mod sd_notify;
 pub mod shutdown;
 pub mod sqlite;
+pub mod store;
 pub mod supervisor;
 pub mod telemetry;
 pub mod worker;

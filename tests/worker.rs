@@ -260,6 +260,9 @@ fn sigterm_with_a_job_in_hand_finishes_it_then_exits_0() {
     wait_for("the message to be under way", LONG, || {
         slow.data_started.load(std::sync::atomic::Ordering::SeqCst) > 0
     });
+    worker.signal(Signal::SIGTERM);
+    worker.wait_for_log("SIGTERM received", None, 1, LONG);
+    // Added while draining: it must stay waiting for the next worker.
     dir.add(&[
         "welcome-email",
         "--data",
@@ -267,7 +270,6 @@ fn sigterm_with_a_job_in_hand_finishes_it_then_exits_0() {
         "--job-id",
         "welcome-10",
     ]);
-    worker.signal(Signal::SIGTERM);
     let status = worker.wait_exit(LONG);
     assert!(status.success(), "exit {status:?}\n{}", worker.dump());
     assert_eq!(state(&dir, "welcome-9"), Some(JobState::Completed));
@@ -462,5 +464,44 @@ fn several_worker_processes_share_the_queue_and_run_each_job_once() {
             dir.job(&format!("welcome-m{i}")).unwrap().attempts_started,
             1
         );
+    }
+}
+
+#[test]
+fn a_long_job_keeps_its_lease_renewed_and_is_not_taken_over() {
+    let dir = DataDir::new();
+    // The email takes 1.5 s, five times the lease: only renewal keeps the job with its worker.
+    let slow = TestSmtp::start(Mode::SlowAccept(Duration::from_millis(1500)));
+    let lease = [
+        ("QUEUE_LOCK_MS", "300"),
+        ("QUEUE_STALLED_INTERVAL_MS", "100"),
+    ];
+    let url = slow.url();
+    let first = dir.worker(&[lease[0], lease[1], ("SMTP_URL", &url)]);
+    let second = dir.worker(&[lease[0], lease[1], ("SMTP_URL", &url)]);
+    for w in [&first, &second] {
+        w.wait_for_log("worker ready", None, 1, LONG);
+    }
+    dir.add(&[
+        "welcome-email",
+        "--data",
+        &welcome_data("14", "r"),
+        "--job-id",
+        "welcome-14",
+    ]);
+    wait_for("the job to complete", LONG, || {
+        state(&dir, "welcome-14") == Some(JobState::Completed)
+    });
+    let job = dir.job("welcome-14").unwrap();
+    assert_eq!(
+        (job.stalled_count, job.attempts_started),
+        (0, 1),
+        "{}\n{}",
+        first.dump(),
+        second.dump()
+    );
+    assert_eq!(slow.messages.lock().unwrap().len(), 1);
+    for w in [&first, &second] {
+        assert!(w.logs_with("stalled job recovered", None).is_empty());
     }
 }

@@ -1,8 +1,269 @@
-//! `svc api`: the HTTP service.
+//! `svc api`: the HTTP service (issue 4).
+//!
+//! [`Settings`] come from the environment; [`Application::build`] opens the store and the queue
+//! and binds the port; [`Application::run_until`] serves until SIGTERM and drains; [`router`]
+//! is the whole HTTP surface, testable without a socket.
+//!
+//! # Layout
+//! - [`settings`]: env variables, validated all at once.
+//! - [`app`]: building, binding (`SO_REUSEPORT`), serving, draining; [`serve`]: the accept
+//!   loop with a header timeout (slow loris).
+//! - [`routes`]: one file per resource (`health`, `products`, `users`).
+//! - [`request`]: the outermost middleware (request id, error body, security headers, metrics,
+//!   access log); [`rate_limit`] and [`client_ip`]: the shared per-client limit.
+//! - [`gate`]: requests fail fast with 503 while the store is down, and recover by themselves.
+//! - [`error`]: the one error shape; [`extract`]: JSON body and id extractors that fail in it.
+//! - [`relay`]: the outbox relay that puts welcome emails on the queue.
+//! - [`metrics`]: the Prometheus recorder and process gauges.
+
+pub mod app;
+pub mod client_ip;
+pub mod error;
+pub mod extract;
+pub mod gate;
+pub mod metrics;
+pub mod rate_limit;
+pub mod relay;
+pub mod request;
+pub mod routes;
+pub mod serve;
+pub mod settings;
+pub mod state;
 
 use std::process::ExitCode;
+use std::time::Duration;
 
-/// Runs the API until SIGTERM.
+use axum::Router;
+use axum::extract::Request;
+use axum::http::{HeaderName, HeaderValue, Method, header};
+use axum::response::IntoResponse;
+use axum::routing::{get, post};
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::cors::{AllowOrigin, CorsLayer};
+
+pub use app::{Application, BuildError, RunError};
+pub use settings::{Settings, SettingsError};
+pub use state::AppState;
+
+use error::{ApiError, ErrorCode};
+use settings::CorsOrigins;
+
+/// Every route and middleware of the API.
+pub fn router(state: AppState) -> Router {
+    let cors = cors_layer(&state.cors);
+    Router::new()
+        .route("/health", get(routes::health::health))
+        .route("/api/health", get(routes::health::health))
+        .route("/ready", get(routes::health::ready))
+        .route("/metrics", get(routes::health::metrics))
+        .route(
+            "/api/products",
+            get(routes::products::list).post(routes::products::create),
+        )
+        .route(
+            "/api/products/{id}",
+            get(routes::products::get)
+                .patch(routes::products::update)
+                .delete(routes::products::delete),
+        )
+        .route(
+            "/api/products/{id}/restore",
+            post(routes::products::restore),
+        )
+        .route(
+            "/api/users",
+            get(routes::users::list).post(routes::users::create),
+        )
+        .route(
+            "/api/users/{id}",
+            get(routes::users::get).delete(routes::users::delete),
+        )
+        .fallback(not_found)
+        .method_not_allowed_fallback(not_found)
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            rate_limit::limit,
+        ))
+        .layer(cors)
+        .layer(CatchPanicLayer::custom(|_| {
+            ApiError::internal(&"a handler panicked").into_response()
+        }))
+        .layer(axum::middleware::from_fn(request::context))
+        .with_state(state)
+}
+
+/// What the API serves while its store cannot be opened: liveness, the scrape, `/ready` and
+/// every other route as 503 at once (with `Retry-After`), in the API's error shape.
+pub fn unavailable_router(metrics: metrics::Metrics) -> Router {
+    Router::new()
+        .route("/health", get(routes::health::health))
+        .route("/api/health", get(routes::health::health))
+        .route("/ready", get(routes::health::not_open))
+        .route(
+            "/metrics",
+            get(move || {
+                let metrics = metrics.clone();
+                async move { routes::health::scrape(&metrics) }
+            }),
+        )
+        .fallback(routes::health::not_open)
+        .layer(CatchPanicLayer::custom(|_| {
+            ApiError::internal(&"a handler panicked").into_response()
+        }))
+        .layer(axum::middleware::from_fn(request::context))
+}
+
+/// Unknown paths and methods: 404 in the API's shape (as the Express app answered).
+async fn not_found(request: Request) -> ApiError {
+    ApiError::new(
+        ErrorCode::NotFound,
+        format!(
+            "Route {} {} not found",
+            request.method(),
+            request.uri().path()
+        ),
+    )
+}
+
+/// CORS from `CORS_ORIGINS`: only listed origins get `Access-Control-Allow-Origin`; preflights
+/// are answered here, before the rate limit.
+fn cors_layer(origins: &CorsOrigins) -> CorsLayer {
+    let allow = match origins {
+        CorsOrigins::Any => AllowOrigin::any(),
+        CorsOrigins::List(list) => {
+            AllowOrigin::list(list.iter().filter_map(|o| HeaderValue::from_str(o).ok()))
+        }
+    };
+    let ratelimit = |name: &'static str| HeaderName::from_static(name);
+    CorsLayer::new()
+        .allow_origin(allow)
+        .allow_methods([Method::GET, Method::POST, Method::PATCH, Method::DELETE])
+        .allow_headers([header::CONTENT_TYPE, request::REQUEST_ID])
+        .expose_headers([
+            request::REQUEST_ID,
+            header::RETRY_AFTER,
+            ratelimit("ratelimit-limit"),
+            ratelimit("ratelimit-remaining"),
+            ratelimit("ratelimit-reset"),
+        ])
+        .max_age(Duration::from_secs(600))
+}
+
+/// `svc api`: reads the settings, builds, reports ready, serves until SIGTERM, drains, exits.
+/// Exit codes: 0 after a clean drain, 1 on a runtime failure, 2 on invalid settings.
 pub fn main() -> ExitCode {
-    crate::placeholder::run("api")
+    // A .env in the working folder (not its parents) fills variables the environment lacks.
+    let dotenv = dotenvy::from_path(".env");
+    crate::telemetry::init_json(crate::telemetry::stdout_lines());
+    if let Some(error) = dotenv.as_ref().err().filter(|e| !e.not_found()) {
+        tracing::warn!(%error, "ignoring .env");
+    }
+    let settings = match Settings::from_env() {
+        Ok(settings) => settings,
+        Err(error) => {
+            tracing::error!(%error, "refusing to start");
+            eprintln!("svc api: {error}");
+            return ExitCode::from(2);
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            tracing::error!(%error, "cannot start the runtime");
+            return ExitCode::FAILURE;
+        }
+    };
+    let code = runtime.block_on(serve(settings));
+    // Requests cut off by the drain timeout may still hold blocking tasks: do not wait forever.
+    runtime.shutdown_timeout(Duration::from_millis(500));
+    code
+}
+
+async fn serve(settings: Settings) -> ExitCode {
+    let shutdown = match crate::shutdown::on_terminate() {
+        Ok(token) => token,
+        Err(error) => {
+            tracing::error!(%error, "cannot install signal handlers");
+            return ExitCode::FAILURE;
+        }
+    };
+    let app = match Application::build(settings).await {
+        Ok(app) => app,
+        Err(error) => {
+            tracing::error!(%error, "cannot start");
+            return ExitCode::FAILURE;
+        }
+    };
+    crate::sd_notify::ready();
+    match app.run_until(shutdown).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            tracing::error!(%error, "server failed");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use axum::body::Body;
+    use axum::http::{Request, StatusCode};
+    use tower::ServiceExt;
+
+    use super::*;
+    use crate::queue::sqlite::SqliteQueue;
+    use crate::store::sqlite::SqliteStore;
+
+    fn state(dir: &std::path::Path) -> AppState {
+        let settings = Settings::from_lookup(|_| None).unwrap();
+        let store = Arc::new(SqliteStore::open_in(dir).unwrap());
+        let queue = Arc::new(SqliteQueue::open_in(dir).unwrap());
+        AppState::embedded(
+            store,
+            queue,
+            &settings,
+            metrics::Metrics::install().unwrap(),
+        )
+    }
+
+    async fn body(response: axum::response::Response) -> serde_json::Value {
+        let bytes = axum::body::to_bytes(response.into_body(), 1 << 20)
+            .await
+            .unwrap();
+        serde_json::from_slice(&bytes).unwrap()
+    }
+
+    #[tokio::test]
+    async fn the_router_answers_without_a_socket() {
+        let dir = tempfile::tempdir().unwrap();
+        let app = router(state(dir.path()));
+        let response = app
+            .clone()
+            .oneshot(Request::get("/health").body(Body::empty()).unwrap())
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        assert_eq!(response.headers()["x-content-type-options"], "nosniff");
+        assert_eq!(body(response).await, serde_json::json!({"status": "ok"}));
+
+        let request = Request::get("/api/products/nope")
+            .header("x-request-id", "r-1")
+            .body(Body::empty())
+            .unwrap();
+        let response = app.oneshot(request).await.unwrap();
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+        assert_eq!(response.headers()["x-request-id"], "r-1");
+        let error = body(response).await;
+        assert_eq!(error["code"], "INVALID_ID");
+        assert_eq!(error["path"], "/api/products/nope");
+        assert_eq!(error["requestId"], "r-1");
+        assert_eq!(error["success"], false);
+        assert!(error["timestamp"].as_str().unwrap().ends_with('Z'));
+        assert_eq!(error["details"][0]["field"], "id");
+    }
 }

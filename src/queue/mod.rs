@@ -305,6 +305,14 @@ pub enum Fetch {
     },
 }
 
+/// The result of [`Queue::take_many`]: the jobs taken, and when nothing was ready, the due time
+/// of the earliest delayed job.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Taken {
+    pub jobs: Vec<ActiveJob>,
+    pub next_due: Option<SystemTime>,
+}
+
 /// What to do with a failed attempt (the worker decides, as in BullMQ).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Retry {
@@ -414,6 +422,30 @@ pub trait Queue: Send + Sync + 'static {
     /// Takes the next ready job (promoting due delayed jobs first) under a lease of `lock` held
     /// by `token`, which must be unique per take.
     async fn take(&self, token: &str, lock: Duration) -> Result<Fetch, QueueError>;
+    /// Takes up to `max` ready jobs in one go (a worker with several free slots), each under its
+    /// own lease whose token starts with `token_prefix` (unique per call). The default takes
+    /// them one by one; a backend that can do it in one round trip overrides it.
+    async fn take_many(
+        &self,
+        token_prefix: &str,
+        max: usize,
+        lock: Duration,
+    ) -> Result<Taken, QueueError> {
+        let mut jobs = Vec::new();
+        for n in 0..max.max(1) {
+            match self.take(&format!("{token_prefix}:{n}"), lock).await {
+                Ok(Fetch::Job(job)) => jobs.push(*job),
+                Ok(Fetch::Empty { next_due }) => return Ok(Taken { jobs, next_due }),
+                // Jobs already leased are handed out rather than left to expire.
+                Err(_) if !jobs.is_empty() => break,
+                Err(error) => return Err(error),
+            }
+        }
+        Ok(Taken {
+            jobs,
+            next_due: None,
+        })
+    }
     /// Waits until new work may be there (a change by anyone, or another process) or `timeout`
     /// passes; a hint only, callers call [`Queue::take`] afterwards either way.
     async fn wait_for_work(&self, timeout: Duration) -> Result<(), QueueError>;

@@ -28,7 +28,7 @@ use tokio::sync::Notify;
 
 use super::{
     ActiveJob, Added, EMAIL_QUEUE, Fetch, JobCounts, JobOptions, JobRecord, JobState, KeepPolicy,
-    LockOutcome, NewJob, Queue, QueueError, Retry, STALLED_TOO_OFTEN, StalledReport,
+    LockOutcome, NewJob, Queue, QueueError, Retry, STALLED_TOO_OFTEN, StalledReport, Taken,
 };
 
 /// How often an idle waiter checks the database for changes made by other processes.
@@ -79,6 +79,8 @@ const COLUMNS: &str = "id, name, data, opts, state, priority, attempts_made, att
 #[derive(Clone)]
 pub struct SqliteQueue {
     inner: Arc<Inner>,
+    /// How often an idle waiter reads `PRAGMA data_version`.
+    poll: Duration,
 }
 
 struct Inner {
@@ -87,7 +89,6 @@ struct Inner {
     path: PathBuf,
     /// Wakes this process's waiters on its own adds and retries.
     changed: Notify,
-    poll: Duration,
 }
 
 impl std::fmt::Debug for SqliteQueue {
@@ -123,24 +124,16 @@ impl SqliteQueue {
                 queue: queue.to_owned(),
                 path: path.to_owned(),
                 changed: Notify::new(),
-                poll: DEFAULT_POLL,
             }),
+            poll: DEFAULT_POLL,
         })
     }
 
     /// Sets how often an idle [`Queue::wait_for_work`] checks for other processes' changes.
     #[must_use]
-    pub fn with_poll_interval(self, poll: Duration) -> Self {
-        let inner = match Arc::try_unwrap(self.inner) {
-            Ok(mut inner) => {
-                inner.poll = poll.max(Duration::from_millis(1));
-                inner
-            }
-            Err(shared) => return SqliteQueue { inner: shared },
-        };
-        SqliteQueue {
-            inner: Arc::new(inner),
-        }
+    pub fn with_poll_interval(mut self, poll: Duration) -> Self {
+        self.poll = poll.max(Duration::from_millis(1));
+        self
     }
 
     /// The database file.
@@ -335,6 +328,23 @@ fn trim(
     Ok(())
 }
 
+/// Moves delayed jobs whose time has come to waiting.
+fn promote_due(tx: &rusqlite::Transaction<'_>, queue: &str, now: i64) -> rusqlite::Result<()> {
+    tx.prepare_cached("UPDATE queue_jobs SET state = 'waiting' WHERE queue = ?1 AND state = 'delayed' AND run_at <= ?2")?
+        .execute(params![queue, now])?;
+    Ok(())
+}
+
+/// When the earliest delayed job becomes ready.
+fn next_due(tx: &rusqlite::Transaction<'_>, queue: &str) -> rusqlite::Result<Option<SystemTime>> {
+    let next: Option<i64> = tx
+        .prepare_cached(
+            "SELECT MIN(run_at) FROM queue_jobs WHERE queue = ?1 AND state = 'delayed'",
+        )?
+        .query_row(params![queue], |r| r.get(0))?;
+    Ok(next.map(|t| UNIX_EPOCH + Duration::from_millis(u64::try_from(t).unwrap_or(0))))
+}
+
 /// The `WHERE` of every change to a leased job: the job is active under this token.
 const LEASED: &str = "queue = ?1 AND id = ?2 AND state = 'active' AND lock_token = ?3";
 
@@ -424,10 +434,7 @@ impl Queue for SqliteQueue {
     async fn take(&self, token: &str, lock: Duration) -> Result<Fetch, QueueError> {
         let token = token.to_owned();
         self.write(move |tx, queue, now| {
-            tx.prepare_cached(
-                "UPDATE queue_jobs SET state = 'waiting' WHERE queue = ?1 AND state = 'delayed' AND run_at <= ?2",
-            )?
-            .execute(params![queue, now])?;
+            promote_due(tx, queue, now)?;
             let taken = tx
                 .prepare_cached(&format!(
                     "UPDATE queue_jobs SET state = 'active', lock_token = ?2, lock_until = ?3, processed_on = ?4, \
@@ -438,14 +445,46 @@ impl Queue for SqliteQueue {
                 ))?
                 .query_row(params![queue, token, now.saturating_add(ms(lock)), now], RawJob::from_row)
                 .optional()?;
-            if let Some(raw) = taken {
-                return Ok(Fetch::Job(Box::new(ActiveJob { job: raw.into_record()?, token })));
+            match taken {
+                Some(raw) => Ok(Fetch::Job(Box::new(ActiveJob { job: raw.into_record()?, token }))),
+                None => Ok(Fetch::Empty { next_due: next_due(tx, queue)? }),
             }
-            let next: Option<i64> = tx
-                .prepare_cached("SELECT MIN(run_at) FROM queue_jobs WHERE queue = ?1 AND state = 'delayed'")?
-                .query_row(params![queue], |r| r.get(0))?;
-            let next_due = next.map(|t| UNIX_EPOCH + Duration::from_millis(u64::try_from(t).unwrap_or(0)));
-            Ok(Fetch::Empty { next_due })
+        })
+        .await
+    }
+
+    async fn take_many(
+        &self,
+        token_prefix: &str,
+        max: usize,
+        lock: Duration,
+    ) -> Result<Taken, QueueError> {
+        let prefix = format!("{token_prefix}:");
+        let max = i64::try_from(max.max(1)).unwrap_or(i64::MAX);
+        self.write(move |tx, queue, now| {
+            promote_due(tx, queue, now)?;
+            // Each job's token is the prefix plus its row number: unique, and made in the update.
+            let mut stmt = tx.prepare_cached(&format!(
+                "UPDATE queue_jobs SET state = 'active', lock_token = ?2 || seq, lock_until = ?3, processed_on = ?4, \
+                 attempts_started = attempts_started + 1 \
+                 WHERE seq IN (SELECT seq FROM queue_jobs WHERE queue = ?1 AND state = 'waiting' \
+                               ORDER BY priority, run_at, seq LIMIT ?5) \
+                 RETURNING {COLUMNS}, lock_token, seq"
+            ))?;
+            let rows = stmt
+                .query_map(params![queue, prefix, now.saturating_add(ms(lock)), now, max], |row| {
+                    Ok((RawJob::from_row(row)?, row.get::<_, String>(14)?, row.get::<_, i64>(15)?))
+                })?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            let mut taken = Vec::with_capacity(rows.len());
+            for (raw, token, seq) in rows {
+                taken.push((seq, ActiveJob { job: raw.into_record()?, token }));
+            }
+            // RETURNING has no defined order: hand the jobs out in queue order.
+            taken.sort_by_key(|(seq, job)| (job.job.opts.priority, *seq));
+            let jobs: Vec<ActiveJob> = taken.into_iter().map(|(_, job)| job).collect();
+            let next_due = if jobs.is_empty() { next_due(tx, queue)? } else { None };
+            Ok(Taken { jobs, next_due })
         })
         .await
     }
@@ -461,7 +500,7 @@ impl Queue for SqliteQueue {
             if now >= deadline {
                 return Ok(());
             }
-            let nap = self.inner.poll.min(deadline - now);
+            let nap = self.poll.min(deadline - now);
             tokio::select! {
                 () = &mut notified => return Ok(()),
                 () = tokio::time::sleep(nap) => {}

@@ -75,6 +75,9 @@ pub struct RunReport {
 /// them the lease simply expires and the job runs again (at-least-once).
 const FINISH_TRIES: u32 = 6;
 
+/// The most jobs taken in one round trip.
+pub const MAX_BATCH: usize = 32;
+
 /// State shared by the loop and its job tasks.
 struct Shared {
     queue: Arc<dyn Queue>,
@@ -157,46 +160,57 @@ pub async fn run_until(
     report
 }
 
-/// Takes jobs while slots are free until shutdown. A slot whose job completes takes its next
-/// job itself, in the same call as the completion ([`Queue::complete_and_take`]), so a busy
-/// worker fetches in parallel, one round trip per job; this loop fills the slots left idle.
+/// Takes jobs while slots are free until shutdown: as many at once as there are free slots (up
+/// to [`MAX_BATCH`]), so filling idle slots costs one store round trip per batch, not per job.
+/// A slot whose job completes takes its next job itself, in the same call as the completion
+/// ([`Queue::complete_and_take`]), so a busy worker also fetches in one round trip per job.
 async fn take_loop(shared: &Arc<Shared>, tracker: &TaskTracker, shutdown: &CancellationToken) {
     let slots = Arc::new(Semaphore::new(shared.settings.concurrency.max(1)));
     let mut retry = RetryDelay::new(Duration::from_millis(100), Duration::from_secs(5));
     loop {
-        let permit = tokio::select! {
+        let first = tokio::select! {
             () = shutdown.cancelled() => return,
             permit = Arc::clone(&slots).acquire_owned() => match permit {
                 Ok(permit) => permit,
                 Err(_) => return,
             },
         };
+        let mut permits = vec![first];
+        while permits.len() < MAX_BATCH {
+            match Arc::clone(&slots).try_acquire_owned() {
+                Ok(permit) => permits.push(permit),
+                Err(_) => break,
+            }
+        }
         if shutdown.is_cancelled() {
             return;
         }
-        // Not raced against shutdown: a take cancelled half-way could lease a job nobody runs.
-        match shared
+        // Not raced against shutdown: a take cancelled half-way could lease jobs nobody runs.
+        let taken = shared
             .queue
-            .take(&shared.next_token(), shared.settings.lock)
-            .await
-        {
-            Ok(Fetch::Job(job)) => {
+            .take_many(&shared.next_token(), permits.len(), shared.settings.lock)
+            .await;
+        match taken {
+            Ok(taken) if !taken.jobs.is_empty() => {
                 shared.health.ok();
                 retry.reset();
-                let shared = Arc::clone(shared);
-                tracker.spawn(async move {
-                    let mut next = Some(*job);
-                    while let Some(job) = next {
-                        next = run_job(&shared, job).await;
-                    }
-                    drop(permit);
-                });
+                for (job, permit) in taken.jobs.into_iter().zip(permits) {
+                    let shared = Arc::clone(shared);
+                    tracker.spawn(async move {
+                        let mut next = Some(job);
+                        while let Some(job) = next {
+                            next = run_job(&shared, job).await;
+                        }
+                        drop(permit);
+                    });
+                }
             }
-            Ok(Fetch::Empty { next_due }) => {
+            Ok(taken) => {
                 shared.health.ok();
                 retry.reset();
-                drop(permit);
-                let wait = next_due
+                drop(permits);
+                let wait = taken
+                    .next_due
                     .map_or(shared.settings.idle_wait, until)
                     .min(shared.settings.idle_wait);
                 tokio::select! {
@@ -210,7 +224,7 @@ async fn take_loop(shared: &Arc<Shared>, tracker: &TaskTracker, shutdown: &Cance
                 }
             }
             Err(error) => {
-                drop(permit);
+                drop(permits);
                 shared.health.failed(&error);
                 pause(retry.next_delay(), shutdown).await;
             }

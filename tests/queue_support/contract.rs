@@ -462,6 +462,36 @@ pub async fn retry_failed_moves_failed_jobs_back<Q: Queue>(f: Fixture<Q>) {
     assert_eq!(again.attempt(), 1, "fresh attempts");
 }
 
+pub async fn take_many_leases_each_job_under_its_own_token<Q: Queue>(f: Fixture<Q>) {
+    let q = &f.queue;
+    for i in 0..5 {
+        let mut j = job(Some(&format!("b{i}")));
+        j.opts.priority = if i == 3 { 1 } else { 0 };
+        added(q, j).await;
+    }
+    let first = q.take_many("batch-1", 3, LOCK).await.unwrap();
+    let ids: Vec<&str> = first.jobs.iter().map(|j| j.job.id.as_str()).collect();
+    assert_eq!(ids, ["b0", "b1", "b2"], "queue order");
+    let tokens: HashSet<&str> = first.jobs.iter().map(|j| j.token.as_str()).collect();
+    assert_eq!(tokens.len(), 3, "distinct tokens");
+    let rest = q.take_many("batch-2", 10, LOCK).await.unwrap();
+    let ids: Vec<&str> = rest.jobs.iter().map(|j| j.job.id.as_str()).collect();
+    assert_eq!(ids, ["b4", "b3"], "priority 0 before 1");
+    for active in first.jobs.iter().chain(&rest.jobs) {
+        assert_eq!(active.job.state, JobState::Active);
+        assert_eq!(
+            q.complete(active, json!(null), KEEP_ALL).await.unwrap(),
+            LockOutcome::Held
+        );
+    }
+    let mut later = job(Some("later"));
+    later.opts.delay = Duration::from_secs(60);
+    added(q, later).await;
+    let none = q.take_many("batch-3", 4, LOCK).await.unwrap();
+    assert!(none.jobs.is_empty());
+    assert!(none.next_due.is_some(), "the delayed job's due time");
+}
+
 pub async fn an_idle_waiter_wakes_on_an_add_from_another_handle<Q: Queue>(f: Fixture<Q>) {
     let other = (f.open)();
     let q = Arc::new(f.queue);
@@ -539,6 +569,7 @@ macro_rules! queue_contract {
             keep_policies_bound_finished_jobs,
             retry_failed_moves_failed_jobs_back,
             an_idle_waiter_wakes_on_an_add_from_another_handle,
+            take_many_leases_each_job_under_its_own_token,
             concurrent_takers_never_share_a_job,
         );
     };

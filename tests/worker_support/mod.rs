@@ -116,7 +116,7 @@ pub struct Proc {
     child: Child,
     lines: Arc<Mutex<Vec<String>>>,
     stderr: Arc<Mutex<Vec<String>>>,
-    /// The stdout/stderr reader threads; they finish at the pipes' end of file.
+    /// The output readers; joined after exit so every line is in before anyone looks.
     readers: Vec<std::thread::JoinHandle<()>>,
 }
 
@@ -209,10 +209,8 @@ impl Proc {
         let deadline = Instant::now() + timeout;
         loop {
             if let Some(status) = self.child.try_wait().expect("try_wait") {
-                // Let the readers take the last lines the process wrote (bounded: a leftover
-                // grandchild could hold a pipe open).
-                while self.readers.iter().any(|r| !r.is_finished()) && Instant::now() < deadline {
-                    std::thread::sleep(Duration::from_millis(5));
+                for reader in self.readers.drain(..) {
+                    let _ = reader.join();
                 }
                 return status;
             }

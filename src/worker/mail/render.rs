@@ -12,6 +12,8 @@ pub enum RenderError {
     Address(String, String),
     #[error("the recipient's name is empty")]
     EmptyName,
+    #[error("the recipient's name contains control characters")]
+    ControlCharacters,
     #[error("cannot build the message: {0}")]
     Build(String),
 }
@@ -25,6 +27,10 @@ pub fn welcome(mail: &WelcomeEmail, from: &Mailbox, job_id: &str) -> Result<Mess
     let name = mail.name.trim();
     if name.is_empty() {
         return Err(RenderError::EmptyName);
+    }
+    // A newline in a header value would let the data add headers (`Bcc:`) to the email.
+    if name.chars().any(char::is_control) {
+        return Err(RenderError::ControlCharacters);
     }
     let address = mail
         .email

@@ -1,0 +1,107 @@
+#!/usr/bin/env bash
+# The API benchmark: requests/s and latency percentiles, measured with wrk (Debian's `wrk`
+# package) against the real `svc api` binary on a 10,000-product catalogue seeded over HTTP.
+#
+# Usage: benches/api.sh [--debug]       (default: the release build, target/release/svc)
+# Env:   DURATION (20s)  CONNECTIONS (32)  THREADS (2)  PRODUCTS (10000)
+#
+# Prints one markdown table row per measurement; docs/BENCHMARKS.md (## API) holds the figures.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+BIN=target/release/svc
+if [ "${1:-}" = "--debug" ]; then BIN=target/debug/svc; fi
+DURATION=${DURATION:-20s}
+CONNECTIONS=${CONNECTIONS:-32}
+THREADS=${THREADS:-2}
+PRODUCTS=${PRODUCTS:-10000}
+
+command -v wrk >/dev/null || { echo "wrk is missing: apt-get install -y wrk" >&2; exit 1; }
+[ -x "$BIN" ] || { echo "$BIN is missing: cargo build --release (or pass --debug)" >&2; exit 1; }
+
+work=$(mktemp -d)
+api_pid=""
+stop_api() {
+  if [ -n "$api_pid" ]; then kill -TERM "$api_pid" 2>/dev/null || true; wait "$api_pid" 2>/dev/null || true; api_pid=""; fi
+}
+trap 'stop_api; rm -rf "$work"' EXIT
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+
+# start_api RATE_LIMIT: runs svc api on a free port over $work/data, waits for /health.
+start_api() {
+  port=$(free_port)
+  PORT=$port HOST=127.0.0.1 DATA_DIR="$work/data" LOG_LEVEL=info RATE_LIMIT="$1" \
+    "$BIN" api >>"$work/api.log" 2>&1 &
+  api_pid=$!
+  for _ in $(seq 1 200); do
+    if curl -fs "http://127.0.0.1:$port/health" >/dev/null 2>&1; then return 0; fi
+    sleep 0.05
+  done
+  echo "svc api did not start; see $work/api.log" >&2
+  exit 1
+}
+
+seed() {
+  python3 - "$port" "$PRODUCTS" <<'PY'
+import http.client, json, random, sys
+port, count = int(sys.argv[1]), int(sys.argv[2])
+rng = random.Random(42)
+kinds = ["Phone", "Laptop", "Tablet", "Headphones", "Camera", "Monitor", "Keyboard", "Mouse", "Speaker", "Watch"]
+brands = ["Acme", "Globex", "Initech", "Umbrella", "Hooli", "Stark", "Wayne", "Wonka"]
+adjectives = ["Pro", "Max", "Mini", "Air", "Ultra", "Lite", "Plus", "Neo"]
+conn = http.client.HTTPConnection("127.0.0.1", port)
+for i in range(count):
+    kind = rng.choice(kinds)
+    body = {
+        "title": f"{rng.choice(brands)} {kind} {rng.choice(adjectives)} {i}",
+        "description": f"A {rng.choice(adjectives).lower()} {kind.lower()} for everyday use, model {i}",
+        "price": round(rng.uniform(5, 2500), 2),
+        "brand": rng.choice(brands),
+        "category": kind.lower() + "s",
+        "tags": rng.sample(["new", "sale", "popular", "eco", "5g", "wireless", "refurbished"], 2),
+        "stock": rng.choice([0, 0, 1, 5, 20, 100]),
+    }
+    conn.request("POST", "/api/products", json.dumps(body), {"Content-Type": "application/json"})
+    response = conn.getresponse()
+    response.read()
+    if response.status != 201:
+        sys.exit(f"seeding failed at {i}: HTTP {response.status}")
+PY
+}
+
+# measure LABEL PATH: one wrk run, one table row.
+measure() {
+  local out rps p50 p99
+  out=$(wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency "http://127.0.0.1:$port$2")
+  if echo "$out" | grep -q "Non-2xx"; then echo "$out" >&2; echo "non-2xx answers for $2" >&2; exit 1; fi
+  rps=$(echo "$out" | awk '/Requests\/sec/ {print $2}')
+  p50=$(echo "$out" | awk '$1 == "50%" {print $2}')
+  p99=$(echo "$out" | awk '$1 == "99%" {print $2}')
+  printf '| %s | `%s` | %s | %s | %s |\n' "$1" "$2" "$rps" "$p50" "$p99"
+}
+
+QUERY='/api/products?search=phone&sort=-price,title&page=3&limit=20'
+FILTER='/api/products?category=laptops&minPrice=100&maxPrice=1500&inStock=true&sort=price&page=5'
+
+start_api off
+echo "seeding $PRODUCTS products over HTTP ..." >&2
+seed_start=$(date +%s.%N)
+seed
+seed_end=$(date +%s.%N)
+echo "seeded in $(python3 -c "print(round($seed_end - $seed_start, 1))") s" >&2
+total=$(curl -fs "http://127.0.0.1:$port/api/products?limit=1" | python3 -c 'import json,sys; print(json.load(sys.stdin)["meta"]["total"])')
+[ "$total" = "$PRODUCTS" ] || { echo "expected $PRODUCTS products, found $total" >&2; exit 1; }
+
+echo "binary: $BIN; wrk -t$THREADS -c$CONNECTIONS -d$DURATION; $(nproc) cores shared by wrk and the API"
+echo
+echo "| measurement | path | requests/s | p50 | p99 |"
+echo "|---|---|---|---|---|"
+measure "/health" "/health"
+measure "search + sort + page, rate limit off" "$QUERY"
+measure "filters + sort + page, rate limit off" "$FILTER"
+stop_api
+
+start_api 1000000000/1h
+measure "search + sort + page, rate limit on (SQLite counter)" "$QUERY"
+stop_api

@@ -1,0 +1,429 @@
+//! The API's settings, read from the environment (svc.toml `[env]`, `.env`, or the shell).
+//!
+//! Every variable is validated up front and every problem is reported at once, naming the
+//! variable: a typo must stop the start, never silently become a default.
+
+use std::fmt;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use super::client_ip::IpNet;
+
+/// Everything `svc api` is configured with.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// `HOST` (127.0.0.1) and `PORT` (3000; 0 picks a free port).
+    pub addr: SocketAddr,
+    /// `DATA_DIR` (`data`): where the embedded database lives.
+    pub data_dir: PathBuf,
+    /// `LOG_LEVEL` (`info`), checked here so a bad value stops the start.
+    pub log_level: String,
+    /// `CORS_ORIGINS`: the origins browsers may call from; empty allows none.
+    pub cors: CorsOrigins,
+    /// `RATE_LIMIT` (`100/15m`, or `off`).
+    pub rate_limit: Option<RateLimit>,
+    /// `BODY_LIMIT` (`10kb` = 10,000 bytes).
+    pub body_limit: usize,
+    /// `TRUSTED_PROXIES`: peers whose `X-Forwarded-For` is believed.
+    pub trusted_proxies: Vec<IpNet>,
+    /// `HEADER_TIMEOUT` (10 s): a request's head must arrive within it, and a kept-alive
+    /// connection may idle this long; then the connection is closed (slow loris).
+    pub header_timeout: Duration,
+    /// `BODY_TIMEOUT` (10 s): a request body must arrive within it, else 408.
+    pub body_timeout: Duration,
+    /// How long in-flight requests may finish after SIGTERM (not an env variable: it must stay
+    /// under the supervisor's `stop_timeout`, 10 s by default).
+    pub drain_timeout: Duration,
+}
+
+/// `CORS_ORIGINS`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CorsOrigins {
+    /// `*`: any origin (without credentials).
+    Any,
+    /// Exactly these origins (`scheme://host[:port]`).
+    List(Vec<String>),
+}
+
+/// `RATE_LIMIT`: at most `max` requests per client per `window`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateLimit {
+    pub max: u64,
+    pub window: Duration,
+}
+
+/// Every invalid variable, with what is wrong with it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub struct SettingsError(pub Vec<(String, String)>);
+
+impl fmt::Display for SettingsError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let parts: Vec<String> = self
+            .0
+            .iter()
+            .map(|(var, msg)| format!("{var}: {msg}"))
+            .collect();
+        write!(f, "invalid configuration: {}", parts.join("; "))
+    }
+}
+
+impl Settings {
+    /// Reads the process environment.
+    ///
+    /// # Errors
+    /// [`SettingsError`] listing every invalid variable.
+    pub fn from_env() -> Result<Self, SettingsError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Reads the variables from `lookup` (tests pass a map).
+    ///
+    /// # Errors
+    /// [`SettingsError`] listing every invalid variable.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, SettingsError> {
+        let mut problems: Vec<(String, String)> = Vec::new();
+        let mut read =
+            |name: &str, default: &str, parse: &dyn Fn(&str) -> Result<(), String>| -> String {
+                let value = lookup(name)
+                    .map(|v| v.trim().to_owned())
+                    .filter(|v| !v.is_empty());
+                let value = value.unwrap_or_else(|| default.to_owned());
+                if let Err(message) = parse(&value) {
+                    problems.push((name.to_owned(), message));
+                }
+                value
+            };
+        let host = read("HOST", "127.0.0.1", &|v| parse_host(v).map(drop));
+        let port = read("PORT", "3000", &|v| parse_port(v).map(drop));
+        let data_dir = read("DATA_DIR", "data", &|_| Ok(()));
+        let log_level = read("LOG_LEVEL", "info", &check_log_level);
+        let cors = read("CORS_ORIGINS", "", &|v| parse_cors(v).map(drop));
+        let rate = read("RATE_LIMIT", "100/15m", &|v| parse_rate_limit(v).map(drop));
+        let body = read("BODY_LIMIT", "10kb", &|v| parse_size(v).map(drop));
+        let proxies = read("TRUSTED_PROXIES", "", &|v| parse_proxies(v).map(drop));
+        let header_timeout = read("HEADER_TIMEOUT", "10s", &|v| parse_timeout(v).map(drop));
+        let body_timeout = read("BODY_TIMEOUT", "10s", &|v| parse_timeout(v).map(drop));
+        read("DB_URL", "", &check_db_url);
+        let redis_url = read("REDIS_URL", "", &check_redis_url);
+        let redis_host = read("REDIS_HOST", "", &|v| check_redis_host(v, &redis_url));
+        read("REDIS_PORT", "", &|v| check_redis_port(v, &redis_host));
+        if !problems.is_empty() {
+            return Err(SettingsError(problems));
+        }
+        let invalid = |var: &str| SettingsError(vec![(var.to_owned(), "is invalid".to_owned())]);
+        Ok(Settings {
+            addr: SocketAddr::new(
+                parse_host(&host).map_err(|_| invalid("HOST"))?,
+                parse_port(&port).map_err(|_| invalid("PORT"))?,
+            ),
+            data_dir: PathBuf::from(data_dir),
+            log_level,
+            cors: parse_cors(&cors).map_err(|_| invalid("CORS_ORIGINS"))?,
+            rate_limit: parse_rate_limit(&rate).map_err(|_| invalid("RATE_LIMIT"))?,
+            body_limit: parse_size(&body).map_err(|_| invalid("BODY_LIMIT"))?,
+            trusted_proxies: parse_proxies(&proxies).map_err(|_| invalid("TRUSTED_PROXIES"))?,
+            header_timeout: parse_timeout(&header_timeout)
+                .map_err(|_| invalid("HEADER_TIMEOUT"))?,
+            body_timeout: parse_timeout(&body_timeout).map_err(|_| invalid("BODY_TIMEOUT"))?,
+            drain_timeout: Duration::from_secs(8),
+        })
+    }
+}
+
+fn parse_host(value: &str) -> Result<IpAddr, String> {
+    if value.eq_ignore_ascii_case("localhost") {
+        return Ok(IpAddr::V4(Ipv4Addr::LOCALHOST));
+    }
+    value
+        .parse()
+        .map_err(|_| format!("{value:?} is not an IP address (e.g. 127.0.0.1, 0.0.0.0 or ::1)"))
+}
+
+fn parse_port(value: &str) -> Result<u16, String> {
+    value
+        .parse()
+        .map_err(|_| format!("{value:?} is not a port number from 0 to 65535"))
+}
+
+/// Levels (`info`) or tracing directives (`svc=debug,tower_http=warn`).
+fn check_log_level(value: &str) -> Result<(), String> {
+    const LEVELS: [&str; 6] = ["trace", "debug", "info", "warn", "error", "off"];
+    let ok = value.split(',').all(|part| {
+        let level = part.rsplit_once('=').map_or(
+            part,
+            |(target, level)| {
+                if target.is_empty() { "" } else { level }
+            },
+        );
+        LEVELS.contains(&level.to_ascii_lowercase().as_str())
+    });
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "{value:?} is not a log level (trace, debug, info, warn, error, off) or a list of target=level directives"
+        ))
+    }
+}
+
+fn parse_cors(value: &str) -> Result<CorsOrigins, String> {
+    if value == "*" {
+        return Ok(CorsOrigins::Any);
+    }
+    let mut origins = Vec::new();
+    for origin in value.split(',').map(str::trim).filter(|o| !o.is_empty()) {
+        let origin = origin.trim_end_matches('/');
+        let rest = origin
+            .strip_prefix("https://")
+            .or_else(|| origin.strip_prefix("http://"))
+            .ok_or_else(|| format!("{origin:?} is not an origin like https://app.example.com"))?;
+        let host_ok = !rest.is_empty()
+            && rest
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':' | '[' | ']'));
+        if !host_ok {
+            return Err(format!(
+                "{origin:?} is not an origin like https://app.example.com (no path)"
+            ));
+        }
+        origins.push(origin.to_ascii_lowercase());
+    }
+    Ok(CorsOrigins::List(origins))
+}
+
+fn parse_rate_limit(value: &str) -> Result<Option<RateLimit>, String> {
+    if value.eq_ignore_ascii_case("off") {
+        return Ok(None);
+    }
+    let usage = || format!("{value:?} is not a limit like 100/15m (requests per window) or off");
+    let (max, window) = value.split_once('/').ok_or_else(usage)?;
+    let max: u64 = max.trim().parse().map_err(|_| usage())?;
+    let window = humantime::parse_duration(window.trim()).map_err(|_| usage())?;
+    if max == 0 {
+        return Err(format!(
+            "{value:?}: the limit must be at least 1 request (or use off)"
+        ));
+    }
+    if window < Duration::from_secs(1) || window > Duration::from_secs(86_400) {
+        return Err(format!("{value:?}: the window must be from 1s to 24h"));
+    }
+    Ok(Some(RateLimit { max, window }))
+}
+
+/// `10kb` (10,000 bytes), `16KiB`, `1mb`, or plain bytes; 1 byte to 100 MB.
+fn parse_size(value: &str) -> Result<usize, String> {
+    let usage = || format!("{value:?} is not a size like 10kb, 64KiB or 1mb");
+    let split = value
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(value.len());
+    let (digits, unit) = value.split_at(split);
+    let factor: usize = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "kb" | "k" => 1_000,
+        "kib" => 1 << 10,
+        "mb" | "m" => 1_000_000,
+        "mib" => 1 << 20,
+        _ => return Err(usage()),
+    };
+    let bytes = digits
+        .parse::<usize>()
+        .ok()
+        .and_then(|n| n.checked_mul(factor))
+        .ok_or_else(usage)?;
+    if bytes == 0 || bytes > 100_000_000 {
+        return Err(format!("{value:?} must be from 1 byte to 100mb"));
+    }
+    Ok(bytes)
+}
+
+/// A read timeout: `10s`, `500ms`, `1m`; from 100 ms to 10 minutes.
+fn parse_timeout(value: &str) -> Result<Duration, String> {
+    let duration = humantime::parse_duration(value)
+        .map_err(|_| format!("{value:?} is not a duration like 10s or 500ms"))?;
+    if duration < Duration::from_millis(100) || duration > Duration::from_secs(600) {
+        return Err(format!("{value:?} must be from 100ms to 10m"));
+    }
+    Ok(duration)
+}
+
+fn parse_proxies(value: &str) -> Result<Vec<IpNet>, String> {
+    value
+        .split(',')
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+        .map(|p| p.parse::<IpNet>().map_err(|e| format!("{p:?}: {e}")))
+        .collect()
+}
+
+/// MongoDB is a later issue: a `DB_URL` must not be silently ignored.
+fn check_db_url(value: &str) -> Result<(), String> {
+    if value.is_empty() {
+        return Ok(());
+    }
+    if value.starts_with("mongodb://") || value.starts_with("mongodb+srv://") {
+        return Err(
+            "the MongoDB backend is not in this build yet; unset DB_URL to use the embedded store"
+                .into(),
+        );
+    }
+    Err("must be a mongodb:// or mongodb+srv:// URL, or unset for the embedded store".into())
+}
+
+/// The Redis backends are a later issue: a Redis setting must not be silently ignored.
+fn check_redis_url(value: &str) -> Result<(), String> {
+    if value.is_empty() {
+        return Ok(());
+    }
+    if value.starts_with("redis://") || value.starts_with("rediss://") {
+        return Err(
+            "the Redis queue backend is not in this build yet; unset REDIS_URL to use the embedded queue".into(),
+        );
+    }
+    Err("must be a redis:// or rediss:// URL".into())
+}
+
+fn check_redis_host(host: &str, url: &str) -> Result<(), String> {
+    if host.is_empty() {
+        return Ok(());
+    }
+    if !url.is_empty() {
+        return Err("give either REDIS_URL or REDIS_HOST/REDIS_PORT, not both".into());
+    }
+    Err("the Redis queue backend is not in this build yet; unset REDIS_HOST and REDIS_PORT to use the embedded queue".into())
+}
+
+fn check_redis_port(port: &str, host: &str) -> Result<(), String> {
+    if port.is_empty() {
+        return Ok(());
+    }
+    if port.parse::<u16>().map_or(true, |p| p == 0) {
+        return Err(format!("{port:?} is not a port number from 1 to 65535"));
+    }
+    if host.is_empty() {
+        return Err("REDIS_PORT needs REDIS_HOST".into());
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn settings(vars: &[(&str, &str)]) -> Result<Settings, SettingsError> {
+        let map: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        Settings::from_lookup(|name| map.get(name).cloned())
+    }
+
+    fn named(vars: &[(&str, &str)]) -> Vec<String> {
+        settings(vars)
+            .unwrap_err()
+            .0
+            .into_iter()
+            .map(|(var, _)| var)
+            .collect()
+    }
+
+    #[test]
+    fn defaults() {
+        let s = settings(&[]).unwrap();
+        assert_eq!(s.addr, "127.0.0.1:3000".parse().unwrap());
+        assert_eq!(s.data_dir, PathBuf::from("data"));
+        assert_eq!(s.body_limit, 10_000);
+        assert_eq!(
+            s.rate_limit,
+            Some(RateLimit {
+                max: 100,
+                window: Duration::from_secs(900)
+            })
+        );
+        assert_eq!(s.cors, CorsOrigins::List(vec![]));
+        assert!(s.trusted_proxies.is_empty());
+        assert_eq!(s.header_timeout, Duration::from_secs(10));
+        assert_eq!(s.body_timeout, Duration::from_secs(10));
+    }
+
+    #[test]
+    fn values_are_read() {
+        let s = settings(&[
+            ("HOST", "0.0.0.0"),
+            ("PORT", "0"),
+            ("CORS_ORIGINS", "https://a.example, http://localhost:5173"),
+            ("RATE_LIMIT", "10/1m"),
+            ("BODY_LIMIT", "64KiB"),
+            ("TRUSTED_PROXIES", "10.0.0.0/8, ::1"),
+            ("LOG_LEVEL", "svc=debug,warn"),
+        ])
+        .unwrap();
+        assert_eq!(s.addr.port(), 0);
+        assert_eq!(
+            s.cors,
+            CorsOrigins::List(vec![
+                "https://a.example".into(),
+                "http://localhost:5173".into()
+            ])
+        );
+        assert_eq!(
+            s.rate_limit,
+            Some(RateLimit {
+                max: 10,
+                window: Duration::from_secs(60)
+            })
+        );
+        assert_eq!(s.body_limit, 65_536);
+        assert_eq!(s.trusted_proxies.len(), 2);
+        assert_eq!(settings(&[("RATE_LIMIT", "off")]).unwrap().rate_limit, None);
+        assert_eq!(
+            settings(&[("CORS_ORIGINS", "*")]).unwrap().cors,
+            CorsOrigins::Any
+        );
+    }
+
+    #[test]
+    fn every_invalid_variable_is_named() {
+        let mut names = named(&[
+            ("PORT", "70000"),
+            ("HOST", "example.com"),
+            ("LOG_LEVEL", "verbose"),
+            ("CORS_ORIGINS", "app.example.com"),
+            ("RATE_LIMIT", "100"),
+            ("BODY_LIMIT", "10 furlongs"),
+            ("TRUSTED_PROXIES", "10.0.0.0/33"),
+            ("DB_URL", "postgres://x"),
+            ("REDIS_URL", "redis://localhost:6379"),
+        ]);
+        names.sort();
+        assert_eq!(
+            names,
+            [
+                "BODY_LIMIT",
+                "CORS_ORIGINS",
+                "DB_URL",
+                "HOST",
+                "LOG_LEVEL",
+                "PORT",
+                "RATE_LIMIT",
+                "REDIS_URL",
+                "TRUSTED_PROXIES"
+            ]
+        );
+        assert_eq!(named(&[("RATE_LIMIT", "0/1m")]), ["RATE_LIMIT"]);
+        assert_eq!(named(&[("RATE_LIMIT", "5/1ms")]), ["RATE_LIMIT"]);
+        assert_eq!(named(&[("BODY_LIMIT", "0")]), ["BODY_LIMIT"]);
+        assert_eq!(named(&[("HEADER_TIMEOUT", "soon")]), ["HEADER_TIMEOUT"]);
+        assert_eq!(named(&[("BODY_TIMEOUT", "1ms")]), ["BODY_TIMEOUT"]);
+        let quick = settings(&[("HEADER_TIMEOUT", "500ms"), ("BODY_TIMEOUT", "2s")]).unwrap();
+        assert_eq!(quick.header_timeout, Duration::from_millis(500));
+        assert_eq!(quick.body_timeout, Duration::from_secs(2));
+        assert_eq!(named(&[("DB_URL", "mongodb://db")]), ["DB_URL"]);
+        assert_eq!(named(&[("REDIS_PORT", "abc")]), ["REDIS_PORT"]);
+        assert_eq!(named(&[("REDIS_HOST", "cache")]), ["REDIS_HOST"]);
+        assert_eq!(named(&[("REDIS_PORT", "6379")]), ["REDIS_PORT"]);
+        let message = settings(&[("PORT", "x")]).unwrap_err().to_string();
+        assert!(message.contains("PORT:"), "{message}");
+    }
+}

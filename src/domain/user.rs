@@ -1,0 +1,282 @@
+//! The user aggregate. A password exists only on the way in ([`NewUser`]); a [`User`] has no
+//! password or hash field, so none can ever be serialized into a response or a log line.
+
+use std::fmt;
+
+use serde::Serialize;
+use serde_json::Value;
+
+use super::validate::{self, Invalid, Reader};
+use super::{ObjectId, Timestamp};
+
+pub const MAX_NAME: usize = 100;
+pub const MAX_EMAIL: usize = 254;
+pub const MIN_PASSWORD: usize = 8;
+/// Bounded so a client cannot make the server hash megabytes.
+pub const MAX_PASSWORD: usize = 128;
+
+/// A stored user, as shown to clients.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct User {
+    pub id: ObjectId,
+    pub name: String,
+    pub email: Email,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+    pub deleted_at: Option<Timestamp>,
+}
+
+impl User {
+    /// A new user with a fresh id, created at `now`.
+    pub fn register(name: String, email: Email, now: Timestamp) -> Self {
+        User {
+            id: ObjectId::new(),
+            name,
+            email,
+            created_at: now,
+            updated_at: now,
+            deleted_at: None,
+        }
+    }
+}
+
+/// A validated sign-up.
+#[derive(Debug, Clone)]
+pub struct NewUser {
+    pub name: String,
+    pub email: Email,
+    pub password: Password,
+}
+
+impl NewUser {
+    /// Validates a create body: `name`, `email` and `password`, nothing else.
+    ///
+    /// # Errors
+    /// [`Invalid`] naming every bad, missing or unknown field.
+    pub fn from_json(body: &Value) -> Result<Self, Invalid> {
+        let mut r = Reader::new(body, &["name", "email", "password"])?;
+        let name = r.required("name", name);
+        let email = r.required("email", Email::from_json);
+        let password = r.required("password", Password::from_json);
+        r.finish()?;
+        match (name, email, password) {
+            (Some(name), Some(email), Some(password)) => Ok(NewUser {
+                name,
+                email,
+                password,
+            }),
+            _ => Err(Invalid::one("body", "is incomplete")),
+        }
+    }
+}
+
+/// The display name: 1–100 characters, no control characters. It goes into the welcome email's
+/// `To:` header, where a CR/LF could add headers, so the worker refuses such a name; refusing it
+/// here as well means no user is created whose email can never be sent.
+fn name(value: &Value) -> Result<String, String> {
+    let name = validate::text(value, 1, MAX_NAME)?;
+    if name.chars().any(char::is_control) {
+        return Err("must not contain control characters".into());
+    }
+    Ok(name)
+}
+
+/// A trimmed, lowercased email address of a plausible shape.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(transparent)]
+pub struct Email(String);
+
+impl Email {
+    /// Parses `text`: trimmed, lowercased, `local@domain.tld`, no spaces.
+    ///
+    /// # Errors
+    /// A message saying what is wrong.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let email = text.trim().to_lowercase();
+        if email.is_empty() {
+            return Err("must not be empty".into());
+        }
+        if email.chars().count() > MAX_EMAIL {
+            return Err(format!("must be at most {MAX_EMAIL} characters"));
+        }
+        let Some((local, domain)) = email.split_once('@') else {
+            return Err("must be an email address".into());
+        };
+        let labels_ok = domain.split('.').count() >= 2
+            && domain.split('.').all(|label| {
+                !label.is_empty()
+                    && !label.starts_with('-')
+                    && !label.ends_with('-')
+                    && label.chars().all(|c| c.is_alphanumeric() || c == '-')
+            });
+        let local_ok = !local.is_empty()
+            && local.len() <= 64
+            && !local.starts_with('.')
+            && !local.ends_with('.')
+            && !local.contains("..")
+            && local
+                .chars()
+                .all(|c| c.is_alphanumeric() || "!#$%&'*+/=?^_`{|}~.-".contains(c));
+        if !(labels_ok && local_ok) {
+            return Err("must be an email address".into());
+        }
+        Ok(Email(email))
+    }
+
+    fn from_json(value: &Value) -> Result<Self, String> {
+        match value {
+            Value::String(text) => Self::parse(text),
+            _ => Err("must be a string".into()),
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for Email {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A plaintext password on its way to the hasher; `Debug` never shows it.
+#[derive(Clone)]
+pub struct Password(String);
+
+impl Password {
+    fn from_json(value: &Value) -> Result<Self, String> {
+        let Value::String(text) = value else {
+            return Err("must be a string".into());
+        };
+        let len = text.chars().count();
+        if len < MIN_PASSWORD {
+            return Err(format!("must be at least {MIN_PASSWORD} characters"));
+        }
+        if len > MAX_PASSWORD {
+            return Err(format!("must be at most {MAX_PASSWORD} characters"));
+        }
+        Ok(Password(text.clone()))
+    }
+
+    /// The plaintext, for the hasher only.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Password {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Password(<redacted>)")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn a_signup_is_trimmed_and_lowercased() {
+        let user = NewUser::from_json(
+            &json!({"name": " Ann ", "email": " Ann@Example.COM ", "password": "correct horse"}),
+        )
+        .unwrap();
+        assert_eq!(user.name, "Ann");
+        assert_eq!(user.email.as_str(), "ann@example.com");
+        assert_eq!(user.password.expose(), "correct horse");
+        assert!(
+            !format!("{user:?}").contains("horse"),
+            "Debug must hide the password"
+        );
+    }
+
+    #[test]
+    fn operator_objects_are_not_coerced() {
+        let err =
+            NewUser::from_json(&json!({"name": "a", "email": {"$ne": ""}, "password": "12345678"}))
+                .unwrap_err();
+        assert_eq!(err.0[0].field, "email");
+        assert_eq!(err.0[0].message, "must be a string");
+    }
+
+    #[test]
+    fn names_with_control_characters_are_refused() {
+        for bad in [
+            "Ann\r\nBcc: x@evil.example",
+            "Ann\0",
+            "\u{7f}Ann",
+            "A\u{85}nn",
+        ] {
+            let err = NewUser::from_json(
+                &json!({"name": bad, "email": "a@b.co", "password": "12345678"}),
+            )
+            .unwrap_err();
+            assert_eq!(err.0[0].field, "name", "{bad:?}");
+            assert_eq!(err.0[0].message, "must not contain control characters");
+        }
+        let ok = json!({"name": "Zoë 🙂 O'Brien", "email": "a@b.co", "password": "12345678"});
+        assert!(NewUser::from_json(&ok).is_ok());
+    }
+
+    #[test]
+    fn mass_assignment_is_refused() {
+        let err = NewUser::from_json(
+            &json!({"name": "a", "email": "a@b.co", "password": "12345678", "role": "admin"}),
+        )
+        .unwrap_err();
+        assert_eq!(err.0[0].field, "role");
+    }
+
+    #[test]
+    fn emails_must_look_like_emails() {
+        for bad in [
+            "",
+            "a",
+            "a@",
+            "@b.co",
+            "a@b",
+            "a b@c.de",
+            "a@b..co",
+            "a@-b.co",
+            "a..b@c.de",
+            "a@b.co\n",
+        ] {
+            if bad.ends_with('\n') {
+                assert!(Email::parse(bad).is_ok(), "trailing whitespace is trimmed");
+                continue;
+            }
+            assert!(Email::parse(bad).is_err(), "{bad:?}");
+        }
+        assert!(Email::parse("first.last+tag@mail.example.org").is_ok());
+    }
+
+    #[test]
+    fn passwords_are_bounded() {
+        let short =
+            NewUser::from_json(&json!({"name": "a", "email": "a@b.co", "password": "short"}))
+                .unwrap_err();
+        assert_eq!(short.0[0].field, "password");
+        let long = "x".repeat(129);
+        assert!(
+            NewUser::from_json(&json!({"name": "a", "email": "a@b.co", "password": long})).is_err()
+        );
+    }
+
+    #[test]
+    fn a_user_serializes_without_secrets() {
+        let user = User::register(
+            "a".into(),
+            Email::parse("a@b.co").unwrap(),
+            Timestamp::from_millis(0),
+        );
+        let shown = serde_json::to_value(&user).unwrap();
+        let keys: Vec<&String> = shown.as_object().unwrap().keys().collect();
+        assert_eq!(
+            keys,
+            ["createdAt", "deletedAt", "email", "id", "name", "updatedAt"]
+        );
+    }
+}

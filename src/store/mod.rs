@@ -1,0 +1,171 @@
+//! Persistence behind one repository trait per aggregate ([`ProductRepository`],
+//! [`UserRepository`]) plus the two small stores the API's plumbing needs: the welcome-email
+//! [`Outbox`] and the shared [`RateCounter`].
+//!
+//! The traits speak only domain and query types, never SQL or HTTP, so the MongoDB backend (its
+//! own issue) plugs in beside [`sqlite`] without touching a handler. Ids and timestamps are
+//! made by the domain (`Product::create`, `User::register`); a backend stores what it is given.
+
+pub mod sqlite;
+
+use async_trait::async_trait;
+
+use crate::domain::{ObjectId, Product, ProductPatch, Timestamp, User};
+use crate::query::{ProductQuery, UserQuery};
+use crate::queue::NewJob;
+
+/// Why a store operation failed. Messages are for logs only: the API never shows them.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// No such record (or it is soft-deleted and was not asked for).
+    #[error("not found")]
+    NotFound,
+    /// A user with this email exists already.
+    #[error("email already registered")]
+    EmailTaken,
+    /// The database cannot serve now (busy, locked, cannot be opened); a retry may work.
+    #[error("store unavailable: {0}")]
+    Unavailable(String),
+    /// Anything else: a bug or a corrupt row.
+    #[error("store failure: {0}")]
+    Internal(String),
+}
+
+/// One page of a list and the number of all matches.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub total: u64,
+}
+
+/// The products aggregate.
+#[async_trait]
+pub trait ProductRepository: Send + Sync + 'static {
+    /// Stores a new product (from `Product::create`).
+    async fn insert(&self, product: Product) -> Result<Product, StoreError>;
+    /// One product; a soft-deleted one only with `include_deleted`.
+    async fn get(&self, id: ObjectId, include_deleted: bool) -> Result<Product, StoreError>;
+    /// The page of products `query` asks for, in its order, with the id as the last tie-breaker.
+    async fn list(&self, query: &ProductQuery) -> Result<Page<Product>, StoreError>;
+    /// Applies `patch` to a live product, atomically.
+    async fn update(
+        &self,
+        id: ObjectId,
+        patch: ProductPatch,
+        now: Timestamp,
+    ) -> Result<Product, StoreError>;
+    /// Sets `deletedAt`; a product already deleted is [`StoreError::NotFound`].
+    async fn soft_delete(&self, id: ObjectId, now: Timestamp) -> Result<Product, StoreError>;
+    /// Clears `deletedAt` (a live product is returned unchanged).
+    async fn restore(&self, id: ObjectId, now: Timestamp) -> Result<Product, StoreError>;
+}
+
+/// The users aggregate.
+#[async_trait]
+pub trait UserRepository: Send + Sync + 'static {
+    /// Stores a new user with its password hash and, in the same transaction, the message to
+    /// relay to the queue: either both are stored or neither ([`StoreError::EmailTaken`] when
+    /// the email is registered already).
+    async fn insert(
+        &self,
+        user: User,
+        password_hash: String,
+        message: OutboxMessage,
+    ) -> Result<User, StoreError>;
+    /// One user; a soft-deleted one only with `include_deleted`.
+    async fn get(&self, id: ObjectId, include_deleted: bool) -> Result<User, StoreError>;
+    /// A page of users, newest first.
+    async fn list(&self, query: &UserQuery) -> Result<Page<User>, StoreError>;
+    /// Sets `deletedAt`; a user already deleted is [`StoreError::NotFound`].
+    async fn soft_delete(&self, id: ObjectId, now: Timestamp) -> Result<User, StoreError>;
+}
+
+/// A job waiting in the store to be added to a queue.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct OutboxMessage {
+    pub queue: String,
+    pub job: NewJob,
+}
+
+/// A claimed outbox row.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OutboxEntry {
+    /// The row's id, for [`Outbox::delivered`] and [`Outbox::retry_later`].
+    pub id: i64,
+    pub message: OutboxMessage,
+    /// Failed relays so far.
+    pub attempts: u32,
+}
+
+/// The transactional outbox: jobs written with their user, relayed to the queue afterwards.
+///
+/// Relaying is at-least-once (a crash between the add and [`Outbox::delivered`] relays again);
+/// the job's custom id makes the second add a no-op.
+#[async_trait]
+pub trait Outbox: Send + Sync + 'static {
+    /// Claims up to `limit` due rows for `lease`, so other API instances skip them meanwhile.
+    async fn claim(
+        &self,
+        limit: usize,
+        lease: std::time::Duration,
+    ) -> Result<Vec<OutboxEntry>, StoreError>;
+    /// Removes a relayed row.
+    async fn delivered(&self, id: i64) -> Result<(), StoreError>;
+    /// Records a failed relay; the row is due again after `delay`.
+    async fn retry_later(
+        &self,
+        id: i64,
+        error: &str,
+        delay: std::time::Duration,
+    ) -> Result<(), StoreError>;
+    /// Rows not yet relayed.
+    async fn backlog(&self) -> Result<u64, StoreError>;
+    /// How long until the earliest row is due (zero if one is due now); `None` when empty.
+    async fn next_due(&self) -> Result<Option<std::time::Duration>, StoreError>;
+}
+
+/// Fixed-window hit counters shared by every API instance using the same store.
+#[async_trait]
+pub trait RateCounter: Send + Sync + 'static {
+    /// Counts one hit for `key` in the window starting at `window_start` (ms since the epoch)
+    /// and returns the hits in that window so far, this one included.
+    async fn hit(&self, key: &str, window_start: i64) -> Result<u64, StoreError>;
+}
+
+/// Liveness of the store, for `/ready` and the API's store gate.
+#[async_trait]
+pub trait Health: Send + Sync + 'static {
+    async fn ping(&self) -> Result<(), StoreError>;
+
+    /// Whether reads and writes can be served right now, answered quickly (a backend must not
+    /// wait out its usual busy timeout here). Reads and writes are apart because a store can
+    /// lose one without the other: an SQLite file whose write lock another process holds still
+    /// serves reads. The default asks [`Health::ping`] for both.
+    async fn probe(&self) -> Probe {
+        match self.ping().await {
+            Ok(()) => Probe::UP,
+            Err(error) => Probe {
+                reads: false,
+                writes: false,
+                error: Some(error.to_string()),
+            },
+        }
+    }
+}
+
+/// What [`Health::probe`] found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Probe {
+    pub reads: bool,
+    pub writes: bool,
+    /// Why not, for the log.
+    pub error: Option<String>,
+}
+
+impl Probe {
+    pub const UP: Probe = Probe {
+        reads: true,
+        writes: true,
+        error: None,
+    };
+}

@@ -1,0 +1,384 @@
+//! [`ProductRepository`] on SQLite, and the translation of a [`ProductQuery`] into SQL.
+
+use async_trait::async_trait;
+use rusqlite::types::Value as Sql;
+use rusqlite::{OptionalExtension, Row, Transaction, params, params_from_iter};
+
+use super::{SqliteStore, escape_like, map_err, stored_id};
+use crate::domain::{ObjectId, Product, ProductPatch, Timestamp};
+use crate::query::{Direction, ProductFilter, ProductQuery, SortField, StockFilter};
+use crate::store::{Page, ProductRepository, StoreError};
+
+const COLUMNS: &str = "id, title, description, price, brand, category, tags, stock, created_at, updated_at, deleted_at";
+
+/// Separates the fields in `search_text`; a control character, which `search` never contains,
+/// so a search cannot match across two fields.
+const FIELD_SEPARATOR: char = '\u{1f}';
+
+#[async_trait]
+impl ProductRepository for SqliteStore {
+    async fn insert(&self, product: Product) -> Result<Product, StoreError> {
+        self.pool
+            .write(move |tx| {
+                tx.execute(
+                    &format!("INSERT INTO products ({COLUMNS}, search_text) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)"),
+                    params![
+                        product.id.to_string(),
+                        product.title,
+                        product.description,
+                        product.price,
+                        product.brand,
+                        product.category,
+                        tags_json(&product.tags)?,
+                        product.stock,
+                        product.created_at.millis(),
+                        product.updated_at.millis(),
+                        product.deleted_at.map(Timestamp::millis),
+                        search_text(&product),
+                    ],
+                )
+                .map_err(map_err)?;
+                write_tags(tx, &product)?;
+                Ok(product)
+            })
+            .await
+    }
+
+    async fn get(&self, id: ObjectId, include_deleted: bool) -> Result<Product, StoreError> {
+        self.pool
+            .read(move |conn| {
+                let product = load(conn, id)?.ok_or(StoreError::NotFound)?;
+                if product.deleted_at.is_some() && !include_deleted {
+                    return Err(StoreError::NotFound);
+                }
+                Ok(product)
+            })
+            .await
+    }
+
+    async fn list(&self, query: &ProductQuery) -> Result<Page<Product>, StoreError> {
+        let (where_sql, args) = where_clause(&query.filter);
+        let order = order_by(query);
+        let limit = i64::from(query.page.limit);
+        let offset = i64::try_from(query.page.offset()).unwrap_or(i64::MAX);
+        self.pool
+            .read(move |conn| {
+                // One read transaction: the count and the page see the same snapshot.
+                let tx = conn.transaction().map_err(map_err)?;
+                let total: i64 = tx
+                    .query_row(
+                        &format!("SELECT COUNT(*) FROM products WHERE {where_sql}"),
+                        params_from_iter(args.iter()),
+                        |r| r.get(0),
+                    )
+                    .map_err(map_err)?;
+                let mut page_args = args;
+                page_args.push(Sql::Integer(limit));
+                page_args.push(Sql::Integer(offset));
+                let sql = format!("SELECT {COLUMNS} FROM products WHERE {where_sql} ORDER BY {order} LIMIT ? OFFSET ?");
+                let mut statement = tx.prepare_cached(&sql).map_err(map_err)?;
+                let rows = statement
+                    .query_map(params_from_iter(page_args.iter()), raw_row)
+                    .map_err(map_err)?;
+                let mut items = Vec::new();
+                for row in rows {
+                    items.push(row.map_err(map_err)?.into_product()?);
+                }
+                Ok(Page {
+                    items,
+                    total: u64::try_from(total).unwrap_or(0),
+                })
+            })
+            .await
+    }
+
+    async fn update(
+        &self,
+        id: ObjectId,
+        patch: ProductPatch,
+        now: Timestamp,
+    ) -> Result<Product, StoreError> {
+        self.pool
+            .write(move |tx| {
+                let mut product = load(tx, id)?
+                    .filter(|p| p.deleted_at.is_none())
+                    .ok_or(StoreError::NotFound)?;
+                let tags_changed = patch.tags.is_some();
+                product.apply(patch, now);
+                tx.execute(
+                    "UPDATE products SET title = ?2, description = ?3, price = ?4, brand = ?5, category = ?6, \
+                     tags = ?7, stock = ?8, updated_at = ?9, search_text = ?10 WHERE id = ?1",
+                    params![
+                        product.id.to_string(),
+                        product.title,
+                        product.description,
+                        product.price,
+                        product.brand,
+                        product.category,
+                        tags_json(&product.tags)?,
+                        product.stock,
+                        product.updated_at.millis(),
+                        search_text(&product),
+                    ],
+                )
+                .map_err(map_err)?;
+                if tags_changed {
+                    tx.execute("DELETE FROM product_tags WHERE product_id = ?1", [product.id.to_string()])
+                        .map_err(map_err)?;
+                    write_tags(tx, &product)?;
+                }
+                Ok(product)
+            })
+            .await
+    }
+
+    async fn soft_delete(&self, id: ObjectId, now: Timestamp) -> Result<Product, StoreError> {
+        self.pool
+            .write(move |tx| {
+                let mut product = load(tx, id)?
+                    .filter(|p| p.deleted_at.is_none())
+                    .ok_or(StoreError::NotFound)?;
+                product.deleted_at = Some(now);
+                product.updated_at = now;
+                tx.execute(
+                    "UPDATE products SET deleted_at = ?2, updated_at = ?2 WHERE id = ?1",
+                    params![product.id.to_string(), now.millis()],
+                )
+                .map_err(map_err)?;
+                Ok(product)
+            })
+            .await
+    }
+
+    async fn restore(&self, id: ObjectId, now: Timestamp) -> Result<Product, StoreError> {
+        self.pool
+            .write(move |tx| {
+                let mut product = load(tx, id)?.ok_or(StoreError::NotFound)?;
+                if product.deleted_at.is_none() {
+                    return Ok(product);
+                }
+                product.deleted_at = None;
+                product.updated_at = now;
+                tx.execute(
+                    "UPDATE products SET deleted_at = NULL, updated_at = ?2 WHERE id = ?1",
+                    params![product.id.to_string(), now.millis()],
+                )
+                .map_err(map_err)?;
+                Ok(product)
+            })
+            .await
+    }
+}
+
+/// The `WHERE` condition of `filter` and its bound arguments, in order.
+fn where_clause(filter: &ProductFilter) -> (String, Vec<Sql>) {
+    let mut conditions: Vec<String> = Vec::new();
+    let mut args: Vec<Sql> = Vec::new();
+    if !filter.include_deleted {
+        conditions.push("deleted_at IS NULL".into());
+    }
+    if let Some(search) = &filter.search {
+        conditions.push("search_text LIKE ? ESCAPE '\\'".into());
+        args.push(Sql::Text(format!(
+            "%{}%",
+            escape_like(&search.to_lowercase())
+        )));
+    }
+    if let Some(category) = &filter.category {
+        conditions.push("category = ?".into());
+        args.push(Sql::Text(category.clone()));
+    }
+    if let Some(brand) = &filter.brand {
+        conditions.push("brand = ?".into());
+        args.push(Sql::Text(brand.clone()));
+    }
+    if !filter.tags.is_empty() {
+        let marks = vec!["?"; filter.tags.len()].join(", ");
+        conditions.push(format!(
+            "id IN (SELECT product_id FROM product_tags WHERE tag IN ({marks}))"
+        ));
+        args.extend(filter.tags.iter().cloned().map(Sql::Text));
+    }
+    match filter.stock {
+        Some(StockFilter::InStock) => conditions.push("stock > 0".into()),
+        Some(StockFilter::OutOfStock) => conditions.push("stock = 0".into()),
+        None => {}
+    }
+    if let Some(lower) = filter.price.lower {
+        conditions.push(
+            if lower.inclusive {
+                "price >= ?"
+            } else {
+                "price > ?"
+            }
+            .into(),
+        );
+        args.push(Sql::Real(lower.value));
+    }
+    if let Some(upper) = filter.price.upper {
+        conditions.push(
+            if upper.inclusive {
+                "price <= ?"
+            } else {
+                "price < ?"
+            }
+            .into(),
+        );
+        args.push(Sql::Real(upper.value));
+    }
+    if conditions.is_empty() {
+        conditions.push("1".into());
+    }
+    (conditions.join(" AND "), args)
+}
+
+/// The `ORDER BY` list: the query's keys, then `id` in the last key's direction, so the order
+/// is total and consecutive pages never overlap or skip.
+fn order_by(query: &ProductQuery) -> String {
+    let dir = |d: Direction| match d {
+        Direction::Asc => "ASC",
+        Direction::Desc => "DESC",
+    };
+    let mut parts: Vec<String> = query
+        .sort
+        .iter()
+        .map(|key| {
+            let column = match key.field {
+                SortField::Price => "price",
+                SortField::Title => "title",
+                SortField::Stock => "stock",
+                SortField::CreatedAt => "created_at",
+                SortField::UpdatedAt => "updated_at",
+            };
+            format!("{column} {}", dir(key.direction))
+        })
+        .collect();
+    let last = query.sort.last().map_or(Direction::Desc, |k| k.direction);
+    parts.push(format!("id {}", dir(last)));
+    parts.join(", ")
+}
+
+/// The lowercased text `search` matches against.
+fn search_text(product: &Product) -> String {
+    let fields = [
+        Some(product.title.as_str()),
+        product.description.as_deref(),
+        product.brand.as_deref(),
+        product.category.as_deref(),
+    ];
+    let mut text = String::new();
+    for field in fields.into_iter().flatten() {
+        if !text.is_empty() {
+            text.push(FIELD_SEPARATOR);
+        }
+        text.push_str(&field.to_lowercase());
+    }
+    text
+}
+
+fn tags_json(tags: &[String]) -> Result<String, StoreError> {
+    serde_json::to_string(tags).map_err(|e| StoreError::Internal(e.to_string()))
+}
+
+fn write_tags(tx: &Transaction<'_>, product: &Product) -> Result<(), StoreError> {
+    let mut insert = tx
+        .prepare_cached("INSERT OR IGNORE INTO product_tags (tag, product_id) VALUES (?1, ?2)")
+        .map_err(map_err)?;
+    let id = product.id.to_string();
+    for tag in &product.tags {
+        insert.execute(params![tag, id]).map_err(map_err)?;
+    }
+    Ok(())
+}
+
+fn load(conn: &rusqlite::Connection, id: ObjectId) -> Result<Option<Product>, StoreError> {
+    conn.query_row(
+        &format!("SELECT {COLUMNS} FROM products WHERE id = ?1"),
+        [id.to_string()],
+        raw_row,
+    )
+    .optional()
+    .map_err(map_err)?
+    .map(RawProduct::into_product)
+    .transpose()
+}
+
+/// A row as SQLite returns it, before the id and tags are checked.
+struct RawProduct {
+    id: String,
+    title: String,
+    description: Option<String>,
+    price: f64,
+    brand: Option<String>,
+    category: Option<String>,
+    tags: String,
+    stock: i64,
+    created_at: i64,
+    updated_at: i64,
+    deleted_at: Option<i64>,
+}
+
+fn raw_row(row: &Row<'_>) -> rusqlite::Result<RawProduct> {
+    Ok(RawProduct {
+        id: row.get(0)?,
+        title: row.get(1)?,
+        description: row.get(2)?,
+        price: row.get(3)?,
+        brand: row.get(4)?,
+        category: row.get(5)?,
+        tags: row.get(6)?,
+        stock: row.get(7)?,
+        created_at: row.get(8)?,
+        updated_at: row.get(9)?,
+        deleted_at: row.get(10)?,
+    })
+}
+
+impl RawProduct {
+    fn into_product(self) -> Result<Product, StoreError> {
+        Ok(Product {
+            id: stored_id(&self.id)?,
+            title: self.title,
+            description: self.description,
+            price: self.price,
+            brand: self.brand,
+            category: self.category,
+            tags: serde_json::from_str(&self.tags).map_err(|e| {
+                StoreError::Internal(format!("corrupt tags of product {}: {e}", self.id))
+            })?,
+            stock: self.stock,
+            created_at: Timestamp::from_millis(self.created_at),
+            updated_at: Timestamp::from_millis(self.updated_at),
+            deleted_at: self.deleted_at.map(Timestamp::from_millis),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::query::parse_products;
+
+    #[test]
+    fn user_text_only_ever_reaches_sql_as_a_bound_argument() {
+        let query = parse_products(Some(
+            "search=%27%3B%20DROP%20TABLE%20products%3B--&category=%27%20OR%201%3D1&tags=a%27,b&brand=x%22",
+        ))
+        .unwrap();
+        let (sql, args) = where_clause(&query.filter);
+        assert!(
+            !sql.contains("DROP") && !sql.contains("OR 1") && !sql.contains('"'),
+            "{sql}"
+        );
+        assert_eq!(sql.matches('?').count(), args.len());
+        assert_eq!(args[0], Sql::Text("%'; drop table products;--%".into()));
+    }
+
+    #[test]
+    fn the_order_always_ends_with_the_id() {
+        let query = parse_products(Some("sort=price:asc,-stock")).unwrap();
+        assert_eq!(order_by(&query), "price ASC, stock DESC, id DESC");
+        let query = parse_products(None).unwrap();
+        assert_eq!(order_by(&query), "created_at DESC, id DESC");
+    }
+}

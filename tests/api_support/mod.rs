@@ -1,0 +1,375 @@
+//! Spawns the real `svc api` binary for the integration tests: one process per [`App`], each in
+//! its own temporary folder (its own `DATA_DIR`), on a port the kernel picks (`PORT=0`; the port
+//! is read from the `listening` log line). A dropped [`App`] kills and reaps its process.
+//! Set `TEST_LOG=1` to see the children's output.
+
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use reqwest::header::HeaderMap;
+use reqwest::{Method, StatusCode};
+use serde_json::Value;
+
+/// How long a test waits for anything (start-up on a busy 2-core machine included).
+pub const PATIENCE: Duration = Duration::from_secs(30);
+
+/// Polls `condition` every 20 ms until it holds or `timeout` passes; returns whether it held.
+pub async fn wait_for(timeout: Duration, mut condition: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if condition() {
+            return true;
+        }
+        if Instant::now() >= deadline {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Like [`wait_for`] with an async condition.
+pub async fn wait_for_async<F, Fut>(timeout: Duration, mut condition: F) -> bool
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = Instant::now() + timeout;
+    loop {
+        if condition().await {
+            return true;
+        }
+        if Instant::now() >= deadline {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// How to start an [`App`].
+pub struct Spawn {
+    env: Vec<(String, String)>,
+    data_dir: Option<PathBuf>,
+}
+
+impl Spawn {
+    pub fn new() -> Self {
+        Spawn {
+            env: Vec::new(),
+            data_dir: None,
+        }
+    }
+
+    /// Sets (or overrides) one environment variable.
+    pub fn env(mut self, key: &str, value: &str) -> Self {
+        self.env.push((key.to_owned(), value.to_owned()));
+        self
+    }
+
+    /// Shares a data folder with another instance.
+    pub fn data_dir(mut self, dir: &Path) -> Self {
+        self.data_dir = Some(dir.to_owned());
+        self
+    }
+
+    /// Starts the process and waits for its `listening` line.
+    pub async fn start(self) -> App {
+        let tmp = tempfile::tempdir().expect("temp dir");
+        let data_dir = self
+            .data_dir
+            .clone()
+            .unwrap_or_else(|| tmp.path().join("data"));
+        let mut child = self
+            .command(tmp.path(), &data_dir)
+            .spawn()
+            .expect("spawn svc api");
+        let lines = Arc::new(Mutex::new(Vec::<String>::new()));
+        let stderr = Arc::new(Mutex::new(String::new()));
+        pump(child.stdout.take().expect("stdout"), lines.clone(), "out");
+        pump_text(child.stderr.take().expect("stderr"), stderr.clone());
+        let mut app = App {
+            child,
+            port: 0,
+            data_dir,
+            lines,
+            stderr,
+            client: reqwest::Client::builder()
+                .no_proxy()
+                .build()
+                .expect("client"),
+            exit: None,
+            _tmp: tmp,
+        };
+        let listening = app.wait_for_log(|line| line["msg"] == "listening").await;
+        let Some(line) = listening else {
+            let exit = app.child.try_wait().ok().flatten();
+            panic!(
+                "svc api did not start (exit {exit:?}); stdout: {:?}; stderr: {}",
+                app.logs(),
+                app.stderr()
+            );
+        };
+        app.port = u16::try_from(line["port"].as_u64().expect("port")).expect("port");
+        app
+    }
+
+    /// Runs the process to its end (for settings that must refuse to start).
+    pub fn run_to_exit(self) -> (ExitStatus, String) {
+        let tmp = tempfile::tempdir().expect("temp dir");
+        let data_dir = tmp.path().join("data");
+        let mut child = self
+            .command(tmp.path(), &data_dir)
+            .spawn()
+            .expect("spawn svc api");
+        let deadline = Instant::now() + PATIENCE;
+        let status = loop {
+            if let Some(status) = child.try_wait().expect("wait") {
+                break status;
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("svc api did not exit");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        let mut stderr = String::new();
+        if let Some(mut pipe) = child.stderr.take() {
+            let _ = std::io::Read::read_to_string(&mut pipe, &mut stderr);
+        }
+        (status, stderr)
+    }
+
+    fn command(&self, cwd: &Path, data_dir: &Path) -> Command {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_svc"));
+        command
+            .arg("api")
+            .env_clear()
+            .current_dir(cwd)
+            .env("PORT", "0")
+            .env("HOST", "127.0.0.1")
+            .env("DATA_DIR", data_dir)
+            .env("LOG_LEVEL", "info")
+            .env("RATE_LIMIT", "1000000/1h")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        for (key, value) in &self.env {
+            command.env(key, value);
+        }
+        command
+    }
+}
+
+/// Reads `pipe` line by line into `lines` (echoed when TEST_LOG is set).
+fn pump(
+    pipe: impl std::io::Read + Send + 'static,
+    lines: Arc<Mutex<Vec<String>>>,
+    tag: &'static str,
+) {
+    std::thread::spawn(move || {
+        for line in BufReader::new(pipe).lines() {
+            let Ok(line) = line else { break };
+            if std::env::var_os("TEST_LOG").is_some() {
+                eprintln!("[svc api {tag}] {line}");
+            }
+            lines.lock().unwrap().push(line);
+        }
+    });
+}
+
+fn pump_text(pipe: impl std::io::Read + Send + 'static, text: Arc<Mutex<String>>) {
+    std::thread::spawn(move || {
+        for line in BufReader::new(pipe).lines() {
+            let Ok(line) = line else { break };
+            if std::env::var_os("TEST_LOG").is_some() {
+                eprintln!("[svc api err] {line}");
+            }
+            let mut text = text.lock().unwrap();
+            text.push_str(&line);
+            text.push('\n');
+        }
+    });
+}
+
+/// A running `svc api`.
+pub struct App {
+    child: Child,
+    pub port: u16,
+    pub data_dir: PathBuf,
+    lines: Arc<Mutex<Vec<String>>>,
+    stderr: Arc<Mutex<String>>,
+    pub client: reqwest::Client,
+    exit: Option<ExitStatus>,
+    _tmp: tempfile::TempDir,
+}
+
+/// A response, read whole.
+#[derive(Debug)]
+pub struct Resp {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub text: String,
+}
+
+impl Resp {
+    /// The body as JSON (panics with the text when it is not).
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.text)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {:?}", self.text))
+    }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    /// Checks the error shape and returns the body.
+    pub fn error(&self, status: u16, code: &str) -> Value {
+        assert_eq!(self.status.as_u16(), status, "status of {:?}", self.text);
+        let body = self.json();
+        assert_eq!(body["success"], false, "{body}");
+        assert_eq!(body["code"], code, "{body}");
+        for key in ["message", "timestamp", "path", "requestId"] {
+            assert!(body[key].is_string(), "{key} missing in {body}");
+        }
+        assert_eq!(
+            body["requestId"].as_str(),
+            self.header("x-request-id"),
+            "{body}"
+        );
+        body
+    }
+
+    /// The `field`s of the error's `details`.
+    pub fn detail_fields(&self) -> Vec<String> {
+        self.json()["details"]
+            .as_array()
+            .map(|d| {
+                d.iter()
+                    .map(|e| e["field"].as_str().unwrap_or("").to_owned())
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+}
+
+impl App {
+    pub fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.port)
+    }
+
+    pub fn request(&self, method: Method, path: &str) -> reqwest::RequestBuilder {
+        self.client.request(method, self.url(path))
+    }
+
+    pub async fn send(&self, request: reqwest::RequestBuilder) -> Resp {
+        let response = request.send().await.expect("request");
+        let status = response.status();
+        let headers = response.headers().clone();
+        let text = response.text().await.expect("body");
+        Resp {
+            status,
+            headers,
+            text,
+        }
+    }
+
+    pub async fn get(&self, path: &str) -> Resp {
+        self.send(self.request(Method::GET, path)).await
+    }
+
+    pub async fn post(&self, path: &str, body: &Value) -> Resp {
+        self.send(self.request(Method::POST, path).json(body)).await
+    }
+
+    pub async fn patch(&self, path: &str, body: &Value) -> Resp {
+        self.send(self.request(Method::PATCH, path).json(body))
+            .await
+    }
+
+    pub async fn delete(&self, path: &str) -> Resp {
+        self.send(self.request(Method::DELETE, path)).await
+    }
+
+    /// A raw body with a content type.
+    pub async fn post_raw(
+        &self,
+        path: &str,
+        content_type: Option<&str>,
+        body: impl Into<reqwest::Body>,
+    ) -> Resp {
+        let mut request = self.request(Method::POST, path).body(body);
+        if let Some(content_type) = content_type {
+            request = request.header("content-type", content_type);
+        }
+        self.send(request).await
+    }
+
+    /// Every stdout line so far, parsed (non-JSON lines become strings).
+    pub fn logs(&self) -> Vec<Value> {
+        self.lines
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|l| serde_json::from_str(l).unwrap_or_else(|_| Value::String(l.clone())))
+            .collect()
+    }
+
+    pub fn stderr(&self) -> String {
+        self.stderr.lock().unwrap().clone()
+    }
+
+    /// Waits for a log line matching `matches`.
+    pub async fn wait_for_log(&self, mut matches: impl FnMut(&Value) -> bool) -> Option<Value> {
+        let mut found = None;
+        wait_for(PATIENCE, || {
+            found = self.logs().into_iter().find(|l| matches(l));
+            found.is_some()
+        })
+        .await;
+        found
+    }
+
+    pub fn pid(&self) -> i32 {
+        i32::try_from(self.child.id()).expect("pid")
+    }
+
+    pub fn signal(&self, signal: nix::sys::signal::Signal) {
+        nix::sys::signal::kill(nix::unistd::Pid::from_raw(self.pid()), signal).expect("kill");
+    }
+
+    /// Waits for the process to exit.
+    pub async fn wait_exit(&mut self) -> ExitStatus {
+        let child = &mut self.child;
+        let mut status = None;
+        wait_for(PATIENCE, || {
+            status = child.try_wait().expect("try_wait");
+            status.is_some()
+        })
+        .await;
+        let status = status.expect("svc api did not exit");
+        self.exit = Some(status);
+        status
+    }
+
+    /// A connection to the database the app uses.
+    pub fn db(&self) -> rusqlite::Connection {
+        let conn = rusqlite::Connection::open(self.data_dir.join("svc.db")).expect("open db");
+        conn.busy_timeout(Duration::from_secs(10))
+            .expect("busy timeout");
+        conn
+    }
+}
+
+impl Drop for App {
+    fn drop(&mut self) {
+        if self.exit.is_none() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}

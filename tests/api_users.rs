@@ -1,0 +1,340 @@
+//! `svc api` users over real HTTP: sign-up, the welcome-email job it enqueues (read back from the
+//! real queue in the same database file), duplicates, soft delete, and the queue-down guarantee.
+
+mod api_support;
+
+use std::time::Duration;
+
+use api_support::{App, PATIENCE, Spawn};
+use serde_json::{Value, json};
+use svc::queue::Queue;
+use svc::queue::sqlite::SqliteQueue;
+
+async fn sign_up(app: &App, name: &str, email: &str) -> Value {
+    let resp = app
+        .post(
+            "/api/users",
+            &json!({"name": name, "email": email, "password": "correct horse battery"}),
+        )
+        .await;
+    assert_eq!(resp.status, 201, "{}", resp.text);
+    resp.json()["data"].clone()
+}
+
+fn queue(app: &App) -> SqliteQueue {
+    SqliteQueue::open_in(&app.data_dir).expect("open queue")
+}
+
+/// Waits for the job `id` to be on the queue.
+async fn wait_for_job(app: &App, id: &str) -> svc::queue::JobRecord {
+    let queue = queue(app);
+    let deadline = std::time::Instant::now() + PATIENCE;
+    loop {
+        if let Some(job) = queue.job(id).await.expect("read queue") {
+            return job;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "job {id} never reached the queue; logs: {:?}",
+            app.logs()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_sign_up_stores_the_user_without_secrets_and_enqueues_the_welcome_email() {
+    let app = Spawn::new().start().await;
+    let resp = app
+        .send(
+            app.request(reqwest::Method::POST, "/api/users")
+                .header("x-request-id", "signup-req-1")
+                .json(&json!({"name": " Ada Lovelace ", "email": " Ada@Example.COM ", "password": "correct horse battery"})),
+        )
+        .await;
+    assert_eq!(resp.status, 201, "{}", resp.text);
+    assert!(
+        !resp.text.to_lowercase().contains("password") && !resp.text.contains("argon2"),
+        "{}",
+        resp.text
+    );
+    let user = resp.json()["data"].clone();
+    let keys: Vec<&String> = user.as_object().unwrap().keys().collect();
+    assert_eq!(
+        keys,
+        ["createdAt", "deletedAt", "email", "id", "name", "updatedAt"]
+    );
+    assert_eq!(
+        (user["name"].as_str(), user["email"].as_str()),
+        (Some("Ada Lovelace"), Some("ada@example.com"))
+    );
+    let id = user["id"].as_str().unwrap();
+
+    // The stored hash is argon2id with the crate's defaults; nothing logged it.
+    let hash: String = app
+        .db()
+        .query_row("SELECT password_hash FROM users WHERE id = ?1", [id], |r| {
+            r.get(0)
+        })
+        .unwrap();
+    assert!(
+        hash.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"),
+        "{hash}"
+    );
+    assert!(
+        app.logs()
+            .iter()
+            .all(|l| !l.to_string().contains("correct horse") && !l.to_string().contains("argon2"))
+    );
+
+    // The job: name, id, data, attempts 3, exponential backoff 1000 ms.
+    let job = wait_for_job(&app, &format!("welcome-{id}")).await;
+    assert_eq!(job.name, "welcome-email");
+    assert_eq!(
+        job.data,
+        json!({"userId": id, "email": "ada@example.com", "name": "Ada Lovelace", "requestId": "signup-req-1"})
+    );
+    assert_eq!(job.opts.attempts, 3);
+    assert_eq!(
+        job.opts.backoff,
+        svc::queue::Backoff::Exponential(Duration::from_millis(1000))
+    );
+    let counts = queue(&app).counts().await.unwrap();
+    assert_eq!(counts.waiting, 1);
+}
+
+#[tokio::test]
+async fn users_are_listed_read_and_soft_deleted_and_emails_are_unique() {
+    let app = Spawn::new().start().await;
+    let ann = sign_up(&app, "Ann", "ann@example.com").await;
+    let bob = sign_up(&app, "Bob", "bob@example.com").await;
+
+    let dup = app
+        .post(
+            "/api/users",
+            &json!({"name": "Ann 2", "email": "ANN@example.com ", "password": "another password"}),
+        )
+        .await;
+    dup.error(409, "EMAIL_TAKEN");
+    assert_eq!(dup.detail_fields(), ["email"]);
+
+    let list = app.get("/api/users").await;
+    assert_eq!(list.status, 200);
+    let body = list.json();
+    let names: Vec<&str> = body["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["Bob", "Ann"], "newest first");
+    assert_eq!(
+        body["meta"],
+        json!({"page": 1, "limit": 10, "total": 2, "totalPages": 1, "hasNext": false, "hasPrev": false})
+    );
+    assert!(!list.text.to_lowercase().contains("password"));
+    let page = app.get("/api/users?limit=1&page=2").await.json();
+    assert_eq!(page["data"][0]["name"], "Ann");
+    assert_eq!(page["meta"]["hasPrev"], true);
+    app.get("/api/users?search=ann")
+        .await
+        .error(400, "VALIDATION_ERROR");
+    app.get("/api/users?limit=1000")
+        .await
+        .error(400, "VALIDATION_ERROR");
+
+    let ann_id = ann["id"].as_str().unwrap();
+    let read = app.get(&format!("/api/users/{ann_id}")).await;
+    assert_eq!(read.json()["data"], ann);
+    let deleted = app.delete(&format!("/api/users/{ann_id}")).await;
+    assert_eq!(deleted.status, 200);
+    assert!(deleted.json()["data"]["deletedAt"].is_string());
+    app.get(&format!("/api/users/{ann_id}"))
+        .await
+        .error(404, "NOT_FOUND");
+    app.delete(&format!("/api/users/{ann_id}"))
+        .await
+        .error(404, "NOT_FOUND");
+    assert_eq!(
+        app.get(&format!("/api/users/{ann_id}?includeDeleted=true"))
+            .await
+            .status,
+        200
+    );
+    assert_eq!(app.get("/api/users").await.json()["meta"]["total"], 1);
+    assert_eq!(
+        app.get("/api/users?includeDeleted=true").await.json()["meta"]["total"],
+        2
+    );
+    assert_eq!(
+        app.get(&format!("/api/users/{}", bob["id"].as_str().unwrap()))
+            .await
+            .status,
+        200
+    );
+
+    app.get("/api/users/not-an-id")
+        .await
+        .error(400, "INVALID_ID");
+    app.delete("/api/users/not-an-id")
+        .await
+        .error(400, "INVALID_ID");
+    app.get("/api/users/0123456789abcdef01234567")
+        .await
+        .error(404, "NOT_FOUND");
+}
+
+#[tokio::test]
+async fn bad_sign_ups_are_refused_without_coercion_or_mass_assignment() {
+    let app = Spawn::new().start().await;
+    let cases: Vec<(Value, Vec<&str>, &str)> = vec![
+        (
+            json!({"name": "a", "email": {"$ne": ""}, "password": "12345678"}),
+            vec!["email"],
+            "must be a string",
+        ),
+        (
+            json!({"name": "a", "email": "a@b.co", "password": {"$gt": ""}}),
+            vec!["password"],
+            "must be a string",
+        ),
+        (
+            json!({"name": ["a"], "email": "a@b.co", "password": "12345678"}),
+            vec!["name"],
+            "must be a string",
+        ),
+        (
+            json!({"name": "a", "email": "a@b.co", "password": "12345678", "role": "admin"}),
+            vec!["role"],
+            "not an allowed field",
+        ),
+        (
+            json!({"name": "a", "email": "a@b.co", "password": "12345678", "isAdmin": true, "id": "x"}),
+            vec!["isAdmin", "id"],
+            "not an allowed field",
+        ),
+        (
+            json!({"name": "a", "email": "not-an-email", "password": "12345678"}),
+            vec!["email"],
+            "email address",
+        ),
+        (
+            json!({"name": "a", "email": "a@b.co", "password": "short"}),
+            vec!["password"],
+            "at least 8",
+        ),
+        (
+            json!({"name": "a", "email": "a@b.co", "password": "x".repeat(129)}),
+            vec!["password"],
+            "at most 128",
+        ),
+        (
+            json!({"name": "   ", "email": "a@b.co", "password": "12345678"}),
+            vec!["name"],
+            "must not be empty",
+        ),
+        (json!({}), vec!["name", "email", "password"], "is required"),
+    ];
+    for (body, fields, message) in cases {
+        let resp = app.post("/api/users", &body).await;
+        resp.error(400, "VALIDATION_ERROR");
+        let mut got = resp.detail_fields();
+        got.sort();
+        let mut want: Vec<String> = fields.iter().map(|f| (*f).to_owned()).collect();
+        want.sort();
+        assert_eq!(got, want, "{body}");
+        assert!(resp.text.contains(message), "{body}: {}", resp.text);
+    }
+    assert_eq!(
+        app.get("/api/users?includeDeleted=true").await.json()["meta"]["total"],
+        0
+    );
+    assert_eq!(
+        queue(&app).counts().await.unwrap().waiting,
+        0,
+        "no job for a refused sign-up"
+    );
+}
+
+#[tokio::test]
+async fn a_user_created_while_the_queue_is_down_gets_its_email_once_the_queue_is_back() {
+    let app = Spawn::new().start().await;
+    // The queue goes down: every insert into its table fails (a real SQLite error in the
+    // queue backend), while the users table works.
+    app.db()
+        .execute_batch(
+            "CREATE TRIGGER queue_down BEFORE INSERT ON queue_jobs BEGIN SELECT RAISE(ABORT, 'queue is down'); END;",
+        )
+        .unwrap();
+    let user = sign_up(&app, "Grace", "grace@example.com").await;
+    let id = user["id"].as_str().unwrap();
+    let job_id = format!("welcome-{id}");
+    let refused = app
+        .wait_for_log(|l| {
+            l["msg"] == "queue unavailable; job kept in the outbox" && l["jobId"] == job_id.as_str()
+        })
+        .await;
+    assert!(refused.is_some(), "{:?}", app.logs());
+    assert_eq!(
+        app.get(&format!("/api/users/{id}")).await.status,
+        200,
+        "the user exists"
+    );
+    assert!(queue(&app).job(&job_id).await.unwrap().is_none());
+    let metrics = app.get("/metrics").await.text;
+    assert!(metrics.contains("outbox_backlog 1"), "{metrics}");
+
+    // The queue comes back: the relay's retry delivers the job, exactly once.
+    app.db().execute_batch("DROP TRIGGER queue_down;").unwrap();
+    let job = wait_for_job(&app, &job_id).await;
+    assert_eq!(job.data["email"], "grace@example.com");
+    let outbox_left: i64 = app
+        .db()
+        .query_row("SELECT COUNT(*) FROM api_outbox", [], |r| r.get(0))
+        .unwrap();
+    let cleared = api_support::wait_for(PATIENCE, || {
+        app.db()
+            .query_row("SELECT COUNT(*) FROM api_outbox", [], |r| {
+                r.get::<_, i64>(0)
+            })
+            .unwrap()
+            == 0
+    })
+    .await;
+    assert!(cleared, "outbox still holds {outbox_left}");
+    assert_eq!(queue(&app).counts().await.unwrap().waiting, 1);
+}
+
+#[tokio::test]
+async fn jobs_left_in_the_outbox_by_a_stopped_instance_are_relayed_by_the_next() {
+    let first = Spawn::new().start().await;
+    first
+        .db()
+        .execute_batch("CREATE TRIGGER queue_down BEFORE INSERT ON queue_jobs BEGIN SELECT RAISE(ABORT, 'down'); END;")
+        .unwrap();
+    let user = sign_up(&first, "Linus", "linus@example.com").await;
+    let job_id = format!("welcome-{}", user["id"].as_str().unwrap());
+    assert!(
+        first
+            .wait_for_log(|l| l["msg"] == "queue unavailable; job kept in the outbox")
+            .await
+            .is_some()
+    );
+    let data_dir = first.data_dir.clone();
+    let mut first = first;
+    first.signal(nix::sys::signal::Signal::SIGKILL);
+    first.wait_exit().await;
+    first
+        .db()
+        .execute_batch("DROP TRIGGER queue_down;")
+        .unwrap();
+    assert!(
+        queue(&first).job(&job_id).await.unwrap().is_none(),
+        "the killed instance never delivered it"
+    );
+    // A fresh instance on the same data relays the row once its claim lease has passed.
+    let next = Spawn::new().data_dir(&data_dir).start().await;
+    let job = wait_for_job(&next, &job_id).await;
+    assert_eq!(job.name, "welcome-email");
+    drop(first);
+}
