@@ -179,3 +179,41 @@ async fn a_job_s_own_keep_policy_is_stored_for_node_and_read_back() {
         1
     );
 }
+
+#[tokio::test]
+async fn a_batch_take_fails_a_deferred_failure_unrun_and_hands_out_the_others() {
+    let server = RedisServer::start();
+    let q = queue(&server);
+    for id in ["a", "b", "c"] {
+        q.add(job(id, JobOptions::default())).await.unwrap();
+    }
+    redis::cmd("HSET")
+        .arg("bull:email-queue:b")
+        .arg("defa")
+        .arg("job stalled more than allowable limit")
+        .query::<()>(&mut server.conn())
+        .unwrap();
+    let taken = q
+        .take_many("w:1", 3, Duration::from_secs(30))
+        .await
+        .unwrap();
+    let ids: Vec<&str> = taken.jobs.iter().map(|j| j.job.id.as_str()).collect();
+    assert_eq!(ids, ["a", "c"]);
+    let mut tokens: Vec<&str> = taken.jobs.iter().map(|j| j.token.as_str()).collect();
+    assert!(tokens.iter().all(|t| t.starts_with("w:1:")), "{tokens:?}");
+    tokens.dedup();
+    assert_eq!(tokens.len(), 2);
+    let b = q.job("b").await.unwrap().unwrap();
+    assert_eq!(b.state, svc::queue::JobState::Failed);
+    assert_eq!(
+        b.failed_reason.as_deref(),
+        Some("job stalled more than allowable limit")
+    );
+    assert_eq!(
+        server.hget("bull:email-queue:b", "defa"),
+        None,
+        "cleared once failed"
+    );
+    let counts = q.counts().await.unwrap();
+    assert_eq!((counts.active, counts.failed, counts.waiting), (2, 1, 0));
+}

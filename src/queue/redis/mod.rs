@@ -48,7 +48,7 @@ use self::hash::{JobHash, parse_state};
 use self::scripts::scripts;
 use super::{
     ActiveJob, Added, Fetch, JobCounts, JobRecord, JobState, KeepPolicy, LockOutcome, NewJob,
-    Queue, QueueError, Retry, StalledReport,
+    Queue, QueueError, Retry, StalledReport, Taken,
 };
 
 /// Connecting gives up after this.
@@ -231,6 +231,66 @@ impl RedisQueue {
             .arg(TRIM_LIMIT)
             .arg(attempts.max(1));
         self.finish(&call).await
+    }
+
+    /// Takes up to `max` jobs in one script run (another run only after jobs had to be failed
+    /// unrun, up to [`TAKE_SKIPS`] runs). With `numbered`, each job's token is `<token>:<n>`
+    /// (n counting up across runs); else `max` is 1 and the job's token is `token` itself.
+    async fn take_batch(
+        &self,
+        token: &str,
+        max: usize,
+        lock: Duration,
+        numbered: bool,
+    ) -> Result<Taken, QueueError> {
+        let k = &self.inner.keys;
+        let max = if numbered { max.max(1) } else { 1 };
+        let mut taken = Taken::default();
+        let mut number = 0usize;
+        for _ in 0..TAKE_SKIPS {
+            let mut call = scripts().take.prepare_invoke();
+            call.key(&k.wait)
+                .key(&k.active)
+                .key(&k.prioritized)
+                .key(&k.events)
+                .key(&k.delayed)
+                .key(&k.meta)
+                .key(&k.pc)
+                .key(&k.marker)
+                .key(&k.limiter)
+                .arg(&k.base)
+                .arg(token)
+                .arg(millis(lock).max(1))
+                .arg(now_ms())
+                .arg(WORKER_NAME)
+                .arg(max - taken.jobs.len())
+                .arg(if numbered { "1" } else { "0" })
+                .arg(number);
+            let replies: Vec<Vec<String>> = self.invoke(&call).await?;
+            let mut skipped = false;
+            for reply in replies {
+                let job_token = if numbered {
+                    format!("{token}:{number}")
+                } else {
+                    token.to_owned()
+                };
+                number += 1;
+                match self.taken(reply, &job_token).await? {
+                    Some(Fetch::Job(job)) => taken.jobs.push(*job),
+                    Some(Fetch::Empty { next_due }) => {
+                        if taken.jobs.is_empty() {
+                            taken.next_due = next_due;
+                        }
+                        return Ok(taken);
+                    }
+                    None => skipped = true,
+                }
+            }
+            if !skipped || taken.jobs.len() >= max {
+                break;
+            }
+        }
+        Ok(taken)
     }
 
     /// Reads a take reply (`{"job", id, fields…}` or `{"none", due}`). A job that must fail
@@ -447,29 +507,22 @@ impl Queue for RedisQueue {
     }
 
     async fn take(&self, token: &str, lock: Duration) -> Result<Fetch, QueueError> {
-        let k = &self.inner.keys;
-        for _ in 0..TAKE_SKIPS {
-            let mut call = scripts().take.prepare_invoke();
-            call.key(&k.wait)
-                .key(&k.active)
-                .key(&k.prioritized)
-                .key(&k.events)
-                .key(&k.delayed)
-                .key(&k.meta)
-                .key(&k.pc)
-                .key(&k.marker)
-                .key(&k.limiter)
-                .arg(&k.base)
-                .arg(token)
-                .arg(millis(lock).max(1))
-                .arg(now_ms())
-                .arg(WORKER_NAME);
-            let reply: Vec<String> = self.invoke(&call).await?;
-            if let Some(fetch) = self.taken(reply, token).await? {
-                return Ok(fetch);
-            }
-        }
-        Ok(Fetch::Empty { next_due: None })
+        let mut taken = self.take_batch(token, 1, lock, false).await?;
+        Ok(match taken.jobs.pop() {
+            Some(job) => Fetch::Job(Box::new(job)),
+            None => Fetch::Empty {
+                next_due: taken.next_due,
+            },
+        })
+    }
+
+    async fn take_many(
+        &self,
+        token_prefix: &str,
+        max: usize,
+        lock: Duration,
+    ) -> Result<Taken, QueueError> {
+        self.take_batch(token_prefix, max, lock, true).await
     }
 
     async fn wait_for_work(&self, timeout: Duration) -> Result<(), QueueError> {
