@@ -8,16 +8,8 @@
 //! job.
 //!
 //! # Connections
-//! - Commands go through one [`ConnectionManager`], created lazily on first use, with a 2 s
-//!   connect timeout, a 5 s response timeout and a single quick reconnect attempt: while Redis
-//!   is down every call fails fast with [`QueueError::Unavailable`] (no offline buffering), and
-//!   the first call after Redis is back reconnects. Callers (the worker loop) retry with backoff.
-//! - The idle wake-up ([`Queue::wait_for_work`]) blocks in `BZPOPMIN <marker>` on a *dedicated*
-//!   connection with no response timeout (the redis crate's 500 ms default would cut the block
-//!   short and lose the popped marker), guarded by a watchdog of its own; the connection is
-//!   dropped and rebuilt after any error or interruption, so a half-finished block never delays
-//!   the next one. It is named like a Node worker's blocking connection
-//!   (`<prefix>:<base64(queue)>:w:svc`), so BullMQ's `getWorkers()` lists svc workers too.
+//! One lazily created command connection that fails fast while Redis is down, and a dedicated
+//! blocking connection without response timeout for the idle `BZPOPMIN` ([`connection`]).
 //!
 //! # Differences from Node's worker, on purpose
 //! - A job's `defa` (set by the stalled check on a job that stalled too often) and an unreadable
@@ -28,6 +20,7 @@
 //!   when it is taken (BullMQ 6.x semantics), under its own `removeOnFail` or "keep".
 
 mod config;
+pub mod connection;
 mod hash;
 mod keys;
 mod scripts;
@@ -39,11 +32,10 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
-use redis::aio::{ConnectionManager, ConnectionManagerConfig, MultiplexedConnection};
-use redis::{AsyncConnectionConfig, Client, FromRedisValue, RedisError, ScriptInvocation};
+use redis::{Client, FromRedisValue, ScriptInvocation};
 use serde_json::Value;
-use tokio::sync::{Mutex, OnceCell};
 
+use self::connection::{Connections, base64};
 use self::hash::{JobHash, parse_state};
 use self::scripts::scripts;
 use super::{
@@ -51,12 +43,6 @@ use super::{
     Queue, QueueError, Retry, StalledReport, Taken,
 };
 
-/// Connecting gives up after this.
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
-/// A command or script whose answer takes longer fails (scripts do bounded work).
-const RESPONSE_TIMEOUT: Duration = Duration::from_secs(5);
-/// The blocking wait is abandoned (and its connection rebuilt) this long after its own timeout.
-const BLOCK_WATCHDOG: Duration = Duration::from_secs(2);
 /// Waits shorter than this are slept, not blocked on (tiny BZPOPMIN timeouts round to 0, which
 /// means "forever", on older Redis versions).
 const MIN_BLOCK: Duration = Duration::from_millis(10);
@@ -81,12 +67,8 @@ pub struct RedisQueue {
 
 struct Inner {
     config: RedisConfig,
-    client: Client,
     keys: Keys,
-    /// Commands and scripts; created on first use.
-    conn: OnceCell<ConnectionManager>,
-    /// The dedicated connection for BZPOPMIN; `None` until needed or after a failure.
-    blocking: Mutex<Option<MultiplexedConnection>>,
+    connections: Connections,
 }
 
 impl std::fmt::Debug for RedisQueue {
@@ -105,13 +87,17 @@ impl RedisQueue {
     pub fn new(config: RedisConfig) -> Result<Self, QueueError> {
         let client = Client::open(config.connection_info()?)
             .map_err(|e| QueueError::Config(format!("Redis connection settings: {e}")))?;
+        // Node names its workers' blocking connections `<prefix>:<base64(queue)>:w:<name>`.
+        let worker_name = format!(
+            "{}:{}:w:{WORKER_NAME}",
+            config.prefix,
+            base64(config.queue.as_bytes())
+        );
         Ok(RedisQueue {
             inner: Arc::new(Inner {
                 keys: Keys::new(&config.prefix, &config.queue),
+                connections: Connections::new(client, config.describe(), worker_name),
                 config,
-                client,
-                conn: OnceCell::new(),
-                blocking: Mutex::new(None),
             }),
         })
     }
@@ -125,53 +111,11 @@ impl RedisQueue {
         &self.inner.config
     }
 
-    fn unavailable(&self, e: &RedisError) -> QueueError {
-        QueueError::Unavailable(format!("redis at {}: {e}", self.inner.config.describe()))
-    }
-
-    /// The shared command connection.
-    async fn conn(&self) -> Result<ConnectionManager, QueueError> {
-        let manager = self
-            .inner
-            .conn
-            .get_or_try_init(|| async {
-                let config = ConnectionManagerConfig::new()
-                    .set_connection_timeout(Some(CONNECT_TIMEOUT))
-                    .set_response_timeout(Some(RESPONSE_TIMEOUT))
-                    .set_number_of_retries(1)
-                    .set_min_delay(Duration::from_millis(50))
-                    .set_max_delay(Duration::from_millis(500));
-                ConnectionManager::new_lazy_with_config(self.inner.client.clone(), config)
-            })
-            .await
-            .map_err(|e| self.unavailable(&e))?;
-        Ok(manager.clone())
-    }
-
-    /// Runs `op` on the command connection, and once more when that connection turned out to
-    /// be dropped (Redis restarted since the last call): the manager has reconnected by then.
-    /// A dropped connection is mostly seen before the command went out; when it went out and
-    /// ran, the repeat is harmless for our scripts (custom ids are idempotent, a repeated
-    /// finish reports a lost lease, a repeated take leases a job the stalled check returns).
-    async fn run<T, F, Fut>(&self, op: F) -> Result<T, QueueError>
-    where
-        F: Fn(ConnectionManager) -> Fut,
-        Fut: std::future::Future<Output = redis::RedisResult<T>>,
-    {
-        let conn = self.conn().await?;
-        match op(conn.clone()).await {
-            Err(e) if e.is_connection_dropped() => op(conn).await,
-            other => other,
-        }
-        .map_err(|e| self.unavailable(&e))
-    }
-
     async fn invoke<T: FromRedisValue>(
         &self,
         invocation: &ScriptInvocation<'_>,
     ) -> Result<T, QueueError> {
-        self.run(|mut conn| async move { invocation.invoke_async(&mut conn).await })
-            .await
+        self.inner.connections.invoke(invocation).await
     }
 
     /// Runs a finishing script and reads its code ([`lock_outcome`]).
@@ -374,66 +318,6 @@ impl RedisQueue {
         let rest: Vec<String> = reply.collect();
         Ok((outcome, (!rest.is_empty()).then_some(rest)))
     }
-
-    /// The dedicated blocking connection, named like a Node worker's.
-    async fn connect_blocking(&self) -> Result<MultiplexedConnection, QueueError> {
-        let config = AsyncConnectionConfig::new()
-            .set_connection_timeout(Some(CONNECT_TIMEOUT))
-            .set_response_timeout(None);
-        let mut conn = self
-            .inner
-            .client
-            .get_multiplexed_async_connection_with_config(&config)
-            .await
-            .map_err(|e| self.unavailable(&e))?;
-        let name = format!(
-            "{}:{}:w:{WORKER_NAME}",
-            self.inner.config.prefix,
-            base64(self.inner.config.queue.as_bytes())
-        );
-        // Some hosted Redis forbid CLIENT SETNAME; the name only serves dashboards.
-        let named: Result<(), RedisError> = redis::cmd("CLIENT")
-            .arg("SETNAME")
-            .arg(&name)
-            .query_async(&mut conn)
-            .await;
-        if let Err(error) = named {
-            tracing::debug!(%error, "could not name the blocking Redis connection");
-        }
-        Ok(conn)
-    }
-
-    /// One BZPOPMIN of up to `wait`; `Some(due)` when it popped a future due time.
-    async fn block_once(&self, wait: Duration) -> Result<Option<SystemTime>, QueueError> {
-        let mut slot = self.inner.blocking.lock().await;
-        // Taken out while in use: if this future is dropped mid-block, the connection goes
-        // with it instead of holding a stale BZPOPMIN in front of the next one.
-        let mut conn = match slot.take() {
-            Some(conn) => conn,
-            None => self.connect_blocking().await?,
-        };
-        let seconds = format!("{:.3}", wait.as_secs_f64());
-        let popped = tokio::time::timeout(
-            wait + BLOCK_WATCHDOG,
-            redis::cmd("BZPOPMIN")
-                .arg(&self.inner.keys.marker)
-                .arg(seconds)
-                .query_async::<Option<(String, String, String)>>(&mut conn),
-        )
-        .await;
-        match popped {
-            Err(_) => Ok(None),
-            Ok(Err(e)) => Err(self.unavailable(&e)),
-            Ok(Ok(reply)) => {
-                *slot = Some(conn);
-                let due = reply
-                    .and_then(|(_, _, score)| score.parse::<f64>().ok())
-                    .filter(|score| *score > 0.0)
-                    .map(|score| UNIX_EPOCH + Duration::from_millis(score as u64));
-                Ok(due)
-            }
-        }
-    }
 }
 
 #[async_trait]
@@ -486,6 +370,8 @@ impl Queue for RedisQueue {
         let pipe = &pipe;
         type Counts = (u64, u64, u64, u64, u64, u64);
         let (waiting, active, delayed, prioritized, completed, failed): Counts = self
+            .inner
+            .connections
             .run(|mut conn| async move { pipe.query_async(&mut conn).await })
             .await?;
         Ok(JobCounts {
@@ -499,11 +385,10 @@ impl Queue for RedisQueue {
     }
 
     async fn ping(&self) -> Result<(), QueueError> {
-        self.run(
-            |mut conn| async move { redis::cmd("PING").query_async::<String>(&mut conn).await },
-        )
-        .await
-        .map(|_| ())
+        let ping = |mut conn: redis::aio::ConnectionManager| async move {
+            redis::cmd("PING").query_async::<String>(&mut conn).await
+        };
+        self.inner.connections.run(ping).await.map(|_| ())
     }
 
     async fn take(&self, token: &str, lock: Duration) -> Result<Fetch, QueueError> {
@@ -534,7 +419,12 @@ impl Queue for RedisQueue {
                 tokio::time::sleep(left).await;
                 return Ok(());
             }
-            match self.block_once(left).await? {
+            match self
+                .inner
+                .connections
+                .pop_marker(&self.inner.keys.marker, left)
+                .await?
+            {
                 None => return Ok(()),
                 // A due time: keep listening for "ready" until it comes (or the deadline).
                 Some(due) => {
@@ -796,39 +686,9 @@ fn millis(d: Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
 
-/// Standard base64 with padding (for BullMQ's client names).
-fn base64(bytes: &[u8]) -> String {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
-    for chunk in bytes.chunks(3) {
-        let b = [
-            chunk[0],
-            chunk.get(1).copied().unwrap_or(0),
-            chunk.get(2).copied().unwrap_or(0),
-        ];
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        for i in 0..4 {
-            if i <= chunk.len() {
-                out.push(char::from(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize]));
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn base64_matches_node() {
-        assert_eq!(base64(b"email-queue"), "ZW1haWwtcXVldWU=");
-        assert_eq!(base64(b"ab"), "YWI=");
-        assert_eq!(base64(b"abc"), "YWJj");
-        assert_eq!(base64(b""), "");
-    }
 
     #[test]
     fn keep_policies_become_script_arguments() {
