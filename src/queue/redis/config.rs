@@ -4,6 +4,9 @@
 //! [`RedisConfig::stalled_interval`] from its own `QUEUE_STALLED_INTERVAL_MS`: the TTL this
 //! process gives the shared stalled-check guard (it must match the other workers', Node's too).
 //!
+//! `REDIS_URL` and `REDIS_HOST`/`REDIS_PORT` exclude each other, and `REDIS_PORT` (6379 when
+//! unset) needs `REDIS_HOST` — the API's settings apply the same rules.
+//!
 //! The password never appears in `Debug` or [`RedisConfig::describe`].
 
 use std::time::Duration;
@@ -72,6 +75,16 @@ impl RedisConfig {
         let (host, port) = (text("REDIS_HOST"), text("REDIS_PORT"));
         if url.is_none() && host.is_none() && port.is_none() {
             return Ok(None);
+        }
+        // The same rules as the API's settings, so one environment is accepted or refused by
+        // every part of svc alike.
+        if url.is_some() && (host.is_some() || port.is_some()) {
+            errors.push(
+                "REDIS_HOST/REDIS_PORT: give either REDIS_URL or REDIS_HOST/REDIS_PORT, not both"
+                    .to_owned(),
+            );
+        } else if url.is_none() && host.is_none() {
+            errors.push("REDIS_PORT needs REDIS_HOST".to_owned());
         }
         let server = match url {
             Some(url) => {
@@ -243,7 +256,16 @@ mod tests {
 
     #[test]
     fn every_bad_variable_is_named() {
+        let both = config(&[("REDIS_URL", "redis://h"), ("REDIS_HOST", "h")]).unwrap_err();
+        assert!(both.to_string().contains("not both"), "{both}");
+        let port_only = config(&[("REDIS_PORT", "6379")]).unwrap_err();
+        assert!(
+            port_only
+                .to_string()
+                .contains("REDIS_PORT needs REDIS_HOST")
+        );
         let err = config(&[
+            ("REDIS_HOST", "h"),
             ("REDIS_PORT", "seventy"),
             ("REDIS_DB", "-1"),
             ("QUEUE_NAME", "a:b"),
