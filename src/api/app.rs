@@ -1,6 +1,7 @@
 //! [`Application`]: builds the service from its [`Settings`], owns the listener, and runs until
 //! told to stop, then drains.
 
+use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -11,12 +12,13 @@ use tokio_util::sync::CancellationToken;
 use super::metrics::{Metrics, MetricsError, UPKEEP_EVERY};
 use super::relay::Relay;
 use super::router;
-use super::settings::Settings;
+use super::settings::{Database, Settings};
 use super::state::AppState;
 use crate::queue::sqlite::SqliteQueue;
 use crate::queue::{Queue, QueueError};
-use crate::store::StoreError;
+use crate::store::mongo::MongoStore;
 use crate::store::sqlite::SqliteStore;
+use crate::store::{Health, StoreError};
 
 /// Why the service could not be built.
 #[derive(Debug, thiserror::Error)]
@@ -51,24 +53,30 @@ pub struct Application {
 }
 
 impl Application {
-    /// Opens the store and the queue in `DATA_DIR` and takes the listener passed by the
-    /// supervisor (`LISTEN_FDS`), or binds `HOST:PORT` (port 0 picks a free one) with
-    /// `SO_REUSEPORT`, so several instances share one port.
+    /// Opens the store (the embedded one in `DATA_DIR`, or MongoDB, which connects on first use
+    /// so an unreachable server does not stop the start) and the queue, and takes the listener
+    /// passed by the supervisor (`LISTEN_FDS`), or binds `HOST:PORT` (port 0 picks a free one)
+    /// with `SO_REUSEPORT`, so several instances share one port.
     ///
     /// # Errors
     /// [`BuildError`] saying which part could not be set up.
     pub async fn build(settings: Settings) -> Result<Self, BuildError> {
         let metrics = Metrics::install()?;
         let data_dir = settings.data_dir.clone();
-        let (store, queue) = tokio::task::spawn_blocking(move || {
-            (
-                SqliteStore::open_in(&data_dir),
-                SqliteQueue::open_in(&data_dir),
-            )
-        })
-        .await?;
-        let store = Arc::new(store?);
+        let queue = tokio::task::spawn_blocking(move || SqliteQueue::open_in(&data_dir)).await?;
         let queue: Arc<dyn Queue> = Arc::new(queue?);
+        let state = match &settings.database {
+            Database::Embedded => {
+                let data_dir = settings.data_dir.clone();
+                let store =
+                    tokio::task::spawn_blocking(move || SqliteStore::open_in(&data_dir)).await??;
+                AppState::new(Arc::new(store), queue.clone(), &settings, metrics)
+            }
+            Database::Mongo(config) => {
+                let store = MongoStore::new(config.clone());
+                AppState::new(Arc::new(store), queue.clone(), &settings, metrics)
+            }
+        };
         let listener = bind(settings.addr).map_err(|source| BuildError::Bind {
             addr: settings.addr,
             source,
@@ -80,9 +88,12 @@ impl Application {
                 source,
             })?
             .port();
-        let state = AppState::embedded(store.clone(), queue.clone(), &settings, metrics);
-        let relay = Relay::new(store, queue, state.relay_wake.clone());
-        tracing::info!(host = %settings.addr.ip(), port, dataDir = %settings.data_dir.display(), "listening");
+        let relay = Relay::new(state.outbox.clone(), queue, state.relay_wake.clone());
+        let database = match &settings.database {
+            Database::Embedded => "sqlite".to_owned(),
+            Database::Mongo(config) => format!("mongodb {}/{}", config.hosts(), config.database),
+        };
+        tracing::info!(host = %settings.addr.ip(), port, dataDir = %settings.data_dir.display(), %database, "listening");
         Ok(Application {
             listener,
             port,
@@ -95,6 +106,14 @@ impl Application {
     /// The port actually bound.
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// Resolves once the store answers: at once for the embedded store; for MongoDB once the
+    /// server can be reached (retried with backoff meanwhile). `svc api` sends `READY=1` then,
+    /// so a supervisor sees the instance ready when it can serve, not merely listening.
+    pub fn connected(&self) -> impl Future<Output = ()> + Send + 'static {
+        let health = self.state.store_health.clone();
+        wait_for_store(health)
     }
 
     /// Serves until `shutdown` is cancelled; then stops accepting, lets in-flight requests
@@ -157,6 +176,37 @@ fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
     socket.bind(addr)?;
     socket.listen(1024)
 }
+
+async fn wait_for_store(health: Arc<dyn Health>) {
+    let mut delay = Duration::from_millis(100);
+    let mut logged = false;
+    loop {
+        match tokio::time::timeout(CONNECT_CHECK, health.ping()).await {
+            Ok(Ok(())) => {
+                if logged {
+                    tracing::info!("the database is reachable");
+                }
+                return;
+            }
+            Ok(Err(error)) if !logged => {
+                tracing::warn!(%error, "the database is not reachable yet; serving 503 until it is");
+                logged = true;
+            }
+            Err(_) if !logged => {
+                tracing::warn!("the database is not reachable yet; serving 503 until it is");
+                logged = true;
+            }
+            _ => {}
+        }
+        tokio::time::sleep(delay).await;
+        delay = (delay * 2).min(MAX_CONNECT_DELAY);
+    }
+}
+
+/// The bound on one readiness check of the store.
+const CONNECT_CHECK: Duration = Duration::from_secs(10);
+/// The longest wait between two readiness checks.
+const MAX_CONNECT_DELAY: Duration = Duration::from_secs(2);
 
 async fn upkeep(metrics: Metrics, stop: CancellationToken) {
     let mut tick = tokio::time::interval(UPKEEP_EVERY);

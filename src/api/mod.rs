@@ -172,7 +172,14 @@ async fn serve(settings: Settings) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    crate::sd_notify::ready();
+    let connected = app.connected();
+    let stop = shutdown.clone();
+    tokio::spawn(async move {
+        tokio::select! {
+            () = connected => crate::sd_notify::ready(),
+            () = stop.cancelled() => {}
+        }
+    });
     match app.run_until(shutdown).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
@@ -198,7 +205,7 @@ mod tests {
         let settings = Settings::from_lookup(|_| None).unwrap();
         let store = Arc::new(SqliteStore::open_in(dir).unwrap());
         let queue = Arc::new(SqliteQueue::open_in(dir).unwrap());
-        AppState::embedded(
+        AppState::new(
             store,
             queue,
             &settings,
