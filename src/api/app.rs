@@ -73,7 +73,7 @@ impl Application {
                 AppState::new(Arc::new(store), queue.clone(), &settings, metrics)
             }
             Database::Mongo(config) => {
-                let store = MongoStore::new(config.clone());
+                let store = MongoStore::new(config.as_ref().clone());
                 AppState::new(Arc::new(store), queue.clone(), &settings, metrics)
             }
         };

@@ -41,7 +41,7 @@ pub enum Database {
     /// `DB_URL` unset: SQLite in `$DATA_DIR/svc.db`.
     Embedded,
     /// `DB_URL=mongodb://…` or `mongodb+srv://…`.
-    Mongo(MongoConfig),
+    Mongo(Box<MongoConfig>),
 }
 
 /// `CORS_ORIGINS`.
@@ -121,7 +121,7 @@ impl Settings {
                 (parse_pool_max(&pool_max), parse_db_timeout(&db_timeout))
         {
             match MongoConfig::new(&db_url, pool_max, timeout) {
-                Ok(config) => database = Database::Mongo(config),
+                Ok(config) => database = Database::Mongo(Box::new(config)),
                 Err(message) => problems.push(("DB_URL".to_owned(), message)),
             }
         }
