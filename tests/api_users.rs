@@ -59,7 +59,8 @@ async fn a_sign_up_stores_the_user_without_secrets_and_enqueues_the_welcome_emai
         resp.text
     );
     let user = resp.json()["data"].clone();
-    let keys: Vec<&String> = user.as_object().unwrap().keys().collect();
+    let mut keys: Vec<&String> = user.as_object().unwrap().keys().collect();
+    keys.sort();
     assert_eq!(
         keys,
         ["createdAt", "deletedAt", "email", "id", "name", "updatedAt"]
