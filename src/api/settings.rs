@@ -116,10 +116,10 @@ impl Settings {
         let redis_host = read("REDIS_HOST", "", &|v| check_redis_host(v, &redis_url));
         read("REDIS_PORT", "", &|v| check_redis_port(v, &redis_host));
         let mut database = Database::Embedded;
-        if mongo::is_mongo_url(&db_url)
-            && let (Ok(pool_max), Ok(timeout)) =
-                (parse_pool_max(&pool_max), parse_db_timeout(&db_timeout))
-        {
+        if mongo::is_mongo_url(&db_url) {
+            // Invalid knobs are reported above; the URL is still checked, so all come at once.
+            let pool_max = parse_pool_max(&pool_max).ok().flatten();
+            let timeout = parse_db_timeout(&db_timeout).ok().flatten();
             match MongoConfig::new(&db_url, pool_max, timeout) {
                 Ok(config) => database = Database::Mongo(Box::new(config)),
                 Err(message) => problems.push(("DB_URL".to_owned(), message)),
