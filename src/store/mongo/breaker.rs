@@ -30,11 +30,13 @@ pub struct Breaker {
 }
 
 /// Permission to run one call; report how it went with [`Pass::record`]. A pass dropped
-/// without a record (the caller was cancelled) counts as a failure, so a lost probe cannot
-/// leave the breaker waiting for it.
+/// without a record (the caller was cancelled, e.g. the client hung up) says nothing about the
+/// database; a dropped probe lets the next call probe at once, so the breaker never waits for
+/// a probe that is gone.
 #[must_use]
 pub struct Pass<'a> {
     breaker: &'a Breaker,
+    probe: bool,
     recorded: bool,
 }
 
@@ -55,13 +57,17 @@ impl Breaker {
     /// A pass for one call at `now`, or `None` when the call must fail at once.
     pub fn admit(&self, now: Instant) -> Option<Pass<'_>> {
         let mut state = self.state();
-        match *state {
-            State::Closed => {}
-            State::Open { until } if now >= until => *state = State::Probing,
+        let probe = match *state {
+            State::Closed => false,
+            State::Open { until } if now >= until => {
+                *state = State::Probing;
+                true
+            }
             State::Open { .. } | State::Probing => return None,
-        }
+        };
         Some(Pass {
             breaker: self,
+            probe,
             recorded: false,
         })
     }
@@ -87,8 +93,13 @@ impl Pass<'_> {
 
 impl Drop for Pass<'_> {
     fn drop(&mut self) {
-        if !self.recorded {
-            self.breaker.record_at(false, Instant::now());
+        if self.probe && !self.recorded {
+            let mut state = self.breaker.state();
+            if *state == State::Probing {
+                *state = State::Open {
+                    until: Instant::now(),
+                };
+            }
         }
     }
 }
@@ -123,14 +134,25 @@ mod tests {
     }
 
     #[test]
-    fn a_dropped_probe_counts_as_a_failure() {
-        let breaker = Breaker::new(Duration::ZERO);
+    fn a_dropped_probe_lets_the_next_call_probe() {
+        let breaker = Breaker::new(Duration::from_secs(60));
         let t0 = Instant::now();
         breaker.admit(t0).unwrap().record(false, t0);
-        drop(breaker.admit(t0).expect("probe"));
+        let later = t0 + Duration::from_secs(61);
+        drop(breaker.admit(later).expect("probe"));
         assert!(
-            breaker.admit(Instant::now()).is_some(),
+            breaker
+                .admit(Instant::now() + Duration::from_secs(61))
+                .is_some(),
             "not stuck waiting for the lost probe"
         );
+    }
+
+    #[test]
+    fn a_cancelled_call_says_nothing_about_the_database() {
+        let breaker = Breaker::new(Duration::from_secs(60));
+        let t0 = Instant::now();
+        drop(breaker.admit(t0).expect("closed"));
+        assert!(breaker.admit(t0).is_some(), "still closed");
     }
 }
