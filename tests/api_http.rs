@@ -298,6 +298,10 @@ async fn request_ids_are_echoed_or_generated_and_tag_every_log_line(backend: Bac
         .wait_for_log(|l| l["msg"] == "job enqueued" && l["requestId"] == "trace-me-42")
         .await;
     assert!(relayed.is_some(), "{:?}", app.logs());
+    let accessed = app
+        .wait_for_log(|l| l["msg"] == "request completed" && l["requestId"] == "trace-me-42")
+        .await;
+    assert!(accessed.is_some(), "{:?}", app.logs());
     let lines: Vec<Value> = app
         .logs()
         .into_iter()
@@ -680,6 +684,9 @@ async fn instances_share_one_port(backend: Backend) {
             .filter(|l| l["msg"] == "request completed")
             .count()
     };
+    // The access line is written after the response: wait for the readers to see all 40.
+    let all_logged = wait_for(PATIENCE, || served(&one) + served(&two) >= 40).await;
+    assert!(all_logged, "{} + {}", served(&one), served(&two));
     assert_eq!(served(&one) + served(&two), 40);
     assert!(
         served(&one) > 0 && served(&two) > 0,
