@@ -1,17 +1,17 @@
 //! What only the MongoDB backend has to prove, against a real wire-protocol server
-//! (SecantusDB, see `tests/common/mongo.rs`): the API starts while the server is down and
+//! (SecantusDB, see `tests/api_support/mongo.rs`): the API starts while the server is down and
 //! connects when it appears; requests fail fast with 503 while it is down and recover when it
 //! is back; the welcome email waits in the user's own document while the queue is down; the
 //! indexes are made at start, idempotently, and a unique index that cannot be built keeps the
 //! API from serving. The rest of the API suite runs on this backend too (`mongo::*` tests).
 
-mod common;
+mod api_support;
 
 use std::os::unix::net::UnixDatagram;
 use std::sync::Arc;
 
-use common::mongo::MongoServer;
-use common::{App, Backend, PATIENCE, wait_for_async};
+use api_support::mongo::MongoServer;
+use api_support::{App, Backend, PATIENCE, wait_for_async};
 use mongodb::bson::{Document, doc};
 use serde_json::json;
 
@@ -19,7 +19,7 @@ use serde_json::json;
 /// busy 2-core machine.
 const DB_TIMEOUT: &str = "1s";
 
-async fn sign_up(app: &App, email: &str) -> common::Resp {
+async fn sign_up(app: &App, email: &str) -> api_support::Resp {
     app.post(
         "/api/users",
         &json!({"name": "M", "email": email, "password": "correct horse battery"}),
@@ -43,10 +43,16 @@ async fn the_api_starts_without_the_server_and_connects_when_it_appears() {
     let notify = UnixDatagram::bind(&notify_path).unwrap();
     let app = Backend::Mongo(server.clone())
         .spawn()
+        .unready()
         .env("DB_TIMEOUT", DB_TIMEOUT)
         .env("NOTIFY_SOCKET", notify_path.to_str().unwrap())
         .start()
         .await;
+    // The start did not wait for the database.
+    notify.set_read_timeout(Some(PATIENCE)).unwrap();
+    let mut buf = [0u8; 64];
+    let n = notify.recv(&mut buf).expect("READY=1");
+    assert_eq!(&buf[..n], b"READY=1");
 
     // Up and answering, but not ready: the database is named, requests get a 503.
     assert_eq!(app.get("/health").await.status, 200);
@@ -64,13 +70,6 @@ async fn the_api_starts_without_the_server_and_connects_when_it_appears() {
     sign_up(&app, "early@example.com")
         .await
         .error(503, "SERVICE_UNAVAILABLE");
-    notify.set_nonblocking(true).unwrap();
-    let mut buf = [0u8; 64];
-    assert!(
-        notify.recv(&mut buf).is_err(),
-        "READY=1 must wait for the database"
-    );
-
     // The server appears: the API connects by itself, makes its indexes, and is ready.
     assert!(server.run().await, "the server starts");
     assert!(
@@ -78,10 +77,6 @@ async fn the_api_starts_without_the_server_and_connects_when_it_appears() {
         "never became ready: {:?}",
         app.logs()
     );
-    notify.set_nonblocking(false).unwrap();
-    notify.set_read_timeout(Some(PATIENCE)).unwrap();
-    let n = notify.recv(&mut buf).expect("READY=1 once connected");
-    assert_eq!(&buf[..n], b"READY=1");
     assert!(
         app.wait_for_log(|l| l["msg"] == "connected to MongoDB; indexes in place")
             .await
@@ -145,10 +140,13 @@ async fn requests_fail_fast_while_the_server_is_down_and_recover_when_it_is_back
         assert_eq!(retry_after.as_deref(), Some("5"));
     }
     // Once the server was found unreachable, calls fail at once instead of each waiting out
-    // DB_TIMEOUT: the log shows calls refused by the breaker.
+    // DB_TIMEOUT: the log shows calls refused by the store gate.
     assert!(
         app.wait_for_log(|l| l["msg"] == "database unavailable"
-            && l["error"].as_str().unwrap_or("").contains("failing fast"))
+            && l["error"]
+                .as_str()
+                .unwrap_or("")
+                .contains("known to the gate"))
             .await
             .is_some(),
         "{:?}",
@@ -264,7 +262,12 @@ async fn indexes_are_made_at_start_and_a_unique_index_that_cannot_be_built_keeps
             .await
             .unwrap();
     }
-    let app = backend.spawn().env("DB_TIMEOUT", DB_TIMEOUT).start().await;
+    let app = backend
+        .spawn()
+        .unready()
+        .env("DB_TIMEOUT", DB_TIMEOUT)
+        .start()
+        .await;
     let ready = app.get("/ready").await;
     ready.error(503, "SERVICE_UNAVAILABLE");
     assert_eq!(ready.detail_fields(), ["database"]);

@@ -2,9 +2,9 @@
 //! catalogue whose answers are known. Every test runs on both store backends.
 
 #[macro_use]
-mod common;
+mod api_support;
 
-use common::{App, Backend};
+use api_support::{App, Backend};
 use serde_json::{Value, json};
 
 /// (title, description, price, brand, category, tags, stock)

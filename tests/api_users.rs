@@ -3,11 +3,11 @@
 //! guarantee. Every test runs on both store backends.
 
 #[macro_use]
-mod common;
+mod api_support;
 
 use std::time::Duration;
 
-use common::{App, Backend, PATIENCE};
+use api_support::{App, Backend, PATIENCE};
 use serde_json::{Value, json};
 use svc::queue::Queue;
 use svc::queue::sqlite::SqliteQueue;
@@ -295,7 +295,7 @@ async fn a_user_created_while_the_queue_is_down_gets_its_email_once_the_queue_is
     app.db().execute_batch("DROP TRIGGER queue_down;").unwrap();
     let job = wait_for_job(&app, &job_id).await;
     assert_eq!(job.data["email"], "grace@example.com");
-    let cleared = common::wait_for_async(PATIENCE, || async {
+    let cleared = api_support::wait_for_async(PATIENCE, || async {
         app.get("/metrics").await.text.contains("outbox_backlog 0")
     })
     .await;

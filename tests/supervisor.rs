@@ -474,14 +474,6 @@ fn racing_starts_make_one_daemon() {
     assert_eq!(project.status().len(), 1);
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 fn nix_is_root() -> bool {
     std::fs::read_to_string("/proc/self/status")
         .unwrap_or_default()

@@ -1,24 +1,24 @@
 //! [`Application`]: builds the service from its [`Settings`], owns the listener, and runs until
 //! told to stop, then drains.
 
-use std::future::Future;
 use std::net::SocketAddr;
-use std::sync::Arc;
-use std::time::Duration;
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
 
 use tokio::net::{TcpListener, TcpSocket};
 use tokio_util::sync::CancellationToken;
 
 use super::metrics::{Metrics, MetricsError, UPKEEP_EVERY};
 use super::relay::Relay;
-use super::router;
+use super::serve::RouterSlot;
 use super::settings::{Database, Settings};
 use super::state::AppState;
+use super::{router, unavailable_router};
 use crate::queue::sqlite::SqliteQueue;
 use crate::queue::{Queue, QueueError};
+use crate::store::StoreError;
 use crate::store::mongo::MongoStore;
 use crate::store::sqlite::SqliteStore;
-use crate::store::{Health, StoreError};
 
 /// Why the service could not be built.
 #[derive(Debug, thiserror::Error)]
@@ -43,40 +43,48 @@ pub enum BuildError {
 #[error("the server failed: {0}")]
 pub struct RunError(#[from] std::io::Error);
 
-/// The API, bound and connected, not yet serving.
+/// The API, bound, not yet serving.
 pub struct Application {
     listener: TcpListener,
     port: u16,
-    state: AppState,
-    relay: Relay,
-    drain_timeout: Duration,
+    settings: Settings,
+    metrics: Metrics,
+    /// `None` when the store or the queue could not be opened at start: the API then serves
+    /// probes and 503s, and keeps trying to open them (see [`Application::build`]).
+    backends: Option<Backends>,
 }
 
+/// The store and the queue, open.
+struct Backends {
+    store: OpenStore,
+    queue: Arc<dyn Queue>,
+}
+
+/// The store backend `DB_URL` chose.
+enum OpenStore {
+    Embedded(Arc<SqliteStore>),
+    /// Connects on first use: opening it does no I/O, so an unreachable server never keeps the
+    /// API from starting (see [`crate::store::mongo`]).
+    Mongo(Arc<MongoStore>),
+}
+
+/// How long to wait between attempts to open a store that could not be opened.
+const REOPEN_EVERY: Duration = Duration::from_millis(500);
+
 impl Application {
-    /// Opens the store (the embedded one in `DATA_DIR`, or MongoDB, which connects on first use
-    /// so an unreachable server does not stop the start) and the queue, and takes the listener
-    /// passed by the supervisor (`LISTEN_FDS`), or binds `HOST:PORT` (port 0 picks a free one)
-    /// with `SO_REUSEPORT`, so several instances share one port.
+    /// Takes the listener passed by the supervisor (`LISTEN_FDS`), or binds `HOST:PORT` (port 0
+    /// picks a free one) with `SO_REUSEPORT`, so several instances share one port; then opens the
+    /// store (in `DATA_DIR`, or MongoDB, which connects on first use) and the queue in
+    /// `DATA_DIR`. If they cannot be opened (the folder is not
+    /// creatable, the file is locked past the busy timeout), the API starts anyway: `/health`
+    /// answers, `/ready` and every other route answer 503 at once, and it keeps trying to open
+    /// them every 500 ms; once open, it serves normally. A store that is down for a while must
+    /// not turn into a crash loop of every API instance.
     ///
     /// # Errors
-    /// [`BuildError`] saying which part could not be set up.
+    /// [`BuildError`] when the port cannot be bound or the metrics recorder installed.
     pub async fn build(settings: Settings) -> Result<Self, BuildError> {
         let metrics = Metrics::install()?;
-        let data_dir = settings.data_dir.clone();
-        let queue = tokio::task::spawn_blocking(move || SqliteQueue::open_in(&data_dir)).await?;
-        let queue: Arc<dyn Queue> = Arc::new(queue?);
-        let state = match &settings.database {
-            Database::Embedded => {
-                let data_dir = settings.data_dir.clone();
-                let store =
-                    tokio::task::spawn_blocking(move || SqliteStore::open_in(&data_dir)).await??;
-                AppState::new(Arc::new(store), queue.clone(), &settings, metrics)
-            }
-            Database::Mongo(config) => {
-                let store = MongoStore::new(config.as_ref().clone());
-                AppState::new(Arc::new(store), queue.clone(), &settings, metrics)
-            }
-        };
         let listener = bind(settings.addr).map_err(|source| BuildError::Bind {
             addr: settings.addr,
             source,
@@ -88,7 +96,13 @@ impl Application {
                 source,
             })?
             .port();
-        let relay = Relay::new(state.outbox.clone(), queue, state.relay_wake.clone());
+        let backends = match open(&settings).await {
+            Ok(backends) => Some(backends),
+            Err(error) => {
+                tracing::error!(%error, "database unavailable at start; answering 503 and retrying every 500 ms");
+                None
+            }
+        };
         let database = match &settings.database {
             Database::Embedded => "sqlite".to_owned(),
             Database::Mongo(config) => format!("mongodb {}/{}", config.hosts(), config.database),
@@ -97,9 +111,9 @@ impl Application {
         Ok(Application {
             listener,
             port,
-            state,
-            relay,
-            drain_timeout: settings.drain_timeout,
+            settings,
+            metrics,
+            backends,
         })
     }
 
@@ -108,53 +122,148 @@ impl Application {
         self.port
     }
 
-    /// Resolves once the store answers: at once for the embedded store; for MongoDB once the
-    /// server can be reached (retried with backoff meanwhile). `svc api` sends `READY=1` then,
-    /// so a supervisor sees the instance ready when it can serve, not merely listening.
-    pub fn connected(&self) -> impl Future<Output = ()> + Send + 'static {
-        let health = self.state.store_health.clone();
-        wait_for_store(health)
-    }
-
     /// Serves until `shutdown` is cancelled; then stops accepting, lets in-flight requests
-    /// finish (up to the drain timeout), stops the relay and closes the store and queue.
+    /// finish and the relay make its last pass, both within the drain timeout, and closes the
+    /// store and queue.
     ///
     /// # Errors
-    /// [`RunError`] when the server itself fails.
+    /// [`RunError`] when the server itself fails (accept errors such as `EMFILE` are waited
+    /// out, so today it does not).
     pub async fn run_until(self, shutdown: CancellationToken) -> Result<(), RunError> {
         let Application {
             listener,
-            state,
-            relay,
-            drain_timeout,
+            settings,
+            metrics,
+            backends,
             ..
         } = self;
+        let drain_timeout = settings.drain_timeout;
         let background = CancellationToken::new();
-        let relay_task = tokio::spawn(relay.run(background.clone()));
-        let upkeep_task = tokio::spawn(upkeep(state.metrics.clone(), background.clone()));
-
-        let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
-        let stop = shutdown.clone();
-        let server = axum::serve(listener, app).with_graceful_shutdown(async move {
-            stop.cancelled().await;
-            crate::sd_notify::stopping();
-            tracing::info!("draining: no new connections, finishing requests in flight");
-        });
-        let server = server.into_future();
-        tokio::pin!(server);
-        let result = tokio::select! {
-            result = &mut server => result,
-            () = async { shutdown.cancelled().await; tokio::time::sleep(drain_timeout).await } => {
-                tracing::warn!(timeoutMs = drain_timeout.as_millis() as u64, "drain timed out; dropping the requests still in flight");
-                Ok(())
+        let slot = RouterSlot::new(unavailable_router(metrics.clone()));
+        let upkeep_task = tokio::spawn(upkeep(metrics.clone(), background.clone()));
+        let mut service_task = match backends {
+            // Installed before the first request is accepted.
+            Some(backends) => start(backends, &settings, &metrics, &slot, &background),
+            None => {
+                let (slot, stop) = (slot.clone(), background.clone());
+                let settings = settings.clone();
+                tokio::spawn(async move {
+                    if let Some(backends) = open_when_possible(&settings, &stop).await {
+                        let running = start(backends, &settings, &metrics, &slot, &stop);
+                        let _ = running.await;
+                    }
+                })
             }
         };
+
+        // Everything after SIGTERM (the drain, then the relay's last pass) shares one budget,
+        // which stays under the supervisor's stop timeout.
+        let deadline = Arc::new(OnceLock::<Instant>::new());
+        let (stop, mark) = (shutdown.clone(), deadline.clone());
+        let stopped = async move {
+            stop.cancelled().await;
+            let _ = mark.set(Instant::now() + drain_timeout);
+            crate::sd_notify::stopping();
+            tracing::info!("draining: no new connections, finishing requests in flight");
+        };
+        let server = super::serve::serve(listener, slot, settings.header_timeout, stopped);
+        tokio::pin!(server);
+        tokio::select! {
+            () = &mut server => {}
+            () = async { shutdown.cancelled().await; tokio::time::sleep(drain_timeout).await } => {
+                tracing::warn!(timeoutMs = drain_timeout.as_millis() as u64, "drain timed out; dropping the requests still in flight");
+            }
+        }
         background.cancel();
-        let _ = relay_task.await;
+        let remaining = deadline.get().map_or(Duration::ZERO, |d| {
+            d.saturating_duration_since(Instant::now())
+        });
+        if tokio::time::timeout(remaining, &mut service_task)
+            .await
+            .is_err()
+        {
+            service_task.abort();
+            tracing::warn!(
+                "stop budget spent: the outbox relay was interrupted; its rows wait for the next start"
+            );
+        }
         let _ = upkeep_task.await;
         tracing::info!("stopped");
-        result.map_err(RunError)
+        Ok(())
     }
+}
+
+/// Opens the store and the queue (blocking work, off the async threads).
+async fn open(settings: &Settings) -> Result<Backends, BuildError> {
+    let data_dir = settings.data_dir.clone();
+    let queue = tokio::task::spawn_blocking(move || SqliteQueue::open_in(&data_dir)).await??;
+    let store = match &settings.database {
+        Database::Embedded => {
+            let data_dir = settings.data_dir.clone();
+            let store =
+                tokio::task::spawn_blocking(move || SqliteStore::open_in(&data_dir)).await??;
+            OpenStore::Embedded(Arc::new(store))
+        }
+        Database::Mongo(config) => {
+            let store = MongoStore::new(config.as_ref().clone());
+            store.start_connecting();
+            OpenStore::Mongo(Arc::new(store))
+        }
+    };
+    Ok(Backends {
+        store,
+        queue: Arc::new(queue),
+    })
+}
+
+/// Tries to open the backends every [`REOPEN_EVERY`] until it works or `stop`.
+async fn open_when_possible(settings: &Settings, stop: &CancellationToken) -> Option<Backends> {
+    loop {
+        tokio::select! {
+            () = stop.cancelled() => return None,
+            () = tokio::time::sleep(REOPEN_EVERY) => {}
+        }
+        match open(settings).await {
+            Ok(backends) => {
+                tracing::info!("database opened; serving");
+                return Some(backends);
+            }
+            Err(error) => tracing::debug!(%error, "database still unavailable"),
+        }
+    }
+}
+
+/// Builds the state on `backends`, puts its router in `slot`, and runs the outbox relay and the
+/// store gate's prober until `stop` (the relay then makes its last pass).
+fn start(
+    backends: Backends,
+    settings: &Settings,
+    metrics: &Metrics,
+    slot: &RouterSlot,
+    stop: &CancellationToken,
+) -> tokio::task::JoinHandle<()> {
+    let state = match backends.store {
+        OpenStore::Embedded(store) => {
+            AppState::new(store, backends.queue, settings, metrics.clone())
+        }
+        OpenStore::Mongo(store) => AppState::new(store, backends.queue, settings, metrics.clone()),
+    };
+    let relay = Relay::new(
+        state.outbox.clone(),
+        state.queue.clone(),
+        state.relay_wake.clone(),
+    );
+    let prober = state
+        .gate
+        .clone()
+        .probe_until(state.store_health.clone(), stop.clone());
+    slot.set(router(state));
+    let stop = stop.clone();
+    tokio::spawn(async move {
+        let prober = tokio::spawn(prober);
+        relay.run(stop).await;
+        let _ = prober.await;
+    })
 }
 
 /// The listener the svc daemon (or systemd) passed as fd 3, so all instances share one accept
@@ -176,37 +285,6 @@ fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
     socket.bind(addr)?;
     socket.listen(1024)
 }
-
-async fn wait_for_store(health: Arc<dyn Health>) {
-    let mut delay = Duration::from_millis(100);
-    let mut logged = false;
-    loop {
-        match tokio::time::timeout(CONNECT_CHECK, health.ping()).await {
-            Ok(Ok(())) => {
-                if logged {
-                    tracing::info!("the database is reachable");
-                }
-                return;
-            }
-            Ok(Err(error)) if !logged => {
-                tracing::warn!(%error, "the database is not reachable yet; serving 503 until it is");
-                logged = true;
-            }
-            Err(_) if !logged => {
-                tracing::warn!("the database is not reachable yet; serving 503 until it is");
-                logged = true;
-            }
-            _ => {}
-        }
-        tokio::time::sleep(delay).await;
-        delay = (delay * 2).min(MAX_CONNECT_DELAY);
-    }
-}
-
-/// The bound on one readiness check of the store.
-const CONNECT_CHECK: Duration = Duration::from_secs(10);
-/// The longest wait between two readiness checks.
-const MAX_CONNECT_DELAY: Duration = Duration::from_secs(2);
 
 async fn upkeep(metrics: Metrics, stop: CancellationToken) {
     let mut tick = tokio::time::interval(UPKEEP_EVERY);

@@ -1,13 +1,19 @@
 //! The MongoDB backend (`DB_URL=mongodb://…` or `mongodb+srv://…`), over the official driver.
 //!
 //! Why it is shaped this way:
-//! - **Never hang, never refuse to start.** The client connects lazily: building the store does
-//!   no I/O, and the first call (a request, `/ready`, the outbox relay) resolves the URL, connects
-//!   and creates the indexes ([`indexes`]). Until that has worked once, every call fails with
-//!   [`StoreError::Unavailable`] (503) and the next call tries again. Every call, connecting
-//!   included, is bounded by `DB_TIMEOUT`, which is also the driver's server-selection and
-//!   connect timeout; and while the server is unreachable a circuit breaker ([`breaker`]) fails
-//!   calls at once, so requests get their 503 fast instead of each waiting out the timeout.
+//! - **Never hang, never refuse to start.** Building the store does no I/O. Connecting (resolving
+//!   the URL, the first round trips, creating the indexes, see [`indexes`]) runs in a background
+//!   task, started by the first call that needs it and retried by later calls until it has
+//!   worked once; a caller only waits for it within its own bound, so a short probe cannot
+//!   cancel a slow first connection halfway. Until then every call fails with
+//!   [`StoreError::Unavailable`] (503). Every call is bounded by `DB_TIMEOUT`, which is also the
+//!   driver's server-selection and connect timeout, so a request behind an unreachable server
+//!   gets its 503 instead of waiting the driver's default 30 s; the API's store gate
+//!   (`crate::api::gate`) then fails the following requests at once until a probe finds the
+//!   server again.
+//! - **Probes that load cannot fool.** [`Health::probe`] answers "up" without a round trip when
+//!   a call has succeeded in the last moment and none has failed since: a busy server answers
+//!   requests, but a `ping` queued behind them may miss the gate's short probe deadline.
 //! - **Indexes before writes.** No repository call runs before the indexes exist, so the unique
 //!   `email` index is always there to turn a duplicate sign-up into `EMAIL_TAKEN`, even for two
 //!   concurrent sign-ups with the same email.
@@ -22,7 +28,6 @@
 //! API's camelCase names, ids are ObjectIds in `_id`, times are BSON dates: what a Mongoose app
 //! would have written, so the data stays readable by the tools that stack knows.
 
-mod breaker;
 mod config;
 mod indexes;
 mod outbox;
@@ -31,18 +36,18 @@ mod rate;
 mod users;
 
 use std::future::Future;
-use std::sync::Arc;
-use std::sync::atomic::AtomicI64;
-use std::time::Instant;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use mongodb::bson::{Document, doc};
 use mongodb::error::ErrorKind;
 use mongodb::options::ClientOptions;
 use mongodb::{Client, Collection, Database};
-use tokio::sync::OnceCell;
+use tokio::sync::watch;
 
-use super::{Health, StoreError};
+use super::{Health, Probe, StoreError};
 use crate::domain::ObjectId;
 
 pub use config::{
@@ -53,6 +58,9 @@ pub use config::{
 /// The name the driver reports to the server (visible in `db.currentOp()` and server logs).
 const APP_NAME: &str = "svc-api";
 
+/// How recent a successful call must be for [`Health::probe`] to answer without a round trip.
+const PASSIVE_PROBE: Duration = Duration::from_millis(500);
+
 /// Every repository of the MongoDB backend. Cheap to clone.
 #[derive(Clone)]
 pub struct MongoStore {
@@ -62,13 +70,24 @@ pub struct MongoStore {
 struct Inner {
     config: MongoConfig,
     /// The client, made once the URL resolved (an SRV name needs DNS).
-    client: OnceCell<Client>,
+    client: OnceLock<Client>,
     /// The collections, set once the indexes exist; the gate of every call.
-    ready: OnceCell<Collections>,
+    ready: OnceLock<Collections>,
+    /// The connecting task's progress: whether one runs, how many have finished, the last error.
+    connecting: watch::Sender<Connecting>,
     /// The latest rate-limit window seen, so old windows are deleted once per window change.
     rate_window: AtomicI64,
-    /// Fails calls at once while the server is unreachable.
-    breaker: breaker::Breaker,
+    /// When calls last reached the server, and last failed to (ms since `epoch`; 0 = never).
+    last_ok: AtomicI64,
+    last_unavailable: AtomicI64,
+    epoch: Instant,
+}
+
+#[derive(Debug, Clone, Default)]
+struct Connecting {
+    running: bool,
+    finished: u64,
+    error: Option<String>,
 }
 
 /// Handles to the collections (cheap to clone).
@@ -94,10 +113,13 @@ impl MongoStore {
         MongoStore {
             inner: Arc::new(Inner {
                 config,
-                client: OnceCell::new(),
-                ready: OnceCell::new(),
+                client: OnceLock::new(),
+                ready: OnceLock::new(),
+                connecting: watch::Sender::new(Connecting::default()),
                 rate_window: AtomicI64::new(0),
-                breaker: breaker::Breaker::new(breaker::COOL_DOWN),
+                last_ok: AtomicI64::new(0),
+                last_unavailable: AtomicI64::new(0),
+                epoch: Instant::now(),
             }),
         }
     }
@@ -106,19 +128,19 @@ impl MongoStore {
         &self.inner.config
     }
 
+    fn now_ms(&self) -> i64 {
+        i64::try_from(self.inner.epoch.elapsed().as_millis())
+            .unwrap_or(i64::MAX)
+            .max(1)
+    }
+
     /// Runs `op` on the collections, connecting and creating the indexes first if that has not
-    /// worked yet; the whole call is bounded by `DB_TIMEOUT`, and fails at once while the
-    /// breaker is open.
+    /// worked yet; the whole call is bounded by `DB_TIMEOUT`.
     pub(crate) async fn call<T, F, Fut>(&self, op: F) -> Result<T, StoreError>
     where
         F: FnOnce(Collections) -> Fut,
         Fut: Future<Output = Result<T, StoreError>>,
     {
-        let Some(pass) = self.inner.breaker.admit(Instant::now()) else {
-            return Err(StoreError::Unavailable(
-                "MongoDB was unreachable a moment ago; failing fast until it answers again".into(),
-            ));
-        };
         let timeout = self.inner.config.timeout;
         let bounded = async {
             let collections = self.collections().await?;
@@ -132,39 +154,97 @@ impl MongoStore {
                     humantime::format_duration(timeout)
                 )))
             });
-        let reachable = !matches!(result, Err(StoreError::Unavailable(_)));
-        pass.record(reachable, Instant::now());
+        let at = self.now_ms();
+        match &result {
+            Err(StoreError::Unavailable(_)) => {
+                self.inner.last_unavailable.store(at, Ordering::Relaxed)
+            }
+            _ => self.inner.last_ok.store(at, Ordering::Relaxed),
+        }
         result
     }
 
+    /// Starts connecting in the background (if not connected or connecting already), so the
+    /// first requests find the store ready. Needs a tokio runtime.
+    pub fn start_connecting(&self) {
+        if self.inner.ready.get().is_none() {
+            self.join_or_start_attempt();
+        }
+    }
+
+    /// Starts a connection attempt unless one runs; returns how many attempts had finished.
+    fn join_or_start_attempt(&self) -> u64 {
+        let mut start = false;
+        let mut finished = 0;
+        self.inner.connecting.send_if_modified(|c| {
+            finished = c.finished;
+            start = !c.running;
+            c.running = true;
+            start
+        });
+        if start {
+            tokio::spawn(self.clone().connect());
+        }
+        finished
+    }
+
+    /// The collections once connected; otherwise starts (or joins) a connection attempt and
+    /// waits for its outcome.
     async fn collections(&self) -> Result<Collections, StoreError> {
-        self.inner
-            .ready
-            .get_or_try_init(|| async {
-                let client = self.client().await?;
-                let db = client.database(&self.inner.config.database);
-                indexes::ensure(&db).await?;
+        if let Some(ready) = self.inner.ready.get() {
+            return Ok(ready.clone());
+        }
+        let mut progress = self.inner.connecting.subscribe();
+        // An attempt may have finished between the check above and the subscription.
+        if let Some(ready) = self.inner.ready.get() {
+            return Ok(ready.clone());
+        }
+        let seen = self.join_or_start_attempt();
+        let outcome = progress
+            .wait_for(|c| c.finished > seen)
+            .await
+            .map(|c| c.error.clone())
+            .unwrap_or_else(|_| Some("the connecting task ended".to_owned()));
+        match (self.inner.ready.get(), outcome) {
+            (Some(ready), _) => Ok(ready.clone()),
+            (None, error) => Err(StoreError::Unavailable(
+                error.unwrap_or_else(|| "not connected yet".to_owned()),
+            )),
+        }
+    }
+
+    /// One connection attempt (resolve, connect, make the indexes), bounded by twice
+    /// `DB_TIMEOUT`; its outcome goes to every caller waiting in [`MongoStore::collections`].
+    async fn connect(self) {
+        let bound = self.inner.config.timeout * 2;
+        let error = match tokio::time::timeout(bound, self.open()).await {
+            Ok(Ok(collections)) => {
+                let _ = self.inner.ready.set(collections);
                 tracing::info!(
                     hosts = %self.inner.config.hosts(),
                     database = %self.inner.config.database,
                     "connected to MongoDB; indexes in place"
                 );
-                Ok(Collections {
-                    products: db.collection("products"),
-                    users: db.collection("users"),
-                    rates: db.collection("api_rate_limits"),
-                    db,
-                })
-            })
-            .await
-            .cloned()
+                None
+            }
+            Ok(Err(error)) => Some(error.to_string()),
+            Err(_) => Some(format!(
+                "could not connect within {}",
+                humantime::format_duration(bound)
+            )),
+        };
+        self.inner.connecting.send_modify(|c| {
+            c.running = false;
+            c.finished += 1;
+            c.error = error;
+        });
     }
 
-    async fn client(&self) -> Result<Client, StoreError> {
-        let config = &self.inner.config;
-        self.inner
-            .client
-            .get_or_try_init(|| async {
+    async fn open(&self) -> Result<Collections, StoreError> {
+        let client = match self.inner.client.get() {
+            Some(client) => client.clone(),
+            None => {
+                let config = &self.inner.config;
                 let mut options = ClientOptions::parse(config.connection.clone())
                     .await
                     .map_err(map_err)?;
@@ -172,10 +252,19 @@ impl MongoStore {
                 options.max_pool_size = Some(config.pool_max);
                 options.server_selection_timeout = Some(config.timeout);
                 options.connect_timeout = Some(config.timeout);
-                Client::with_options(options).map_err(map_err)
-            })
-            .await
-            .cloned()
+                let client = Client::with_options(options).map_err(map_err)?;
+                // Only this task sets it (one connect runs at a time).
+                self.inner.client.get_or_init(|| client).clone()
+            }
+        };
+        let db = client.database(&self.inner.config.database);
+        indexes::ensure(&db).await?;
+        Ok(Collections {
+            products: db.collection("products"),
+            users: db.collection("users"),
+            rates: db.collection("api_rate_limits"),
+            db,
+        })
     }
 }
 
@@ -188,6 +277,26 @@ impl Health for MongoStore {
             Ok(())
         })
         .await
+    }
+
+    /// Up at once when a call reached the server within [`PASSIVE_PROBE`] and none has found
+    /// it unavailable since; otherwise a `ping`. Reads and writes go to the same primary, so
+    /// they are up or down together.
+    async fn probe(&self) -> Probe {
+        let ok = self.inner.last_ok.load(Ordering::Relaxed);
+        let failed = self.inner.last_unavailable.load(Ordering::Relaxed);
+        let recent = i64::try_from(PASSIVE_PROBE.as_millis()).unwrap_or(i64::MAX);
+        if ok > 0 && ok >= failed && self.now_ms() - ok <= recent {
+            return Probe::UP;
+        }
+        match self.ping().await {
+            Ok(()) => Probe::UP,
+            Err(error) => Probe {
+                reads: false,
+                writes: false,
+                error: Some(error.to_string()),
+            },
+        }
     }
 }
 

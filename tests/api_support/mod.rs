@@ -58,7 +58,7 @@ where
 }
 
 /// Runs each named `async fn NAME(backend: Backend)` of the test file once per backend, as the
-/// tests `sqlite::NAME` and `mongo::NAME` (use with `#[macro_use] mod common;`).
+/// tests `sqlite::NAME` and `mongo::NAME` (use with `#[macro_use] mod api_support;`).
 #[allow(unused_macros)]
 macro_rules! backend_tests {
     ($($name:ident),* $(,)?) => {
@@ -66,7 +66,7 @@ macro_rules! backend_tests {
             $(
                 #[tokio::test]
                 async fn $name() {
-                    super::$name(crate::common::Backend::sqlite()).await
+                    super::$name(crate::api_support::Backend::sqlite()).await
                 }
             )*
         }
@@ -75,7 +75,7 @@ macro_rules! backend_tests {
             $(
                 #[tokio::test]
                 async fn $name() {
-                    super::$name(crate::common::Backend::mongo().await).await
+                    super::$name(crate::api_support::Backend::mongo().await).await
                 }
             )*
         }
@@ -149,6 +149,9 @@ pub struct Spawn {
     env: Vec<(String, String)>,
     data_dir: Option<PathBuf>,
     backend: Backend,
+    /// On MongoDB, [`Spawn::start`] also waits for `/ready` (the store connects after the
+    /// start), unless a test wants the instance before that.
+    wait_ready: bool,
 }
 
 impl Spawn {
@@ -158,12 +161,19 @@ impl Spawn {
             env: Vec::new(),
             data_dir: None,
             backend: Backend::Sqlite,
+            wait_ready: true,
         }
     }
 
     /// Sets (or overrides) one environment variable.
     pub fn env(mut self, key: &str, value: &str) -> Self {
         self.env.push((key.to_owned(), value.to_owned()));
+        self
+    }
+
+    /// Returns from [`Spawn::start`] once listening, without waiting for the database.
+    pub fn unready(mut self) -> Self {
+        self.wait_ready = false;
         self
     }
 
@@ -212,6 +222,11 @@ impl Spawn {
             );
         };
         app.port = u16::try_from(line["port"].as_u64().expect("port")).expect("port");
+        if self.wait_ready && matches!(self.backend, Backend::Mongo(_)) {
+            let ready =
+                wait_for_async(PATIENCE, || async { app.get("/ready").await.status == 200 }).await;
+            assert!(ready, "svc api never got ready: {:?}", app.logs());
+        }
         app
     }
 
