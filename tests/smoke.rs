@@ -76,11 +76,7 @@ fn user_id(out: &Output) -> String {
 fn run_id(out: &Output) -> String {
     let text = stdout(out);
     let start = text.find("request id ").expect("a request id") + "request id ".len();
-    text[start..]
-        .split(|c: char| c == ',' || c == ')')
-        .next()
-        .unwrap()
-        .to_owned()
+    text[start..].split([',', ')']).next().unwrap().to_owned()
 }
 
 /// Every line of every file the daemon writes into `logs/` (the layout is the log pipeline's).
