@@ -18,7 +18,15 @@ fi
 # A real SMTP server for the worker's SMTP tests (tests/worker_smtp.rs): aiosmtpd from PyPI.
 if ! target/pyenv/bin/python -c 'import aiosmtpd' >/dev/null 2>&1; then
   echo "==> installing aiosmtpd into target/pyenv"
-  python3 -m venv target/pyenv && target/pyenv/bin/pip install -q aiosmtpd
+  python3 -m venv target/pyenv && target/pyenv/bin/python -m pip install -q aiosmtpd
+fi
+
+# The Kubernetes manifests' schema validator (tests/deploy.rs), in the same venv. `python -m pip`
+# rather than bin/pip: a venv copied from another checkout keeps that checkout's pip shebang.
+if ! target/pyenv/bin/python -c 'import kubernetes_validate' >/dev/null 2>&1; then
+  echo "==> installing kubernetes-validate into target/pyenv"
+  [ -x target/pyenv/bin/python ] || python3 -m venv target/pyenv
+  target/pyenv/bin/python -m pip install -q kubernetes-validate==1.31.0
 fi
 
 echo "==> lint"
