@@ -837,7 +837,7 @@ _svc() {
             return 0
             ;;
         svc__subcmd__smoke)
-            opts="-c -v -h -V --timeout --email-domain --config --verbose --help --version"
+            opts="-c -v -h -V --timeout --email-domain --cacert --config --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -848,6 +848,10 @@ _svc() {
                     return 0
                     ;;
                 --email-domain)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --cacert)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -100,6 +100,7 @@ complete -c svc -n "__fish_svc_using_subcommand worker" -s h -l help -d 'Print h
 complete -c svc -n "__fish_svc_using_subcommand worker" -s V -l version -d 'Print version'
 complete -c svc -n "__fish_svc_using_subcommand smoke" -l timeout -d 'Give up on the steps after this long (1s to 1h); the cleanup gets 10s more' -r
 complete -c svc -n "__fish_svc_using_subcommand smoke" -l email-domain -d 'The domain of the throw-away user\'s address: one your mail relay accepts and discards' -r
+complete -c svc -n "__fish_svc_using_subcommand smoke" -l cacert -d 'Also trust the CA certificates in this PEM file (https:// behind a private CA)' -r -F
 complete -c svc -n "__fish_svc_using_subcommand smoke" -s c -l config -d 'The config file [default: ./svc.toml]' -r -F
 complete -c svc -n "__fish_svc_using_subcommand smoke" -s v -l verbose -d 'More output on stderr (-v, -vv, -vvv)'
 complete -c svc -n "__fish_svc_using_subcommand smoke" -s h -l help -d 'Print help'

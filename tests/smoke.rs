@@ -5,7 +5,9 @@
 
 mod harness;
 
-use std::process::{Command, Output};
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Output, Stdio};
 use std::time::Duration;
 
 use harness::*;
@@ -238,6 +240,135 @@ fn smoke_fails_at_health_when_nothing_listens_and_skips_the_rest() {
     assert!(stdout(&out).contains("cannot connect"), "{}", stdout(&out));
 }
 
+/// A CA and a server certificate for 127.0.0.1 it signed, made with the openssl CLI.
+fn certificates(dir: &Path) {
+    let openssl = |args: &[&str]| {
+        let out = Command::new("openssl")
+            .args(args)
+            .current_dir(dir)
+            .output()
+            .expect("openssl (scripts/test.sh installs it)");
+        assert!(out.status.success(), "openssl {args:?}: {}", stderr(&out));
+    };
+    let ec = [
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+    ];
+    openssl(
+        &[
+            &[
+                "req",
+                "-x509",
+                "-days",
+                "2",
+                "-subj",
+                "/CN=svc smoke test CA",
+            ][..],
+            &ec,
+            &["-keyout", "ca.key", "-out", "ca.pem"],
+            &["-addext", "basicConstraints=critical,CA:TRUE"],
+            &["-addext", "keyUsage=critical,keyCertSign,cRLSign"],
+        ]
+        .concat(),
+    );
+    openssl(
+        &[
+            &["req", "-subj", "/CN=127.0.0.1"][..],
+            &ec,
+            &["-keyout", "server.key", "-out", "server.csr"],
+        ]
+        .concat(),
+    );
+    std::fs::write(
+        dir.join("server.ext"),
+        "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n",
+    )
+    .unwrap();
+    openssl(&[
+        "x509",
+        "-req",
+        "-days",
+        "2",
+        "-in",
+        "server.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-out",
+        "server.pem",
+        "-extfile",
+        "server.ext",
+    ]);
+}
+
+/// `tests/fixtures/tls_proxy.py`: TLS on a free port in front of `upstream`; killed on drop.
+struct TlsProxy {
+    child: Child,
+    port: u16,
+}
+
+impl TlsProxy {
+    fn start(dir: &Path, upstream: u16) -> TlsProxy {
+        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/tls_proxy.py");
+        let mut child = Command::new("python3")
+            .arg(script)
+            .arg(dir.join("server.pem"))
+            .arg(dir.join("server.key"))
+            .arg(upstream.to_string())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let port = line
+            .strip_prefix("listening ")
+            .and_then(|p| p.trim().parse().ok())
+            .unwrap_or_else(|| panic!("the proxy said {line:?}"));
+        TlsProxy { child, port }
+    }
+}
+
+impl Drop for TlsProxy {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn smoke_speaks_https_and_trusts_a_private_ca_only_with_cacert() {
+    let port = free_port();
+    let project = stack(port);
+    project.start();
+    let certs = tempfile::tempdir().unwrap();
+    certificates(certs.path());
+    let proxy = TlsProxy::start(certs.path(), port);
+    let url = format!("https://127.0.0.1:{}", proxy.port);
+    let ca = certs.path().join("ca.pem");
+
+    let out = smoke(&[&url, "--cacert", ca.to_str().unwrap(), "--timeout", "30s"]);
+    assert_ok(&out, "svc smoke https://… --cacert");
+    assert!(
+        marks(&out).iter().all(|(mark, _)| mark == "ok") && marks(&out).len() == 5,
+        "{}",
+        stdout(&out)
+    );
+
+    // Without the CA the certificate is not trusted: the first step fails, nothing is created.
+    let out = smoke(&[&url, "--timeout", "1s"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert_eq!(marks(&out)[0], ("FAIL".to_owned(), "health".to_owned()));
+    assert!(stdout(&out).contains("TLS handshake"), "{}", stdout(&out));
+    assert_eq!(marks(&out)[4], ("skip".to_owned(), "cleanup".to_owned()));
+}
+
 #[test]
 fn bad_arguments_exit_2() {
     for args in [
@@ -245,6 +376,8 @@ fn bad_arguments_exit_2() {
         &["example.com:3000"],
         &["http://127.0.0.1:1", "--timeout", "soon"],
         &["http://127.0.0.1:1", "--email-domain", "nope"],
+        &["http://127.0.0.1:1", "--cacert", "ca.pem"],
+        &["https://127.0.0.1:1", "--cacert", "/nonexistent/ca.pem"],
     ] {
         let out = smoke(args);
         assert_eq!(out.status.code(), Some(2), "{args:?}: {}", stderr(&out));

@@ -136,6 +136,9 @@ impl Plan {
                 args.timeout
             )));
         }
+        if args.cacert.is_some() && !target.tls {
+            return Err(CliError::usage("--cacert applies to https:// URLs only"));
+        }
         let domain = args.email_domain.trim().to_ascii_lowercase();
         Email::parse(&format!("smoke@{domain}")).map_err(|_| {
             CliError::usage(format!(
@@ -158,7 +161,10 @@ impl Plan {
 /// A usage error (exit 2) for bad arguments; a failure (exit 1) naming the step that failed.
 pub fn run(args: &SmokeArgs) -> CliResult {
     let plan = Plan::from_args(args)?;
-    let client = Client::new(plan.target.clone()).map_err(|e| CliError::failure(e.to_string()))?;
+    let client = Client::new(plan.target.clone(), args.cacert.as_deref()).map_err(|e| match e {
+        HttpError::CaFile { .. } => CliError::usage(e.to_string()),
+        other => CliError::failure(other.to_string()),
+    })?;
     let run_id = format!("smoke-{}", &uuid::Uuid::new_v4().simple().to_string()[..12]);
     println!(
         "smoke test of {} (request id {run_id}, timeout {})",
@@ -450,6 +456,7 @@ mod tests {
             url: url.into(),
             timeout: timeout.into(),
             email_domain: domain.into(),
+            cacert: None,
         }
     }
 

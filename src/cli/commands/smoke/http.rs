@@ -1,12 +1,14 @@
 //! The smallest HTTP client `svc smoke` needs: one request per connection (HTTP/1.1 through
 //! hyper's connection API, which the binary already has through axum), plain TCP for `http://`
-//! and rustls with the Mozilla roots (`webpki-roots`, already in the build for SMTP) for
-//! `https://`. reqwest stays a test-only dependency.
+//! and rustls with the Mozilla roots (`webpki-roots`, already in the build for SMTP), plus the
+//! certificates of an optional PEM file (a private CA), for `https://`. reqwest stays a
+//! test-only dependency.
 //!
 //! A fresh connection per request is deliberate: the smoke test makes a dozen requests, and a
 //! new connection each time also proves the target accepts new connections, which is what a
 //! deployment gate wants to know.
 
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -17,7 +19,8 @@ use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
-use tokio_rustls::rustls::pki_types::ServerName;
+use tokio_rustls::rustls::pki_types::pem::PemObject;
+use tokio_rustls::rustls::pki_types::{CertificateDer, ServerName};
 use tokio_rustls::rustls::{self, ClientConfig, RootCertStore};
 
 /// The largest response body read (the API's answers are a few hundred bytes).
@@ -44,6 +47,8 @@ pub enum HttpError {
     },
     #[error("cannot set up TLS: {0}")]
     TlsSetup(String),
+    #[error("cannot read CA certificates from {path}: {message}")]
+    CaFile { path: String, message: String },
     #[error("TLS handshake with {host} failed: {source}")]
     Tls {
         host: String,
@@ -142,13 +147,15 @@ pub struct Client {
 }
 
 impl Client {
-    /// A client for `target`; for `https://`, with rustls and the Mozilla roots.
+    /// A client for `target`; for `https://`, with rustls, the Mozilla roots and the
+    /// certificates in the PEM file `ca_file`, if given.
     ///
     /// # Errors
+    /// [`HttpError::CaFile`] when `ca_file` holds no readable certificate,
     /// [`HttpError::TlsSetup`] when the TLS configuration cannot be built.
-    pub fn new(target: Target) -> Result<Self, HttpError> {
+    pub fn new(target: Target, ca_file: Option<&Path>) -> Result<Self, HttpError> {
         let tls = if target.tls {
-            Some(tls_connector()?)
+            Some(tls_connector(ca_file)?)
         } else {
             None
         };
@@ -254,11 +261,14 @@ where
 }
 
 /// rustls with the ring provider (named explicitly: the tree may hold a second provider, and
-/// then rustls refuses to guess) and the Mozilla root certificates.
-fn tls_connector() -> Result<TlsConnector, HttpError> {
-    let roots = RootCertStore {
+/// then rustls refuses to guess), the Mozilla root certificates and those of `ca_file`.
+fn tls_connector(ca_file: Option<&Path>) -> Result<TlsConnector, HttpError> {
+    let mut roots = RootCertStore {
         roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
     };
+    if let Some(path) = ca_file {
+        add_pem_roots(&mut roots, path)?;
+    }
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let mut config = ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
@@ -267,6 +277,24 @@ fn tls_connector() -> Result<TlsConnector, HttpError> {
         .with_no_client_auth();
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
     Ok(TlsConnector::from(Arc::new(config)))
+}
+
+/// Adds every certificate of the PEM file at `path` as a trusted root.
+fn add_pem_roots(roots: &mut RootCertStore, path: &Path) -> Result<(), HttpError> {
+    let error = |message: String| HttpError::CaFile {
+        path: path.display().to_string(),
+        message,
+    };
+    let mut added = 0;
+    for cert in CertificateDer::pem_file_iter(path).map_err(|e| error(e.to_string()))? {
+        let cert = cert.map_err(|e| error(e.to_string()))?;
+        roots.add(cert).map_err(|e| error(e.to_string()))?;
+        added += 1;
+    }
+    if added == 0 {
+        return Err(error("no PEM certificate in it".into()));
+    }
+    Ok(())
 }
 
 #[cfg(test)]
