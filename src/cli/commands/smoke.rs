@@ -172,7 +172,7 @@ pub fn run(args: &SmokeArgs) -> CliResult {
         humantime::format_duration(plan.timeout)
     );
     let started = Instant::now();
-    let mut smoke = Smoke {
+    let smoke = Smoke {
         client,
         run_id,
         deadline: started + plan.timeout,
@@ -189,7 +189,7 @@ pub fn run(args: &SmokeArgs) -> CliResult {
             );
             Ok(ExitCode::SUCCESS)
         }
-        Some((step, reason, hint)) => {
+        Some(Failure { step, reason, hint }) => {
             let error = CliError::failure(format!("smoke test failed at step `{step}`: {reason}"));
             Err(match hint {
                 Some(hint) => error.hint(hint),
@@ -213,18 +213,23 @@ struct SignedUp {
     id: String,
 }
 
-type Failure = (Step, String, Option<String>);
+/// The first step that failed, for the error line and its hint.
+struct Failure {
+    step: Step,
+    reason: String,
+    hint: Option<String>,
+}
 
 impl Smoke {
     /// Runs every step, reporting each through `report`; returns the first failure.
-    async fn run_all(&mut self, mut report: impl FnMut(Step, &Outcome)) -> Option<Failure> {
+    async fn run_all(&self, mut report: impl FnMut(Step, &Outcome)) -> Option<Failure> {
         let mut failed: Option<Failure> = None;
         let mut user: Option<SignedUp> = None;
         for step in Step::ALL {
             let outcome = match (step, &failed, &user) {
                 (Step::Cleanup, _, Some(user)) => self.cleanup(user).await,
                 (Step::Cleanup, _, None) => Outcome::Skip("no user was created".into()),
-                (_, Some((at, _, _)), _) => Outcome::Skip(format!("{at} failed")),
+                (_, Some(first), _) => Outcome::Skip(format!("{} failed", first.step)),
                 (Step::Health, None, _) => self.health().await,
                 (Step::Ready, None, _) => self.ready().await,
                 (Step::SignUp, None, _) => match self.sign_up().await {
@@ -239,7 +244,11 @@ impl Smoke {
             };
             report(step, &outcome);
             if let (Outcome::Fail { reason, hint }, None) = (&outcome, &failed) {
-                failed = Some((step, reason.clone(), hint.clone()));
+                failed = Some(Failure {
+                    step,
+                    reason: reason.clone(),
+                    hint: hint.clone(),
+                });
             }
         }
         failed
