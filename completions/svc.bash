@@ -28,6 +28,9 @@ _svc() {
             svc,help)
                 cmd="svc__subcmd__help"
                 ;;
+            svc,logs)
+                cmd="svc__subcmd__logs"
+                ;;
             svc,queue)
                 cmd="svc__subcmd__queue"
                 ;;
@@ -81,6 +84,9 @@ _svc() {
                 ;;
             svc__subcmd__help,help)
                 cmd="svc__subcmd__help__subcmd__help"
+                ;;
+            svc__subcmd__help,logs)
+                cmd="svc__subcmd__help__subcmd__logs"
                 ;;
             svc__subcmd__help,queue)
                 cmd="svc__subcmd__help__subcmd__queue"
@@ -155,7 +161,7 @@ _svc() {
 
     case "${cmd}" in
         svc)
-            opts="-c -v -h -V --config --verbose --help --version start stop restart reload status signal config startup completions api worker smoke queue help"
+            opts="-c -v -h -V --config --verbose --help --version start stop restart reload status signal logs config startup completions api worker smoke queue help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -307,7 +313,7 @@ _svc() {
             return 0
             ;;
         svc__subcmd__help)
-            opts="start stop restart reload status signal config startup completions api worker smoke queue help"
+            opts="start stop restart reload status signal logs config startup completions api worker smoke queue help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -377,6 +383,20 @@ _svc() {
             return 0
             ;;
         svc__subcmd__help__subcmd__help)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        svc__subcmd__help__subcmd__logs)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -565,6 +585,52 @@ _svc() {
                 return 0
             fi
             case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        svc__subcmd__logs)
+            opts="-n -f -c -v -h -V --lines --follow --request-id --level --since --json --color --rotate --config --verbose --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --lines)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -n)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --request-id)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --level)
+                    COMPREPLY=($(compgen -W "trace debug info warn error" -- "${cur}"))
+                    return 0
+                    ;;
+                --since)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -c)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;

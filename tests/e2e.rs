@@ -73,19 +73,12 @@ fn a_sign_up_mails_the_user_once_and_one_request_id_ties_api_and_worker_together
     assert_eq!(worker_lines, 1, "{lines:#?}");
 }
 
-/// Every log line that carries `requestId` = `id`, from whatever files the daemon writes.
+/// Every log line that carries `requestId` = `id`: `svc logs --request-id` over every log file
+/// (current and rotated; `app.log` holds every program's lines once).
 fn request_lines(project: &Project, id: &str) -> Vec<String> {
-    let needle = format!("\"requestId\":\"{id}\"");
-    let mut lines = Vec::new();
-    for entry in std::fs::read_dir(project.path("logs")).unwrap().flatten() {
-        let text = std::fs::read_to_string(entry.path()).unwrap_or_default();
-        lines.extend(
-            text.lines()
-                .filter(|l| l.contains(&needle))
-                .map(str::to_owned),
-        );
-    }
-    lines
+    let out = project.svc(&["logs", "--request-id", id, "--json"]);
+    assert_ok(&out, "svc logs --request-id");
+    stdout(&out).lines().map(str::to_owned).collect()
 }
 
 #[test]

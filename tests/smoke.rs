@@ -81,16 +81,6 @@ fn run_id(out: &Output) -> String {
     text[start..].split([',', ')']).next().unwrap().to_owned()
 }
 
-/// Every line of every file the daemon writes into `logs/` (the layout is the log pipeline's).
-fn log_lines(project: &Project) -> Vec<String> {
-    let mut lines = Vec::new();
-    for entry in std::fs::read_dir(project.path("logs")).unwrap().flatten() {
-        let text = std::fs::read_to_string(entry.path()).unwrap_or_default();
-        lines.extend(text.lines().map(str::to_owned));
-    }
-    lines
-}
-
 #[test]
 fn smoke_passes_against_a_running_stack_and_cleans_up() {
     let port = free_port();
@@ -129,14 +119,19 @@ fn smoke_passes_against_a_running_stack_and_cleans_up() {
     assert_eq!(status, 200);
     assert!(body["data"]["deletedAt"].is_string(), "{body}");
 
-    // One request id ties the run together across the API and the worker.
-    let needle = format!("\"requestId\":\"{}\"", run_id(&out));
+    // One request id ties the run together across the API and the worker: what the failure
+    // hint tells people to run finds the worker's line.
+    let id = run_id(&out);
     let worker_saw_it = wait_for(Duration::from_secs(10), || {
-        log_lines(&project)
-            .iter()
-            .any(|l| l.contains(&needle) && l.contains("job completed"))
+        let lines = project.svc(&["logs", "--request-id", &id, "--json"]);
+        stdout(&lines)
+            .lines()
+            .any(|l| l.contains("job completed") && l.contains("\"program\":\"worker\""))
     });
-    assert!(worker_saw_it, "no worker line with {needle}");
+    assert!(
+        worker_saw_it,
+        "svc logs --request-id {id} shows no worker line"
+    );
 }
 
 #[test]

@@ -1,181 +1,256 @@
-//! The daemon's log pipeline: pipe readers for every child, one writer.
+//! The log pipeline: capture of every child's output, one writer, and the reader behind `svc logs`.
 //!
-//! Readers hand whole lines to the writer over a bounded channel, so a slow disk makes the
-//! readers wait (and the children's writes block) instead of growing memory or dropping lines.
-//! For now each program's output is appended to `logs/<program>.log`; the JSON `app.log` with
-//! rotation replaces this in the log-pipeline work.
+//! ```text
+//! child stdout/stderr ─▶ capture (a task per pipe) ─┐ bounded channel   ┌─▶ app.log   (every record)
+//! instance events ──────────────────────────────────┼──────────────────▶ writer thread ├─▶ error.log (error + stderr)
+//! svc logs --rotate ────────────────────────────────┘                   └─▶ programs/<name>.log (own policy)
+//! ```
+//!
+//! One writer means no two processes race on a file and a rotation can never lose, split or repeat
+//! a line. The channel is bounded, so a slow disk makes the readers wait and the children's
+//! writes block (back-pressure) instead of memory growing or lines being dropped; only a write
+//! that fails (disk full) loses lines, and those are counted ([`LogHandle::dropped`], shown by
+//! `svc status`). Every record is one JSON object with `time`, `level`, `msg`, `program`,
+//! `instance`, `pid` first ([`record`]). Files are size-rotated into a numbered series with a
+//! symlink to the newest ([`family`], [`rotate`]); [`read`] gives the history, the filters and
+//! `--follow` over them.
+//!
+//! A program whose `logs = {...}` differs from `[logs]` also gets its own log,
+//! `logs/programs/<name>.log`, rotated by its own policy (its lines stay in `app.log` too, which
+//! holds everything); `svc logs <name>` reads that one.
 
-use std::collections::HashMap;
-use std::fs::File;
-use std::io::Write;
+pub mod capture;
+pub mod family;
+pub mod gzip;
+pub mod read;
+pub mod record;
+pub mod rotate;
+pub mod time;
+mod writer;
+
+use std::collections::{BTreeMap, HashMap};
 use std::os::fd::OwnedFd;
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, SystemTime};
 
-use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
-use tokio::net::unix::pipe;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
-/// Lines in flight between the readers and the writer; beyond this, readers wait.
-const CHANNEL_LINES: usize = 4096;
+pub use capture::Source;
+pub use family::Family;
+pub use record::{Level, Stream};
 
-/// Which program instance a line came from.
-#[derive(Debug, Clone)]
-pub struct Source {
-    pub program: Arc<str>,
-    pub instance: u32,
-    pub pid: u32,
+use crate::config::{Config, LogPolicy};
+use gzip::Compressor;
+use writer::{Entry, Sinks, Stats, Writer};
+
+/// Chunks in flight between the readers and the writer; beyond this, readers wait. A chunk is at
+/// most one pipe read (64 KiB) plus one unfinished line, so this bounds the memory to a few MiB.
+const CHANNEL_CHUNKS: usize = 64;
+
+/// Where the logs are and how each is rotated.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Layout {
+    pub dir: PathBuf,
+    /// `[logs]`: for `app.log` and `error.log`.
+    pub policy: LogPolicy,
+    /// Programs whose own `logs` policy differs from `[logs]`.
+    pub programs: BTreeMap<String, LogPolicy>,
 }
 
-/// Which pipe a line came from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Stream {
-    Stdout,
-    Stderr,
+impl Layout {
+    pub fn from_config(config: &Config) -> Layout {
+        let programs = config
+            .programs
+            .iter()
+            .filter(|p| p.logs != config.logs)
+            .map(|p| (p.name.clone(), p.logs))
+            .collect();
+        Layout {
+            dir: config.log_dir.clone(),
+            policy: config.logs,
+            programs,
+        }
+    }
+
+    /// Every record of every program, and the daemon's events.
+    pub fn app(&self) -> Family {
+        Family::new(&self.dir, "app.log")
+    }
+
+    /// Records of level error, and everything written to stderr.
+    pub fn error(&self) -> Family {
+        Family::new(&self.dir, "error.log")
+    }
+
+    /// The program's own log, when its policy gives it one.
+    pub fn program(&self, name: &str) -> Option<Family> {
+        self.programs
+            .contains_key(name)
+            .then(|| Family::new(self.dir.join("programs"), format!("{name}.log")))
+    }
 }
 
-/// Severity of a daemon event.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Level {
-    Info,
-    Warn,
-    Error,
+/// Why `svc logs --rotate` failed.
+#[derive(Debug, thiserror::Error)]
+pub enum RotateError {
+    #[error("the log writer has stopped")]
+    WriterStopped,
+    #[error("{0}")]
+    Write(String),
 }
 
-enum Entry {
-    Line {
-        program: Arc<str>,
-        text: Vec<u8>,
-    },
-    Event {
-        program: Arc<str>,
-        instance: u32,
-        level: Level,
-        msg: String,
-    },
+/// The capture of one process's output.
+pub struct Capture {
+    task: JoinHandle<()>,
+    /// Grows with every read and every hand-over to the writer.
+    progress: Arc<AtomicU64>,
 }
+
+impl Capture {
+    /// Whether both pipes are closed and their output handed over.
+    pub fn is_finished(&self) -> bool {
+        self.task.is_finished()
+    }
+
+    /// Waits until the output of a process that ended has all reached the writer, so its last
+    /// lines come before the daemon's "exited" record. Waits while the output is still draining
+    /// (a backlog behind a slow disk, at most 2 s); gives up after 20 ms
+    /// without progress (a grandchild holding the pipes open).
+    pub async fn finish(self) {
+        let Capture { mut task, progress } = self;
+        let deadline = tokio::time::Instant::now() + DRAIN_LIMIT;
+        let mut seen = progress.load(Ordering::Relaxed);
+        loop {
+            if tokio::time::timeout(DRAIN_IDLE, &mut task).await.is_ok() {
+                return;
+            }
+            let now = progress.load(Ordering::Relaxed);
+            if now == seen || tokio::time::Instant::now() >= deadline {
+                return;
+            }
+            seen = now;
+        }
+    }
+}
+
+/// How long [`Capture::finish`] waits for output that makes no progress.
+const DRAIN_IDLE: Duration = Duration::from_millis(20);
+
+/// The most [`Capture::finish`] waits for output that keeps coming.
+const DRAIN_LIMIT: Duration = Duration::from_secs(2);
 
 /// A cheap handle to the log writer; the writer ends when every handle is dropped.
 #[derive(Clone)]
 pub struct LogHandle {
     tx: mpsc::Sender<Entry>,
+    shared: Arc<Shared>,
+}
+
+struct Shared {
+    stats: Arc<Stats>,
+    /// The pid of each instance's latest process, for its events' `pid`.
+    pids: Mutex<HashMap<(Arc<str>, u32), u32>>,
 }
 
 impl LogHandle {
-    /// Starts the writer task, writing below `dir` (created if missing).
+    /// Opens the logs of `layout` and starts the writer thread (and the gzip thread behind it).
     ///
     /// # Errors
-    /// Fails when `dir` cannot be created.
-    pub fn start(dir: PathBuf) -> std::io::Result<(LogHandle, JoinHandle<()>)> {
-        std::fs::create_dir_all(&dir)?;
-        let (tx, rx) = mpsc::channel(CHANNEL_LINES);
-        let writer = tokio::task::spawn_blocking(move || write_all(&dir, rx));
-        Ok((LogHandle { tx }, writer))
+    /// A log folder cannot be created or read, or a thread cannot be started.
+    pub fn start(layout: &Layout) -> std::io::Result<(LogHandle, JoinHandle<()>)> {
+        let (compressor, gzip) = Compressor::start()?;
+        let sinks = Sinks::open(layout, &compressor)?;
+        drop(compressor);
+        let stats = Arc::new(Stats::default());
+        let writer = Writer::new(sinks, stats.clone());
+        let (tx, rx) = mpsc::channel(CHANNEL_CHUNKS);
+        let thread = tokio::task::spawn_blocking(move || {
+            writer.run(rx);
+            if gzip.join().is_err() {
+                tracing::error!("the log compression thread panicked");
+            }
+        });
+        let shared = Arc::new(Shared {
+            stats,
+            pids: Mutex::new(HashMap::new()),
+        });
+        Ok((LogHandle { tx, shared }, thread))
     }
 
     /// Reads `stdout` and `stderr` of one instance until both close.
-    pub fn capture(&self, source: Source, stdout: OwnedFd, stderr: OwnedFd) -> JoinHandle<()> {
-        let out = self.reader(source.clone(), stdout, Stream::Stdout);
-        let err = self.reader(source, stderr, Stream::Stderr);
-        tokio::spawn(async move {
-            let _ = tokio::join!(out, err);
-        })
+    pub fn capture(&self, source: Source, stdout: OwnedFd, stderr: OwnedFd) -> Capture {
+        self.shared
+            .pids
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert((source.program.clone(), source.instance), source.pid);
+        let progress = Arc::new(AtomicU64::new(0));
+        let out = capture::read_pipe(
+            stdout,
+            source.clone(),
+            Stream::Stdout,
+            self.tx.clone(),
+            progress.clone(),
+        );
+        let err = capture::read_pipe(
+            stderr,
+            source,
+            Stream::Stderr,
+            self.tx.clone(),
+            progress.clone(),
+        );
+        let task = tokio::spawn(async move {
+            tokio::join!(out, err);
+        });
+        Capture { task, progress }
     }
 
-    fn reader(&self, source: Source, fd: OwnedFd, _stream: Stream) -> JoinHandle<()> {
-        let tx = self.tx.clone();
-        tokio::spawn(async move {
-            match pipe::Receiver::from_owned_fd(fd) {
-                Ok(pipe) => read_lines(pipe, source, tx).await,
-                Err(error) => tracing::error!(%error, "cannot read a child's pipe"),
-            }
-        })
-    }
-
-    /// Records a daemon lifecycle event for one instance.
+    /// Records a daemon lifecycle event of one instance (`"source":"svc"`).
     pub async fn event(&self, program: &Arc<str>, instance: u32, level: Level, msg: String) {
-        let _ = self
-            .tx
-            .send(Entry::Event {
-                program: program.clone(),
-                instance,
-                level,
-                msg,
-            })
-            .await;
-    }
-}
-
-async fn read_lines(pipe: impl AsyncRead + Unpin, source: Source, tx: mpsc::Sender<Entry>) {
-    let mut reader = BufReader::new(pipe);
-    loop {
-        let mut text = Vec::new();
-        match reader.read_until(b'\n', &mut text).await {
-            Ok(0) => return,
-            Ok(_) => {
-                if text.last() != Some(&b'\n') {
-                    text.push(b'\n');
-                }
-                let entry = Entry::Line {
-                    program: source.program.clone(),
-                    text,
-                };
-                if tx.send(entry).await.is_err() {
-                    return;
-                }
-            }
-            Err(error) => {
-                tracing::warn!(%error, program = %source.program, "reading a child's output failed");
-                return;
-            }
-        }
-    }
-}
-
-/// The single writer: appends each line to its program's file.
-fn write_all(dir: &std::path::Path, mut rx: mpsc::Receiver<Entry>) {
-    let mut files: HashMap<Arc<str>, File> = HashMap::new();
-    while let Some(entry) = rx.blocking_recv() {
-        let (program, bytes) = match entry {
-            Entry::Line { program, text } => (program, text),
-            Entry::Event {
-                program,
-                instance,
-                level,
-                msg,
-            } => {
-                let line = serde_json::json!({
-                    "time": humantime::format_rfc3339_millis(std::time::SystemTime::now()).to_string(),
-                    "level": match level { Level::Info => "info", Level::Warn => "warn", Level::Error => "error" },
-                    "msg": msg,
-                    "program": &*program,
-                    "instance": instance,
-                    "source": "svc",
-                });
-                let mut bytes = line.to_string().into_bytes();
-                bytes.push(b'\n');
-                (program, bytes)
-            }
+        let pid = self
+            .shared
+            .pids
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(&(program.clone(), instance))
+            .copied();
+        let entry = Entry::Event {
+            program: program.clone(),
+            instance,
+            pid,
+            level,
+            msg,
+            time: SystemTime::now(),
         };
-        let file = match files.entry(program.clone()) {
-            std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
-            std::collections::hash_map::Entry::Vacant(v) => {
-                match File::options()
-                    .create(true)
-                    .append(true)
-                    .open(dir.join(format!("{program}.log")))
-                {
-                    Ok(file) => v.insert(file),
-                    Err(error) => {
-                        tracing::error!(%error, %program, "cannot open the log file");
-                        continue;
-                    }
-                }
-            }
-        };
-        if let Err(error) = file.write_all(&bytes) {
-            tracing::error!(%error, %program, "cannot write the log file");
-        }
+        let _ = self.tx.send(entry).await;
+    }
+
+    /// Rotates every log now (after writing what is queued before this request).
+    ///
+    /// # Errors
+    /// [`RotateError`]: the writer is gone, or a log could not be written.
+    pub async fn rotate(&self) -> Result<(), RotateError> {
+        let (reply, replied) = oneshot::channel();
+        self.tx
+            .send(Entry::Rotate(reply))
+            .await
+            .map_err(|_| RotateError::WriterStopped)?;
+        replied
+            .await
+            .map_err(|_| RotateError::WriterStopped)?
+            .map_err(RotateError::Write)
+    }
+
+    /// Lines of this instance that could not be written to `app.log` since the daemon started.
+    pub fn dropped(&self, program: &str, instance: u32) -> u64 {
+        self.shared.stats.of(program, instance)
+    }
+
+    /// Lines of every program that could not be written to `app.log`.
+    pub fn dropped_total(&self) -> u64 {
+        self.shared.stats.total()
     }
 }

@@ -44,6 +44,8 @@ pub enum Request {
     Status,
     /// Send a signal to every instance of the named programs.
     Signal(SignalRequest),
+    /// Rotate every log file now (`svc logs --rotate`).
+    RotateLogs,
 }
 
 /// Program names; empty means all.
@@ -74,6 +76,9 @@ pub enum Response {
 pub struct StatusReport {
     pub daemon_pid: u32,
     pub instances: Vec<InstanceStatus>,
+    /// Log lines of every program the daemon could not write (disk full) since it started.
+    #[serde(default)]
+    pub log_lines_dropped: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -96,6 +101,9 @@ pub struct InstanceStatus {
     pub last_exit: Option<ExitInfo>,
     /// Why the instance is not online, when it is not (crash, probe timeout, spawn error).
     pub reason: Option<String>,
+    /// This instance's log lines the daemon could not write (disk full) since it started.
+    #[serde(default)]
+    pub log_lines_dropped: u64,
 }
 
 /// The life cycle of one instance.

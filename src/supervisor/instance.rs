@@ -17,7 +17,7 @@ use super::probe;
 use super::reaper::Reaper;
 use super::spawn::{self, Placement};
 use crate::config::{Program, Ready};
-use crate::logs::{Level, LogHandle, Source};
+use crate::logs::{Capture, Level, LogHandle, Source};
 use crate::protocol::{ExitInfo, State};
 
 /// What the daemon can ask of an instance.
@@ -85,6 +85,7 @@ impl InstanceHandle {
             context,
             streak: 0,
             generation: 0,
+            captures: Vec::new(),
         };
         tokio::spawn(actor.run());
         InstanceHandle {
@@ -166,6 +167,9 @@ struct Actor {
     streak: u32,
     /// Processes forked so far; tells a reloading process's notify socket from the old one's.
     generation: u64,
+    /// Output captures of the processes of the current run: finished before the run's end is
+    /// logged, so a crash's last words come before "exited" in the log.
+    captures: Vec<Capture>,
 }
 
 /// One forked process of the instance.
@@ -220,6 +224,7 @@ impl Actor {
         let mut ack = Some(ack);
         loop {
             let end = self.run_once(&mut ack).await;
+            self.finish_captures().await;
             let (exit, uptime, failure) = match end {
                 RunEnd::Stopped(ack) => {
                     self.update(|s| s.state = State::Stopped);
@@ -404,6 +409,13 @@ impl Actor {
         }
     }
 
+    /// Waits until the output of the run that just ended has reached the log writer.
+    async fn finish_captures(&mut self) {
+        for capture in self.captures.drain(..) {
+            capture.finish().await;
+        }
+    }
+
     /// Records the end of the current process.
     fn exited(&self, exit: ExitInfo, uptime: Duration, failure: Option<String>) -> RunEnd {
         self.update(|s| {
@@ -438,9 +450,12 @@ impl Actor {
             instance: self.index,
             pid: child.pid,
         };
-        self.context
+        let capture = self
+            .context
             .logs
             .capture(source, child.stdout, child.stderr);
+        self.captures.retain(|c| !c.is_finished());
+        self.captures.push(capture);
         Ok(Running {
             pid: child.pid,
             exit,

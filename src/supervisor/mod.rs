@@ -28,7 +28,7 @@ use tokio_util::task::TaskTracker;
 use crate::config::Config;
 use crate::control::server::{ControlSocket, Handler};
 use crate::control::state_dir::{self, PidFile};
-use crate::logs::LogHandle;
+use crate::logs::{Layout, LogHandle};
 use crate::protocol::{ErrorReply, InstanceStatus, Request, Response, StatusReport};
 use instance::{Context, InstanceHandle};
 use procstat::CpuMeter;
@@ -55,12 +55,12 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
         .with_context(|| format!("cannot bind {}", config.socket_path().display()))?;
     let notify_dir = config.state_dir.join("notify");
     state_dir::prepare(&notify_dir)?;
-    let (logs, writer) = LogHandle::start(config.log_dir.clone())
-        .with_context(|| format!("cannot create the log folder {}", config.log_dir.display()))?;
+    let (logs, writer) = LogHandle::start(&Layout::from_config(&config))
+        .with_context(|| format!("cannot open the logs in {}", config.log_dir.display()))?;
     let reaper = reaper::Reaper::start().context("cannot watch SIGCHLD")?;
     let context = Context {
         reaper,
-        logs,
+        logs: logs.clone(),
         notify_dir,
         listeners: Arc::new(bind_listeners(&config)?),
     };
@@ -79,6 +79,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
         cpu: CpuMeter::default(),
         shutdown: shutdown.clone(),
         connections: TaskTracker::new(),
+        logs,
     });
     if let Some(addr) = config.metrics {
         let source = supervisor.clone();
@@ -142,6 +143,8 @@ struct Supervisor {
     shutdown: CancellationToken,
     /// Requests in flight, so a shutdown answers them before exiting.
     connections: TaskTracker,
+    /// The log writer: lines it could not write, and `svc logs --rotate`.
+    logs: LogHandle,
 }
 
 impl Supervisor {
@@ -222,12 +225,14 @@ impl Supervisor {
                     cpu_percent: running.and_then(|(pid, since)| self.cpu.percent(pid, since)),
                     last_exit: snapshot.last_exit,
                     reason: snapshot.reason,
+                    log_lines_dropped: self.logs.dropped(&handle.program.name, handle.index),
                 }
             })
             .collect();
         StatusReport {
             daemon_pid: std::process::id(),
             instances,
+            log_lines_dropped: self.logs.dropped_total(),
         }
     }
 
@@ -275,7 +280,7 @@ impl Handler for Supervisor {
                 n.names.as_slice()
             }
             Request::Signal(s) => s.names.as_slice(),
-            Request::Status => &[],
+            Request::Status | Request::RotateLogs => &[],
         };
         if let Some(reply) = self.unknown(names) {
             return reply;
@@ -300,6 +305,10 @@ impl Handler for Supervisor {
                 self.status()
             }
             Request::Signal(s) => self.signal(&s.names, &s.signal).await,
+            Request::RotateLogs => match self.logs.rotate().await {
+                Ok(()) => self.status(),
+                Err(e) => error(e.to_string()),
+            },
             Request::Reload(n) => self.reload(&n.names).await,
         }
     }

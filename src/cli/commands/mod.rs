@@ -2,6 +2,7 @@
 
 mod completions;
 mod config;
+mod logs;
 mod queue;
 mod signal;
 mod smoke;
@@ -40,6 +41,7 @@ pub fn run(cli: Cli) -> CliResult {
         }
         Command::Status(args) => status::run(global, &args),
         Command::Signal(args) => signal::run(global, &args),
+        Command::Logs(args) => logs::run(global, &args),
         Command::Config(super::ConfigCommand::Check) => config::check(global),
         Command::Startup(args) => startup::run(global, &args),
         Command::Completions(args) => completions::run(&args),

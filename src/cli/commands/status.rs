@@ -137,6 +137,12 @@ pub fn render(report: &StatusReport) -> String {
             out.push_str(&format!("{}[{}]: {reason}\n", i.name, i.instance));
         }
     }
+    if report.log_lines_dropped > 0 {
+        out.push_str(&format!(
+            "{} log lines could not be written (disk full?); see the daemon's svc.log\n",
+            report.log_lines_dropped
+        ));
+    }
     out
 }
 

@@ -1,0 +1,280 @@
+//! Pipe readers: one task per stdout/stderr of every instance, handing whole lines to the writer.
+//!
+//! A reader reads what the pipe holds (up to 64 KiB), cuts it into lines and sends them as
+//! one [`Chunk`] over the bounded channel. When the writer falls behind, `send` waits, the reader
+//! stops reading, the pipe fills and the child's next `write` blocks: back-pressure instead of
+//! memory growth or loss. A line longer than [`MAX_LINE`] is cut into numbered pieces (at a UTF-8
+//! character boundary) so one runaway line cannot hold unbounded memory; the text of a child that
+//! exits in the middle of a line is still sent, as its last line.
+
+use std::ops::Range;
+use std::os::fd::OwnedFd;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::SystemTime;
+
+use tokio::io::AsyncReadExt;
+use tokio::net::unix::pipe;
+use tokio::sync::mpsc;
+
+use super::record::Stream;
+use super::writer::Entry;
+
+/// The longest line kept as one record; longer ones are split into pieces of at most this size.
+pub const MAX_LINE: usize = 64 * 1024;
+
+/// How much one read may take from a pipe (a Linux pipe holds 64 KiB by default).
+const READ_SIZE: usize = 64 * 1024;
+
+/// Which program instance a pipe belongs to.
+#[derive(Debug, Clone)]
+pub struct Source {
+    pub program: Arc<str>,
+    pub instance: u32,
+    pub pid: u32,
+}
+
+/// Lines read in one go from one pipe: `data` holds them back to back, `lines` where each is.
+#[derive(Debug, Default)]
+pub struct Chunk {
+    pub data: Vec<u8>,
+    pub lines: Vec<Piece>,
+}
+
+/// One line (or one piece of a long line) inside a [`Chunk`], without its newline.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Piece {
+    pub range: Range<usize>,
+    /// 0 for a whole line; 1, 2, ... for the pieces of a line longer than [`MAX_LINE`].
+    pub part: u32,
+}
+
+/// Cuts a byte stream into lines, keeping the unfinished last line for the next read.
+#[derive(Debug, Default)]
+pub struct Splitter {
+    /// Bytes read but not yet sent: at most one unfinished line shorter than [`MAX_LINE`], plus
+    /// whatever the last read appended.
+    pending: Vec<u8>,
+    /// Pieces already sent of the current (long) line.
+    parts_sent: u32,
+}
+
+impl Splitter {
+    /// The buffer the next read appends to.
+    pub fn buffer(&mut self) -> &mut Vec<u8> {
+        self.pending.reserve(READ_SIZE);
+        &mut self.pending
+    }
+
+    /// Takes every complete line (and every full piece of an over-long one) out of the buffer.
+    /// At the end of the stream (`eof`), the unfinished rest counts as a line too.
+    pub fn take(&mut self, eof: bool) -> Option<Chunk> {
+        let mut lines = Vec::new();
+        let mut start = 0;
+        while let Some(newline) = memchr::memchr(b'\n', &self.pending[start..]) {
+            let end = start + newline;
+            self.cut(start, end, &mut lines);
+            start = end + 1;
+        }
+        // The unfinished rest: send full pieces now, keep less than one piece.
+        // (Strictly more than a piece, so the byte after the cut is known.)
+        while self.pending.len() - start > MAX_LINE {
+            let end = char_boundary(&self.pending, start + MAX_LINE, start);
+            self.parts_sent += 1;
+            lines.push(Piece {
+                range: start..end,
+                part: self.parts_sent,
+            });
+            start = end;
+        }
+        if eof && start < self.pending.len() {
+            let end = self.pending.len();
+            self.cut(start, end, &mut lines);
+            start = end;
+        }
+        if lines.is_empty() {
+            return None;
+        }
+        let data = if start == self.pending.len() {
+            std::mem::take(&mut self.pending)
+        } else {
+            let rest = self.pending[start..].to_vec();
+            let mut data = std::mem::replace(&mut self.pending, rest);
+            data.truncate(start);
+            data
+        };
+        Some(Chunk { data, lines })
+    }
+
+    /// Records the line `start..end` (its newline excluded), in pieces when it is too long.
+    fn cut(&mut self, mut start: usize, end: usize, lines: &mut Vec<Piece>) {
+        while end - start > MAX_LINE {
+            let cut = char_boundary(&self.pending, start + MAX_LINE, start);
+            self.parts_sent += 1;
+            lines.push(Piece {
+                range: start..cut,
+                part: self.parts_sent,
+            });
+            start = cut;
+        }
+        let part = if self.parts_sent > 0 {
+            self.parts_sent + 1
+        } else {
+            0
+        };
+        self.parts_sent = 0;
+        lines.push(Piece {
+            range: start..end,
+            part,
+        });
+    }
+}
+
+/// Moves a cut at `at` back to the start of a UTF-8 character (at most 3 bytes, never down to
+/// `floor`, so every piece holds at least one byte). `bytes[at]` must exist.
+fn char_boundary(bytes: &[u8], at: usize, floor: usize) -> usize {
+    let is_continuation = |b: u8| (b & 0b1100_0000) == 0b1000_0000;
+    (at.saturating_sub(3).max(floor + 1)..=at)
+        .rev()
+        .find(|&i| !is_continuation(bytes[i]))
+        .unwrap_or(at)
+}
+
+/// Reads one pipe until it closes, sending its lines to the writer.
+/// `progress` grows with every read and every chunk handed over (see [`super::Capture::finish`]).
+pub async fn read_pipe(
+    fd: OwnedFd,
+    source: Source,
+    stream: Stream,
+    tx: mpsc::Sender<Entry>,
+    progress: Arc<AtomicU64>,
+) {
+    let mut pipe = match pipe::Receiver::from_owned_fd(fd) {
+        Ok(pipe) => pipe,
+        Err(error) => {
+            tracing::error!(%error, program = %source.program, "cannot read a child's pipe");
+            return;
+        }
+    };
+    let mut splitter = Splitter::default();
+    // Set when the writer is gone (only if it failed): the pipe is still drained, so the child's
+    // writes neither block forever nor die of SIGPIPE.
+    let mut writer_gone = false;
+    loop {
+        let read = pipe.read_buf(splitter.buffer()).await;
+        progress.fetch_add(1, Ordering::Relaxed);
+        let eof = match read {
+            Ok(0) => true,
+            Ok(_) => false,
+            Err(error) if error.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(error) => {
+                tracing::warn!(%error, program = %source.program, "reading a child's output failed");
+                true
+            }
+        };
+        if let Some(chunk) = splitter.take(eof)
+            && !writer_gone
+        {
+            let entry = Entry::Lines {
+                source: source.clone(),
+                stream,
+                time: SystemTime::now(),
+                chunk,
+            };
+            if tx.send(entry).await.is_err() {
+                tracing::error!(program = %source.program, "the log writer is gone; discarding output");
+                writer_gone = true;
+            }
+            progress.fetch_add(1, Ordering::Relaxed);
+        }
+        if eof {
+            return;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn feed(splitter: &mut Splitter, bytes: &[u8], eof: bool) -> Vec<(Vec<u8>, u32)> {
+        splitter.buffer().extend_from_slice(bytes);
+        splitter.take(eof).map_or_else(Vec::new, |chunk| {
+            chunk
+                .lines
+                .iter()
+                .map(|p| (chunk.data[p.range.clone()].to_vec(), p.part))
+                .collect()
+        })
+    }
+
+    #[test]
+    fn lines_are_cut_at_newlines_and_the_rest_waits() {
+        let mut s = Splitter::default();
+        assert_eq!(
+            feed(&mut s, b"one\ntwo\nthr", false),
+            vec![(b"one".to_vec(), 0), (b"two".to_vec(), 0)]
+        );
+        assert_eq!(feed(&mut s, b"ee", false), vec![]);
+        assert_eq!(
+            feed(&mut s, b"\n\nfour\n", false),
+            vec![
+                (b"three".to_vec(), 0),
+                (b"".to_vec(), 0),
+                (b"four".to_vec(), 0)
+            ]
+        );
+    }
+
+    #[test]
+    fn the_unfinished_last_line_is_sent_at_the_end() {
+        let mut s = Splitter::default();
+        assert_eq!(feed(&mut s, b"last words", false), vec![]);
+        assert_eq!(feed(&mut s, b"", true), vec![(b"last words".to_vec(), 0)]);
+        assert_eq!(feed(&mut s, b"", true), vec![]);
+    }
+
+    #[test]
+    fn long_lines_come_out_in_numbered_pieces_that_join_back() {
+        let mut s = Splitter::default();
+        let long: Vec<u8> = (0..MAX_LINE * 2 + 100)
+            .map(|i| b'a' + (i % 26) as u8)
+            .collect();
+        let mut got = Vec::new();
+        for block in long.chunks(10_000) {
+            got.extend(feed(&mut s, block, false));
+        }
+        got.extend(feed(&mut s, b"\nnext\n", false));
+        let parts: Vec<u32> = got.iter().map(|(_, p)| *p).collect();
+        assert_eq!(parts, vec![1, 2, 3, 0]);
+        assert!(got.iter().all(|(bytes, _)| bytes.len() <= MAX_LINE));
+        let joined: Vec<u8> = got[..3].iter().flat_map(|(b, _)| b.clone()).collect();
+        assert_eq!(joined, long);
+        assert_eq!(got[3].0, b"next");
+    }
+
+    #[test]
+    fn a_long_line_arriving_at_once_is_split_too() {
+        let mut s = Splitter::default();
+        let mut bytes = vec![b'x'; MAX_LINE + 1];
+        bytes.push(b'\n');
+        let got = feed(&mut s, &bytes, false);
+        assert_eq!(got.len(), 2);
+        assert_eq!((got[0].0.len(), got[0].1), (MAX_LINE, 1));
+        assert_eq!((got[1].0.len(), got[1].1), (1, 2));
+    }
+
+    #[test]
+    fn pieces_never_cut_a_character_in_two() {
+        let mut s = Splitter::default();
+        let text = "é".repeat(MAX_LINE); // 2 bytes each
+        let mut bytes = b"x".to_vec();
+        bytes.extend_from_slice(text.as_bytes());
+        bytes.push(b'\n');
+        let got = feed(&mut s, &bytes, false);
+        assert!(got.len() >= 2);
+        for (piece, _) in &got {
+            assert!(std::str::from_utf8(piece).is_ok());
+        }
+    }
+}

@@ -1,0 +1,597 @@
+//! A size-rotated log file that never loses, splits or repeats a line across a rotation.
+//!
+//! Why our own and not `file-rotate` (measured and reasoned in `docs/LOGS.md`): file-rotate
+//! renames every kept file on each rotation (`.1` → `.2` → ...), which is what makes following
+//! across rotations racy for a reader; it gzips inside `write()`, stalling every child behind a
+//! compression; it panics when a kept file vanishes under it and silently drops writes when its
+//! file cannot be opened; and a failed write leaves half a line in the file. Here:
+//!
+//! - Records are buffered and written in large `write`s; a rotation happens *before* a record
+//!   that would take the file past `max_size`, after the buffer is flushed, so a file ends on a
+//!   line boundary and stays within its size (unless one record alone is bigger).
+//! - A rotation starts the next numbered file and moves the `app.log` symlink (see
+//!   [`super::family`]); nothing is renamed, so readers never see a file change its name.
+//! - Finished files are compressed on another thread ([`Compressor`]), so the writer never waits
+//!   for gzip.
+//! - A failed write (disk full, file gone) is cut back to the last whole line, the lines that
+//!   did not make it are handed back to the caller to count ([`Dropped`]), and the next write
+//!   reopens the file: writing resumes by itself when space returns.
+
+use std::fs::{File, OpenOptions};
+use std::io::{self, Write};
+use std::os::unix::fs::FileExt;
+use std::path::Path;
+
+use super::family::{Family, Forms};
+use super::gzip::Compressor;
+use crate::config::LogPolicy;
+
+/// Buffered bytes that trigger a write even while more records are coming.
+const FLUSH_BYTES: usize = 256 * 1024;
+
+/// Lines that could not be written, identified by the tags they were pushed with.
+#[derive(Debug)]
+pub struct Dropped {
+    pub tags: Vec<u32>,
+    pub error: io::Error,
+}
+
+impl Dropped {
+    /// Both results' losses, as one.
+    pub fn merge(first: Result<(), Dropped>, second: Result<(), Dropped>) -> Result<(), Dropped> {
+        match (first, second) {
+            (Ok(()), other) | (other, Ok(())) => other,
+            (Err(mut a), Err(b)) => {
+                a.tags.extend(b.tags);
+                a.error = b.error;
+                Err(a)
+            }
+        }
+    }
+}
+
+/// One log being written: its numbered files, the current one open for appending.
+pub struct RotatingFile {
+    family: Family,
+    policy: LogPolicy,
+    /// The number of the file being written.
+    seq: u64,
+    file: Option<File>,
+    /// Bytes in the current file, always at a line boundary.
+    len: u64,
+    /// Records not yet written, and one caller tag per record.
+    buf: Vec<u8>,
+    tags: Vec<u32>,
+    compressor: Option<Compressor>,
+    /// Whether the last write succeeded.
+    healthy: bool,
+    /// Whether the last rotation failed (so the warning is logged once).
+    rotation_failing: bool,
+}
+
+impl RotatingFile {
+    /// Opens the log `family`: continues its newest file (cut back to its last whole line, in
+    /// case the daemon died mid-write), compresses finished files a crash left uncompressed,
+    /// applies retention and points the symlink at the current file. A current file that cannot
+    /// be opened is not an error here: writes retry it, and count what they lose.
+    ///
+    /// # Errors
+    /// The folder cannot be created or read.
+    pub fn open(
+        family: Family,
+        policy: LogPolicy,
+        compressor: Option<Compressor>,
+    ) -> io::Result<RotatingFile> {
+        std::fs::create_dir_all(&family.dir)?;
+        remove_stale_tmp(&family)?;
+        let mut files = family.list()?;
+        adopt_plain_link(&family, &mut files)?;
+        let seq = match files.last_key_value() {
+            Some((&seq, forms)) if forms.plain => seq,
+            Some((&seq, _)) => seq + 1,
+            None => 1,
+        };
+        let mut log = RotatingFile {
+            family,
+            policy,
+            seq,
+            file: None,
+            len: 0,
+            buf: Vec::with_capacity(64 * 1024),
+            tags: Vec::new(),
+            compressor,
+            healthy: true,
+            rotation_failing: false,
+        };
+        for (&old, forms) in files.range(..seq) {
+            log.finish_leftover(old, *forms);
+        }
+        log.retain();
+        if let Err(error) = log.ensure_open() {
+            tracing::warn!(%error, file = %log.family.path(seq).display(), "cannot open the log file; will retry");
+        }
+        log.update_link();
+        Ok(log)
+    }
+
+    /// The file being written.
+    pub fn current_path(&self) -> std::path::PathBuf {
+        self.family.path(self.seq)
+    }
+
+    /// Whether the last write reached the file.
+    pub fn is_healthy(&self) -> bool {
+        self.healthy
+    }
+
+    /// Appends one record (a whole line, newline included). Rotates first when the record would
+    /// take the file past `max_size`; writes when the buffer is large.
+    ///
+    /// # Errors
+    /// [`Dropped`]: the records that could not be written (this one is kept for the next try).
+    pub fn push(&mut self, record: &[u8], tag: u32) -> Result<(), Dropped> {
+        let mut result = Ok(());
+        let filled = self.len + self.buf.len() as u64;
+        if self.policy.max_size > 0
+            && filled > 0
+            && filled + record.len() as u64 > self.policy.max_size
+        {
+            result = self.flush();
+            if result.is_ok() {
+                self.rotate_now();
+            }
+        }
+        self.buf.extend_from_slice(record);
+        self.tags.push(tag);
+        if self.buf.len() >= FLUSH_BYTES {
+            result = Dropped::merge(result, self.flush());
+        }
+        result
+    }
+
+    /// Writes what is buffered.
+    ///
+    /// # Errors
+    /// [`Dropped`]: the records that did not make it; the file keeps only whole lines.
+    pub fn flush(&mut self) -> Result<(), Dropped> {
+        if self.buf.is_empty() {
+            return Ok(());
+        }
+        let result = self.write_buffer();
+        self.buf.clear();
+        match result {
+            Ok(()) => {
+                self.tags.clear();
+                self.healthy = true;
+                Ok(())
+            }
+            Err((kept_lines, error)) => {
+                let tags = self.tags.split_off(kept_lines.min(self.tags.len()));
+                self.tags.clear();
+                self.healthy = false;
+                Err(Dropped { tags, error })
+            }
+        }
+    }
+
+    /// Flushes, then starts the next file if the current one holds anything (`svc logs --rotate`).
+    ///
+    /// # Errors
+    /// [`Dropped`] records from the flush; the rotation itself only logs its failure.
+    pub fn rotate(&mut self) -> Result<(), Dropped> {
+        self.flush()?;
+        if self.len > 0 {
+            self.rotate_now();
+        }
+        Ok(())
+    }
+
+    /// Starts the next numbered file. On failure the current file goes on (over its size) and the
+    /// next record retries.
+    fn rotate_now(&mut self) {
+        let next = self.seq + 1;
+        let opened = OpenOptions::new()
+            .append(true)
+            .create(true)
+            .read(true)
+            .open(self.family.path(next));
+        let file = match opened {
+            Ok(file) => file,
+            Err(error) => {
+                if !self.rotation_failing {
+                    tracing::warn!(%error, file = %self.family.path(next).display(), "cannot start the next log file; the current one grows meanwhile");
+                }
+                self.rotation_failing = true;
+                return;
+            }
+        };
+        self.rotation_failing = false;
+        let finished = self.seq;
+        self.seq = next;
+        self.len = file.metadata().map(|m| m.len()).unwrap_or(0);
+        self.file = Some(file);
+        self.update_link();
+        if self.policy.compress
+            && let Some(compressor) = &self.compressor
+        {
+            compressor.compress(&self.family, finished);
+        }
+        self.retain();
+    }
+
+    /// Writes the buffer; on failure returns how many of its lines are in the file.
+    fn write_buffer(&mut self) -> Result<(), (usize, io::Error)> {
+        self.ensure_open().map_err(|e| (0, e))?;
+        let len = self.len;
+        let buf = &self.buf;
+        let Some(file) = self.file.as_mut() else {
+            return Err((0, io::Error::other("log file not open")));
+        };
+        let mut written = 0;
+        let mut failure = None;
+        while written < buf.len() {
+            match file.write(&buf[written..]) {
+                Ok(0) => {
+                    failure = Some(io::Error::from(io::ErrorKind::WriteZero));
+                    break;
+                }
+                Ok(n) => written += n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    failure = Some(e);
+                    break;
+                }
+            }
+        }
+        let Some(error) = failure else {
+            self.len += written as u64;
+            return Ok(());
+        };
+        // Keep the whole lines that made it; cut off a partial one.
+        let keep = memchr::memrchr(b'\n', &buf[..written]).map_or(0, |p| p + 1);
+        if keep < written {
+            let _ = file.set_len(len + keep as u64);
+        }
+        let kept_lines = memchr::memchr_iter(b'\n', &buf[..keep]).count();
+        self.len = len + keep as u64;
+        self.file = None;
+        Err((kept_lines, error))
+    }
+
+    /// Opens the current file (and checks its tail) if it is not open.
+    fn ensure_open(&mut self) -> io::Result<()> {
+        if self.file.is_none() {
+            let path = self.family.path(self.seq);
+            let file = OpenOptions::new()
+                .append(true)
+                .create(true)
+                .read(true)
+                .open(&path)?;
+            self.len = trim_partial_line(&file, &path)?;
+            self.file = Some(file);
+        }
+        Ok(())
+    }
+
+    /// Points `base` at the current file (atomically: a new symlink renamed over the old).
+    fn update_link(&self) {
+        let target = self.family.path(self.seq);
+        let Some(name) = target.file_name() else {
+            return;
+        };
+        let tmp = self.family.dir.join(format!(".{}.link", self.family.base));
+        let _ = std::fs::remove_file(&tmp);
+        let result = std::os::unix::fs::symlink(name, &tmp)
+            .and_then(|()| std::fs::rename(&tmp, self.family.link()));
+        if let Err(error) = result {
+            let _ = std::fs::remove_file(&tmp);
+            tracing::warn!(%error, link = %self.family.link().display(), "cannot point the log link at the current file");
+        }
+    }
+
+    /// Deletes finished files beyond the newest `keep`.
+    fn retain(&self) {
+        let files = match self.family.list() {
+            Ok(files) => files,
+            Err(error) => {
+                tracing::warn!(%error, dir = %self.family.dir.display(), "cannot list the log folder for retention");
+                return;
+            }
+        };
+        let finished = files.range(..self.seq).rev();
+        for (&seq, forms) in finished.skip(self.policy.keep as usize) {
+            for (exists, path) in [
+                (forms.plain, self.family.path(seq)),
+                (forms.gz, self.family.gz_path(seq)),
+            ] {
+                if exists {
+                    remove_quietly(&path);
+                }
+            }
+        }
+    }
+
+    /// A finished file found at start-up: drop the plain copy of a completed compression, or
+    /// compress it now.
+    fn finish_leftover(&self, seq: u64, forms: Forms) {
+        if forms.plain && forms.gz {
+            remove_quietly(&self.family.path(seq));
+        } else if forms.plain
+            && self.policy.compress
+            && let Some(compressor) = &self.compressor
+        {
+            compressor.compress(&self.family, seq);
+        }
+    }
+}
+
+/// An older layout (or a copy someone put there) may have a regular file where the symlink goes:
+/// it becomes the newest numbered file, so nothing in it is lost.
+fn adopt_plain_link(
+    family: &Family,
+    files: &mut std::collections::BTreeMap<u64, Forms>,
+) -> io::Result<()> {
+    let link = family.link();
+    match std::fs::symlink_metadata(&link) {
+        Ok(meta) if meta.file_type().is_file() => {
+            let seq = files.keys().next_back().map_or(1, |last| last + 1);
+            std::fs::rename(&link, family.path(seq))?;
+            files.insert(
+                seq,
+                Forms {
+                    plain: true,
+                    gz: false,
+                },
+            );
+            Ok(())
+        }
+        _ => Ok(()),
+    }
+}
+
+fn remove_stale_tmp(family: &Family) -> io::Result<()> {
+    let entries = match std::fs::read_dir(&family.dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(e),
+    };
+    for entry in entries {
+        let name = entry?.file_name();
+        if let Some(stem) = name.to_str().and_then(|n| n.strip_suffix(".tmp"))
+            && family.parse(stem).is_some_and(|(_, gz)| gz)
+        {
+            remove_quietly(&family.dir.join(&name));
+        }
+    }
+    Ok(())
+}
+
+pub(super) fn remove_quietly(path: &Path) {
+    match std::fs::remove_file(path) {
+        Err(e) if e.kind() != io::ErrorKind::NotFound => {
+            tracing::warn!(error = %e, file = %path.display(), "cannot delete an old log file");
+        }
+        _ => {}
+    }
+}
+
+/// Cuts a regular file back to its last newline (a daemon killed mid-write leaves half a line),
+/// returning its length. Other files (a device) count as empty.
+fn trim_partial_line(file: &File, path: &Path) -> io::Result<u64> {
+    let meta = file.metadata()?;
+    if !meta.is_file() || meta.len() == 0 {
+        return Ok(0);
+    }
+    let len = meta.len();
+    let mut last = [0u8; 1];
+    file.read_exact_at(&mut last, len - 1)?;
+    if last[0] == b'\n' {
+        return Ok(len);
+    }
+    let mut block = vec![0u8; 64 * 1024];
+    let mut end = len;
+    let good = loop {
+        let start = end.saturating_sub(block.len() as u64);
+        let window = &mut block[..(end - start) as usize];
+        file.read_exact_at(window, start)?;
+        if let Some(p) = memchr::memrchr(b'\n', window) {
+            break start + p as u64 + 1;
+        }
+        if start == 0 {
+            break 0;
+        }
+        end = start;
+    };
+    tracing::warn!(file = %path.display(), bytes = len - good, "cutting off an unfinished last line");
+    file.set_len(good)?;
+    Ok(good)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use flate2::write::GzEncoder;
+    use std::io::Read;
+
+    fn policy(max_size: u64, keep: u32, compress: bool) -> LogPolicy {
+        LogPolicy {
+            max_size,
+            keep,
+            compress,
+        }
+    }
+
+    fn read_all(family: &Family) -> Vec<String> {
+        let mut lines = Vec::new();
+        for seq in family.list().unwrap().keys() {
+            let mut text = String::new();
+            family
+                .open(*seq)
+                .unwrap()
+                .unwrap()
+                .read_to_string(&mut text)
+                .unwrap();
+            lines.extend(text.lines().map(str::to_owned));
+        }
+        lines
+    }
+
+    #[test]
+    fn rotates_before_the_record_that_would_overflow_and_keeps_n_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let family = Family::new(dir.path(), "app.log");
+        let mut log = RotatingFile::open(family.clone(), policy(100, 3, false), None).unwrap();
+        for i in 0..100 {
+            log.push(format!("line {i:04} of the test\n").as_bytes(), 0)
+                .unwrap();
+        }
+        log.flush().unwrap();
+        let files = family.list().unwrap();
+        assert_eq!(files.len(), 4, "3 kept + current: {files:?}");
+        for seq in files.keys() {
+            let len = std::fs::metadata(family.path(*seq)).unwrap().len();
+            assert!(
+                len <= 100 && len.is_multiple_of(22),
+                "file {seq} has {len} bytes"
+            );
+        }
+        let lines = read_all(&family);
+        let first: usize = lines[0][5..9].parse().unwrap();
+        let want: Vec<String> = (first..100)
+            .map(|i| format!("line {i:04} of the test"))
+            .collect();
+        assert_eq!(lines, want);
+        let link = std::fs::read_link(family.link()).unwrap();
+        assert_eq!(dir.path().join(link), log.current_path());
+    }
+
+    #[test]
+    fn rotated_files_are_compressed_off_thread_and_read_back_in_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let family = Family::new(dir.path(), "app.log");
+        let (compressor, thread) = Compressor::start().unwrap();
+        let mut log =
+            RotatingFile::open(family.clone(), policy(1000, 50, true), Some(compressor)).unwrap();
+        for i in 0..1000 {
+            log.push(format!("{i}\n").as_bytes(), 0).unwrap();
+        }
+        log.flush().unwrap();
+        drop(log);
+        thread.join().unwrap();
+        let files = family.list().unwrap();
+        let (last, finished) = files
+            .iter()
+            .next_back()
+            .map(|(s, _)| (*s, files.len() - 1))
+            .unwrap();
+        assert!(finished >= 3);
+        for (seq, forms) in &files {
+            let want = if *seq == last {
+                Forms {
+                    plain: true,
+                    gz: false,
+                }
+            } else {
+                Forms {
+                    plain: false,
+                    gz: true,
+                }
+            };
+            assert_eq!(*forms, want, "file {seq}");
+        }
+        let want: Vec<String> = (0..1000).map(|i| i.to_string()).collect();
+        assert_eq!(read_all(&family), want);
+    }
+
+    #[test]
+    fn reopening_continues_the_newest_file_and_cuts_a_torn_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let family = Family::new(dir.path(), "app.log");
+        std::fs::write(family.path(4), "whole\ntorn li").unwrap();
+        let mut log = RotatingFile::open(family.clone(), policy(1 << 20, 5, false), None).unwrap();
+        log.push(b"next\n", 0).unwrap();
+        log.flush().unwrap();
+        assert_eq!(
+            std::fs::read_to_string(family.path(4)).unwrap(),
+            "whole\nnext\n"
+        );
+    }
+
+    #[test]
+    fn a_plain_file_where_the_link_goes_is_kept_as_the_newest_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let family = Family::new(dir.path(), "app.log");
+        std::fs::write(family.link(), "from an older layout\n").unwrap();
+        let mut log = RotatingFile::open(family.clone(), policy(1 << 20, 5, false), None).unwrap();
+        log.push(b"new\n", 0).unwrap();
+        log.flush().unwrap();
+        assert_eq!(read_all(&family), vec!["from an older layout", "new"]);
+        assert!(
+            std::fs::symlink_metadata(family.link())
+                .unwrap()
+                .file_type()
+                .is_symlink()
+        );
+    }
+
+    #[test]
+    fn a_full_disk_hands_back_the_lost_lines_and_writing_resumes() {
+        let dir = tempfile::tempdir().unwrap();
+        let family = Family::new(dir.path(), "app.log");
+        std::os::unix::fs::symlink("/dev/full", family.path(1)).unwrap();
+        let mut log = RotatingFile::open(family.clone(), policy(1 << 20, 5, false), None).unwrap();
+        log.push(b"a\n", 1).unwrap();
+        log.push(b"b\n", 2).unwrap();
+        let dropped = log.flush().unwrap_err();
+        assert_eq!(dropped.tags, vec![1, 2]);
+        assert_eq!(dropped.error.raw_os_error(), Some(libc::ENOSPC));
+        assert!(!log.is_healthy());
+        std::fs::remove_file(family.path(1)).unwrap();
+        log.push(b"c\n", 3).unwrap();
+        log.flush().unwrap();
+        assert!(log.is_healthy());
+        assert_eq!(std::fs::read_to_string(family.path(1)).unwrap(), "c\n");
+    }
+
+    #[test]
+    fn stale_compressions_and_finished_copies_are_cleaned_at_start() {
+        let dir = tempfile::tempdir().unwrap();
+        let family = Family::new(dir.path(), "app.log");
+        std::fs::write(family.gz_tmp_path(1), "half").unwrap();
+        std::fs::write(family.path(1), "one\n").unwrap();
+        std::fs::write(family.path(2), "two\n").unwrap();
+        let mut gz = GzEncoder::new(
+            File::create(family.gz_path(2)).unwrap(),
+            flate2::Compression::fast(),
+        );
+        gz.write_all(b"two\n").unwrap();
+        gz.finish().unwrap();
+        std::fs::write(family.path(3), "three\n").unwrap();
+        let (compressor, thread) = Compressor::start().unwrap();
+        let log =
+            RotatingFile::open(family.clone(), policy(1 << 20, 5, true), Some(compressor)).unwrap();
+        drop(log);
+        thread.join().unwrap();
+        let files: Vec<(u64, Forms)> = family.list().unwrap().into_iter().collect();
+        let gz = Forms {
+            plain: false,
+            gz: true,
+        };
+        assert_eq!(
+            files,
+            vec![
+                (1, gz),
+                (2, gz),
+                (
+                    3,
+                    Forms {
+                        plain: true,
+                        gz: false
+                    }
+                )
+            ]
+        );
+        assert!(!family.gz_tmp_path(1).exists());
+        assert_eq!(read_all(&family), vec!["one", "two", "three"]);
+    }
+}

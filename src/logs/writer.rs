@@ -1,0 +1,320 @@
+//! The single writer: the only code that writes the log files, on its own thread.
+//!
+//! It takes entries off the bounded channel, turns each line into its JSON record once, and
+//! appends it to `app.log` (every record), `error.log` (level error, and everything from
+//! stderr) and a program's own log when its `logs` policy differs from `[logs]`. It writes in
+//! large batches: it keeps taking entries while the channel holds some, and writes when the
+//! channel is empty (so a quiet log is on disk at once and a busy one costs few system calls).
+//!
+//! A record `app.log` could not take (disk full, file unwritable) is counted per instance for
+//! `svc status`; the first loss is logged to the daemon's own log, and when writing works again
+//! a warning record saying how many lines were lost goes into `app.log` itself.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use tokio::sync::{mpsc, oneshot};
+
+use super::Layout;
+use super::capture::{Chunk, Source};
+use super::gzip::Compressor;
+use super::record::{self, Level, Origin, Stream};
+use super::rotate::{Dropped, RotatingFile};
+
+/// What the readers, the instance actors and the control server send the writer.
+pub enum Entry {
+    /// Lines of one pipe, read at `time`.
+    Lines {
+        source: Source,
+        stream: Stream,
+        time: SystemTime,
+        chunk: Chunk,
+    },
+    /// A daemon lifecycle event of one instance.
+    Event {
+        program: Arc<str>,
+        instance: u32,
+        pid: Option<u32>,
+        level: Level,
+        msg: String,
+        time: SystemTime,
+    },
+    /// Rotate every log now; the reply says what failed.
+    Rotate(oneshot::Sender<Result<(), String>>),
+}
+
+/// Lines the writer could not put into `app.log`, shared with `svc status`.
+#[derive(Debug, Default)]
+pub struct Stats {
+    total: AtomicU64,
+    per_instance: Mutex<HashMap<(String, u32), u64>>,
+}
+
+impl Stats {
+    pub fn total(&self) -> u64 {
+        self.total.load(Ordering::Relaxed)
+    }
+
+    pub fn of(&self, program: &str, instance: u32) -> u64 {
+        let map = self
+            .per_instance
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        map.get(&(program.to_owned(), instance))
+            .copied()
+            .unwrap_or(0)
+    }
+
+    fn add(&self, program: &str, instance: u32, lines: u64) {
+        self.total.fetch_add(lines, Ordering::Relaxed);
+        let mut map = self
+            .per_instance
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        *map.entry((program.to_owned(), instance)).or_default() += lines;
+    }
+}
+
+/// The files being written.
+pub struct Sinks {
+    app: RotatingFile,
+    error: RotatingFile,
+    programs: HashMap<String, RotatingFile>,
+}
+
+impl Sinks {
+    /// Opens every log of `layout`.
+    ///
+    /// # Errors
+    /// A log folder cannot be created or read.
+    pub fn open(layout: &Layout, compressor: &Compressor) -> std::io::Result<Sinks> {
+        let open = |family, policy| RotatingFile::open(family, policy, Some(compressor.clone()));
+        let mut programs = HashMap::new();
+        for (name, policy) in &layout.programs {
+            if let Some(family) = layout.program(name) {
+                programs.insert(name.clone(), open(family, *policy)?);
+            }
+        }
+        Ok(Sinks {
+            app: open(layout.app(), layout.policy)?,
+            error: open(layout.error(), layout.policy)?,
+            programs,
+        })
+    }
+}
+
+/// The writer's state on its thread.
+pub struct Writer {
+    sinks: Sinks,
+    stats: Arc<Stats>,
+    /// Instances by tag (the index), so a lost record can be counted against its instance.
+    tags: Vec<(Arc<str>, u32)>,
+    tag_of: HashMap<(Arc<str>, u32), u32>,
+    /// The record being written (reused).
+    record: Vec<u8>,
+    /// The last formatted time and the millisecond it stands for.
+    clock: (u128, String),
+    /// Lines lost since `app.log` last took a write, and the last error.
+    losing: Option<(u64, String)>,
+    /// Whether a secondary log (`error.log`, a program's log) is failing, to warn once.
+    secondary_failing: bool,
+}
+
+impl Writer {
+    pub fn new(sinks: Sinks, stats: Arc<Stats>) -> Writer {
+        Writer {
+            sinks,
+            stats,
+            tags: Vec::new(),
+            tag_of: HashMap::new(),
+            record: Vec::with_capacity(1024),
+            clock: (u128::MAX, String::new()),
+            losing: None,
+            secondary_failing: false,
+        }
+    }
+
+    /// Runs until every sender is gone, then writes what is left.
+    pub fn run(mut self, mut rx: mpsc::Receiver<Entry>) {
+        while let Some(entry) = rx.blocking_recv() {
+            self.handle(entry);
+            while let Ok(entry) = rx.try_recv() {
+                self.handle(entry);
+            }
+            self.flush();
+        }
+        self.flush();
+    }
+
+    fn handle(&mut self, entry: Entry) {
+        match entry {
+            Entry::Lines {
+                source,
+                stream,
+                time,
+                chunk,
+            } => self.lines(&source, stream, time, &chunk),
+            Entry::Event {
+                program,
+                instance,
+                pid,
+                level,
+                msg,
+                time,
+            } => {
+                let time = self.format_time(time);
+                let tag = self.tag(&program, instance);
+                self.record.clear();
+                let origin = Origin {
+                    program: &program,
+                    instance,
+                    pid,
+                };
+                record::format_event(&mut self.record, &msg, level, origin, &time);
+                self.write(&program, tag, level >= Level::Error);
+            }
+            Entry::Rotate(reply) => {
+                let _ = reply.send(self.rotate());
+            }
+        }
+    }
+
+    fn lines(&mut self, source: &Source, stream: Stream, time: SystemTime, chunk: &Chunk) {
+        let time = self.format_time(time);
+        let tag = self.tag(&source.program, source.instance);
+        let origin = Origin {
+            program: &source.program,
+            instance: source.instance,
+            pid: Some(source.pid),
+        };
+        for piece in &chunk.lines {
+            self.record.clear();
+            let line = &chunk.data[piece.range.clone()];
+            let level =
+                record::format_line(&mut self.record, line, stream, piece.part, origin, &time);
+            let to_error = stream == Stream::Stderr || level >= Level::Error;
+            self.write(&source.program, tag, to_error);
+        }
+    }
+
+    /// Appends `self.record` to the logs it belongs in.
+    fn write(&mut self, program: &str, tag: u32, to_error: bool) {
+        if let Err(dropped) = self.sinks.app.push(&self.record, tag) {
+            self.lost(dropped);
+        }
+        let mut secondary = Ok(());
+        if to_error {
+            secondary = self.sinks.error.push(&self.record, tag);
+        }
+        if let Some(own) = self.sinks.programs.get_mut(program) {
+            secondary = Dropped::merge(secondary, own.push(&self.record, tag));
+        }
+        self.secondary(secondary);
+    }
+
+    fn flush(&mut self) {
+        if let Err(dropped) = self.sinks.app.flush() {
+            self.lost(dropped);
+        }
+        let mut secondary = self.sinks.error.flush();
+        for own in self.sinks.programs.values_mut() {
+            secondary = Dropped::merge(secondary, own.flush());
+        }
+        self.secondary(secondary);
+        if self.sinks.app.is_healthy()
+            && let Some((lines, error)) = self.losing.take()
+        {
+            self.report_recovery(lines, &error);
+        }
+    }
+
+    fn rotate(&mut self) -> Result<(), String> {
+        if let Err(dropped) = self.sinks.app.rotate() {
+            self.lost(dropped);
+        }
+        let mut secondary = self.sinks.error.rotate();
+        for own in self.sinks.programs.values_mut() {
+            secondary = Dropped::merge(secondary, own.rotate());
+        }
+        let failure = secondary.as_ref().err().map(|d| d.error.to_string());
+        self.secondary(secondary);
+        match (&self.losing, failure) {
+            (Some((_, error)), _) => Err(format!("cannot write app.log: {error}")),
+            (None, Some(error)) => Err(format!("cannot write a log file: {error}")),
+            (None, None) => Ok(()),
+        }
+    }
+
+    /// Counts records `app.log` lost against their instances.
+    fn lost(&mut self, dropped: Dropped) {
+        let error = dropped.error.to_string();
+        if self.losing.is_none() {
+            tracing::error!(
+                %error,
+                file = %self.sinks.app.current_path().display(),
+                "cannot write the log; counting the lines lost until it works again (svc status)"
+            );
+        }
+        for tag in &dropped.tags {
+            if let Some((program, instance)) = self.tags.get(*tag as usize) {
+                self.stats.add(program, *instance, 1);
+            }
+        }
+        let lines = dropped.tags.len() as u64;
+        let total = self.losing.as_ref().map_or(0, |(n, _)| *n) + lines;
+        self.losing = Some((total, error));
+    }
+
+    /// Writing works again: say so in the daemon's log and in `app.log`.
+    fn report_recovery(&mut self, lines: u64, error: &str) {
+        let msg = format!("{lines} log lines could not be written ({error}); writing again");
+        tracing::warn!(lines, %error, "the log is writable again");
+        let time = self.format_time(SystemTime::now());
+        let origin = Origin {
+            program: "svc",
+            instance: 0,
+            pid: Some(std::process::id()),
+        };
+        self.record.clear();
+        record::format_event(&mut self.record, &msg, Level::Warn, origin, &time);
+        let tag = self.tag(&Arc::from("svc"), 0);
+        if let Err(dropped) = self.sinks.app.push(&self.record, tag) {
+            self.lost(dropped);
+        }
+    }
+
+    /// `error.log` and programs' own logs: their losses are logged, not counted (the lines are
+    /// in `app.log`, or counted there).
+    fn secondary(&mut self, result: Result<(), Dropped>) {
+        match result {
+            Err(dropped) if !self.secondary_failing => {
+                self.secondary_failing = true;
+                tracing::error!(error = %dropped.error, lines = dropped.tags.len(), "cannot write error.log or a program's log");
+            }
+            Err(_) => {}
+            Ok(()) => self.secondary_failing = false,
+        }
+    }
+
+    /// The small number standing for an instance in a buffered record.
+    fn tag(&mut self, program: &Arc<str>, instance: u32) -> u32 {
+        if let Some(tag) = self.tag_of.get(&(program.clone(), instance)) {
+            return *tag;
+        }
+        let tag = self.tags.len() as u32;
+        self.tags.push((program.clone(), instance));
+        self.tag_of.insert((program.clone(), instance), tag);
+        tag
+    }
+
+    /// `time` as RFC 3339 milliseconds, formatted once per millisecond.
+    fn format_time(&mut self, time: SystemTime) -> String {
+        let millis = time.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis());
+        if self.clock.0 != millis {
+            self.clock = (millis, super::time::format(time));
+        }
+        self.clock.1.clone()
+    }
+}
