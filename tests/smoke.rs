@@ -15,8 +15,14 @@ use serde_json::Value;
 
 /// The repository's svc.toml on `port`.
 fn stack(port: u16) -> Project {
+    stack_with(port, "")
+}
+
+/// The repository's svc.toml on `port`, with `extra_env` added to `[env]`.
+fn stack_with(port: u16, extra_env: &str) -> Project {
     let toml = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/svc.toml")).unwrap();
-    Project::new(&toml.replace("3000", &port.to_string()))
+    let toml = toml.replace("3000", &port.to_string());
+    Project::new(&toml.replacen("[env]", &format!("[env]\n{extra_env}"), 1))
 }
 
 fn smoke(args: &[&str]) -> Output {
@@ -189,6 +195,34 @@ fn smoke_fails_at_the_welcome_email_when_no_worker_runs_and_still_cleans_up() {
     });
     assert!(completed, "never completed: {last}");
     assert_eq!(last["data"]["attemptsMade"], 1);
+}
+
+#[test]
+fn smoke_fails_at_once_when_the_welcome_email_fails_for_good() {
+    // Nothing listens on the mail port: every attempt is refused (1 s, 2 s backoff), then the
+    // job fails; smoke reports that without waiting for its timeout.
+    let port = free_port();
+    let project = stack_with(
+        port,
+        &format!("SMTP_URL = \"smtp://127.0.0.1:{}\"", free_port()),
+    );
+    project.start();
+    let started = std::time::Instant::now();
+    let out = smoke(&[&format!("http://127.0.0.1:{port}"), "--timeout", "60s"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(
+        started.elapsed() < Duration::from_secs(50),
+        "it waited for the timeout"
+    );
+    let (mark, step, text) = steps(&out).remove(3);
+    assert_eq!((mark.as_str(), step.as_str()), ("FAIL", "welcome-email"));
+    assert!(text.contains("failed after 3 attempt(s)"), "{text}");
+    assert_eq!(marks(&out)[4], ("ok".to_owned(), "cleanup".to_owned()));
+    let err = stderr(&out);
+    assert!(
+        err.contains(&format!("svc logs --request-id {}", run_id(&out))),
+        "{err}"
+    );
 }
 
 #[test]

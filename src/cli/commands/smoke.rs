@@ -372,7 +372,8 @@ impl Smoke {
                             return Outcome::fail_with_hint(
                                 format!("job {job} failed after {attempts} attempt(s)"),
                                 format!(
-                                    "the worker's logs say why: svc logs --request-id {}",
+                                    "the worker's lines with requestId {0} say why \
+                                     (svc logs --request-id {0}, or the log store)",
                                     self.run_id
                                 ),
                             );
