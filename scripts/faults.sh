@@ -1,6 +1,22 @@
 #!/usr/bin/env bash
 # The long variants of the fault suite (CI runs the short ones in scripts/test.sh).
-# Prints one FIGURE line per case; docs/RELIABILITY.md records them. Takes about 7 minutes.
+# Prints one FIGURE line per case; docs/RELIABILITY.md records them. Takes about 30 minutes.
+#   scripts/faults.sh            everything
+#   scripts/faults.sh supervisor tests/faults.rs only (about 7 minutes)
+#   scripts/faults.sh service    tests/faults_service.rs and tests/abuse.rs
+#   scripts/faults.sh input      tests/bad_input.rs with PROPTEST_CASES (default 100000 per target)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-SVC_FAULTS=long cargo test --test faults -- --nocapture --test-threads=1 2>&1 | tee /dev/stderr | grep '^FIGURE'
+what="${1:-all}"
+command -v wrk >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null; }
+run() { cargo test "$@" -- --nocapture --test-threads=1 2>&1 | tee /dev/stderr | grep '^FIGURE'; }
+if [ "$what" = all ] || [ "$what" = supervisor ]; then
+  SVC_FAULTS=long run --test faults
+fi
+if [ "$what" = all ] || [ "$what" = service ]; then
+  SVC_FAULTS=long run --test faults_service
+  run --test abuse
+fi
+if [ "$what" = all ] || [ "$what" = input ]; then
+  PROPTEST_CASES="${PROPTEST_CASES:-100000}" run --test bad_input
+fi

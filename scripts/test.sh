@@ -8,6 +8,7 @@ need_apt=()
 command -v redis-server >/dev/null 2>&1 || need_apt+=(redis-server)
 command -v systemd-analyze >/dev/null 2>&1 || need_apt+=(systemd)
 command -v tmux >/dev/null 2>&1 || need_apt+=(tmux)
+command -v wrk >/dev/null 2>&1 || need_apt+=(wrk)   # tests/faults_service.rs
 command -v python3 >/dev/null 2>&1 || need_apt+=(python3)
 command -v openssl >/dev/null 2>&1 || need_apt+=(openssl)
 python3 -c 'import ensurepip, venv' >/dev/null 2>&1 || need_apt+=(python3-venv)

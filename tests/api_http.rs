@@ -568,12 +568,15 @@ async fn a_database_busy_past_its_timeout_is_a_503() {
         !text.contains("locked") && !text.contains("busy") && !text.contains("sqlite"),
         "{body}"
     );
-    assert_eq!(
+    // Writes come back once the store gate's prober sees the lock gone (every 200 ms).
+    let recovered = wait_for_async(PATIENCE, || async {
         app.post("/api/products", &json!({"title": "t", "price": 1}))
             .await
-            .status,
-        201
-    );
+            .status
+            == 201
+    })
+    .await;
+    assert!(recovered, "writes never came back");
 }
 
 #[tokio::test]
@@ -792,17 +795,19 @@ async fn it_reports_ready_and_drains_a_slow_request_on_sigterm() {
 
 #[tokio::test]
 async fn the_drain_is_bounded() {
-    let mut app = Spawn::new().env("RATE_LIMIT", "100/1h").start().await;
-    // Held for the whole test: the request waits on the rate limiter's write (5 s busy
-    // timeout, then let through) and on its own insert (5 s more), longer than the 8 s drain.
-    let db = app.db();
-    db.execute_batch("BEGIN IMMEDIATE;").unwrap();
-    let stuck = {
-        let request = app
-            .request(Method::POST, "/api/products")
-            .json(&json!({"title": "stuck", "price": 1}));
-        tokio::spawn(async move { request.send().await })
-    };
+    let mut app = Spawn::new().env("BODY_TIMEOUT", "60s").start().await;
+    // A request whose body never arrives stays in flight past the 8 s drain.
+    let port = app.port;
+    let stuck = tokio::task::spawn_blocking(move || {
+        let mut stream = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+        stream.set_read_timeout(Some(PATIENCE)).expect("timeout");
+        stream
+            .write_all(b"POST /api/products HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{")
+            .expect("write");
+        let mut response = Vec::new();
+        let _ = stream.read_to_end(&mut response);
+        response
+    });
     let in_flight = wait_for_async(PATIENCE, || async {
         sample(&app.get("/metrics").await.text, "http_requests_in_flight").unwrap_or(0.0) >= 2.0
     })
@@ -822,8 +827,7 @@ async fn the_drain_is_bounded() {
         .await;
     assert!(timed_out.is_some(), "{:?}", app.logs());
     assert!(
-        stuck.await.unwrap().is_err(),
+        stuck.await.unwrap().is_empty(),
         "the stuck request was cut off, not answered"
     );
-    db.execute_batch("ROLLBACK;").unwrap();
 }

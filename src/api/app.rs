@@ -10,9 +10,10 @@ use tokio_util::sync::CancellationToken;
 
 use super::metrics::{Metrics, MetricsError, UPKEEP_EVERY};
 use super::relay::Relay;
-use super::router;
+use super::serve::RouterSlot;
 use super::settings::Settings;
 use super::state::AppState;
+use super::{router, unavailable_router};
 use crate::queue::sqlite::SqliteQueue;
 use crate::queue::{Queue, QueueError};
 use crate::store::StoreError;
@@ -41,34 +42,39 @@ pub enum BuildError {
 #[error("the server failed: {0}")]
 pub struct RunError(#[from] std::io::Error);
 
-/// The API, bound and connected, not yet serving.
+/// The API, bound, not yet serving.
 pub struct Application {
     listener: TcpListener,
     port: u16,
-    state: AppState,
-    relay: Relay,
-    drain_timeout: Duration,
+    settings: Settings,
+    metrics: Metrics,
+    /// `None` when the store or the queue could not be opened at start: the API then serves
+    /// probes and 503s, and keeps trying to open them (see [`Application::build`]).
+    backends: Option<Backends>,
 }
 
+/// The store and the queue, open.
+struct Backends {
+    store: Arc<SqliteStore>,
+    queue: Arc<dyn Queue>,
+}
+
+/// How long to wait between attempts to open a store that could not be opened.
+const REOPEN_EVERY: Duration = Duration::from_millis(500);
+
 impl Application {
-    /// Opens the store and the queue in `DATA_DIR` and takes the listener passed by the
-    /// supervisor (`LISTEN_FDS`), or binds `HOST:PORT` (port 0 picks a free one) with
-    /// `SO_REUSEPORT`, so several instances share one port.
+    /// Takes the listener passed by the supervisor (`LISTEN_FDS`), or binds `HOST:PORT` (port 0
+    /// picks a free one) with `SO_REUSEPORT`, so several instances share one port; then opens the
+    /// store and the queue in `DATA_DIR`. If they cannot be opened (the folder is not
+    /// creatable, the file is locked past the busy timeout), the API starts anyway: `/health`
+    /// answers, `/ready` and every other route answer 503 at once, and it keeps trying to open
+    /// them every 500 ms; once open, it serves normally. A store that is down for a while must
+    /// not turn into a crash loop of every API instance.
     ///
     /// # Errors
-    /// [`BuildError`] saying which part could not be set up.
+    /// [`BuildError`] when the port cannot be bound or the metrics recorder installed.
     pub async fn build(settings: Settings) -> Result<Self, BuildError> {
         let metrics = Metrics::install()?;
-        let data_dir = settings.data_dir.clone();
-        let (store, queue) = tokio::task::spawn_blocking(move || {
-            (
-                SqliteStore::open_in(&data_dir),
-                SqliteQueue::open_in(&data_dir),
-            )
-        })
-        .await?;
-        let store = Arc::new(store?);
-        let queue: Arc<dyn Queue> = Arc::new(queue?);
         let listener = bind(settings.addr).map_err(|source| BuildError::Bind {
             addr: settings.addr,
             source,
@@ -80,15 +86,20 @@ impl Application {
                 source,
             })?
             .port();
-        let state = AppState::embedded(store.clone(), queue.clone(), &settings, metrics);
-        let relay = Relay::new(store, queue, state.relay_wake.clone());
+        let backends = match open(settings.data_dir.clone()).await {
+            Ok(backends) => Some(backends),
+            Err(error) => {
+                tracing::error!(%error, "database unavailable at start; answering 503 and retrying every 500 ms");
+                None
+            }
+        };
         tracing::info!(host = %settings.addr.ip(), port, dataDir = %settings.data_dir.display(), "listening");
         Ok(Application {
             listener,
             port,
-            state,
-            relay,
-            drain_timeout: settings.drain_timeout,
+            settings,
+            metrics,
+            backends,
         })
     }
 
@@ -102,56 +113,130 @@ impl Application {
     /// store and queue.
     ///
     /// # Errors
-    /// [`RunError`] when the server itself fails.
+    /// [`RunError`] when the server itself fails (accept errors such as `EMFILE` are waited
+    /// out, so today it does not).
     pub async fn run_until(self, shutdown: CancellationToken) -> Result<(), RunError> {
         let Application {
             listener,
-            state,
-            relay,
-            drain_timeout,
+            settings,
+            metrics,
+            backends,
             ..
         } = self;
+        let drain_timeout = settings.drain_timeout;
         let background = CancellationToken::new();
-        let mut relay_task = tokio::spawn(relay.run(background.clone()));
-        let upkeep_task = tokio::spawn(upkeep(state.metrics.clone(), background.clone()));
+        let slot = RouterSlot::new(unavailable_router(metrics.clone()));
+        let upkeep_task = tokio::spawn(upkeep(metrics.clone(), background.clone()));
+        let mut service_task = match backends {
+            // Installed before the first request is accepted.
+            Some(backends) => start(backends, &settings, &metrics, &slot, &background),
+            None => {
+                let (slot, stop) = (slot.clone(), background.clone());
+                let settings = settings.clone();
+                tokio::spawn(async move {
+                    if let Some(backends) = open_when_possible(&settings, &stop).await {
+                        let running = start(backends, &settings, &metrics, &slot, &stop);
+                        let _ = running.await;
+                    }
+                })
+            }
+        };
 
         // Everything after SIGTERM (the drain, then the relay's last pass) shares one budget,
         // which stays under the supervisor's stop timeout.
         let deadline = Arc::new(OnceLock::<Instant>::new());
-        let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
         let (stop, mark) = (shutdown.clone(), deadline.clone());
-        let server = axum::serve(listener, app).with_graceful_shutdown(async move {
+        let stopped = async move {
             stop.cancelled().await;
             let _ = mark.set(Instant::now() + drain_timeout);
             crate::sd_notify::stopping();
             tracing::info!("draining: no new connections, finishing requests in flight");
-        });
-        let server = server.into_future();
+        };
+        let server = super::serve::serve(listener, slot, settings.header_timeout, stopped);
         tokio::pin!(server);
-        let result = tokio::select! {
-            result = &mut server => result,
+        tokio::select! {
+            () = &mut server => {}
             () = async { shutdown.cancelled().await; tokio::time::sleep(drain_timeout).await } => {
                 tracing::warn!(timeoutMs = drain_timeout.as_millis() as u64, "drain timed out; dropping the requests still in flight");
-                Ok(())
             }
-        };
+        }
         background.cancel();
         let remaining = deadline.get().map_or(Duration::ZERO, |d| {
             d.saturating_duration_since(Instant::now())
         });
-        if tokio::time::timeout(remaining, &mut relay_task)
+        if tokio::time::timeout(remaining, &mut service_task)
             .await
             .is_err()
         {
-            relay_task.abort();
+            service_task.abort();
             tracing::warn!(
                 "stop budget spent: the outbox relay was interrupted; its rows wait for the next start"
             );
         }
         let _ = upkeep_task.await;
         tracing::info!("stopped");
-        result.map_err(RunError)
+        Ok(())
     }
+}
+
+/// Opens the store and the queue in `data_dir` (blocking work, off the async threads).
+async fn open(data_dir: std::path::PathBuf) -> Result<Backends, BuildError> {
+    let (store, queue) = tokio::task::spawn_blocking(move || {
+        (
+            SqliteStore::open_in(&data_dir),
+            SqliteQueue::open_in(&data_dir),
+        )
+    })
+    .await?;
+    Ok(Backends {
+        store: Arc::new(store?),
+        queue: Arc::new(queue?),
+    })
+}
+
+/// Tries to open the backends every [`REOPEN_EVERY`] until it works or `stop`.
+async fn open_when_possible(settings: &Settings, stop: &CancellationToken) -> Option<Backends> {
+    loop {
+        tokio::select! {
+            () = stop.cancelled() => return None,
+            () = tokio::time::sleep(REOPEN_EVERY) => {}
+        }
+        match open(settings.data_dir.clone()).await {
+            Ok(backends) => {
+                tracing::info!("database opened; serving");
+                return Some(backends);
+            }
+            Err(error) => tracing::debug!(%error, "database still unavailable"),
+        }
+    }
+}
+
+/// Builds the state on `backends`, puts its router in `slot`, and runs the outbox relay and the
+/// store gate's prober until `stop` (the relay then makes its last pass).
+fn start(
+    backends: Backends,
+    settings: &Settings,
+    metrics: &Metrics,
+    slot: &RouterSlot,
+    stop: &CancellationToken,
+) -> tokio::task::JoinHandle<()> {
+    let state = AppState::embedded(backends.store, backends.queue, settings, metrics.clone());
+    let relay = Relay::new(
+        state.outbox.clone(),
+        state.queue.clone(),
+        state.relay_wake.clone(),
+    );
+    let prober = state
+        .gate
+        .clone()
+        .probe_until(state.store_health.clone(), stop.clone());
+    slot.set(router(state));
+    let stop = stop.clone();
+    tokio::spawn(async move {
+        let prober = tokio::spawn(prober);
+        relay.run(stop).await;
+        let _ = prober.await;
+    })
 }
 
 /// The listener the svc daemon (or systemd) passed as fd 3, so all instances share one accept

@@ -1,5 +1,5 @@
 //! Extractors whose failures are [`ApiError`]s in the API's shape: a JSON body (media type, size
-//! limit, syntax with position) and an id in the path.
+//! limit, time limit, syntax with position) and an id in the path.
 
 use axum::extract::{FromRef, FromRequest, FromRequestParts, Path, Request};
 use axum::http::header::{CONTENT_LENGTH, CONTENT_TYPE};
@@ -14,8 +14,14 @@ use crate::domain::{FieldError, ObjectId};
 #[derive(Debug, Clone, Copy)]
 pub struct BodyLimit(pub usize);
 
-/// A request body that is JSON: `Content-Type: application/json`, at most the body limit, and
-/// well-formed. Its shape is checked by the domain afterwards.
+/// How long a body may take to arrive, taken from the router's state: a client that trickles
+/// its body (slow loris) gets 408 instead of holding the request open forever.
+#[derive(Debug, Clone, Copy)]
+pub struct BodyTimeout(pub std::time::Duration);
+
+/// A request body that is JSON: `Content-Type: application/json`, at most the body limit,
+/// arrived within the body timeout, and well-formed. Its shape is checked by the domain
+/// afterwards.
 #[derive(Debug)]
 pub struct JsonBody(pub Value);
 
@@ -23,11 +29,13 @@ impl<S> FromRequest<S> for JsonBody
 where
     S: Send + Sync,
     BodyLimit: FromRef<S>,
+    BodyTimeout: FromRef<S>,
 {
     type Rejection = ApiError;
 
     async fn from_request(request: Request, state: &S) -> Result<Self, ApiError> {
         let BodyLimit(limit) = BodyLimit::from_ref(state);
+        let BodyTimeout(timeout) = BodyTimeout::from_ref(state);
         if !is_json(request.headers().get(CONTENT_TYPE)) {
             return Err(ApiError::new(
                 ErrorCode::UnsupportedMediaType,
@@ -48,7 +56,18 @@ where
         if declared.is_some_and(|n| n > limit as u64) {
             return Err(too_large());
         }
-        let bytes = match Limited::new(request.into_body(), limit).collect().await {
+        let collected =
+            tokio::time::timeout(timeout, Limited::new(request.into_body(), limit).collect()).await;
+        let Ok(collected) = collected else {
+            return Err(ApiError::new(
+                ErrorCode::RequestTimeout,
+                format!(
+                    "The request body did not arrive within {} ms",
+                    timeout.as_millis()
+                ),
+            ));
+        };
+        let bytes = match collected {
             Ok(collected) => collected.to_bytes(),
             Err(error) if error.is::<LengthLimitError>() => return Err(too_large()),
             Err(_) => {

@@ -6,10 +6,12 @@
 //!
 //! # Layout
 //! - [`settings`]: env variables, validated all at once.
-//! - [`app`]: building, binding (`SO_REUSEPORT`), serving, draining.
+//! - [`app`]: building, binding (`SO_REUSEPORT`), serving, draining; [`serve`]: the accept
+//!   loop with a header timeout (slow loris).
 //! - [`routes`]: one file per resource (`health`, `products`, `users`, `welcome_email`).
 //! - [`request`]: the outermost middleware (request id, error body, security headers, metrics,
 //!   access log); [`rate_limit`] and [`client_ip`]: the shared per-client limit.
+//! - [`gate`]: requests fail fast with 503 while the store is down, and recover by themselves.
 //! - [`error`]: the one error shape; [`extract`]: JSON body and id extractors that fail in it.
 //! - [`relay`]: the outbox relay that puts welcome emails on the queue.
 //! - [`metrics`]: the Prometheus recorder and process gauges.
@@ -18,11 +20,13 @@ pub mod app;
 pub mod client_ip;
 pub mod error;
 pub mod extract;
+pub mod gate;
 pub mod metrics;
 pub mod rate_limit;
 pub mod relay;
 pub mod request;
 pub mod routes;
+pub mod serve;
 pub mod settings;
 pub mod state;
 
@@ -90,6 +94,27 @@ pub fn router(state: AppState) -> Router {
         }))
         .layer(axum::middleware::from_fn(request::context))
         .with_state(state)
+}
+
+/// What the API serves while its store cannot be opened: liveness, the scrape, `/ready` and
+/// every other route as 503 at once (with `Retry-After`), in the API's error shape.
+pub fn unavailable_router(metrics: metrics::Metrics) -> Router {
+    Router::new()
+        .route("/health", get(routes::health::health))
+        .route("/api/health", get(routes::health::health))
+        .route("/ready", get(routes::health::not_open))
+        .route(
+            "/metrics",
+            get(move || {
+                let metrics = metrics.clone();
+                async move { routes::health::scrape(&metrics) }
+            }),
+        )
+        .fallback(routes::health::not_open)
+        .layer(CatchPanicLayer::custom(|_| {
+            ApiError::internal(&"a handler panicked").into_response()
+        }))
+        .layer(axum::middleware::from_fn(request::context))
 }
 
 /// Unknown paths and methods: 404 in the API's shape (as the Express app answered).

@@ -27,6 +27,11 @@ pub struct Settings {
     pub body_limit: usize,
     /// `TRUSTED_PROXIES`: peers whose `X-Forwarded-For` is believed.
     pub trusted_proxies: Vec<IpNet>,
+    /// `HEADER_TIMEOUT` (10 s): a request's head must arrive within it, and a kept-alive
+    /// connection may idle this long; then the connection is closed (slow loris).
+    pub header_timeout: Duration,
+    /// `BODY_TIMEOUT` (10 s): a request body must arrive within it, else 408.
+    pub body_timeout: Duration,
     /// How long in-flight requests may finish after SIGTERM (not an env variable: it must stay
     /// under the supervisor's `stop_timeout`, 10 s by default).
     pub drain_timeout: Duration,
@@ -97,6 +102,8 @@ impl Settings {
         let rate = read("RATE_LIMIT", "100/15m", &|v| parse_rate_limit(v).map(drop));
         let body = read("BODY_LIMIT", "10kb", &|v| parse_size(v).map(drop));
         let proxies = read("TRUSTED_PROXIES", "", &|v| parse_proxies(v).map(drop));
+        let header_timeout = read("HEADER_TIMEOUT", "10s", &|v| parse_timeout(v).map(drop));
+        let body_timeout = read("BODY_TIMEOUT", "10s", &|v| parse_timeout(v).map(drop));
         read("DB_URL", "", &check_db_url);
         let redis_url = read("REDIS_URL", "", &check_redis_url);
         let redis_host = read("REDIS_HOST", "", &|v| check_redis_host(v, &redis_url));
@@ -116,6 +123,9 @@ impl Settings {
             rate_limit: parse_rate_limit(&rate).map_err(|_| invalid("RATE_LIMIT"))?,
             body_limit: parse_size(&body).map_err(|_| invalid("BODY_LIMIT"))?,
             trusted_proxies: parse_proxies(&proxies).map_err(|_| invalid("TRUSTED_PROXIES"))?,
+            header_timeout: parse_timeout(&header_timeout)
+                .map_err(|_| invalid("HEADER_TIMEOUT"))?,
+            body_timeout: parse_timeout(&body_timeout).map_err(|_| invalid("BODY_TIMEOUT"))?,
             drain_timeout: Duration::from_secs(8),
         })
     }
@@ -227,6 +237,16 @@ fn parse_size(value: &str) -> Result<usize, String> {
     Ok(bytes)
 }
 
+/// A read timeout: `10s`, `500ms`, `1m`; from 100 ms to 10 minutes.
+fn parse_timeout(value: &str) -> Result<Duration, String> {
+    let duration = humantime::parse_duration(value)
+        .map_err(|_| format!("{value:?} is not a duration like 10s or 500ms"))?;
+    if duration < Duration::from_millis(100) || duration > Duration::from_secs(600) {
+        return Err(format!("{value:?} must be from 100ms to 10m"));
+    }
+    Ok(duration)
+}
+
 fn parse_proxies(value: &str) -> Result<Vec<IpNet>, String> {
     value
         .split(',')
@@ -323,6 +343,8 @@ mod tests {
         );
         assert_eq!(s.cors, CorsOrigins::List(vec![]));
         assert!(s.trusted_proxies.is_empty());
+        assert_eq!(s.header_timeout, Duration::from_secs(10));
+        assert_eq!(s.body_timeout, Duration::from_secs(10));
     }
 
     #[test]
@@ -392,6 +414,11 @@ mod tests {
         assert_eq!(named(&[("RATE_LIMIT", "0/1m")]), ["RATE_LIMIT"]);
         assert_eq!(named(&[("RATE_LIMIT", "5/1ms")]), ["RATE_LIMIT"]);
         assert_eq!(named(&[("BODY_LIMIT", "0")]), ["BODY_LIMIT"]);
+        assert_eq!(named(&[("HEADER_TIMEOUT", "soon")]), ["HEADER_TIMEOUT"]);
+        assert_eq!(named(&[("BODY_TIMEOUT", "1ms")]), ["BODY_TIMEOUT"]);
+        let quick = settings(&[("HEADER_TIMEOUT", "500ms"), ("BODY_TIMEOUT", "2s")]).unwrap();
+        assert_eq!(quick.header_timeout, Duration::from_millis(500));
+        assert_eq!(quick.body_timeout, Duration::from_secs(2));
         assert_eq!(named(&[("DB_URL", "mongodb://db")]), ["DB_URL"]);
         assert_eq!(named(&[("REDIS_PORT", "abc")]), ["REDIS_PORT"]);
         assert_eq!(named(&[("REDIS_HOST", "cache")]), ["REDIS_HOST"]);

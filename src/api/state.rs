@@ -7,7 +7,8 @@ use axum::extract::FromRef;
 use tokio::sync::{Notify, Semaphore};
 
 use super::client_ip::IpNet;
-use super::extract::BodyLimit;
+use super::extract::{BodyLimit, BodyTimeout};
+use super::gate::{Gate, Guarded};
 use super::metrics::Metrics;
 use super::rate_limit::{FixedWindow, RateLimiter};
 use super::settings::{CorsOrigins, Settings};
@@ -20,13 +21,17 @@ pub struct AppState {
     pub products: Arc<dyn ProductRepository>,
     pub users: Arc<dyn UserRepository>,
     pub outbox: Arc<dyn Outbox>,
+    /// The store itself (not gated): probed by `/ready` and the gate's prober.
     pub store_health: Arc<dyn Health>,
+    /// What the store can serve now; every repository above passes it (see [`super::gate`]).
+    pub gate: Gate,
     pub queue: Arc<dyn Queue>,
     /// `None` when `RATE_LIMIT=off`.
     pub limiter: Option<Arc<dyn RateLimiter>>,
     pub trusted_proxies: Arc<[IpNet]>,
     pub cors: CorsOrigins,
     pub body_limit: BodyLimit,
+    pub body_timeout: BodyTimeout,
     pub metrics: Metrics,
     /// Wakes the outbox relay after a handler wrote a job.
     pub relay_wake: Arc<Notify>,
@@ -39,26 +44,30 @@ pub struct AppState {
 const HASHING_SLOTS: usize = 2;
 
 impl AppState {
-    /// The state for the embedded backend: every repository is `store`.
+    /// The state for the embedded backend: every repository is `store`, behind one [`Gate`].
     pub fn embedded(
         store: Arc<SqliteStore>,
         queue: Arc<dyn Queue>,
         settings: &Settings,
         metrics: Metrics,
     ) -> Self {
-        let limiter = settings
-            .rate_limit
-            .map(|limit| Arc::new(FixedWindow::new(store.clone(), limit)) as Arc<dyn RateLimiter>);
+        let gate = Gate::new();
+        let guarded = Arc::new(Guarded::new(store.clone(), gate.clone()));
+        let limiter = settings.rate_limit.map(|limit| {
+            Arc::new(FixedWindow::new(guarded.clone(), limit)) as Arc<dyn RateLimiter>
+        });
         AppState {
-            products: store.clone(),
-            users: store.clone(),
-            outbox: store.clone(),
+            products: guarded.clone(),
+            users: guarded.clone(),
+            outbox: guarded,
             store_health: store,
+            gate,
             queue,
             limiter,
             trusted_proxies: settings.trusted_proxies.clone().into(),
             cors: settings.cors.clone(),
             body_limit: BodyLimit(settings.body_limit),
+            body_timeout: BodyTimeout(settings.body_timeout),
             metrics,
             relay_wake: Arc::new(Notify::new()),
             hashing: Arc::new(Semaphore::new(HASHING_SLOTS)),
@@ -69,5 +78,11 @@ impl AppState {
 impl FromRef<AppState> for BodyLimit {
     fn from_ref(state: &AppState) -> Self {
         state.body_limit
+    }
+}
+
+impl FromRef<AppState> for BodyTimeout {
+    fn from_ref(state: &AppState) -> Self {
+        state.body_timeout
     }
 }

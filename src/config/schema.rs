@@ -282,10 +282,11 @@ fn parse(file: &Path, text: &str) -> Result<RawConfig, ConfigError> {
             .to_string()
             .replace(".$__serde_spanned_private_value", "");
         let inner = e.into_inner();
-        let key = if key == "." {
-            "(top level)".into()
-        } else {
-            key
+        let key = match key.as_str() {
+            "." => "(top level)".into(),
+            // An empty TOML key (`"" = 1`) would otherwise leave the key blank.
+            "" => "\"\"".into(),
+            _ => key,
         };
         problem(inner.span(), key, inner.message().to_owned())
     })

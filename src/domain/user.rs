@@ -56,7 +56,7 @@ impl NewUser {
     /// [`Invalid`] naming every bad, missing or unknown field.
     pub fn from_json(body: &Value) -> Result<Self, Invalid> {
         let mut r = Reader::new(body, &["name", "email", "password"])?;
-        let name = r.required("name", |v| validate::text(v, 1, MAX_NAME));
+        let name = r.required("name", name);
         let email = r.required("email", Email::from_json);
         let password = r.required("password", Password::from_json);
         r.finish()?;
@@ -69,6 +69,17 @@ impl NewUser {
             _ => Err(Invalid::one("body", "is incomplete")),
         }
     }
+}
+
+/// The display name: 1–100 characters, no control characters. It goes into the welcome email's
+/// `To:` header, where a CR/LF could add headers, so the worker refuses such a name; refusing it
+/// here as well means no user is created whose email can never be sent.
+fn name(value: &Value) -> Result<String, String> {
+    let name = validate::text(value, 1, MAX_NAME)?;
+    if name.chars().any(char::is_control) {
+        return Err("must not contain control characters".into());
+    }
+    Ok(name)
 }
 
 /// A trimmed, lowercased email address of a plausible shape.
@@ -189,6 +200,25 @@ mod tests {
                 .unwrap_err();
         assert_eq!(err.0[0].field, "email");
         assert_eq!(err.0[0].message, "must be a string");
+    }
+
+    #[test]
+    fn names_with_control_characters_are_refused() {
+        for bad in [
+            "Ann\r\nBcc: x@evil.example",
+            "Ann\0",
+            "\u{7f}Ann",
+            "A\u{85}nn",
+        ] {
+            let err = NewUser::from_json(
+                &json!({"name": bad, "email": "a@b.co", "password": "12345678"}),
+            )
+            .unwrap_err();
+            assert_eq!(err.0[0].field, "name", "{bad:?}");
+            assert_eq!(err.0[0].message, "must not contain control characters");
+        }
+        let ok = json!({"name": "Zoë 🙂 O'Brien", "email": "a@b.co", "password": "12345678"});
+        assert!(NewUser::from_json(&ok).is_ok());
     }
 
     #[test]

@@ -6,6 +6,11 @@ use crate::domain::{FieldError, Invalid};
 /// Longest parameter name echoed back in an error, so a huge name is not reflected whole.
 const MAX_SHOWN: usize = 64;
 
+/// Most parameters one query string may hold. The products query knows 16; a query with
+/// thousands is an attack (each one costs a comparison against the others and an error line
+/// in the response), so it is refused as a whole before any is decoded further.
+pub const MAX_PARAMS: usize = 64;
+
 /// The decoded parameters of one query string, consumed by name.
 #[derive(Debug)]
 pub struct Params {
@@ -16,11 +21,22 @@ pub struct Params {
 
 impl Params {
     /// Decodes `raw` (`a=1&b=x%20y`, `+` as space). A name given twice is recorded as an error
-    /// and then ignored, so its values are never used.
+    /// and then ignored, so its values are never used. More than [`MAX_PARAMS`] parameters are
+    /// one error naming `query`, and none of them is used.
     pub fn parse(raw: Option<&str>) -> Self {
+        let pairs = form_urlencoded::parse(raw.unwrap_or("").as_bytes());
+        if pairs.clone().nth(MAX_PARAMS).is_some() {
+            return Params {
+                values: Vec::new(),
+                errors: vec![FieldError::new(
+                    "query",
+                    format!("has more than {MAX_PARAMS} parameters"),
+                )],
+            };
+        }
         let mut values: Vec<(String, String)> = Vec::new();
         let mut repeated: Vec<String> = Vec::new();
-        for (name, value) in form_urlencoded::parse(raw.unwrap_or("").as_bytes()) {
+        for (name, value) in pairs {
             if values.iter().any(|(n, _)| *n == name) {
                 if !repeated.iter().any(|n| *n == name) {
                     repeated.push(name.into_owned());
@@ -128,6 +144,19 @@ mod tests {
         let names: Vec<&str> = err.0.iter().map(|e| e.field.as_str()).collect();
         assert_eq!(names, ["color", "stock[gte]"]);
         assert!(err.0[1].message.contains("takes no operators"));
+    }
+
+    #[test]
+    fn thousands_of_parameters_are_one_error() {
+        let raw: Vec<String> = (0..10_000).map(|i| format!("p{i}=1")).collect();
+        let mut p = Params::parse(Some(&raw.join("&")));
+        assert_eq!(p.take("p0"), None);
+        let err = p.finish("").unwrap_err();
+        assert_eq!(err.0.len(), 1);
+        assert_eq!(err.0[0].field, "query");
+        let at_limit: Vec<String> = (0..MAX_PARAMS).map(|i| format!("p{i}=1")).collect();
+        let mut p = Params::parse(Some(&at_limit.join("&")));
+        assert_eq!(p.take("p0").as_deref(), Some("1"));
     }
 
     #[test]

@@ -132,8 +132,40 @@ pub trait RateCounter: Send + Sync + 'static {
     async fn hit(&self, key: &str, window_start: i64) -> Result<u64, StoreError>;
 }
 
-/// Liveness of the store, for `/ready`.
+/// Liveness of the store, for `/ready` and the API's store gate.
 #[async_trait]
 pub trait Health: Send + Sync + 'static {
     async fn ping(&self) -> Result<(), StoreError>;
+
+    /// Whether reads and writes can be served right now, answered quickly (a backend must not
+    /// wait out its usual busy timeout here). Reads and writes are apart because a store can
+    /// lose one without the other: an SQLite file whose write lock another process holds still
+    /// serves reads. The default asks [`Health::ping`] for both.
+    async fn probe(&self) -> Probe {
+        match self.ping().await {
+            Ok(()) => Probe::UP,
+            Err(error) => Probe {
+                reads: false,
+                writes: false,
+                error: Some(error.to_string()),
+            },
+        }
+    }
+}
+
+/// What [`Health::probe`] found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Probe {
+    pub reads: bool,
+    pub writes: bool,
+    /// Why not, for the log.
+    pub error: Option<String>,
+}
+
+impl Probe {
+    pub const UP: Probe = Probe {
+        reads: true,
+        writes: true,
+        error: None,
+    };
 }

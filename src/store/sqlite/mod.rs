@@ -18,7 +18,7 @@ use std::sync::atomic::AtomicI64;
 use async_trait::async_trait;
 use rusqlite::ErrorCode;
 
-use super::{Health, StoreError};
+use super::{Health, Probe, StoreError};
 use pool::Pool;
 
 /// The database file's name inside `DATA_DIR` (the same file the embedded queue uses).
@@ -153,7 +153,59 @@ impl Health for SqliteStore {
             })
             .await
     }
+
+    /// Reads both tables and takes (then drops) the write lock, each waiting at most
+    /// [`PROBE_BUSY`]: another process holding the write lock shows as `writes: false` within
+    /// that time instead of after the 5 s busy timeout every request would wait.
+    async fn probe(&self) -> Probe {
+        let probed = self
+            .pool
+            .read(|conn| {
+                conn.busy_timeout(PROBE_BUSY).map_err(map_err)?;
+                let reads = [
+                    "SELECT 1 FROM products LIMIT 1",
+                    "SELECT 1 FROM users LIMIT 1",
+                ]
+                .into_iter()
+                .try_for_each(|sql| {
+                    conn.prepare_cached(sql)
+                        .and_then(|mut s| s.exists([]))
+                        .map(drop)
+                });
+                // Dropped unfinished: rolled back at once, nothing written.
+                let writes = match &reads {
+                    Ok(()) => conn
+                        .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+                        .map(drop),
+                    Err(_) => Ok(()),
+                };
+                conn.busy_timeout(crate::sqlite::BUSY_TIMEOUT)
+                    .map_err(map_err)?;
+                Ok(match (reads, writes) {
+                    (Ok(()), Ok(())) => Probe::UP,
+                    (Ok(()), Err(e)) => Probe {
+                        reads: true,
+                        writes: false,
+                        error: Some(map_err(e).to_string()),
+                    },
+                    (Err(e), _) => Probe {
+                        reads: false,
+                        writes: false,
+                        error: Some(map_err(e).to_string()),
+                    },
+                })
+            })
+            .await;
+        probed.unwrap_or_else(|error| Probe {
+            reads: false,
+            writes: false,
+            error: Some(error.to_string()),
+        })
+    }
 }
+
+/// How long a [`Health::probe`] waits for a lock another process holds.
+const PROBE_BUSY: std::time::Duration = std::time::Duration::from_millis(300);
 
 /// Page cache per connection (KiB): the catalogue's hot pages stay in memory instead of being
 /// re-read from the OS on every list query (SQLite's default is 2 MiB).

@@ -5,6 +5,7 @@
 //! in SQLite's busy handler; writers in *other* processes are handled by the busy timeout.
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use rusqlite::{Connection, Transaction, TransactionBehavior};
@@ -73,20 +74,45 @@ impl Pool {
     }
 
     /// Runs `f` in a `BEGIN IMMEDIATE` transaction, committed when `f` returns `Ok`.
+    ///
+    /// If the caller gives up (drops this future) while the transaction still waits for the
+    /// write lock, the blocking task does not run `f` once it gets the lock: it rolls back. So
+    /// a request answered 503 (the API's store gate abandons waiting writes) never writes later.
     pub(crate) async fn write<T, F>(&self, f: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
         F: FnOnce(&Transaction<'_>) -> Result<T, StoreError> + Send + 'static,
     {
         let _turn = self.writer.lock().await;
+        let wanted = Wanted::default();
+        let still_wanted = wanted.0.clone();
         self.read(move |conn| {
             let tx = conn
                 .transaction_with_behavior(TransactionBehavior::Immediate)
                 .map_err(map_err)?;
+            if !still_wanted.load(Ordering::SeqCst) {
+                // Dropping `tx` rolls back; nobody waits for this answer.
+                return Err(StoreError::Unavailable("abandoned by the caller".into()));
+            }
             let out = f(&tx)?;
             tx.commit().map_err(map_err)?;
             Ok(out)
         })
         .await
+    }
+}
+
+/// Set while the caller of [`Pool::write`] still waits; cleared when its future is dropped.
+struct Wanted(Arc<AtomicBool>);
+
+impl Default for Wanted {
+    fn default() -> Self {
+        Wanted(Arc::new(AtomicBool::new(true)))
+    }
+}
+
+impl Drop for Wanted {
+    fn drop(&mut self) {
+        self.0.store(false, Ordering::SeqCst);
     }
 }

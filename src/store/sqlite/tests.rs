@@ -268,3 +268,40 @@ async fn rate_counters_are_shared_through_the_file() {
         "a new window starts at 1"
     );
 }
+
+#[tokio::test]
+async fn the_probe_sees_another_process_holding_the_write_lock_within_its_wait() {
+    let (dir, store) = store();
+    assert_eq!(store.probe().await, crate::store::Probe::UP);
+    let other = crate::sqlite::open(&dir.path().join(super::DB_FILE)).unwrap();
+    other.execute_batch("BEGIN EXCLUSIVE;").unwrap();
+    let started = std::time::Instant::now();
+    let probe = store.probe().await;
+    assert!(probe.reads && !probe.writes, "{probe:?}");
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "the probe waited the busy timeout"
+    );
+    other.execute_batch("ROLLBACK;").unwrap();
+    assert_eq!(store.probe().await, crate::store::Probe::UP);
+}
+
+#[tokio::test]
+async fn a_write_given_up_while_waiting_for_the_lock_never_happens() {
+    let (dir, store) = store();
+    let other = crate::sqlite::open(&dir.path().join(super::DB_FILE)).unwrap();
+    other.execute_batch("BEGIN EXCLUSIVE;").unwrap();
+    let given_up = tokio::time::timeout(
+        Duration::from_millis(300),
+        ProductRepository::insert(&store, product(json!({"title": "ghost", "price": 1}), 1)),
+    )
+    .await;
+    assert!(given_up.is_err(), "the write waited for the lock");
+    other.execute_batch("ROLLBACK;").unwrap();
+    // The abandoned transaction gets the lock now (SQLite's busy handler retries every few
+    // ms); it must roll back, not insert. There is no event for "nothing was written", so give
+    // it ample time to do the wrong thing.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let (titles, total) = titles(&store, "").await;
+    assert_eq!((titles.len(), total), (0, 0), "{titles:?}");
+}
