@@ -665,7 +665,7 @@ _svc() {
             return 0
             ;;
         svc__subcmd__queue__subcmd__add)
-            opts="-c -v -h -V --data --job-id --attempts --backoff --delay --priority --data-dir --config --verbose --help --version"
+            opts="-c -v -h -V --data --job-id --attempts --backoff --delay --priority --lifo --remove-on-complete --remove-on-fail --data-dir --config --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -692,6 +692,14 @@ _svc() {
                     return 0
                     ;;
                 --priority)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --remove-on-complete)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --remove-on-fail)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -124,7 +124,7 @@ complete -c svc -n "__fish_svc_using_subcommand smoke" -s c -l config -d 'The co
 complete -c svc -n "__fish_svc_using_subcommand smoke" -s v -l verbose -d 'More output on stderr (-v, -vv, -vvv)'
 complete -c svc -n "__fish_svc_using_subcommand smoke" -s h -l help -d 'Print help'
 complete -c svc -n "__fish_svc_using_subcommand smoke" -s V -l version -d 'Print version'
-complete -c svc -n "__fish_svc_using_subcommand queue; and not __fish_seen_subcommand_from status retry-failed add help" -l data-dir -d 'The folder holding svc.db (relative to the current folder)' -r -F
+complete -c svc -n "__fish_svc_using_subcommand queue; and not __fish_seen_subcommand_from status retry-failed add help" -l data-dir -d 'The folder holding svc.db (relative to the current folder); unused with REDIS_URL/REDIS_HOST' -r -F
 complete -c svc -n "__fish_svc_using_subcommand queue; and not __fish_seen_subcommand_from status retry-failed add help" -s c -l config -d 'The config file [default: ./svc.toml]' -r -F
 complete -c svc -n "__fish_svc_using_subcommand queue; and not __fish_seen_subcommand_from status retry-failed add help" -s v -l verbose -d 'More output on stderr (-v, -vv, -vvv)'
 complete -c svc -n "__fish_svc_using_subcommand queue; and not __fish_seen_subcommand_from status retry-failed add help" -s h -l help -d 'Print help'
@@ -133,13 +133,13 @@ complete -c svc -n "__fish_svc_using_subcommand queue; and not __fish_seen_subco
 complete -c svc -n "__fish_svc_using_subcommand queue; and not __fish_seen_subcommand_from status retry-failed add help" -f -a "retry-failed" -d 'Move every failed job back to waiting, with fresh attempts'
 complete -c svc -n "__fish_svc_using_subcommand queue; and not __fish_seen_subcommand_from status retry-failed add help" -f -a "add" -d 'Add a job (idempotent with --job-id)'
 complete -c svc -n "__fish_svc_using_subcommand queue; and not __fish_seen_subcommand_from status retry-failed add help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
-complete -c svc -n "__fish_svc_using_subcommand queue; and __fish_seen_subcommand_from status" -l data-dir -d 'The folder holding svc.db (relative to the current folder)' -r -F
+complete -c svc -n "__fish_svc_using_subcommand queue; and __fish_seen_subcommand_from status" -l data-dir -d 'The folder holding svc.db (relative to the current folder); unused with REDIS_URL/REDIS_HOST' -r -F
 complete -c svc -n "__fish_svc_using_subcommand queue; and __fish_seen_subcommand_from status" -s c -l config -d 'The config file [default: ./svc.toml]' -r -F
 complete -c svc -n "__fish_svc_using_subcommand queue; and __fish_seen_subcommand_from status" -l json -d 'Print a JSON object instead of a table'
 complete -c svc -n "__fish_svc_using_subcommand queue; and __fish_seen_subcommand_from status" -s v -l verbose -d 'More output on stderr (-v, -vv, -vvv)'
 complete -c svc -n "__fish_svc_using_subcommand queue; and __fish_seen_subcommand_from status" -s h -l help -d 'Print help'
 complete -c svc -n "__fish_svc_using_subcommand queue; and __fish_seen_subcommand_from status" -s V -l version -d 'Print version'
-complete -c svc -n "__fish_svc_using_subcommand queue; and __fish_seen_subcommand_from retry-failed" -l data-dir -d 'The folder holding svc.db (relative to the current folder)' -r -F
+complete -c svc -n "__fish_svc_using_subcommand queue; and __fish_seen_subcommand_from retry-failed" -l data-dir -d 'The folder holding svc.db (relative to the current folder); unused with REDIS_URL/REDIS_HOST' -r -F
 complete -c svc -n "__fish_svc_using_subcommand queue; and __fish_seen_subcommand_from retry-failed" -s c -l config -d 'The config file [default: ./svc.toml]' -r -F
 complete -c svc -n "__fish_svc_using_subcommand queue; and __fish_seen_subcommand_from retry-failed" -s v -l verbose -d 'More output on stderr (-v, -vv, -vvv)'
 complete -c svc -n "__fish_svc_using_subcommand queue; and __fish_seen_subcommand_from retry-failed" -s h -l help -d 'Print help'
@@ -149,9 +149,12 @@ complete -c svc -n "__fish_svc_using_subcommand queue; and __fish_seen_subcomman
 complete -c svc -n "__fish_svc_using_subcommand queue; and __fish_seen_subcommand_from add" -l attempts -d 'Total attempts (1 = no retry)' -r
 complete -c svc -n "__fish_svc_using_subcommand queue; and __fish_seen_subcommand_from add" -l backoff -d 'The wait before a retry: exponential:DURATION (doubles each time) or fixed:DURATION' -r
 complete -c svc -n "__fish_svc_using_subcommand queue; and __fish_seen_subcommand_from add" -l delay -d 'Run no earlier than this from now, e.g. 1s, 500ms, 2m' -r
-complete -c svc -n "__fish_svc_using_subcommand queue; and __fish_seen_subcommand_from add" -l priority -d '0 = none; otherwise lower runs first' -r
-complete -c svc -n "__fish_svc_using_subcommand queue; and __fish_seen_subcommand_from add" -l data-dir -d 'The folder holding svc.db (relative to the current folder)' -r -F
+complete -c svc -n "__fish_svc_using_subcommand queue; and __fish_seen_subcommand_from add" -l priority -d '0 = none; otherwise lower runs first (at most 2097152)' -r
+complete -c svc -n "__fish_svc_using_subcommand queue; and __fish_seen_subcommand_from add" -l remove-on-complete -d 'Keep the job once completed: true (remove it), false (keep it) or a count of jobs to keep' -r
+complete -c svc -n "__fish_svc_using_subcommand queue; and __fish_seen_subcommand_from add" -l remove-on-fail -d 'Keep the job once failed: true (remove it), false (keep it) or a count of jobs to keep' -r
+complete -c svc -n "__fish_svc_using_subcommand queue; and __fish_seen_subcommand_from add" -l data-dir -d 'The folder holding svc.db (relative to the current folder); unused with REDIS_URL/REDIS_HOST' -r -F
 complete -c svc -n "__fish_svc_using_subcommand queue; and __fish_seen_subcommand_from add" -s c -l config -d 'The config file [default: ./svc.toml]' -r -F
+complete -c svc -n "__fish_svc_using_subcommand queue; and __fish_seen_subcommand_from add" -l lifo -d 'Put the job in front of the waiting jobs (last in, first out)'
 complete -c svc -n "__fish_svc_using_subcommand queue; and __fish_seen_subcommand_from add" -s v -l verbose -d 'More output on stderr (-v, -vv, -vvv)'
 complete -c svc -n "__fish_svc_using_subcommand queue; and __fish_seen_subcommand_from add" -s h -l help -d 'Print help'
 complete -c svc -n "__fish_svc_using_subcommand queue; and __fish_seen_subcommand_from add" -s V -l version -d 'Print version'

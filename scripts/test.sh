@@ -31,6 +31,16 @@ if ! target/pyenv/bin/python -c 'import kubernetes_validate' >/dev/null 2>&1; th
   target/pyenv/bin/python -m pip install -q kubernetes-validate==1.31.0
 fi
 
+# The real Node BullMQ peer for the Redis interop tests (tests/redis_interop.rs), when Node is
+# here: a copy of ../shared/peers/bullmq (read-only) under target/, with its locked packages.
+peer_src=../shared/peers/bullmq
+if command -v node >/dev/null 2>&1 && [ -d "$peer_src" ] && [ ! -d target/bullmq-peer/node_modules/bullmq ]; then
+  echo "==> installing the Node BullMQ peer into target/bullmq-peer"
+  rm -rf target/bullmq-peer && mkdir -p target && cp -r "$peer_src" target/bullmq-peer
+  chmod -R u+w target/bullmq-peer
+  (cd target/bullmq-peer && npm ci --no-audit --no-fund --loglevel=error)
+fi
+
 echo "==> lint"
 cargo fmt --all -- --check
 cargo clippy --all-targets --quiet -- -D warnings

@@ -121,7 +121,7 @@ pub struct SmokeArgs {
 
 #[derive(Debug, Args)]
 pub struct QueueArgs {
-    /// The folder holding svc.db (relative to the current folder)
+    /// The folder holding svc.db (relative to the current folder); unused with REDIS_URL/REDIS_HOST
     #[arg(
         long,
         global = true,
@@ -171,9 +171,18 @@ pub struct QueueAddArgs {
     /// Run no earlier than this from now, e.g. 1s, 500ms, 2m
     #[arg(long, value_name = "DURATION")]
     pub delay: Option<String>,
-    /// 0 = none; otherwise lower runs first
+    /// 0 = none; otherwise lower runs first (at most 2097152)
     #[arg(long, default_value_t = 0)]
     pub priority: u32,
+    /// Put the job in front of the waiting jobs (last in, first out)
+    #[arg(long)]
+    pub lifo: bool,
+    /// Keep the job once completed: true (remove it), false (keep it) or a count of jobs to keep
+    #[arg(long, value_name = "true|false|COUNT")]
+    pub remove_on_complete: Option<String>,
+    /// Keep the job once failed: true (remove it), false (keep it) or a count of jobs to keep
+    #[arg(long, value_name = "true|false|COUNT")]
+    pub remove_on_fail: Option<String>,
 }
 
 #[derive(Debug, Args)]
