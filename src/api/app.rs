@@ -14,7 +14,6 @@ use super::serve::RouterSlot;
 use super::settings::Settings;
 use super::state::AppState;
 use super::{router, unavailable_router};
-use crate::queue::sqlite::SqliteQueue;
 use crate::queue::{Queue, QueueError};
 use crate::store::StoreError;
 use crate::store::sqlite::SqliteStore;
@@ -179,18 +178,19 @@ impl Application {
     }
 }
 
-/// Opens the store and the queue in `data_dir` (blocking work, off the async threads).
+/// Opens the store in `data_dir` and the queue the environment chooses (Redis when
+/// `REDIS_URL`/`REDIS_HOST` is set, else the embedded one in `data_dir`), off the async threads.
 async fn open(data_dir: std::path::PathBuf) -> Result<Backends, BuildError> {
     let (store, queue) = tokio::task::spawn_blocking(move || {
         (
             SqliteStore::open_in(&data_dir),
-            SqliteQueue::open_in(&data_dir),
+            crate::queue::open_from_env(&data_dir),
         )
     })
     .await?;
     Ok(Backends {
         store: Arc::new(store?),
-        queue: Arc::new(queue?),
+        queue: queue?,
     })
 }
 
