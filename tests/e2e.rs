@@ -204,11 +204,12 @@ fn with_redis_configured_a_sign_up_goes_through_the_bullmq_queue() {
         stdout(&out).trim().to_owned()
     };
     let job = format!("welcome-{user}");
-    assert!(wait_for(Duration::from_secs(5), || redis_cli(&[
+    assert!(wait_for(Duration::from_secs(5), || !redis_cli(&[
         "ZSCORE",
         "bull:email-queue:completed",
         &job
-    ]) != ""));
+    ])
+    .is_empty()));
     assert_eq!(
         redis_cli(&["HGET", &format!("bull:email-queue:{job}"), "name"]),
         "welcome-email"

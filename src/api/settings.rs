@@ -416,7 +416,11 @@ mod tests {
         assert_eq!(quick.body_timeout, Duration::from_secs(2));
         assert_eq!(named(&[("DB_URL", "mongodb://db")]), ["DB_URL"]);
         assert_eq!(named(&[("REDIS_PORT", "abc")]), ["REDIS_PORT"]);
-        assert_eq!(named(&[("REDIS_HOST", "cache")]), ["REDIS_HOST"]);
+        assert!(settings(&[("REDIS_HOST", "cache")]).is_ok());
+        assert_eq!(
+            named(&[("REDIS_URL", "redis://cache"), ("REDIS_HOST", "cache")]),
+            ["REDIS_HOST"]
+        );
         assert_eq!(named(&[("REDIS_PORT", "6379")]), ["REDIS_PORT"]);
         let message = settings(&[("PORT", "x")]).unwrap_err().to_string();
         assert!(message.contains("PORT:"), "{message}");
