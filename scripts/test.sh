@@ -41,6 +41,15 @@ if command -v node >/dev/null 2>&1 && [ -d "$peer_src" ] && [ ! -d target/bullmq
   (cd target/bullmq-peer && npm ci --no-audit --no-fund --loglevel=error)
 fi
 
+# A real MongoDB wire-protocol server for the MongoDB backend's tests (tests/common/mongo.rs):
+# SecantusDB from PyPI. GPL, so it is installed here and never vendored; only pre-releases
+# exist, so the version is pinned.
+SECANTUSDB=0.7.0b3
+if ! target/mongo-venv/bin/python -c "import importlib.metadata as m, sys; sys.exit(m.version('secantusdb') != '$SECANTUSDB')" >/dev/null 2>&1; then
+  echo "==> installing SecantusDB $SECANTUSDB into target/mongo-venv"
+  python3 -m venv target/mongo-venv && target/mongo-venv/bin/pip install -q "secantusdb==$SECANTUSDB"
+fi
+
 echo "==> lint"
 cargo fmt --all -- --check
 cargo clippy --all-targets --quiet -- -D warnings

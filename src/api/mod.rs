@@ -227,7 +227,7 @@ mod tests {
         let settings = Settings::from_lookup(|_| None).unwrap();
         let store = Arc::new(SqliteStore::open_in(dir).unwrap());
         let queue = Arc::new(SqliteQueue::open_in(dir).unwrap());
-        AppState::embedded(
+        AppState::new(
             store,
             queue,
             &settings,
