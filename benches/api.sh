@@ -103,7 +103,8 @@ PY
 # measure LABEL PATH: one wrk run, one table row.
 measure() {
   local out rps p50 p99
-  out=$(wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency "http://127.0.0.1:$port$2")
+  out=$(wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --timeout 10s --latency "http://127.0.0.1:$port$2")
+  if echo "$out" | grep -q "Socket errors"; then echo "$2: $(echo "$out" | grep "Socket errors")" >&2; fi
   if echo "$out" | grep -q "Non-2xx"; then echo "$out" >&2; grep "unavailable" "$work/api.log" | grep -v "failing fast" | head -3 >&2; echo "non-2xx answers for $2" >&2; exit 1; fi
   rps=$(echo "$out" | awk '/Requests\/sec/ {print $2}')
   p50=$(echo "$out" | awk '$1 == "50%" {print $2}')

@@ -172,7 +172,7 @@ async fn ready_names_what_is_down(backend: Backend) {
     );
 
     backend.break_database(&app).await;
-    // At once on SQLite; MongoDB's probe trusts calls that just succeeded for half a second.
+    // At once on SQLite; MongoDB's probe trusts calls that just succeeded for 2 s.
     let deadline = std::time::Instant::now() + PATIENCE;
     let resp = loop {
         let resp = app.get("/ready").await;

@@ -59,7 +59,7 @@ pub use config::{
 const APP_NAME: &str = "svc-api";
 
 /// How recent a successful call must be for [`Health::probe`] to answer without a round trip.
-const PASSIVE_PROBE: Duration = Duration::from_millis(500);
+const PASSIVE_PROBE: Duration = Duration::from_secs(2);
 
 /// Every repository of the MongoDB backend. Cheap to clone.
 #[derive(Clone)]
