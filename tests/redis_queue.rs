@@ -217,3 +217,50 @@ async fn a_batch_take_fails_a_deferred_failure_unrun_and_hands_out_the_others() 
     let counts = q.counts().await.unwrap();
     assert_eq!((counts.active, counts.failed, counts.waiting), (2, 1, 0));
 }
+
+#[tokio::test]
+async fn a_completion_fetches_the_next_job_in_the_same_call() {
+    let server = RedisServer::start();
+    let q = queue(&server);
+    for id in ["one", "two"] {
+        q.add(job(id, JobOptions::default())).await.unwrap();
+    }
+    let Fetch::Job(one) = q.take("t1", Duration::from_secs(30)).await.unwrap() else {
+        panic!("no job")
+    };
+    let (outcome, next) = q
+        .complete_and_take(
+            &one,
+            json!("ok"),
+            KeepPolicy::ALL,
+            "t2",
+            Duration::from_secs(30),
+        )
+        .await
+        .unwrap();
+    assert_eq!(outcome, svc::queue::LockOutcome::Held);
+    let Some(Fetch::Job(two)) = next else {
+        panic!("expected the next job, got {next:?}")
+    };
+    assert_eq!((two.job.id.as_str(), two.token.as_str()), ("two", "t2"));
+    let lock: Option<String> = redis::cmd("GET")
+        .arg("bull:email-queue:two:lock")
+        .query(&mut server.conn())
+        .unwrap();
+    assert_eq!(lock.as_deref(), Some("t2"));
+    let (_, next) = q
+        .complete_and_take(
+            &two,
+            json!("ok"),
+            KeepPolicy::ALL,
+            "t3",
+            Duration::from_secs(30),
+        )
+        .await
+        .unwrap();
+    assert!(
+        matches!(next, Some(Fetch::Empty { next_due: None })),
+        "{next:?}"
+    );
+    assert_eq!(server.events_named("bull", "drained", None).len(), 1);
+}

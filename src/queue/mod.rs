@@ -463,10 +463,11 @@ pub trait Queue: Send + Sync + 'static {
         returnvalue: Value,
         keep: KeepPolicy,
     ) -> Result<LockOutcome, QueueError>;
-    /// Completes a leased job (as [`Queue::complete`]) and, when that was recorded, takes the
-    /// next job for the same worker slot (as [`Queue::take`] with `token` and `lock`) — in one
-    /// round trip where the backend can (BullMQ's "fetch next" on finishing). `None` as the
-    /// fetch when the lease was lost (nothing is taken then) or the take failed.
+    /// Completes a leased job (as [`Queue::complete`]) and, when that was recorded, may take the
+    /// next job for the same worker slot (as [`Queue::take`] with `token` and `lock`) in the same
+    /// round trip (BullMQ's "fetch next" on finishing). `None` as the fetch when nothing was
+    /// taken: the lease was lost, or the backend does not fetch-next. The default only completes
+    /// (the worker loop then fills the slot with its batch take); Redis overrides it.
     async fn complete_and_take(
         &self,
         job: &ActiveJob,
@@ -475,10 +476,8 @@ pub trait Queue: Send + Sync + 'static {
         token: &str,
         lock: Duration,
     ) -> Result<(LockOutcome, Option<Fetch>), QueueError> {
-        match self.complete(job, returnvalue, keep).await? {
-            LockOutcome::Held => Ok((LockOutcome::Held, self.take(token, lock).await.ok())),
-            LockOutcome::Lost => Ok((LockOutcome::Lost, None)),
-        }
+        let _ = (token, lock);
+        Ok((self.complete(job, returnvalue, keep).await?, None))
     }
     /// Records a failed attempt with `reason`; retries it or fails it for good as `retry` says,
     /// trimming failed jobs to `keep` in the latter case.

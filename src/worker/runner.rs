@@ -162,8 +162,8 @@ pub async fn run_until(
 
 /// Takes jobs while slots are free until shutdown: as many at once as there are free slots (up
 /// to [`MAX_BATCH`]), so filling idle slots costs one store round trip per batch, not per job.
-/// A slot whose job completes takes its next job itself, in the same call as the completion
-/// ([`Queue::complete_and_take`]), so a busy worker also fetches in one round trip per job.
+/// Where the backend can (Redis), a slot whose job completes takes its next job itself, in the
+/// same call as the completion ([`Queue::complete_and_take`]): one round trip per job.
 async fn take_loop(shared: &Arc<Shared>, tracker: &TaskTracker, shutdown: &CancellationToken) {
     let slots = Arc::new(Semaphore::new(shared.settings.concurrency.max(1)));
     let mut retry = RetryDelay::new(Duration::from_millis(100), Duration::from_secs(5));
