@@ -40,6 +40,7 @@ complete -c svc -n "__fish_svc_needs_command" -f -a "startup" -d 'Print a boot-t
 complete -c svc -n "__fish_svc_needs_command" -f -a "completions" -d 'Print shell completions'
 complete -c svc -n "__fish_svc_needs_command" -f -a "api" -d 'Run the HTTP API (normally started by the daemon from svc.toml)'
 complete -c svc -n "__fish_svc_needs_command" -f -a "worker" -d 'Run the email-queue worker (normally started by the daemon from svc.toml)'
+complete -c svc -n "__fish_svc_needs_command" -f -a "smoke" -d 'Post-deploy smoke test: health, readiness, a throw-away sign-up whose welcome email must complete through the target\'s queue, then cleanup; one line per step, exit 0 or 1'
 complete -c svc -n "__fish_svc_needs_command" -f -a "queue" -d 'Inspect and feed the email queue directly (no daemon needed)'
 complete -c svc -n "__fish_svc_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c svc -n "__fish_svc_using_subcommand start" -s c -l config -d 'The config file [default: ./svc.toml]' -r -F
@@ -116,7 +117,14 @@ complete -c svc -n "__fish_svc_using_subcommand worker" -s c -l config -d 'The c
 complete -c svc -n "__fish_svc_using_subcommand worker" -s v -l verbose -d 'More output on stderr (-v, -vv, -vvv)'
 complete -c svc -n "__fish_svc_using_subcommand worker" -s h -l help -d 'Print help'
 complete -c svc -n "__fish_svc_using_subcommand worker" -s V -l version -d 'Print version'
-complete -c svc -n "__fish_svc_using_subcommand queue; and not __fish_seen_subcommand_from status retry-failed add help" -l data-dir -d 'The folder holding svc.db (relative to the current folder)' -r -F
+complete -c svc -n "__fish_svc_using_subcommand smoke" -l timeout -d 'Give up on the steps after this long (1s to 1h); the cleanup gets 10s more' -r
+complete -c svc -n "__fish_svc_using_subcommand smoke" -l email-domain -d 'The domain of the throw-away user\'s address: one your mail relay accepts and discards' -r
+complete -c svc -n "__fish_svc_using_subcommand smoke" -l cacert -d 'Also trust the CA certificates in this PEM file (https:// behind a private CA)' -r -F
+complete -c svc -n "__fish_svc_using_subcommand smoke" -s c -l config -d 'The config file [default: ./svc.toml]' -r -F
+complete -c svc -n "__fish_svc_using_subcommand smoke" -s v -l verbose -d 'More output on stderr (-v, -vv, -vvv)'
+complete -c svc -n "__fish_svc_using_subcommand smoke" -s h -l help -d 'Print help'
+complete -c svc -n "__fish_svc_using_subcommand smoke" -s V -l version -d 'Print version'
+complete -c svc -n "__fish_svc_using_subcommand queue; and not __fish_seen_subcommand_from status retry-failed add help" -l data-dir -d 'The folder holding svc.db (relative to the current folder); unused with REDIS_URL/REDIS_HOST' -r -F
 complete -c svc -n "__fish_svc_using_subcommand queue; and not __fish_seen_subcommand_from status retry-failed add help" -s c -l config -d 'The config file [default: ./svc.toml]' -r -F
 complete -c svc -n "__fish_svc_using_subcommand queue; and not __fish_seen_subcommand_from status retry-failed add help" -s v -l verbose -d 'More output on stderr (-v, -vv, -vvv)'
 complete -c svc -n "__fish_svc_using_subcommand queue; and not __fish_seen_subcommand_from status retry-failed add help" -s h -l help -d 'Print help'
@@ -125,13 +133,13 @@ complete -c svc -n "__fish_svc_using_subcommand queue; and not __fish_seen_subco
 complete -c svc -n "__fish_svc_using_subcommand queue; and not __fish_seen_subcommand_from status retry-failed add help" -f -a "retry-failed" -d 'Move every failed job back to waiting, with fresh attempts'
 complete -c svc -n "__fish_svc_using_subcommand queue; and not __fish_seen_subcommand_from status retry-failed add help" -f -a "add" -d 'Add a job (idempotent with --job-id)'
 complete -c svc -n "__fish_svc_using_subcommand queue; and not __fish_seen_subcommand_from status retry-failed add help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
-complete -c svc -n "__fish_svc_using_subcommand queue; and __fish_seen_subcommand_from status" -l data-dir -d 'The folder holding svc.db (relative to the current folder)' -r -F
+complete -c svc -n "__fish_svc_using_subcommand queue; and __fish_seen_subcommand_from status" -l data-dir -d 'The folder holding svc.db (relative to the current folder); unused with REDIS_URL/REDIS_HOST' -r -F
 complete -c svc -n "__fish_svc_using_subcommand queue; and __fish_seen_subcommand_from status" -s c -l config -d 'The config file [default: ./svc.toml]' -r -F
 complete -c svc -n "__fish_svc_using_subcommand queue; and __fish_seen_subcommand_from status" -l json -d 'Print a JSON object instead of a table'
 complete -c svc -n "__fish_svc_using_subcommand queue; and __fish_seen_subcommand_from status" -s v -l verbose -d 'More output on stderr (-v, -vv, -vvv)'
 complete -c svc -n "__fish_svc_using_subcommand queue; and __fish_seen_subcommand_from status" -s h -l help -d 'Print help'
 complete -c svc -n "__fish_svc_using_subcommand queue; and __fish_seen_subcommand_from status" -s V -l version -d 'Print version'
-complete -c svc -n "__fish_svc_using_subcommand queue; and __fish_seen_subcommand_from retry-failed" -l data-dir -d 'The folder holding svc.db (relative to the current folder)' -r -F
+complete -c svc -n "__fish_svc_using_subcommand queue; and __fish_seen_subcommand_from retry-failed" -l data-dir -d 'The folder holding svc.db (relative to the current folder); unused with REDIS_URL/REDIS_HOST' -r -F
 complete -c svc -n "__fish_svc_using_subcommand queue; and __fish_seen_subcommand_from retry-failed" -s c -l config -d 'The config file [default: ./svc.toml]' -r -F
 complete -c svc -n "__fish_svc_using_subcommand queue; and __fish_seen_subcommand_from retry-failed" -s v -l verbose -d 'More output on stderr (-v, -vv, -vvv)'
 complete -c svc -n "__fish_svc_using_subcommand queue; and __fish_seen_subcommand_from retry-failed" -s h -l help -d 'Print help'
@@ -141,9 +149,12 @@ complete -c svc -n "__fish_svc_using_subcommand queue; and __fish_seen_subcomman
 complete -c svc -n "__fish_svc_using_subcommand queue; and __fish_seen_subcommand_from add" -l attempts -d 'Total attempts (1 = no retry)' -r
 complete -c svc -n "__fish_svc_using_subcommand queue; and __fish_seen_subcommand_from add" -l backoff -d 'The wait before a retry: exponential:DURATION (doubles each time) or fixed:DURATION' -r
 complete -c svc -n "__fish_svc_using_subcommand queue; and __fish_seen_subcommand_from add" -l delay -d 'Run no earlier than this from now, e.g. 1s, 500ms, 2m' -r
-complete -c svc -n "__fish_svc_using_subcommand queue; and __fish_seen_subcommand_from add" -l priority -d '0 = none; otherwise lower runs first' -r
-complete -c svc -n "__fish_svc_using_subcommand queue; and __fish_seen_subcommand_from add" -l data-dir -d 'The folder holding svc.db (relative to the current folder)' -r -F
+complete -c svc -n "__fish_svc_using_subcommand queue; and __fish_seen_subcommand_from add" -l priority -d '0 = none; otherwise lower runs first (at most 2097152)' -r
+complete -c svc -n "__fish_svc_using_subcommand queue; and __fish_seen_subcommand_from add" -l remove-on-complete -d 'Keep the job once completed: true (remove it), false (keep it) or a count of jobs to keep' -r
+complete -c svc -n "__fish_svc_using_subcommand queue; and __fish_seen_subcommand_from add" -l remove-on-fail -d 'Keep the job once failed: true (remove it), false (keep it) or a count of jobs to keep' -r
+complete -c svc -n "__fish_svc_using_subcommand queue; and __fish_seen_subcommand_from add" -l data-dir -d 'The folder holding svc.db (relative to the current folder); unused with REDIS_URL/REDIS_HOST' -r -F
 complete -c svc -n "__fish_svc_using_subcommand queue; and __fish_seen_subcommand_from add" -s c -l config -d 'The config file [default: ./svc.toml]' -r -F
+complete -c svc -n "__fish_svc_using_subcommand queue; and __fish_seen_subcommand_from add" -l lifo -d 'Put the job in front of the waiting jobs (last in, first out)'
 complete -c svc -n "__fish_svc_using_subcommand queue; and __fish_seen_subcommand_from add" -s v -l verbose -d 'More output on stderr (-v, -vv, -vvv)'
 complete -c svc -n "__fish_svc_using_subcommand queue; and __fish_seen_subcommand_from add" -s h -l help -d 'Print help'
 complete -c svc -n "__fish_svc_using_subcommand queue; and __fish_seen_subcommand_from add" -s V -l version -d 'Print version'
@@ -151,20 +162,21 @@ complete -c svc -n "__fish_svc_using_subcommand queue; and __fish_seen_subcomman
 complete -c svc -n "__fish_svc_using_subcommand queue; and __fish_seen_subcommand_from help" -f -a "retry-failed" -d 'Move every failed job back to waiting, with fresh attempts'
 complete -c svc -n "__fish_svc_using_subcommand queue; and __fish_seen_subcommand_from help" -f -a "add" -d 'Add a job (idempotent with --job-id)'
 complete -c svc -n "__fish_svc_using_subcommand queue; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
-complete -c svc -n "__fish_svc_using_subcommand help; and not __fish_seen_subcommand_from start stop restart reload status signal logs config startup completions api worker queue help" -f -a "start" -d 'Start the daemon if needed, then the named programs (every autostart one when none is named)'
-complete -c svc -n "__fish_svc_using_subcommand help; and not __fish_seen_subcommand_from start stop restart reload status signal logs config startup completions api worker queue help" -f -a "stop" -d 'Drain the named programs gracefully; with no name, everything, then the daemon exits'
-complete -c svc -n "__fish_svc_using_subcommand help; and not __fish_seen_subcommand_from start stop restart reload status signal logs config startup completions api worker queue help" -f -a "restart" -d 'Stop and start the named programs (all when none is named); clears `errored`'
-complete -c svc -n "__fish_svc_using_subcommand help; and not __fish_seen_subcommand_from start stop restart reload status signal logs config startup completions api worker queue help" -f -a "reload" -d 'Restart the named programs one instance at a time without downtime: start a new process, wait until it is ready, then drain the old one (all programs when none is named)'
-complete -c svc -n "__fish_svc_using_subcommand help; and not __fish_seen_subcommand_from start stop restart reload status signal logs config startup completions api worker queue help" -f -a "status" -d 'Show every instance: pid, state, uptime, restarts, CPU, memory, last exit'
-complete -c svc -n "__fish_svc_using_subcommand help; and not __fish_seen_subcommand_from start stop restart reload status signal logs config startup completions api worker queue help" -f -a "signal" -d 'Send a signal to every instance of a program'
-complete -c svc -n "__fish_svc_using_subcommand help; and not __fish_seen_subcommand_from start stop restart reload status signal logs config startup completions api worker queue help" -f -a "logs" -d 'Show the programs\' logs (current and rotated files, gzip included); no daemon needed'
-complete -c svc -n "__fish_svc_using_subcommand help; and not __fish_seen_subcommand_from start stop restart reload status signal logs config startup completions api worker queue help" -f -a "config" -d 'Check and print the configuration'
-complete -c svc -n "__fish_svc_using_subcommand help; and not __fish_seen_subcommand_from start stop restart reload status signal logs config startup completions api worker queue help" -f -a "startup" -d 'Print a boot-time unit that runs the daemon for this svc.toml'
-complete -c svc -n "__fish_svc_using_subcommand help; and not __fish_seen_subcommand_from start stop restart reload status signal logs config startup completions api worker queue help" -f -a "completions" -d 'Print shell completions'
-complete -c svc -n "__fish_svc_using_subcommand help; and not __fish_seen_subcommand_from start stop restart reload status signal logs config startup completions api worker queue help" -f -a "api" -d 'Run the HTTP API (normally started by the daemon from svc.toml)'
-complete -c svc -n "__fish_svc_using_subcommand help; and not __fish_seen_subcommand_from start stop restart reload status signal logs config startup completions api worker queue help" -f -a "worker" -d 'Run the email-queue worker (normally started by the daemon from svc.toml)'
-complete -c svc -n "__fish_svc_using_subcommand help; and not __fish_seen_subcommand_from start stop restart reload status signal logs config startup completions api worker queue help" -f -a "queue" -d 'Inspect and feed the email queue directly (no daemon needed)'
-complete -c svc -n "__fish_svc_using_subcommand help; and not __fish_seen_subcommand_from start stop restart reload status signal logs config startup completions api worker queue help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c svc -n "__fish_svc_using_subcommand help; and not __fish_seen_subcommand_from start stop restart reload status signal logs config startup completions api worker smoke queue help" -f -a "start" -d 'Start the daemon if needed, then the named programs (every autostart one when none is named)'
+complete -c svc -n "__fish_svc_using_subcommand help; and not __fish_seen_subcommand_from start stop restart reload status signal logs config startup completions api worker smoke queue help" -f -a "stop" -d 'Drain the named programs gracefully; with no name, everything, then the daemon exits'
+complete -c svc -n "__fish_svc_using_subcommand help; and not __fish_seen_subcommand_from start stop restart reload status signal logs config startup completions api worker smoke queue help" -f -a "restart" -d 'Stop and start the named programs (all when none is named); clears `errored`'
+complete -c svc -n "__fish_svc_using_subcommand help; and not __fish_seen_subcommand_from start stop restart reload status signal logs config startup completions api worker smoke queue help" -f -a "reload" -d 'Restart the named programs one instance at a time without downtime: start a new process, wait until it is ready, then drain the old one (all programs when none is named)'
+complete -c svc -n "__fish_svc_using_subcommand help; and not __fish_seen_subcommand_from start stop restart reload status signal logs config startup completions api worker smoke queue help" -f -a "status" -d 'Show every instance: pid, state, uptime, restarts, CPU, memory, last exit'
+complete -c svc -n "__fish_svc_using_subcommand help; and not __fish_seen_subcommand_from start stop restart reload status signal logs config startup completions api worker smoke queue help" -f -a "signal" -d 'Send a signal to every instance of a program'
+complete -c svc -n "__fish_svc_using_subcommand help; and not __fish_seen_subcommand_from start stop restart reload status signal logs config startup completions api worker smoke queue help" -f -a "logs" -d 'Show the programs\' logs (current and rotated files, gzip included); no daemon needed'
+complete -c svc -n "__fish_svc_using_subcommand help; and not __fish_seen_subcommand_from start stop restart reload status signal logs config startup completions api worker smoke queue help" -f -a "config" -d 'Check and print the configuration'
+complete -c svc -n "__fish_svc_using_subcommand help; and not __fish_seen_subcommand_from start stop restart reload status signal logs config startup completions api worker smoke queue help" -f -a "startup" -d 'Print a boot-time unit that runs the daemon for this svc.toml'
+complete -c svc -n "__fish_svc_using_subcommand help; and not __fish_seen_subcommand_from start stop restart reload status signal logs config startup completions api worker smoke queue help" -f -a "completions" -d 'Print shell completions'
+complete -c svc -n "__fish_svc_using_subcommand help; and not __fish_seen_subcommand_from start stop restart reload status signal logs config startup completions api worker smoke queue help" -f -a "api" -d 'Run the HTTP API (normally started by the daemon from svc.toml)'
+complete -c svc -n "__fish_svc_using_subcommand help; and not __fish_seen_subcommand_from start stop restart reload status signal logs config startup completions api worker smoke queue help" -f -a "worker" -d 'Run the email-queue worker (normally started by the daemon from svc.toml)'
+complete -c svc -n "__fish_svc_using_subcommand help; and not __fish_seen_subcommand_from start stop restart reload status signal logs config startup completions api worker smoke queue help" -f -a "smoke" -d 'Post-deploy smoke test: health, readiness, a throw-away sign-up whose welcome email must complete through the target\'s queue, then cleanup; one line per step, exit 0 or 1'
+complete -c svc -n "__fish_svc_using_subcommand help; and not __fish_seen_subcommand_from start stop restart reload status signal logs config startup completions api worker smoke queue help" -f -a "queue" -d 'Inspect and feed the email queue directly (no daemon needed)'
+complete -c svc -n "__fish_svc_using_subcommand help; and not __fish_seen_subcommand_from start stop restart reload status signal logs config startup completions api worker smoke queue help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c svc -n "__fish_svc_using_subcommand help; and __fish_seen_subcommand_from config" -f -a "check" -d 'Validate svc.toml and print the resolved configuration'
 complete -c svc -n "__fish_svc_using_subcommand help; and __fish_seen_subcommand_from queue" -f -a "status" -d 'Jobs per state: waiting, prioritized, delayed, active, completed, failed'
 complete -c svc -n "__fish_svc_using_subcommand help; and __fish_seen_subcommand_from queue" -f -a "retry-failed" -d 'Move every failed job back to waiting, with fresh attempts'

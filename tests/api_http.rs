@@ -752,7 +752,7 @@ async fn invalid_settings_refuse_to_start_naming_the_variable() {
     }
     let (status, stderr) = Spawn::new()
         .env("REDIS_HOST", "cache")
-        .env("REDIS_PORT", "6379")
+        .env("REDIS_URL", "redis://cache")
         .run_to_exit();
     assert_eq!(status.code(), Some(2));
     assert!(stderr.contains("REDIS_HOST:"), "{stderr}");

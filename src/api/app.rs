@@ -14,7 +14,6 @@ use super::serve::RouterSlot;
 use super::settings::{Database, Settings};
 use super::state::AppState;
 use super::{router, unavailable_router};
-use crate::queue::sqlite::SqliteQueue;
 use crate::queue::{Queue, QueueError};
 use crate::store::StoreError;
 use crate::store::mongo::MongoStore;
@@ -193,10 +192,12 @@ impl Application {
     }
 }
 
-/// Opens the store and the queue (blocking work, off the async threads).
+/// Opens the store and the queue the environment chooses (Redis when `REDIS_URL`/`REDIS_HOST`
+/// is set, else the embedded one in `DATA_DIR`); blocking work runs off the async threads.
 async fn open(settings: &Settings) -> Result<Backends, BuildError> {
     let data_dir = settings.data_dir.clone();
-    let queue = tokio::task::spawn_blocking(move || SqliteQueue::open_in(&data_dir)).await??;
+    let queue =
+        tokio::task::spawn_blocking(move || crate::queue::open_from_env(&data_dir)).await??;
     let store = match &settings.database {
         Database::Embedded => {
             let data_dir = settings.data_dir.clone();
@@ -210,10 +211,7 @@ async fn open(settings: &Settings) -> Result<Backends, BuildError> {
             OpenStore::Mongo(Arc::new(store))
         }
     };
-    Ok(Backends {
-        store,
-        queue: Arc::new(queue),
-    })
+    Ok(Backends { store, queue })
 }
 
 /// Tries to open the backends every [`REOPEN_EVERY`] until it works or `stop`.

@@ -332,15 +332,10 @@ fn parse_db_timeout(value: &str) -> Result<Option<Duration>, String> {
     Ok(Some(timeout))
 }
 
-/// The Redis backends are a later issue: a Redis setting must not be silently ignored.
+/// `REDIS_URL` selects the Redis queue (`crate::queue::backend` checks the rest of it).
 fn check_redis_url(value: &str) -> Result<(), String> {
-    if value.is_empty() {
+    if value.is_empty() || value.starts_with("redis://") || value.starts_with("rediss://") {
         return Ok(());
-    }
-    if value.starts_with("redis://") || value.starts_with("rediss://") {
-        return Err(
-            "the Redis queue backend is not in this build yet; unset REDIS_URL to use the embedded queue".into(),
-        );
     }
     Err("must be a redis:// or rediss:// URL".into())
 }
@@ -352,7 +347,7 @@ fn check_redis_host(host: &str, url: &str) -> Result<(), String> {
     if !url.is_empty() {
         return Err("give either REDIS_URL or REDIS_HOST/REDIS_PORT, not both".into());
     }
-    Err("the Redis queue backend is not in this build yet; unset REDIS_HOST and REDIS_PORT to use the embedded queue".into())
+    Ok(())
 }
 
 fn check_redis_port(port: &str, host: &str) -> Result<(), String> {
@@ -491,7 +486,7 @@ mod tests {
             ("BODY_LIMIT", "10 furlongs"),
             ("TRUSTED_PROXIES", "10.0.0.0/33"),
             ("DB_URL", "postgres://x"),
-            ("REDIS_URL", "redis://localhost:6379"),
+            ("REDIS_URL", "localhost:6379"),
         ]);
         names.sort();
         assert_eq!(
@@ -527,7 +522,11 @@ mod tests {
         assert_eq!(named(&[("DB_TIMEOUT", "10ms")]), ["DB_TIMEOUT"]);
         assert_eq!(named(&[("DB_TIMEOUT", "1h")]), ["DB_TIMEOUT"]);
         assert_eq!(named(&[("REDIS_PORT", "abc")]), ["REDIS_PORT"]);
-        assert_eq!(named(&[("REDIS_HOST", "cache")]), ["REDIS_HOST"]);
+        assert!(settings(&[("REDIS_HOST", "cache")]).is_ok());
+        assert_eq!(
+            named(&[("REDIS_URL", "redis://cache"), ("REDIS_HOST", "cache")]),
+            ["REDIS_HOST"]
+        );
         assert_eq!(named(&[("REDIS_PORT", "6379")]), ["REDIS_PORT"]);
         let message = settings(&[("PORT", "x")]).unwrap_err().to_string();
         assert!(message.contains("PORT:"), "{message}");

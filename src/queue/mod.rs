@@ -1,7 +1,8 @@
-//! The job queue behind one trait: the embedded SQLite backend ([`sqlite`]) now, a
-//! BullMQ-compatible Redis backend next (see `docs/ARCHITECTURE.md` and
-//! `shared/design/BULLMQ-PROTOCOL.md`). The producer side (the API, `svc queue add`) and the
-//! consumer side (the worker) both speak only [`Queue`].
+//! The job queue behind one trait: the embedded SQLite backend ([`sqlite`]) and a
+//! BullMQ-compatible Redis backend ([`redis`], see `docs/QUEUE-REDIS.md` and
+//! `shared/design/BULLMQ-PROTOCOL.md`), chosen from the environment by [`open_from_env`]. The
+//! producer side (the API, `svc queue add`) and the consumer side (the worker) both speak only
+//! [`Queue`].
 //!
 //! # Semantics every backend shares (BullMQ's)
 //! - At-least-once delivery: a job is handed out under a *lease* (a lock token with an expiry).
@@ -19,8 +20,12 @@
 //!
 //! `jobs` holds the payloads of the jobs svc knows (the welcome email).
 
+mod backend;
 pub mod jobs;
+pub mod redis;
 pub mod sqlite;
+
+pub use backend::{Backend, open, open_from_env};
 
 use std::time::{Duration, SystemTime};
 
@@ -35,6 +40,9 @@ pub const STALLED_TOO_OFTEN: &str = "job stalled more than allowable limit";
 
 /// Largest accepted `data` payload, serialized.
 pub const MAX_DATA_BYTES: usize = 512 * 1024;
+
+/// Largest priority (BullMQ's limit: 2^21, so that priority · 2^32 stays exact in a double).
+pub const MAX_PRIORITY: u32 = 2_097_152;
 
 /// A job to add.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -58,6 +66,12 @@ pub struct JobOptions {
     pub delay: Duration,
     /// 0 = none; otherwise lower runs first.
     pub priority: u32,
+    /// Last in, first out: the job goes to the front of the waiting jobs (Redis backend).
+    pub lifo: bool,
+    /// BullMQ's `removeOnComplete`: overrides the worker's keep policy for this job.
+    pub remove_on_complete: Option<KeepPolicy>,
+    /// BullMQ's `removeOnFail`: overrides the worker's keep policy for this job.
+    pub remove_on_fail: Option<KeepPolicy>,
 }
 
 impl Default for JobOptions {
@@ -68,6 +82,9 @@ impl Default for JobOptions {
             backoff: Backoff::Fixed(Duration::ZERO),
             delay: Duration::ZERO,
             priority: 0,
+            lifo: false,
+            remove_on_complete: None,
+            remove_on_fail: None,
         }
     }
 }
@@ -77,6 +94,16 @@ impl JobOptions {
     /// `attempts_made` counts the failure being handled (1 after the first failure).
     pub fn retry_delay(&self, attempts_made: u32) -> Option<Duration> {
         (attempts_made < self.attempts.max(1)).then(|| self.backoff.delay_for(attempts_made))
+    }
+
+    /// The keep policy for this job once completed: its own, else the worker's `default`.
+    pub fn keep_completed(&self, default: KeepPolicy) -> KeepPolicy {
+        self.remove_on_complete.unwrap_or(default)
+    }
+
+    /// The keep policy for this job once failed for good: its own, else the worker's `default`.
+    pub fn keep_failed(&self, default: KeepPolicy) -> KeepPolicy {
+        self.remove_on_fail.unwrap_or(default)
     }
 
     /// The options as BullMQ stores them in a job hash's `opts` field (JSON object).
@@ -91,8 +118,19 @@ impl JobOptions {
             "delay": millis(self.delay),
             "priority": self.priority,
         });
-        if let (Some(id), Some(map)) = (&self.job_id, opts.as_object_mut()) {
-            map.insert("jobId".into(), Value::String(id.clone()));
+        if let Some(map) = opts.as_object_mut() {
+            if let Some(id) = &self.job_id {
+                map.insert("jobId".into(), Value::String(id.clone()));
+            }
+            if self.lifo {
+                map.insert("lifo".into(), Value::Bool(true));
+            }
+            if let Some(keep) = self.remove_on_complete {
+                map.insert("removeOnComplete".into(), keep.to_bullmq_json());
+            }
+            if let Some(keep) = self.remove_on_fail {
+                map.insert("removeOnFail".into(), keep.to_bullmq_json());
+            }
         }
         opts
     }
@@ -138,12 +176,26 @@ impl JobOptions {
             Some(Value::String(s)) => Some(s.clone()),
             Some(_) => return Err(bad("jobId")),
         };
+        let lifo = match opts.get("lifo") {
+            None | Some(Value::Null) => false,
+            Some(Value::Bool(b)) => *b,
+            Some(_) => return Err(bad("lifo")),
+        };
+        let keep = |key: &str| match opts.get(key) {
+            None | Some(Value::Null) => Ok(None),
+            Some(v) => KeepPolicy::from_bullmq_json(v)
+                .map(Some)
+                .ok_or_else(|| bad(key)),
+        };
         Ok(JobOptions {
             job_id,
             attempts: u32::try_from(uint("attempts")?).unwrap_or(u32::MAX).max(1),
             backoff,
             delay: Duration::from_millis(uint("delay")?),
             priority: u32::try_from(uint("priority")?).map_err(|_| bad("priority"))?,
+            lifo,
+            remove_on_complete: keep("removeOnComplete")?,
+            remove_on_fail: keep("removeOnFail")?,
         })
     }
 }
@@ -280,7 +332,7 @@ pub enum LockOutcome {
 }
 
 /// How many completed (or failed) jobs to keep: the newest `count`, none older than `age`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct KeepPolicy {
     pub count: Option<u64>,
     pub age: Option<Duration>,
@@ -292,6 +344,47 @@ impl KeepPolicy {
         count: Some(0),
         age: None,
     };
+
+    /// Keep everything (BullMQ's `removeOn…: false`).
+    pub const ALL: KeepPolicy = KeepPolicy {
+        count: None,
+        age: None,
+    };
+
+    /// BullMQ's `removeOnComplete`/`removeOnFail` value: `true` (keep none), `false` (keep
+    /// all), a count, or `{count, age}` with the age in seconds.
+    pub fn to_bullmq_json(self) -> Value {
+        match (self.count, self.age) {
+            (Some(0), None) => Value::Bool(true),
+            (None, None) => Value::Bool(false),
+            (Some(n), None) => json!(n),
+            (count, Some(age)) => {
+                let mut keep = json!({ "age": age.as_secs() });
+                if let (Some(n), Some(map)) = (count, keep.as_object_mut()) {
+                    map.insert("count".into(), json!(n));
+                }
+                keep
+            }
+        }
+    }
+
+    /// Reads BullMQ's value (see [`KeepPolicy::to_bullmq_json`]); `None` for another shape.
+    pub fn from_bullmq_json(value: &Value) -> Option<KeepPolicy> {
+        let count = |v: &Value| v.as_u64().or_else(|| v.as_f64().map(|f| f.max(0.0) as u64));
+        match value {
+            Value::Bool(true) => Some(KeepPolicy::NONE),
+            Value::Bool(false) => Some(KeepPolicy::ALL),
+            Value::Number(_) => Some(KeepPolicy {
+                count: count(value),
+                age: None,
+            }),
+            Value::Object(map) => Some(KeepPolicy {
+                count: map.get("count").and_then(count),
+                age: map.get("age").and_then(count).map(Duration::from_secs),
+            }),
+            _ => None,
+        }
+    }
 }
 
 /// What a stalled-jobs check did.
@@ -311,6 +404,9 @@ pub enum QueueError {
     Unavailable(String),
     #[error("invalid job: {0}")]
     Invalid(String),
+    /// The queue's settings (environment) are unusable; nothing was opened.
+    #[error("queue configuration: {0}")]
+    Config(String),
 }
 
 /// A job queue. Implementations: embedded SQLite (`queue::sqlite`), Redis with BullMQ's layout.
@@ -367,6 +463,22 @@ pub trait Queue: Send + Sync + 'static {
         returnvalue: Value,
         keep: KeepPolicy,
     ) -> Result<LockOutcome, QueueError>;
+    /// Completes a leased job (as [`Queue::complete`]) and, when that was recorded, may take the
+    /// next job for the same worker slot (as [`Queue::take`] with `token` and `lock`) in the same
+    /// round trip (BullMQ's "fetch next" on finishing). `None` as the fetch when nothing was
+    /// taken: the lease was lost, or the backend does not fetch-next. The default only completes
+    /// (the worker loop then fills the slot with its batch take); Redis overrides it.
+    async fn complete_and_take(
+        &self,
+        job: &ActiveJob,
+        returnvalue: Value,
+        keep: KeepPolicy,
+        token: &str,
+        lock: Duration,
+    ) -> Result<(LockOutcome, Option<Fetch>), QueueError> {
+        let _ = (token, lock);
+        Ok((self.complete(job, returnvalue, keep).await?, None))
+    }
     /// Records a failed attempt with `reason`; retries it or fails it for good as `retry` says,
     /// trimming failed jobs to `keep` in the latter case.
     async fn fail(
@@ -393,6 +505,10 @@ pub trait Queue: Send + Sync + 'static {
     async fn retry_failed(&self) -> Result<u64, QueueError>;
     /// One job by id.
     async fn job(&self, id: &str) -> Result<Option<JobRecord>, QueueError>;
+    /// Where the queue lives, for logs (never with credentials).
+    fn describe(&self) -> String {
+        "queue".to_owned()
+    }
 }
 
 /// Checks a new job the way BullMQ does (name, custom id rules, payload size).
@@ -421,6 +537,12 @@ pub fn validate(job: &NewJob) -> Result<(), QueueError> {
                 "a custom job id may not contain control characters".into(),
             ));
         }
+    }
+    if job.opts.priority > MAX_PRIORITY {
+        return Err(QueueError::Invalid(format!(
+            "priority {} is above the limit of {MAX_PRIORITY}",
+            job.opts.priority
+        )));
     }
     let size = serde_json::to_vec(&job.data)
         .map(|v| v.len())
@@ -481,16 +603,45 @@ mod tests {
             backoff: Backoff::Exponential(Duration::from_millis(1000)),
             delay: Duration::from_millis(250),
             priority: 2,
+            lifo: true,
+            remove_on_complete: Some(KeepPolicy::NONE),
+            remove_on_fail: Some(KeepPolicy {
+                count: Some(100),
+                age: Some(Duration::from_secs(3600)),
+            }),
         };
         let stored = opts.to_bullmq_json();
         assert_eq!(stored["backoff"]["type"], "exponential");
         assert_eq!(JobOptions::from_bullmq_json(&stored).ok(), Some(opts));
-        let node = json!({"attempts": 0, "backoff": 500, "removeOnComplete": true});
+        let node = json!({"attempts": 0, "backoff": 500, "removeOnComplete": true,
+                          "removeOnFail": {"age": 3600, "count": 100}, "keepLogs": 5});
         let parsed = JobOptions::from_bullmq_json(&node).ok();
         assert_eq!(
-            parsed.map(|o| (o.attempts, o.backoff)),
-            Some((1, Backoff::Fixed(Duration::from_millis(500))))
+            parsed.map(|o| (
+                o.attempts,
+                o.backoff,
+                o.remove_on_complete,
+                o.remove_on_fail
+            )),
+            Some((
+                1,
+                Backoff::Fixed(Duration::from_millis(500)),
+                Some(KeepPolicy::NONE),
+                Some(KeepPolicy {
+                    count: Some(100),
+                    age: Some(Duration::from_secs(3600))
+                })
+            ))
         );
+        let keep = JobOptions {
+            remove_on_complete: Some(KeepPolicy {
+                count: Some(5),
+                age: None,
+            }),
+            ..JobOptions::default()
+        };
+        assert_eq!(keep.to_bullmq_json()["removeOnComplete"], 5);
+        assert_eq!(keep.keep_failed(KeepPolicy::ALL), KeepPolicy::ALL);
     }
 
     #[test]

@@ -686,6 +686,10 @@ impl Queue for SqliteQueue {
         })
         .await
     }
+
+    fn describe(&self) -> String {
+        format!("sqlite {} {}", self.inner.path.display(), self.inner.queue)
+    }
 }
 
 #[cfg(test)]

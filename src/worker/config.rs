@@ -53,6 +53,14 @@ pub const VARIABLES: &[&str] = &[
     "QUEUE_KEEP_FAILED",
     "QUEUE_KEEP_FAILED_AGE",
     "LOG_LEVEL",
+    // The queue backend (read by `queue::Backend::from_env`): Redis with BullMQ's layout.
+    "REDIS_URL",
+    "REDIS_HOST",
+    "REDIS_PORT",
+    "REDIS_PASSWORD",
+    "REDIS_DB",
+    "QUEUE_PREFIX",
+    "QUEUE_NAME",
 ];
 
 /// Every invalid variable, one message each.

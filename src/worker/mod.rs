@@ -1,7 +1,8 @@
 //! `svc worker`: the email-queue worker.
 //!
-//! [`main`] reads the environment ([`config`]), opens the queue store (retrying with backoff while
-//! it is unavailable), reports `READY=1`, and runs [`runner::run_until`] with the
+//! [`main`] reads the environment ([`config`]), opens the queue chosen by the environment (Redis
+//! with BullMQ's layout or the embedded store, see [`crate::queue::open_from_env`]; retrying with
+//! backoff while it is unavailable), reports `READY=1`, and runs [`runner::run_until`] with the
 //! [`handler::EmailHandler`] until SIGTERM/SIGINT, then drains. The loop itself is generic over
 //! the queue backend and the handler, so tests and benchmarks drive it directly.
 //!
@@ -26,7 +27,7 @@ use health::{RetryDelay, StoreHealth};
 use mail::Transport;
 use runner::RunSettings;
 
-use crate::queue::sqlite::SqliteQueue;
+use crate::queue::{Backend, Queue, QueueError};
 
 /// Runs the worker until SIGTERM; exit 0 after a clean drain, 2 on an invalid environment.
 pub fn main() -> ExitCode {
@@ -77,12 +78,20 @@ async fn run(config: WorkerConfig) -> ExitCode {
         transport = transport.kind(),
         "worker starting"
     );
-    let Some(queue) = open_store(&config, &shutdown).await else {
+    let backend = match backend_for(&config) {
+        Ok(backend) => backend,
+        Err(error) => {
+            tracing::error!(%error, "refusing to start");
+            eprintln!("error: {error}");
+            return ExitCode::from(2);
+        }
+    };
+    let Some(queue) = open_store(&backend, &shutdown).await else {
         tracing::info!("stopped before the queue store opened");
         return ExitCode::SUCCESS;
     };
     crate::sd_notify::ready();
-    tracing::info!(db = %queue.path().display(), "worker ready");
+    tracing::info!(queue = %queue.describe(), backend = backend.kind(), "worker ready");
     let handler = Arc::new(EmailHandler::new(transport, config.mail_from.clone()));
     let settings = RunSettings {
         concurrency: config.concurrency,
@@ -99,23 +108,36 @@ async fn run(config: WorkerConfig) -> ExitCode {
         draining.cancelled().await;
         crate::sd_notify::stopping();
     });
-    runner::run_until(Arc::new(queue), handler, settings, shutdown).await;
+    runner::run_until(queue, handler, settings, shutdown).await;
     ExitCode::SUCCESS
 }
 
-/// Opens the embedded queue, retrying with backoff (one log line per state change) until it
-/// opens or shutdown is requested.
-async fn open_store(config: &WorkerConfig, shutdown: &CancellationToken) -> Option<SqliteQueue> {
+/// The queue backend from the environment, with the worker's own settings applied: its idle
+/// poll (embedded queue) and its stalled-check interval (the Redis guard's TTL).
+fn backend_for(config: &WorkerConfig) -> Result<Backend, QueueError> {
+    let mut backend = Backend::from_env(&config.data_dir)?;
+    match &mut backend {
+        Backend::Sqlite { poll, .. } => *poll = config.poll,
+        Backend::Redis(redis) => redis.stalled_interval = config.stalled_interval,
+    }
+    Ok(backend)
+}
+
+/// Opens the queue and checks that it answers, retrying with backoff (one log line per state
+/// change) until it does or shutdown is requested.
+async fn open_store(backend: &Backend, shutdown: &CancellationToken) -> Option<Arc<dyn Queue>> {
     let health = StoreHealth::default();
     let mut delay = RetryDelay::new(Duration::from_millis(200), Duration::from_secs(5));
     loop {
-        let (dir, poll) = (config.data_dir.clone(), config.poll);
-        let opened = tokio::task::spawn_blocking(move || {
-            SqliteQueue::open_in(&dir).map(|q| q.with_poll_interval(poll))
-        })
-        .await
-        .unwrap_or_else(|e| Err(crate::queue::QueueError::Unavailable(e.to_string())));
-        match opened {
+        let opening = backend.clone();
+        let opened = tokio::task::spawn_blocking(move || crate::queue::open(&opening))
+            .await
+            .unwrap_or_else(|e| Err(QueueError::Unavailable(e.to_string())));
+        let checked = match opened {
+            Ok(queue) => queue.ping().await.map(|()| queue),
+            Err(error) => Err(error),
+        };
+        match checked {
             Ok(queue) => {
                 health.ok();
                 return Some(queue);

@@ -20,7 +20,7 @@ use tracing::Instrument;
 
 use super::handler::{Handler, JobError};
 use super::health::{RetryDelay, StoreHealth};
-use crate::queue::{ActiveJob, KeepPolicy, LockOutcome, Queue, QueueError, Retry};
+use crate::queue::{ActiveJob, Fetch, KeepPolicy, LockOutcome, Queue, QueueError, Retry};
 
 /// How the loop runs.
 #[derive(Debug, Clone, Copy)]
@@ -84,11 +84,23 @@ struct Shared {
     handler: Arc<dyn Handler>,
     settings: RunSettings,
     health: StoreHealth,
+    /// Cancelled on SIGTERM: no job is taken any more.
+    shutdown: CancellationToken,
     /// Cancelled when the drain timeout passes: running jobs stop and are released.
     abort: CancellationToken,
+    /// Lease tokens are `<worker>:<n>` (BullMQ's format), unique per take.
+    worker: uuid::Uuid,
+    takes: AtomicU64,
     completed: AtomicU64,
     failed_attempts: AtomicU64,
     released: AtomicU64,
+}
+
+impl Shared {
+    fn next_token(&self) -> String {
+        let n = self.takes.fetch_add(1, Ordering::Relaxed) + 1;
+        format!("{}:{n}", self.worker)
+    }
 }
 
 /// Runs the worker until `shutdown` is cancelled and the jobs in hand are drained.
@@ -103,7 +115,10 @@ pub async fn run_until(
         handler,
         settings,
         health: StoreHealth::default(),
+        shutdown: shutdown.clone(),
         abort: CancellationToken::new(),
+        worker: uuid::Uuid::new_v4(),
+        takes: AtomicU64::new(0),
         completed: AtomicU64::new(0),
         failed_attempts: AtomicU64::new(0),
         released: AtomicU64::new(0),
@@ -146,11 +161,11 @@ pub async fn run_until(
 }
 
 /// Takes jobs while slots are free until shutdown: as many at once as there are free slots (up
-/// to [`MAX_BATCH`]), so a busy queue costs one store round trip per batch, not per job.
+/// to [`MAX_BATCH`]), so filling idle slots costs one store round trip per batch, not per job.
+/// Where the backend can (Redis), a slot whose job completes takes its next job itself, in the
+/// same call as the completion ([`Queue::complete_and_take`]): one round trip per job.
 async fn take_loop(shared: &Arc<Shared>, tracker: &TaskTracker, shutdown: &CancellationToken) {
     let slots = Arc::new(Semaphore::new(shared.settings.concurrency.max(1)));
-    let worker = uuid::Uuid::new_v4();
-    let mut takes: u64 = 0;
     let mut retry = RetryDelay::new(Duration::from_millis(100), Duration::from_secs(5));
     loop {
         let first = tokio::select! {
@@ -170,15 +185,10 @@ async fn take_loop(shared: &Arc<Shared>, tracker: &TaskTracker, shutdown: &Cance
         if shutdown.is_cancelled() {
             return;
         }
-        takes += 1;
         // Not raced against shutdown: a take cancelled half-way could lease jobs nobody runs.
         let taken = shared
             .queue
-            .take_many(
-                &format!("{worker}:{takes}"),
-                permits.len(),
-                shared.settings.lock,
-            )
+            .take_many(&shared.next_token(), permits.len(), shared.settings.lock)
             .await;
         match taken {
             Ok(taken) if !taken.jobs.is_empty() => {
@@ -187,7 +197,10 @@ async fn take_loop(shared: &Arc<Shared>, tracker: &TaskTracker, shutdown: &Cance
                 for (job, permit) in taken.jobs.into_iter().zip(permits) {
                     let shared = Arc::clone(shared);
                     tracker.spawn(async move {
-                        run_job(&shared, job).await;
+                        let mut next = Some(job);
+                        while let Some(job) = next {
+                            next = run_job(&shared, job).await;
+                        }
                         drop(permit);
                     });
                 }
@@ -258,8 +271,9 @@ async fn check_stalled(shared: Arc<Shared>, shutdown: CancellationToken) {
     }
 }
 
-/// One attempt of one job, inside a span carrying `jobId`, `requestId` and `attempt`.
-async fn run_job(shared: &Arc<Shared>, job: ActiveJob) {
+/// One attempt of one job, inside a span carrying `jobId`, `requestId` and `attempt`; returns
+/// the next job when its completion took one for this slot.
+async fn run_job(shared: &Arc<Shared>, job: ActiveJob) -> Option<ActiveJob> {
     let request_id = job
         .job
         .data
@@ -276,25 +290,25 @@ async fn run_job(shared: &Arc<Shared>, job: ActiveJob) {
     if !request_id.is_empty() {
         span.record("requestId", request_id);
     }
-    attempt(shared, job).instrument(span).await;
+    attempt(shared, job).instrument(span).await
 }
 
-async fn attempt(shared: &Arc<Shared>, job: ActiveJob) {
+async fn attempt(shared: &Arc<Shared>, job: ActiveJob) -> Option<ActiveJob> {
     let started = Instant::now();
     tracing::info!("job started");
     let Some(result) = run_with_lease(shared, &job).await else {
         release(shared, &job).await;
-        return;
+        return None;
     };
     let took = ms(started.elapsed());
     match result {
         Ok(value) => {
-            let queue = &shared.queue;
-            let keep = shared.settings.keep_completed;
-            if finish(shared, || queue.complete(&job, value.clone(), keep)).await {
+            let (recorded, next) = complete(shared, &job, value).await;
+            if recorded {
                 shared.completed.fetch_add(1, Ordering::Relaxed);
                 tracing::info!(durationMs = took, "job completed");
             }
+            return next;
         }
         Err(error) => {
             shared.failed_attempts.fetch_add(1, Ordering::Relaxed);
@@ -308,9 +322,9 @@ async fn attempt(shared: &Arc<Shared>, job: ActiveJob) {
                 JobError::Unrecoverable(_) => Retry::Never,
             };
             let queue = &shared.queue;
-            let keep = shared.settings.keep_failed;
+            let keep = job.job.opts.keep_failed(shared.settings.keep_failed);
             if !finish(shared, || queue.fail(&job, &reason, retry, keep)).await {
-                return;
+                return None;
             }
             match (retry, &error) {
                 (Retry::After(delay), _) => {
@@ -326,6 +340,47 @@ async fn attempt(shared: &Arc<Shared>, job: ActiveJob) {
             }
         }
     }
+    None
+}
+
+/// Records a completion and, unless the worker is draining, takes this slot's next job in the
+/// same call; falls back to the retrying [`finish`] when that call fails. Returns whether the
+/// completion was recorded, and the next job.
+async fn complete(
+    shared: &Arc<Shared>,
+    job: &ActiveJob,
+    value: Value,
+) -> (bool, Option<ActiveJob>) {
+    let queue = &shared.queue;
+    let keep = job.job.opts.keep_completed(shared.settings.keep_completed);
+    if !shared.shutdown.is_cancelled() {
+        let token = shared.next_token();
+        let lock = shared.settings.lock;
+        match queue
+            .complete_and_take(job, value.clone(), keep, &token, lock)
+            .await
+        {
+            Ok((LockOutcome::Held, next)) => {
+                shared.health.ok();
+                let next = match next {
+                    Some(Fetch::Job(next)) => Some(*next),
+                    _ => None,
+                };
+                return (true, next);
+            }
+            Ok((LockOutcome::Lost, _)) => {
+                tracing::warn!(
+                    "lease lost before the outcome was recorded; another worker may have run the job"
+                );
+                return (false, None);
+            }
+            Err(error) => shared.health.failed(&error),
+        }
+    }
+    (
+        finish(shared, || queue.complete(job, value.clone(), keep)).await,
+        None,
+    )
 }
 
 /// Runs the handler while renewing the lease; `None` when the drain timeout stopped it.

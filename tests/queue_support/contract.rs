@@ -186,6 +186,60 @@ pub async fn completion_records_the_bookkeeping<Q: Queue>(f: Fixture<Q>) {
     );
 }
 
+/// `complete_and_take` records the completion; a backend that fetches the next job in the same
+/// call hands it out under the given token, one that does not leaves it waiting.
+pub async fn a_completion_can_take_the_next_job<Q: Queue>(f: Fixture<Q>) {
+    let q = &f.queue;
+    added(q, job(Some("first"))).await;
+    added(q, job(Some("second"))).await;
+    let first = take(q).await.expect("a job");
+    let (outcome, next) = q
+        .complete_and_take(&first, json!(1), KEEP_ALL, "next-token", LOCK)
+        .await
+        .unwrap();
+    assert_eq!(outcome, LockOutcome::Held);
+    assert_eq!(state(q, "first").await, Some(JobState::Completed));
+    let second = match next {
+        Some(Fetch::Job(second)) => {
+            assert_eq!(
+                (second.job.id.as_str(), second.token.as_str()),
+                ("second", "next-token")
+            );
+            assert_eq!(
+                (second.job.state, second.job.attempts_started),
+                (JobState::Active, 1)
+            );
+            *second
+        }
+        None => {
+            assert_eq!(state(q, "second").await, Some(JobState::Waiting));
+            take(q).await.expect("the second job")
+        }
+        Some(other) => panic!("expected the next job or nothing, got {other:?}"),
+    };
+    let (outcome, next) = q
+        .complete_and_take(&second, json!(2), KEEP_ALL, "third-token", LOCK)
+        .await
+        .unwrap();
+    assert_eq!(outcome, LockOutcome::Held);
+    assert!(
+        matches!(next, None | Some(Fetch::Empty { .. })),
+        "nothing left to take: {next:?}"
+    );
+    assert_eq!(
+        q.job("second").await.unwrap().unwrap().returnvalue,
+        Some(json!(2))
+    );
+    // A lost lease records nothing and takes nothing.
+    added(q, job(Some("third"))).await;
+    let (outcome, next) = q
+        .complete_and_take(&second, json!(3), KEEP_ALL, "fourth-token", LOCK)
+        .await
+        .unwrap();
+    assert_eq!((outcome, next.is_none()), (LockOutcome::Lost, true));
+    assert_eq!(state(q, "third").await, Some(JobState::Waiting));
+}
+
 pub async fn failures_retry_with_backoff_then_fail_for_good<Q: Queue>(f: Fixture<Q>) {
     let q = &f.queue;
     let mut j = job(Some("flaky"));
@@ -517,6 +571,7 @@ macro_rules! queue_contract {
             fifo_within_a_priority_and_priority_order,
             delayed_jobs_wait_for_their_time,
             completion_records_the_bookkeeping,
+            a_completion_can_take_the_next_job,
             failures_retry_with_backoff_then_fail_for_good,
             a_retry_without_delay_goes_back_to_waiting,
             a_stale_token_changes_nothing,

@@ -1,0 +1,210 @@
+//! The two kinds of Redis connection the queue needs, and how each behaves when Redis goes away.
+//!
+//! - Commands and scripts go through one [`ConnectionManager`], created lazily on first use (so
+//!   opening the queue never needs Redis to be up), with a 2 s connect timeout, a 5 s response
+//!   timeout and a single quick reconnect attempt: while Redis is down every call fails fast (no
+//!   offline buffering), and the first call after Redis is back reconnects.
+//! - The idle wake-up blocks in `BZPOPMIN <marker>` on a *dedicated* connection created without a
+//!   response timeout (the redis crate's 500 ms default would cut the block short and lose the
+//!   popped marker), guarded by a watchdog of its own. The connection is dropped and rebuilt after
+//!   any error or interruption, so a half-finished block never delays the next one. It is named
+//!   like a Node worker's blocking connection (`<prefix>:<base64(queue)>:w:<name>`), so BullMQ's
+//!   `getWorkers()` lists svc workers too.
+
+use std::future::Future;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use redis::aio::{ConnectionManager, ConnectionManagerConfig, MultiplexedConnection};
+use redis::{
+    AsyncConnectionConfig, Client, FromRedisValue, RedisError, RedisResult, ScriptInvocation,
+};
+use tokio::sync::{Mutex, OnceCell};
+
+use crate::queue::QueueError;
+
+/// Connecting gives up after this.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+/// A command or script whose answer takes longer fails (scripts do bounded work).
+const RESPONSE_TIMEOUT: Duration = Duration::from_secs(5);
+/// The blocking wait is abandoned (and its connection rebuilt) this long after its own timeout.
+const BLOCK_WATCHDOG: Duration = Duration::from_secs(2);
+
+/// The queue's connections to one Redis server.
+pub struct Connections {
+    client: Client,
+    /// Where the queue is, without credentials, for error messages.
+    describe: String,
+    /// The blocking connection's `CLIENT SETNAME`.
+    worker_name: String,
+    /// Commands and scripts; created on first use.
+    commands: OnceCell<ConnectionManager>,
+    /// The dedicated connection for BZPOPMIN; `None` until needed or after a failure.
+    blocking: Mutex<Option<MultiplexedConnection>>,
+}
+
+impl Connections {
+    /// Nothing is connected yet. `worker_name` is the blocking connection's client name.
+    pub fn new(client: Client, describe: String, worker_name: String) -> Self {
+        Connections {
+            client,
+            describe,
+            worker_name,
+            commands: OnceCell::new(),
+            blocking: Mutex::new(None),
+        }
+    }
+
+    /// A Redis error as the queue reports it.
+    pub fn unavailable(&self, e: &RedisError) -> QueueError {
+        QueueError::Unavailable(format!("redis at {}: {e}", self.describe))
+    }
+
+    /// The shared command connection.
+    async fn commands(&self) -> Result<ConnectionManager, QueueError> {
+        let manager = self
+            .commands
+            .get_or_try_init(|| async {
+                let config = ConnectionManagerConfig::new()
+                    .set_connection_timeout(Some(CONNECT_TIMEOUT))
+                    .set_response_timeout(Some(RESPONSE_TIMEOUT))
+                    .set_number_of_retries(1)
+                    .set_min_delay(Duration::from_millis(50))
+                    .set_max_delay(Duration::from_millis(500));
+                ConnectionManager::new_lazy_with_config(self.client.clone(), config)
+            })
+            .await
+            .map_err(|e| self.unavailable(&e))?;
+        Ok(manager.clone())
+    }
+
+    /// Runs `op` on the command connection, and once more when that connection turned out to
+    /// be dropped (Redis restarted since the last call): the manager has reconnected by then.
+    /// A dropped connection is mostly seen before the command went out; when it went out and
+    /// ran, the repeat is harmless for our scripts (custom ids are idempotent, a repeated
+    /// finish reports a lost lease, a repeated take leases a job the stalled check returns).
+    ///
+    /// # Errors
+    /// [`QueueError::Unavailable`] with Redis' error.
+    pub async fn run<T, F, Fut>(&self, op: F) -> Result<T, QueueError>
+    where
+        F: Fn(ConnectionManager) -> Fut,
+        Fut: Future<Output = RedisResult<T>>,
+    {
+        let conn = self.commands().await?;
+        match op(conn.clone()).await {
+            Err(e) if e.is_connection_dropped() => op(conn).await,
+            other => other,
+        }
+        .map_err(|e| self.unavailable(&e))
+    }
+
+    /// Runs a script (EVALSHA, loading it after `NOSCRIPT`).
+    ///
+    /// # Errors
+    /// As [`Connections::run`].
+    pub async fn invoke<T: FromRedisValue>(
+        &self,
+        invocation: &ScriptInvocation<'_>,
+    ) -> Result<T, QueueError> {
+        self.run(|mut conn| async move { invocation.invoke_async(&mut conn).await })
+            .await
+    }
+
+    /// The dedicated blocking connection, named like a Node worker's.
+    async fn connect_blocking(&self) -> Result<MultiplexedConnection, QueueError> {
+        let config = AsyncConnectionConfig::new()
+            .set_connection_timeout(Some(CONNECT_TIMEOUT))
+            .set_response_timeout(None);
+        let mut conn = self
+            .client
+            .get_multiplexed_async_connection_with_config(&config)
+            .await
+            .map_err(|e| self.unavailable(&e))?;
+        // Some hosted Redis forbid CLIENT SETNAME; the name only serves dashboards.
+        let named: Result<(), RedisError> = redis::cmd("CLIENT")
+            .arg("SETNAME")
+            .arg(&self.worker_name)
+            .query_async(&mut conn)
+            .await;
+        if let Err(error) = named {
+            tracing::debug!(%error, "could not name the blocking Redis connection");
+        }
+        Ok(conn)
+    }
+
+    /// One `BZPOPMIN marker` of up to `wait` (which must not be tiny: see the caller); `Some(due)`
+    /// when it popped a member whose score is a due time.
+    ///
+    /// # Errors
+    /// [`QueueError::Unavailable`] when Redis cannot be reached or the block failed.
+    pub async fn pop_marker(
+        &self,
+        marker: &str,
+        wait: Duration,
+    ) -> Result<Option<SystemTime>, QueueError> {
+        let mut slot = self.blocking.lock().await;
+        // Taken out while in use: if this future is dropped mid-block, the connection goes
+        // with it instead of holding a stale BZPOPMIN in front of the next one.
+        let mut conn = match slot.take() {
+            Some(conn) => conn,
+            None => self.connect_blocking().await?,
+        };
+        let seconds = format!("{:.3}", wait.as_secs_f64());
+        let popped = tokio::time::timeout(
+            wait + BLOCK_WATCHDOG,
+            redis::cmd("BZPOPMIN")
+                .arg(marker)
+                .arg(seconds)
+                .query_async::<Option<(String, String, String)>>(&mut conn),
+        )
+        .await;
+        match popped {
+            // The watchdog: the connection is presumed dead and rebuilt next time.
+            Err(_) => Ok(None),
+            Ok(Err(e)) => Err(self.unavailable(&e)),
+            Ok(Ok(reply)) => {
+                *slot = Some(conn);
+                let due = reply
+                    .and_then(|(_, _, score)| score.parse::<f64>().ok())
+                    .filter(|score| *score > 0.0)
+                    .map(|score| UNIX_EPOCH + Duration::from_millis(score as u64));
+                Ok(due)
+            }
+        }
+    }
+}
+
+/// Standard base64 with padding (for BullMQ's client names).
+pub fn base64(bytes: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
+    for chunk in bytes.chunks(3) {
+        let b = [
+            chunk[0],
+            chunk.get(1).copied().unwrap_or(0),
+            chunk.get(2).copied().unwrap_or(0),
+        ];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(char::from(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize]));
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn base64_matches_node() {
+        assert_eq!(base64(b"email-queue"), "ZW1haWwtcXVldWU=");
+        assert_eq!(base64(b"ab"), "YWI=");
+        assert_eq!(base64(b"abc"), "YWJj");
+        assert_eq!(base64(b""), "");
+    }
+}

@@ -1,0 +1,74 @@
+//! The key names of one BullMQ queue: `<prefix>:<queue>:<name>` for the queue's structures and
+//! `<prefix>:<queue>:<job id>` (plus `:lock`, `:logs` …) for a job, exactly as BullMQ 6.x names
+//! them, so Node and svc address the same keys.
+
+/// Every fixed key of a queue, computed once.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Keys {
+    /// `<prefix>:<queue>:`; per-job keys are this plus the job id.
+    pub base: String,
+    pub wait: String,
+    pub active: String,
+    pub paused: String,
+    pub prioritized: String,
+    pub pc: String,
+    pub delayed: String,
+    pub completed: String,
+    pub failed: String,
+    pub marker: String,
+    pub stalled: String,
+    pub stalled_check: String,
+    pub meta: String,
+    pub id: String,
+    pub events: String,
+    pub limiter: String,
+}
+
+impl Keys {
+    pub fn new(prefix: &str, queue: &str) -> Self {
+        let base = format!("{prefix}:{queue}:");
+        let key = |name: &str| format!("{base}{name}");
+        Keys {
+            wait: key("wait"),
+            active: key("active"),
+            paused: key("paused"),
+            prioritized: key("prioritized"),
+            pc: key("pc"),
+            delayed: key("delayed"),
+            completed: key("completed"),
+            failed: key("failed"),
+            marker: key("marker"),
+            stalled: key("stalled"),
+            stalled_check: key("stalled-check"),
+            meta: key("meta"),
+            id: key("id"),
+            events: key("events"),
+            limiter: key("limiter"),
+            base,
+        }
+    }
+
+    /// The job's hash.
+    pub fn job(&self, id: &str) -> String {
+        format!("{}{id}", self.base)
+    }
+
+    /// The job's lock (a string holding the token, with a TTL).
+    pub fn lock(&self, id: &str) -> String {
+        format!("{}{id}:lock", self.base)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_follow_bullmq_names() {
+        let keys = Keys::new("bull", "email-queue");
+        assert_eq!(keys.wait, "bull:email-queue:wait");
+        assert_eq!(keys.stalled_check, "bull:email-queue:stalled-check");
+        assert_eq!(keys.job("42"), "bull:email-queue:42");
+        assert_eq!(keys.lock("welcome-1"), "bull:email-queue:welcome-1:lock");
+    }
+}
