@@ -4,8 +4,11 @@
 #
 # Usage: benches/api.sh [--debug]       (default: the release build, target/release/svc)
 # Env:   DURATION (20s)  CONNECTIONS (32)  THREADS (2)  PRODUCTS (10000)
+#        BACKEND: sqlite (default, the embedded store) or mongo (DB_URL=MONGO_URL if given, else a
+#        SecantusDB server from target/mongo-venv, as scripts/test.sh installs it, on a free
+#        loopback port with its storage in the work folder)
 #
-# Prints one markdown table row per measurement; docs/BENCHMARKS.md (## API) holds the figures.
+# Prints one markdown table row per measurement; docs/BENCHMARKS.md holds the figures.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -15,27 +18,54 @@ DURATION=${DURATION:-20s}
 CONNECTIONS=${CONNECTIONS:-32}
 THREADS=${THREADS:-2}
 PRODUCTS=${PRODUCTS:-10000}
+BACKEND=${BACKEND:-sqlite}
+case "$BACKEND" in sqlite|mongo) ;; *) echo "BACKEND must be sqlite or mongo" >&2; exit 1 ;; esac
 
 command -v wrk >/dev/null || { echo "wrk is missing: apt-get install -y wrk" >&2; exit 1; }
 [ -x "$BIN" ] || { echo "$BIN is missing: cargo build --release (or pass --debug)" >&2; exit 1; }
 
 work=$(mktemp -d)
 api_pid=""
+mongo_pid=""
 stop_api() {
   if [ -n "$api_pid" ]; then kill -TERM "$api_pid" 2>/dev/null || true; wait "$api_pid" 2>/dev/null || true; api_pid=""; fi
 }
-trap 'stop_api; rm -rf "$work"' EXIT
+stop_mongo() {
+  if [ -n "$mongo_pid" ]; then kill -TERM "$mongo_pid" 2>/dev/null || true; wait "$mongo_pid" 2>/dev/null || true; mongo_pid=""; fi
+}
+trap 'stop_api; stop_mongo; rm -rf "$work"' EXIT
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+
+# The store: nothing to start for the embedded one; for MongoDB, MONGO_URL or a SecantusDB.
+db_url=""
+if [ "$BACKEND" = mongo ]; then
+  if [ -n "${MONGO_URL:-}" ]; then
+    db_url=$MONGO_URL
+  else
+    secantusd=target/mongo-venv/bin/secantusd-py
+    [ -x "$secantusd" ] || { echo "$secantusd is missing: run scripts/test.sh (or set MONGO_URL)" >&2; exit 1; }
+    mongo_port=$(free_port)
+    mkdir -p "$work/mongo"
+    "$secantusd" --host 127.0.0.1 --port "$mongo_port" --storage-path "$work/mongo" --standalone \
+      --log-level WARNING >>"$work/mongo.log" 2>&1 &
+    mongo_pid=$!
+    for _ in $(seq 1 200); do
+      if (exec 3<>"/dev/tcp/127.0.0.1/$mongo_port") 2>/dev/null; then break; fi
+      sleep 0.05
+    done
+    db_url="mongodb://127.0.0.1:$mongo_port/svc_bench?directConnection=true"
+  fi
+fi
 
 # start_api RATE_LIMIT: runs svc api on a free port over $work/data, waits for /health.
 start_api() {
   port=$(free_port)
-  PORT=$port HOST=127.0.0.1 DATA_DIR="$work/data" LOG_LEVEL=info RATE_LIMIT="$1" \
+  PORT=$port HOST=127.0.0.1 DATA_DIR="$work/data" LOG_LEVEL=info RATE_LIMIT="$1" DB_URL="$db_url" \
     "$BIN" api >>"$work/api.log" 2>&1 &
   api_pid=$!
   for _ in $(seq 1 200); do
-    if curl -fs "http://127.0.0.1:$port/health" >/dev/null 2>&1; then return 0; fi
+    if curl -fs "http://127.0.0.1:$port/ready" >/dev/null 2>&1; then return 0; fi
     sleep 0.05
   done
   echo "svc api did not start; see $work/api.log" >&2
@@ -73,8 +103,9 @@ PY
 # measure LABEL PATH: one wrk run, one table row.
 measure() {
   local out rps p50 p99
-  out=$(wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency "http://127.0.0.1:$port$2")
-  if echo "$out" | grep -q "Non-2xx"; then echo "$out" >&2; echo "non-2xx answers for $2" >&2; exit 1; fi
+  out=$(wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --timeout 10s --latency "http://127.0.0.1:$port$2")
+  if echo "$out" | grep -q "Socket errors"; then echo "$2: $(echo "$out" | grep "Socket errors")" >&2; fi
+  if echo "$out" | grep -q "Non-2xx"; then echo "$out" >&2; grep "unavailable" "$work/api.log" | grep -v "failing fast" | head -3 >&2; echo "non-2xx answers for $2" >&2; exit 1; fi
   rps=$(echo "$out" | awk '/Requests\/sec/ {print $2}')
   p50=$(echo "$out" | awk '$1 == "50%" {print $2}')
   p99=$(echo "$out" | awk '$1 == "99%" {print $2}')
@@ -93,7 +124,7 @@ echo "seeded in $(python3 -c "print(round($seed_end - $seed_start, 1))") s" >&2
 total=$(curl -fs "http://127.0.0.1:$port/api/products?limit=1" | python3 -c 'import json,sys; print(json.load(sys.stdin)["meta"]["total"])')
 [ "$total" = "$PRODUCTS" ] || { echo "expected $PRODUCTS products, found $total" >&2; exit 1; }
 
-echo "binary: $BIN; wrk -t$THREADS -c$CONNECTIONS -d$DURATION; $(nproc) cores shared by wrk and the API"
+echo "backend: $BACKEND; binary: $BIN; wrk -t$THREADS -c$CONNECTIONS -d$DURATION; $(nproc) cores shared by wrk, the API (and the database server)"
 echo
 echo "| measurement | path | requests/s | p50 | p99 |"
 echo "|---|---|---|---|---|"
@@ -103,5 +134,5 @@ measure "filters + sort + page, rate limit off" "$FILTER"
 stop_api
 
 start_api 1000000000/1h
-measure "search + sort + page, rate limit on (SQLite counter)" "$QUERY"
+measure "search + sort + page, rate limit on ($BACKEND counter)" "$QUERY"
 stop_api

@@ -43,6 +43,9 @@ _svc() {
             svc,signal)
                 cmd="svc__subcmd__signal"
                 ;;
+            svc,smoke)
+                cmd="svc__subcmd__smoke"
+                ;;
             svc,start)
                 cmd="svc__subcmd__start"
                 ;;
@@ -96,6 +99,9 @@ _svc() {
                 ;;
             svc__subcmd__help,signal)
                 cmd="svc__subcmd__help__subcmd__signal"
+                ;;
+            svc__subcmd__help,smoke)
+                cmd="svc__subcmd__help__subcmd__smoke"
                 ;;
             svc__subcmd__help,start)
                 cmd="svc__subcmd__help__subcmd__start"
@@ -155,7 +161,7 @@ _svc() {
 
     case "${cmd}" in
         svc)
-            opts="-c -v -h -V --config --verbose --help --version start stop restart reload status signal logs config startup completions api worker queue help"
+            opts="-c -v -h -V --config --verbose --help --version start stop restart reload status signal logs config startup completions api worker smoke queue help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -307,7 +313,7 @@ _svc() {
             return 0
             ;;
         svc__subcmd__help)
-            opts="start stop restart reload status signal logs config startup completions api worker queue help"
+            opts="start stop restart reload status signal logs config startup completions api worker smoke queue help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -489,6 +495,20 @@ _svc() {
             return 0
             ;;
         svc__subcmd__help__subcmd__signal)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        svc__subcmd__help__subcmd__smoke)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -875,6 +895,40 @@ _svc() {
                 return 0
             fi
             case "${prev}" in
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -c)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        svc__subcmd__smoke)
+            opts="-c -v -h -V --timeout --email-domain --cacert --config --verbose --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --email-domain)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --cacert)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --config)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0

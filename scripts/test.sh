@@ -10,6 +10,7 @@ command -v systemd-analyze >/dev/null 2>&1 || need_apt+=(systemd)
 command -v tmux >/dev/null 2>&1 || need_apt+=(tmux)
 command -v wrk >/dev/null 2>&1 || need_apt+=(wrk)   # tests/faults_service.rs
 command -v python3 >/dev/null 2>&1 || need_apt+=(python3)
+command -v openssl >/dev/null 2>&1 || need_apt+=(openssl)
 python3 -c 'import ensurepip, venv' >/dev/null 2>&1 || need_apt+=(python3-venv)
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "==> installing ${need_apt[*]} from Debian's packages"
@@ -19,7 +20,15 @@ fi
 # A real SMTP server for the worker's SMTP tests (tests/worker_smtp.rs): aiosmtpd from PyPI.
 if ! target/pyenv/bin/python -c 'import aiosmtpd' >/dev/null 2>&1; then
   echo "==> installing aiosmtpd into target/pyenv"
-  python3 -m venv target/pyenv && target/pyenv/bin/pip install -q aiosmtpd
+  python3 -m venv target/pyenv && target/pyenv/bin/python -m pip install -q aiosmtpd
+fi
+
+# The Kubernetes manifests' schema validator (tests/deploy.rs), in the same venv. `python -m pip`
+# rather than bin/pip: a venv copied from another checkout keeps that checkout's pip shebang.
+if ! target/pyenv/bin/python -c 'import kubernetes_validate' >/dev/null 2>&1; then
+  echo "==> installing kubernetes-validate into target/pyenv"
+  [ -x target/pyenv/bin/python ] || python3 -m venv target/pyenv
+  target/pyenv/bin/python -m pip install -q kubernetes-validate==1.31.0
 fi
 
 # The real Node BullMQ peer for the Redis interop tests (tests/redis_interop.rs), when Node is
@@ -30,6 +39,15 @@ if command -v node >/dev/null 2>&1 && [ -d "$peer_src" ] && [ ! -d target/bullmq
   rm -rf target/bullmq-peer && mkdir -p target && cp -r "$peer_src" target/bullmq-peer
   chmod -R u+w target/bullmq-peer
   (cd target/bullmq-peer && npm ci --no-audit --no-fund --loglevel=error)
+fi
+
+# A real MongoDB wire-protocol server for the MongoDB backend's tests (tests/common/mongo.rs):
+# SecantusDB from PyPI. GPL, so it is installed here and never vendored; only pre-releases
+# exist, so the version is pinned.
+SECANTUSDB=0.7.0b3
+if ! target/mongo-venv/bin/python -c "import importlib.metadata as m, sys; sys.exit(m.version('secantusdb') != '$SECANTUSDB')" >/dev/null 2>&1; then
+  echo "==> installing SecantusDB $SECANTUSDB into target/mongo-venv"
+  python3 -m venv target/mongo-venv && target/mongo-venv/bin/pip install -q "secantusdb==$SECANTUSDB"
 fi
 
 echo "==> lint"

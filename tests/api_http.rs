@@ -1,14 +1,16 @@
 //! `svc api` as an HTTP service: probes, metrics, every header, the error codes and body rules,
 //! CORS, the rate limit across instances, request-id correlation, settings, readiness and the
-//! drain on SIGTERM. Every test runs the real binary.
+//! drain on SIGTERM. Every test runs the real binary; those that do not poke at SQLite itself
+//! run on both store backends.
 
+#[macro_use]
 mod api_support;
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::os::unix::net::UnixDatagram;
 
-use api_support::{App, PATIENCE, Resp, Spawn, wait_for, wait_for_async};
+use api_support::{App, Backend, PATIENCE, Resp, Spawn, wait_for, wait_for_async};
 use nix::sys::signal::Signal;
 use reqwest::Method;
 use serde_json::{Value, json};
@@ -75,9 +77,22 @@ fn raw_exchange(port: u16, request: &[u8]) -> String {
     String::from_utf8_lossy(&response).into_owned()
 }
 
-#[tokio::test]
-async fn probes_answer_and_metrics_describe_the_service() {
-    let app = Spawn::new().start().await;
+backend_tests!(
+    probes_answer_and_metrics_describe_the_service,
+    ready_names_what_is_down,
+    every_response_carries_the_security_headers,
+    request_ids_are_echoed_or_generated_and_tag_every_log_line,
+    cors_allows_only_the_listed_origins,
+    bodies_must_be_small_well_formed_json,
+    unknown_routes_and_methods_are_404_in_the_error_shape,
+    a_corrupt_row_is_an_opaque_500_with_its_cause_in_the_log,
+    the_rate_limit_holds_across_two_instances,
+    forwarded_addresses_count_only_through_trusted_proxies,
+    instances_share_one_port,
+);
+
+async fn probes_answer_and_metrics_describe_the_service(backend: Backend) {
+    let app = backend.spawn().start().await;
     for path in ["/health", "/api/health"] {
         let resp = app.get(path).await;
         assert_eq!(
@@ -133,9 +148,8 @@ async fn probes_answer_and_metrics_describe_the_service() {
     assert!(sample(&text, "process_resident_memory_bytes").unwrap() > 1e6);
 }
 
-#[tokio::test]
-async fn ready_names_what_is_down() {
-    let app = Spawn::new().start().await;
+async fn ready_names_what_is_down(backend: Backend) {
+    let app = backend.spawn().start().await;
     app.db()
         .execute_batch("ALTER TABLE queue_jobs RENAME TO queue_jobs_away;")
         .unwrap();
@@ -157,22 +171,35 @@ async fn ready_names_what_is_down() {
         "liveness does not depend on the queue"
     );
 
-    app.db()
-        .execute_batch("ALTER TABLE products RENAME TO products_away;")
-        .unwrap();
-    let resp = app.get("/ready").await;
+    backend.break_database(&app).await;
+    // At once on SQLite; MongoDB's probe trusts calls that just succeeded for 2 s.
+    let deadline = std::time::Instant::now() + PATIENCE;
+    let resp = loop {
+        let resp = app.get("/ready").await;
+        if resp.detail_fields() == ["database", "queue"] || std::time::Instant::now() > deadline {
+            break resp;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    };
+    assert_eq!(resp.detail_fields(), ["database", "queue"], "{}", resp.text);
     resp.error(503, "SERVICE_UNAVAILABLE");
-    assert_eq!(resp.detail_fields(), ["database", "queue"]);
+    assert!(
+        !resp.text.contains("no such table") && !resp.text.contains("Server selection"),
+        "no driver message: {}",
+        resp.text
+    );
 
+    backend.repair_database(&app).await;
     app.db()
-        .execute_batch("ALTER TABLE queue_jobs_away RENAME TO queue_jobs; ALTER TABLE products_away RENAME TO products;")
+        .execute_batch("ALTER TABLE queue_jobs_away RENAME TO queue_jobs;")
         .unwrap();
-    assert_eq!(app.get("/ready").await.status, 200);
+    let ready = wait_for_async(PATIENCE, || async { app.get("/ready").await.status == 200 }).await;
+    assert!(ready, "ready again once both are back");
 }
 
-#[tokio::test]
-async fn every_response_carries_the_security_headers() {
-    let app = Spawn::new()
+async fn every_response_carries_the_security_headers(backend: Backend) {
+    let app = backend
+        .spawn()
         .env("RATE_LIMIT", "8/24h")
         .env("CORS_ORIGINS", "https://app.example.com")
         .start()
@@ -217,9 +244,8 @@ async fn every_response_carries_the_security_headers() {
     assert_eq!(last.header("content-type"), Some("application/json"));
 }
 
-#[tokio::test]
-async fn request_ids_are_echoed_or_generated_and_tag_every_log_line() {
-    let app = Spawn::new().start().await;
+async fn request_ids_are_echoed_or_generated_and_tag_every_log_line(backend: Backend) {
+    let app = backend.spawn().start().await;
     let echo = app
         .send(
             app.request(Method::GET, "/health")
@@ -332,9 +358,9 @@ async fn request_ids_are_echoed_or_generated_and_tag_every_log_line() {
     assert_eq!(completed, 1);
 }
 
-#[tokio::test]
-async fn cors_allows_only_the_listed_origins() {
-    let app = Spawn::new()
+async fn cors_allows_only_the_listed_origins(backend: Backend) {
+    let app = backend
+        .spawn()
         .env(
             "CORS_ORIGINS",
             "https://app.example.com,http://localhost:5173",
@@ -416,9 +442,8 @@ async fn cors_allows_only_the_listed_origins() {
     assert_eq!(refused.header("access-control-allow-origin"), None);
 }
 
-#[tokio::test]
-async fn bodies_must_be_small_well_formed_json() {
-    let app = Spawn::new().start().await;
+async fn bodies_must_be_small_well_formed_json(backend: Backend) {
+    let app = backend.spawn().start().await;
     // Exactly 10,000 bytes (valid JSON padded with spaces) is accepted; 10,001 is not.
     let json_of = |size: usize| {
         let mut body = br#"{"title":"padded","price":1}"#.to_vec();
@@ -504,9 +529,8 @@ async fn bodies_must_be_small_well_formed_json() {
     resp.error(400, "VALIDATION_ERROR");
 }
 
-#[tokio::test]
-async fn unknown_routes_and_methods_are_404_in_the_error_shape() {
-    let app = Spawn::new().start().await;
+async fn unknown_routes_and_methods_are_404_in_the_error_shape(backend: Backend) {
+    let app = backend.spawn().start().await;
     let body = app.get("/api/nothing").await.error(404, "NOT_FOUND");
     assert_eq!(body["path"], "/api/nothing");
     app.send(app.request(Method::PUT, "/api/products"))
@@ -517,16 +541,9 @@ async fn unknown_routes_and_methods_are_404_in_the_error_shape() {
         .error(404, "NOT_FOUND");
 }
 
-#[tokio::test]
-async fn a_corrupt_row_is_an_opaque_500_with_its_cause_in_the_log() {
-    let app = Spawn::new().start().await;
-    app.db()
-        .execute(
-            "INSERT INTO products (id, title, price, tags, stock, search_text, created_at, updated_at) \
-             VALUES ('not-an-object-id', 'bad', 1, '[]', 0, 'bad', 1, 1)",
-            [],
-        )
-        .unwrap();
+async fn a_corrupt_row_is_an_opaque_500_with_its_cause_in_the_log(backend: Backend) {
+    let app = backend.spawn().start().await;
+    app.insert_corrupt_product().await;
     let resp = app
         .send(
             app.request(Method::GET, "/api/products")
@@ -579,10 +596,10 @@ async fn a_database_busy_past_its_timeout_is_a_503() {
     assert!(recovered, "writes never came back");
 }
 
-#[tokio::test]
-async fn the_rate_limit_holds_across_two_instances() {
-    let one = Spawn::new().env("RATE_LIMIT", "10/24h").start().await;
-    let two = Spawn::new()
+async fn the_rate_limit_holds_across_two_instances(backend: Backend) {
+    let one = backend.spawn().env("RATE_LIMIT", "10/24h").start().await;
+    let two = backend
+        .spawn()
         .env("RATE_LIMIT", "10/24h")
         .data_dir(&one.data_dir)
         .start()
@@ -627,9 +644,9 @@ async fn the_rate_limit_holds_across_two_instances() {
     }
 }
 
-#[tokio::test]
-async fn forwarded_addresses_count_only_through_trusted_proxies() {
-    let app = Spawn::new()
+async fn forwarded_addresses_count_only_through_trusted_proxies(backend: Backend) {
+    let app = backend
+        .spawn()
         .env("RATE_LIMIT", "2/24h")
         .env("TRUSTED_PROXIES", "127.0.0.1/32")
         .start()
@@ -654,11 +671,11 @@ async fn forwarded_addresses_count_only_through_trusted_proxies() {
     );
 }
 
-#[tokio::test]
-async fn instances_share_one_port() {
-    let one = Spawn::new().start().await;
+async fn instances_share_one_port(backend: Backend) {
+    let one = backend.spawn().start().await;
     let port = one.port.to_string();
-    let two = Spawn::new()
+    let two = backend
+        .spawn()
         .env("PORT", &port)
         .data_dir(&one.data_dir)
         .start()
@@ -676,7 +693,7 @@ async fn instances_share_one_port() {
     let served = |app: &App| {
         app.logs()
             .iter()
-            .filter(|l| l["msg"] == "request completed")
+            .filter(|l| l["msg"] == "request completed" && l["path"] == "/health")
             .count()
     };
     // The access lines reach the test through a pipe and a reader thread: wait for all 40.
@@ -722,8 +739,20 @@ async fn invalid_settings_refuse_to_start_naming_the_variable() {
         );
     }
     let (status, stderr) = Spawn::new()
+        .env("DB_URL", "mongodb://db.example/bad.name")
+        .env("DB_POOL_MAX", "0")
+        .env("DB_TIMEOUT", "forever")
+        .run_to_exit();
+    assert_eq!(status.code(), Some(2), "{stderr}");
+    for var in ["DB_URL", "DB_POOL_MAX", "DB_TIMEOUT"] {
+        assert!(
+            stderr.contains(&format!("{var}:")),
+            "{var} not named in {stderr}"
+        );
+    }
+    let (status, stderr) = Spawn::new()
         .env("REDIS_HOST", "cache")
-        .env("REDIS_PORT", "6379")
+        .env("REDIS_URL", "redis://cache")
         .run_to_exit();
     assert_eq!(status.code(), Some(2));
     assert!(stderr.contains("REDIS_HOST:"), "{stderr}");

@@ -1,9 +1,10 @@
 //! `svc api` products over real HTTP: every route, and the query engine against a seeded
-//! catalogue whose answers are known.
+//! catalogue whose answers are known. Every test runs on both store backends.
 
+#[macro_use]
 mod api_support;
 
-use api_support::{App, Spawn};
+use api_support::{App, Backend};
 use serde_json::{Value, json};
 
 /// (title, description, price, brand, category, tags, stock)
@@ -147,9 +148,16 @@ async fn query(app: &App, q: &str) -> Value {
     resp.json()
 }
 
-#[tokio::test]
-async fn every_parameter_alone_and_combined_gives_the_known_answer() {
-    let app = Spawn::new().start().await;
+backend_tests!(
+    every_parameter_alone_and_combined_gives_the_known_answer,
+    products_are_created_read_patched_deleted_and_restored,
+    bad_bodies_are_refused_naming_each_field,
+    bad_queries_are_refused_naming_each_parameter,
+    injection_attempts_are_inert,
+);
+
+async fn every_parameter_alone_and_combined_gives_the_known_answer(backend: Backend) {
+    let app = backend.spawn().start().await;
     seed(&app).await;
     let all_by_price = [
         "50% Off Sticker",
@@ -386,9 +394,8 @@ async fn every_parameter_alone_and_combined_gives_the_known_answer() {
     assert_eq!(seen.len(), 10);
 }
 
-#[tokio::test]
-async fn products_are_created_read_patched_deleted_and_restored() {
-    let app = Spawn::new().start().await;
+async fn products_are_created_read_patched_deleted_and_restored(backend: Backend) {
+    let app = backend.spawn().start().await;
     let created = app
         .post("/api/products", &json!({"title": "  Lamp ", "price": 30, "tags": ["home", "home"], "description": "Desk lamp"}))
         .await;
@@ -488,9 +495,8 @@ async fn products_are_created_read_patched_deleted_and_restored() {
         .error(400, "INVALID_ID");
 }
 
-#[tokio::test]
-async fn bad_bodies_are_refused_naming_each_field() {
-    let app = Spawn::new().start().await;
+async fn bad_bodies_are_refused_naming_each_field(backend: Backend) {
+    let app = backend.spawn().start().await;
     let cases: Vec<(Value, Vec<&str>)> = vec![
         (json!({}), vec!["title", "price"]),
         (json!({"title": "", "price": 1}), vec!["title"]),
@@ -566,9 +572,8 @@ async fn bad_bodies_are_refused_naming_each_field() {
     );
 }
 
-#[tokio::test]
-async fn bad_queries_are_refused_naming_each_parameter() {
-    let app = Spawn::new().start().await;
+async fn bad_queries_are_refused_naming_each_parameter(backend: Backend) {
+    let app = backend.spawn().start().await;
     let cases: Vec<(&str, Vec<&str>)> = vec![
         ("color=red", vec!["color"]),
         ("sort=price&sort=title", vec!["sort"]),
@@ -626,9 +631,8 @@ async fn bad_queries_are_refused_naming_each_parameter() {
     .error(400, "VALIDATION_ERROR");
 }
 
-#[tokio::test]
-async fn injection_attempts_are_inert() {
-    let app = Spawn::new().start().await;
+async fn injection_attempts_are_inert(backend: Backend) {
+    let app = backend.spawn().start().await;
     seed(&app).await;
     // SQL in the query string: bound as plain text, never run.
     for q in [
@@ -637,6 +641,22 @@ async fn injection_attempts_are_inert() {
         "category=phones%27%20OR%20%271%27%3D%271",
         "brand=%22%20OR%20%22%22%3D%22",
         "tags=apple%27)%20OR%20(%271%27%3D%271",
+    ] {
+        let body = query(&app, q).await;
+        assert_eq!(body["meta"]["total"], 0, "{q}");
+    }
+    // MongoDB operators, JSON and regex syntax as values: plain text, matching nothing here.
+    for q in [
+        "category=%7B%22%24ne%22%3Anull%7D",
+        "brand=%24ne",
+        "tags=%24in,%24exists",
+        "search=%24where",
+        "search=%5E",
+        "search=.%2B",
+        "search=%5BA-Z%5D",
+        "search=a%7Cp",
+        "search=(%3Fi)PHONE%24",
+        "search=%5C",
     ] {
         let body = query(&app, q).await;
         assert_eq!(body["meta"]["total"], 0, "{q}");
@@ -687,9 +707,25 @@ async fn injection_attempts_are_inert() {
     assert_eq!(titles(&found), [evil]);
     let found = query(&app, "tags=x%27%20OR%20%271%27%3D%271").await;
     assert_eq!(titles(&found), [evil]);
+    // Regex and operator syntax in a body is stored as text and found literally.
+    let pattern = "^.*$ (a|b)+ [x] {\"$gt\": 1} \\d";
+    let created = app
+        .post(
+            "/api/products",
+            &json!({"title": pattern, "price": 1, "brand": "$where"}),
+        )
+        .await;
+    assert_eq!(created.status, 201, "{}", created.text);
+    for q in [
+        "search=%5E.*%24%20(a%7Cb)%2B",
+        "search=%7B%22%24GT%22%3A%201%7D%20%5Cd",
+        "brand=%24where",
+    ] {
+        assert_eq!(titles(&query(&app, q).await), [pattern], "{q}");
+    }
     assert_eq!(
         query(&app, "").await["meta"]["total"],
-        11,
+        12,
         "the catalogue is intact"
     );
 }

@@ -1,11 +1,13 @@
 //! `svc api` users over real HTTP: sign-up, the welcome-email job it enqueues (read back from the
-//! real queue in the same database file), duplicates, soft delete, and the queue-down guarantee.
+//! real embedded queue in `DATA_DIR`), duplicates (also racing), soft delete, and the queue-down
+//! guarantee. Every test runs on both store backends.
 
+#[macro_use]
 mod api_support;
 
 use std::time::Duration;
 
-use api_support::{App, PATIENCE, Spawn};
+use api_support::{App, Backend, PATIENCE};
 use serde_json::{Value, json};
 use svc::queue::Queue;
 use svc::queue::sqlite::SqliteQueue;
@@ -42,9 +44,19 @@ async fn wait_for_job(app: &App, id: &str) -> svc::queue::JobRecord {
     }
 }
 
-#[tokio::test]
-async fn a_sign_up_stores_the_user_without_secrets_and_enqueues_the_welcome_email() {
-    let app = Spawn::new().start().await;
+backend_tests!(
+    a_sign_up_stores_the_user_without_secrets_and_enqueues_the_welcome_email,
+    users_are_listed_read_and_soft_deleted_and_emails_are_unique,
+    concurrent_sign_ups_with_one_email_make_one_user,
+    bad_sign_ups_are_refused_without_coercion_or_mass_assignment,
+    a_user_created_while_the_queue_is_down_gets_its_email_once_the_queue_is_back,
+    jobs_left_in_the_outbox_by_a_stopped_instance_are_relayed_by_the_next,
+);
+
+async fn a_sign_up_stores_the_user_without_secrets_and_enqueues_the_welcome_email(
+    backend: Backend,
+) {
+    let app = backend.spawn().start().await;
     let resp = app
         .send(
             app.request(reqwest::Method::POST, "/api/users")
@@ -59,7 +71,8 @@ async fn a_sign_up_stores_the_user_without_secrets_and_enqueues_the_welcome_emai
         resp.text
     );
     let user = resp.json()["data"].clone();
-    let keys: Vec<&String> = user.as_object().unwrap().keys().collect();
+    let mut keys: Vec<&String> = user.as_object().unwrap().keys().collect();
+    keys.sort();
     assert_eq!(
         keys,
         ["createdAt", "deletedAt", "email", "id", "name", "updatedAt"]
@@ -71,12 +84,7 @@ async fn a_sign_up_stores_the_user_without_secrets_and_enqueues_the_welcome_emai
     let id = user["id"].as_str().unwrap();
 
     // The stored hash is argon2id with the crate's defaults; nothing logged it.
-    let hash: String = app
-        .db()
-        .query_row("SELECT password_hash FROM users WHERE id = ?1", [id], |r| {
-            r.get(0)
-        })
-        .unwrap();
+    let hash = app.password_hash(id).await;
     assert!(
         hash.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"),
         "{hash}"
@@ -103,9 +111,8 @@ async fn a_sign_up_stores_the_user_without_secrets_and_enqueues_the_welcome_emai
     assert_eq!(counts.waiting, 1);
 }
 
-#[tokio::test]
-async fn users_are_listed_read_and_soft_deleted_and_emails_are_unique() {
-    let app = Spawn::new().start().await;
+async fn users_are_listed_read_and_soft_deleted_and_emails_are_unique(backend: Backend) {
+    let app = backend.spawn().start().await;
     let ann = sign_up(&app, "Ann", "ann@example.com").await;
     let bob = sign_up(&app, "Bob", "bob@example.com").await;
 
@@ -184,9 +191,8 @@ async fn users_are_listed_read_and_soft_deleted_and_emails_are_unique() {
         .error(404, "NOT_FOUND");
 }
 
-#[tokio::test]
-async fn bad_sign_ups_are_refused_without_coercion_or_mass_assignment() {
-    let app = Spawn::new().start().await;
+async fn bad_sign_ups_are_refused_without_coercion_or_mass_assignment(backend: Backend) {
+    let app = backend.spawn().start().await;
     let cases: Vec<(Value, Vec<&str>, &str)> = vec![
         (
             json!({"name": "a", "email": {"$ne": ""}, "password": "12345678"}),
@@ -256,11 +262,12 @@ async fn bad_sign_ups_are_refused_without_coercion_or_mass_assignment() {
     );
 }
 
-#[tokio::test]
-async fn a_user_created_while_the_queue_is_down_gets_its_email_once_the_queue_is_back() {
-    let app = Spawn::new().start().await;
+async fn a_user_created_while_the_queue_is_down_gets_its_email_once_the_queue_is_back(
+    backend: Backend,
+) {
+    let app = backend.spawn().start().await;
     // The queue goes down: every insert into its table fails (a real SQLite error in the
-    // queue backend), while the users table works.
+    // embedded queue), while the store works.
     app.db()
         .execute_batch(
             "CREATE TRIGGER queue_down BEFORE INSERT ON queue_jobs BEGIN SELECT RAISE(ABORT, 'queue is down'); END;",
@@ -288,26 +295,16 @@ async fn a_user_created_while_the_queue_is_down_gets_its_email_once_the_queue_is
     app.db().execute_batch("DROP TRIGGER queue_down;").unwrap();
     let job = wait_for_job(&app, &job_id).await;
     assert_eq!(job.data["email"], "grace@example.com");
-    let outbox_left: i64 = app
-        .db()
-        .query_row("SELECT COUNT(*) FROM api_outbox", [], |r| r.get(0))
-        .unwrap();
-    let cleared = api_support::wait_for(PATIENCE, || {
-        app.db()
-            .query_row("SELECT COUNT(*) FROM api_outbox", [], |r| {
-                r.get::<_, i64>(0)
-            })
-            .unwrap()
-            == 0
+    let cleared = api_support::wait_for_async(PATIENCE, || async {
+        app.get("/metrics").await.text.contains("outbox_backlog 0")
     })
     .await;
-    assert!(cleared, "outbox still holds {outbox_left}");
+    assert!(cleared, "the outbox still holds the job");
     assert_eq!(queue(&app).counts().await.unwrap().waiting, 1);
 }
 
-#[tokio::test]
-async fn jobs_left_in_the_outbox_by_a_stopped_instance_are_relayed_by_the_next() {
-    let first = Spawn::new().start().await;
+async fn jobs_left_in_the_outbox_by_a_stopped_instance_are_relayed_by_the_next(backend: Backend) {
+    let first = backend.spawn().start().await;
     first
         .db()
         .execute_batch("CREATE TRIGGER queue_down BEFORE INSERT ON queue_jobs BEGIN SELECT RAISE(ABORT, 'down'); END;")
@@ -333,8 +330,44 @@ async fn jobs_left_in_the_outbox_by_a_stopped_instance_are_relayed_by_the_next()
         "the killed instance never delivered it"
     );
     // A fresh instance on the same data relays the row once its claim lease has passed.
-    let next = Spawn::new().data_dir(&data_dir).start().await;
+    let next = backend.spawn().data_dir(&data_dir).start().await;
     let job = wait_for_job(&next, &job_id).await;
     assert_eq!(job.name, "welcome-email");
     drop(first);
+}
+
+async fn concurrent_sign_ups_with_one_email_make_one_user(backend: Backend) {
+    // Two instances on one database, eight sign-ups with the same email at once: the unique
+    // index decides, whatever the interleaving.
+    let one = backend.spawn().start().await;
+    let two = backend.spawn().data_dir(&one.data_dir).start().await;
+    let mut racing = Vec::new();
+    for i in 0..8 {
+        let app = if i % 2 == 0 { &one } else { &two };
+        let request = app.request(reqwest::Method::POST, "/api/users").json(
+            &json!({"name": format!("Racer {i}"), "email": "race@example.com", "password": "correct horse battery"}),
+        );
+        racing.push(tokio::spawn(async move {
+            let response = request.send().await.expect("request");
+            let status = response.status().as_u16();
+            (status, response.text().await.expect("body"))
+        }));
+    }
+    let mut statuses = Vec::new();
+    for task in racing {
+        let (status, text) = task.await.expect("task");
+        if status == 409 {
+            assert!(text.contains("EMAIL_TAKEN"), "{text}");
+        }
+        statuses.push(status);
+    }
+    statuses.sort();
+    assert_eq!(statuses, [201, 409, 409, 409, 409, 409, 409, 409]);
+    let users = one.get("/api/users?includeDeleted=true").await.json();
+    assert_eq!(users["meta"]["total"], 1, "{users}");
+    assert_eq!(users["data"][0]["email"], "race@example.com");
+    // One user, one welcome email.
+    let id = users["data"][0]["id"].as_str().unwrap();
+    wait_for_job(&one, &format!("welcome-{id}")).await;
+    assert_eq!(queue(&one).counts().await.unwrap().waiting, 1);
 }

@@ -140,3 +140,83 @@ fn reloading_the_api_under_load_fails_no_request() {
         "old {old:?} new {new:?}"
     );
 }
+
+/// A `redis-server` on a free loopback port, killed on drop.
+struct Redis {
+    child: std::process::Child,
+    port: u16,
+}
+
+impl Redis {
+    fn start() -> Redis {
+        let port = free_port();
+        let child = std::process::Command::new("redis-server")
+            .args([
+                "--port",
+                &port.to_string(),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ])
+            .args(["--maxmemory-policy", "noeviction"])
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("redis-server (scripts/test.sh installs it)");
+        assert!(wait_for(Duration::from_secs(10), || {
+            std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+        }));
+        Redis { child, port }
+    }
+}
+
+impl Drop for Redis {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn with_redis_configured_a_sign_up_goes_through_the_bullmq_queue() {
+    let redis = Redis::start();
+    let port = free_port();
+    let project = stack(
+        port,
+        &format!("REDIS_URL = \"redis://127.0.0.1:{}\"", redis.port),
+    );
+    project.start();
+    let user = sign_up(port, "e2e-redis-7", "cy@example.com");
+    let mail = project.path(&format!("data/outbox/welcome-{user}.eml"));
+    assert!(
+        wait_for(Duration::from_secs(10), || mail.exists()),
+        "no email for {user}"
+    );
+    // The job lives in BullMQ's layout: its hash under bull:email-queue:, completed in the zset.
+    let redis_cli = |args: &[&str]| {
+        let out = std::process::Command::new("redis-cli")
+            .args(["-p", &redis.port.to_string()])
+            .args(args)
+            .output()
+            .unwrap();
+        stdout(&out).trim().to_owned()
+    };
+    let job = format!("welcome-{user}");
+    assert!(wait_for(Duration::from_secs(5), || !redis_cli(&[
+        "ZSCORE",
+        "bull:email-queue:completed",
+        &job
+    ])
+    .is_empty()));
+    assert_eq!(
+        redis_cli(&["HGET", &format!("bull:email-queue:{job}"), "name"]),
+        "welcome-email"
+    );
+    let lines = request_lines(&project, "e2e-redis-7");
+    assert!(
+        lines.iter().any(|l| l.contains("job completed")),
+        "{lines:#?}"
+    );
+}

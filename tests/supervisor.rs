@@ -292,7 +292,11 @@ fn signal_reaches_every_instance() {
 fn restart_policies_end_in_exited_or_errored() {
     let project = Project::new(&format!(
         "{}{}{}",
-        program("once", "exit 0", "restart = \"never\""),
+        program(
+            "once",
+            "echo ran >> once.runs; exit 0",
+            "restart = \"never\""
+        ),
         program("fails", "exit 4", "restart = \"never\""),
         program("job", "exit 0", "restart = \"on-failure\""),
     ));
@@ -301,6 +305,12 @@ fn restart_policies_end_in_exited_or_errored() {
     assert!(stderr(&out).contains("fails[0]"), "{}", stderr(&out));
     assert!(!stderr(&out).contains("once[0]"), "{}", stderr(&out));
     project.wait_instance("once", 0, "exited", |i| i["state"] == "exited");
+    let runs = std::fs::read_to_string(project.path("once.runs")).unwrap();
+    assert_eq!(
+        runs.lines().count(),
+        1,
+        "the first `svc start` ran a one-shot program twice"
+    );
     project.wait_instance("job", 0, "exited", |i| i["state"] == "exited");
     let fails = project.wait_instance("fails", 0, "errored", |i| i["state"] == "errored");
     assert_eq!(fails["last_exit"]["code"], 4);

@@ -11,12 +11,12 @@ use tokio_util::sync::CancellationToken;
 use super::metrics::{Metrics, MetricsError, UPKEEP_EVERY};
 use super::relay::Relay;
 use super::serve::RouterSlot;
-use super::settings::Settings;
+use super::settings::{Database, Settings};
 use super::state::AppState;
 use super::{router, unavailable_router};
-use crate::queue::sqlite::SqliteQueue;
 use crate::queue::{Queue, QueueError};
 use crate::store::StoreError;
+use crate::store::mongo::MongoStore;
 use crate::store::sqlite::SqliteStore;
 
 /// Why the service could not be built.
@@ -55,8 +55,16 @@ pub struct Application {
 
 /// The store and the queue, open.
 struct Backends {
-    store: Arc<SqliteStore>,
+    store: OpenStore,
     queue: Arc<dyn Queue>,
+}
+
+/// The store backend `DB_URL` chose.
+enum OpenStore {
+    Embedded(Arc<SqliteStore>),
+    /// Connects on first use: opening it does no I/O, so an unreachable server never keeps the
+    /// API from starting (see [`crate::store::mongo`]).
+    Mongo(Arc<MongoStore>),
 }
 
 /// How long to wait between attempts to open a store that could not be opened.
@@ -65,7 +73,8 @@ const REOPEN_EVERY: Duration = Duration::from_millis(500);
 impl Application {
     /// Takes the listener passed by the supervisor (`LISTEN_FDS`), or binds `HOST:PORT` (port 0
     /// picks a free one) with `SO_REUSEPORT`, so several instances share one port; then opens the
-    /// store and the queue in `DATA_DIR`. If they cannot be opened (the folder is not
+    /// store (in `DATA_DIR`, or MongoDB, which connects on first use) and the queue in
+    /// `DATA_DIR`. If they cannot be opened (the folder is not
     /// creatable, the file is locked past the busy timeout), the API starts anyway: `/health`
     /// answers, `/ready` and every other route answer 503 at once, and it keeps trying to open
     /// them every 500 ms; once open, it serves normally. A store that is down for a while must
@@ -86,14 +95,18 @@ impl Application {
                 source,
             })?
             .port();
-        let backends = match open(settings.data_dir.clone()).await {
+        let backends = match open(&settings).await {
             Ok(backends) => Some(backends),
             Err(error) => {
                 tracing::error!(%error, "database unavailable at start; answering 503 and retrying every 500 ms");
                 None
             }
         };
-        tracing::info!(host = %settings.addr.ip(), port, dataDir = %settings.data_dir.display(), "listening");
+        let database = match &settings.database {
+            Database::Embedded => "sqlite".to_owned(),
+            Database::Mongo(config) => format!("mongodb {}/{}", config.hosts(), config.database),
+        };
+        tracing::info!(host = %settings.addr.ip(), port, dataDir = %settings.data_dir.display(), %database, "listening");
         Ok(Application {
             listener,
             port,
@@ -179,19 +192,26 @@ impl Application {
     }
 }
 
-/// Opens the store and the queue in `data_dir` (blocking work, off the async threads).
-async fn open(data_dir: std::path::PathBuf) -> Result<Backends, BuildError> {
-    let (store, queue) = tokio::task::spawn_blocking(move || {
-        (
-            SqliteStore::open_in(&data_dir),
-            SqliteQueue::open_in(&data_dir),
-        )
-    })
-    .await?;
-    Ok(Backends {
-        store: Arc::new(store?),
-        queue: Arc::new(queue?),
-    })
+/// Opens the store and the queue the environment chooses (Redis when `REDIS_URL`/`REDIS_HOST`
+/// is set, else the embedded one in `DATA_DIR`); blocking work runs off the async threads.
+async fn open(settings: &Settings) -> Result<Backends, BuildError> {
+    let data_dir = settings.data_dir.clone();
+    let queue =
+        tokio::task::spawn_blocking(move || crate::queue::open_from_env(&data_dir)).await??;
+    let store = match &settings.database {
+        Database::Embedded => {
+            let data_dir = settings.data_dir.clone();
+            let store =
+                tokio::task::spawn_blocking(move || SqliteStore::open_in(&data_dir)).await??;
+            OpenStore::Embedded(Arc::new(store))
+        }
+        Database::Mongo(config) => {
+            let store = MongoStore::new(config.as_ref().clone());
+            store.start_connecting();
+            OpenStore::Mongo(Arc::new(store))
+        }
+    };
+    Ok(Backends { store, queue })
 }
 
 /// Tries to open the backends every [`REOPEN_EVERY`] until it works or `stop`.
@@ -201,7 +221,7 @@ async fn open_when_possible(settings: &Settings, stop: &CancellationToken) -> Op
             () = stop.cancelled() => return None,
             () = tokio::time::sleep(REOPEN_EVERY) => {}
         }
-        match open(settings.data_dir.clone()).await {
+        match open(settings).await {
             Ok(backends) => {
                 tracing::info!("database opened; serving");
                 return Some(backends);
@@ -220,7 +240,12 @@ fn start(
     slot: &RouterSlot,
     stop: &CancellationToken,
 ) -> tokio::task::JoinHandle<()> {
-    let state = AppState::embedded(backends.store, backends.queue, settings, metrics.clone());
+    let state = match backends.store {
+        OpenStore::Embedded(store) => {
+            AppState::new(store, backends.queue, settings, metrics.clone())
+        }
+        OpenStore::Mongo(store) => AppState::new(store, backends.queue, settings, metrics.clone()),
+    };
     let relay = Relay::new(
         state.outbox.clone(),
         state.queue.clone(),

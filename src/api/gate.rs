@@ -28,8 +28,8 @@ use tokio_util::sync::CancellationToken;
 use crate::domain::{ObjectId, Product, ProductPatch, Timestamp, User};
 use crate::query::{ProductQuery, UserQuery};
 use crate::store::{
-    Health, Outbox, OutboxEntry, OutboxMessage, Page, Probe, ProductRepository, RateCounter,
-    StoreError, UserRepository,
+    Health, Outbox, OutboxEntry, OutboxId, OutboxMessage, Page, Probe, ProductRepository,
+    RateCounter, StoreError, UserRepository,
 };
 
 /// How often the prober asks the store.
@@ -268,10 +268,15 @@ impl<S: Outbox> Outbox for Guarded<S> {
             .run(Kind::Write, self.inner.claim(limit, lease))
             .await
     }
-    async fn delivered(&self, id: i64) -> Result<(), StoreError> {
+    async fn delivered(&self, id: &OutboxId) -> Result<(), StoreError> {
         self.gate.run(Kind::Write, self.inner.delivered(id)).await
     }
-    async fn retry_later(&self, id: i64, error: &str, delay: Duration) -> Result<(), StoreError> {
+    async fn retry_later(
+        &self,
+        id: &OutboxId,
+        error: &str,
+        delay: Duration,
+    ) -> Result<(), StoreError> {
         self.gate
             .run(Kind::Write, self.inner.retry_later(id, error, delay))
             .await

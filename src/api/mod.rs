@@ -8,7 +8,7 @@
 //! - [`settings`]: env variables, validated all at once.
 //! - [`app`]: building, binding (`SO_REUSEPORT`), serving, draining; [`serve`]: the accept
 //!   loop with a header timeout (slow loris).
-//! - [`routes`]: one file per resource (`health`, `products`, `users`).
+//! - [`routes`]: one file per resource (`health`, `products`, `users`, `welcome_email`).
 //! - [`request`]: the outermost middleware (request id, error body, security headers, metrics,
 //!   access log); [`rate_limit`] and [`client_ip`]: the shared per-client limit.
 //! - [`gate`]: requests fail fast with 503 while the store is down, and recover by themselves.
@@ -77,6 +77,10 @@ pub fn router(state: AppState) -> Router {
         .route(
             "/api/users/{id}",
             get(routes::users::get).delete(routes::users::delete),
+        )
+        .route(
+            "/api/users/{id}/welcome-email",
+            get(routes::welcome_email::status),
         )
         .fallback(not_found)
         .method_not_allowed_fallback(not_found)
@@ -223,7 +227,7 @@ mod tests {
         let settings = Settings::from_lookup(|_| None).unwrap();
         let store = Arc::new(SqliteStore::open_in(dir).unwrap());
         let queue = Arc::new(SqliteQueue::open_in(dir).unwrap());
-        AppState::embedded(
+        AppState::new(
             store,
             queue,
             &settings,

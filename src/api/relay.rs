@@ -118,7 +118,7 @@ impl Relay {
             Ok(added) => {
                 let duplicate = matches!(added, Added::Duplicate(_));
                 tracing::info!(jobId = %job_id, queue = %entry.message.queue, duplicate, "job enqueued");
-                if let Err(error) = self.outbox.delivered(entry.id).await {
+                if let Err(error) = self.outbox.delivered(&entry.id).await {
                     // The row comes back after its lease; the second add is a no-op.
                     tracing::warn!(%error, jobId = %job_id, "cannot clear the outbox row");
                 }
@@ -128,7 +128,7 @@ impl Relay {
                 tracing::warn!(%error, jobId = %job_id, retryInMs = delay.as_millis() as u64, "queue unavailable; job kept in the outbox");
                 if let Err(error) = self
                     .outbox
-                    .retry_later(entry.id, &error.to_string(), delay)
+                    .retry_later(&entry.id, &error.to_string(), delay)
                     .await
                 {
                     tracing::warn!(%error, jobId = %job_id, "cannot record the failed relay");

@@ -27,6 +27,9 @@ use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
 use tower::ServiceExt;
 
+/// At a stop, how long connections accepted just before it get to start their first request.
+const FIRST_REQUEST_GRACE: Duration = Duration::from_millis(250);
+
 /// How long to wait before accepting again after an error such as `EMFILE`.
 const ACCEPT_PAUSE: Duration = Duration::from_secs(1);
 
@@ -100,6 +103,10 @@ pub async fn serve(
         });
     }
     drop(listener);
+    // hyper closes a connection at once when no request is in progress on it, which includes one
+    // accepted just before the stop whose request has not been read yet: give those a moment to
+    // start their request, so that a drain (a reload, a scale-down) answers them instead.
+    tokio::time::sleep(FIRST_REQUEST_GRACE.min(header_timeout)).await;
     graceful.shutdown().await;
 }
 

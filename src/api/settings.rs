@@ -9,14 +9,17 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use super::client_ip::IpNet;
+use crate::store::mongo::{self, MongoConfig};
 
 /// Everything `svc api` is configured with.
 #[derive(Debug, Clone)]
 pub struct Settings {
     /// `HOST` (127.0.0.1) and `PORT` (3000; 0 picks a free port).
     pub addr: SocketAddr,
-    /// `DATA_DIR` (`data`): where the embedded database lives.
+    /// `DATA_DIR` (`data`): where the embedded database (and the embedded queue) live.
     pub data_dir: PathBuf,
+    /// `DB_URL` (with `DB_POOL_MAX`, `DB_TIMEOUT`): which store backend.
+    pub database: Database,
     /// `LOG_LEVEL` (`info`), checked here so a bad value stops the start.
     pub log_level: String,
     /// `CORS_ORIGINS`: the origins browsers may call from; empty allows none.
@@ -35,6 +38,15 @@ pub struct Settings {
     /// How long in-flight requests may finish after SIGTERM (not an env variable: it must stay
     /// under the supervisor's `stop_timeout`, 10 s by default).
     pub drain_timeout: Duration,
+}
+
+/// The store backend, chosen by `DB_URL`.
+#[derive(Debug, Clone)]
+pub enum Database {
+    /// `DB_URL` unset: SQLite in `$DATA_DIR/svc.db`.
+    Embedded,
+    /// `DB_URL=mongodb://…` or `mongodb+srv://…`.
+    Mongo(Box<MongoConfig>),
 }
 
 /// `CORS_ORIGINS`.
@@ -104,10 +116,22 @@ impl Settings {
         let proxies = read("TRUSTED_PROXIES", "", &|v| parse_proxies(v).map(drop));
         let header_timeout = read("HEADER_TIMEOUT", "10s", &|v| parse_timeout(v).map(drop));
         let body_timeout = read("BODY_TIMEOUT", "10s", &|v| parse_timeout(v).map(drop));
-        read("DB_URL", "", &check_db_url);
+        let db_url = read("DB_URL", "", &check_db_url);
+        let pool_max = read("DB_POOL_MAX", "", &|v| parse_pool_max(v).map(drop));
+        let db_timeout = read("DB_TIMEOUT", "", &|v| parse_db_timeout(v).map(drop));
         let redis_url = read("REDIS_URL", "", &check_redis_url);
         let redis_host = read("REDIS_HOST", "", &|v| check_redis_host(v, &redis_url));
         read("REDIS_PORT", "", &|v| check_redis_port(v, &redis_host));
+        let mut database = Database::Embedded;
+        if mongo::is_mongo_url(&db_url) {
+            // Invalid knobs are reported above; the URL is still checked, so all come at once.
+            let pool_max = parse_pool_max(&pool_max).ok().flatten();
+            let timeout = parse_db_timeout(&db_timeout).ok().flatten();
+            match MongoConfig::new(&db_url, pool_max, timeout) {
+                Ok(config) => database = Database::Mongo(Box::new(config)),
+                Err(message) => problems.push(("DB_URL".to_owned(), message)),
+            }
+        }
         if !problems.is_empty() {
             return Err(SettingsError(problems));
         }
@@ -118,6 +142,7 @@ impl Settings {
                 parse_port(&port).map_err(|_| invalid("PORT"))?,
             ),
             data_dir: PathBuf::from(data_dir),
+            database,
             log_level,
             cors: parse_cors(&cors).map_err(|_| invalid("CORS_ORIGINS"))?,
             rate_limit: parse_rate_limit(&rate).map_err(|_| invalid("RATE_LIMIT"))?,
@@ -256,29 +281,61 @@ fn parse_proxies(value: &str) -> Result<Vec<IpNet>, String> {
         .collect()
 }
 
-/// MongoDB is a later issue: a `DB_URL` must not be silently ignored.
+/// `DB_URL`: unset for the embedded store, or a MongoDB URL (checked in full by
+/// [`MongoConfig::new`]).
 fn check_db_url(value: &str) -> Result<(), String> {
-    if value.is_empty() {
+    if value.is_empty() || mongo::is_mongo_url(value) {
         return Ok(());
-    }
-    if value.starts_with("mongodb://") || value.starts_with("mongodb+srv://") {
-        return Err(
-            "the MongoDB backend is not in this build yet; unset DB_URL to use the embedded store"
-                .into(),
-        );
     }
     Err("must be a mongodb:// or mongodb+srv:// URL, or unset for the embedded store".into())
 }
 
-/// The Redis backends are a later issue: a Redis setting must not be silently ignored.
-fn check_redis_url(value: &str) -> Result<(), String> {
+/// `DB_POOL_MAX`: connections per MongoDB server; unset takes the URL's `maxPoolSize` or 10.
+fn parse_pool_max(value: &str) -> Result<Option<u32>, String> {
     if value.is_empty() {
-        return Ok(());
+        return Ok(None);
     }
-    if value.starts_with("redis://") || value.starts_with("rediss://") {
-        return Err(
-            "the Redis queue backend is not in this build yet; unset REDIS_URL to use the embedded queue".into(),
-        );
+    let range = mongo::POOL_MAX_RANGE;
+    value
+        .parse::<u32>()
+        .ok()
+        .filter(|n| range.contains(n))
+        .map(Some)
+        .ok_or_else(|| {
+            format!(
+                "{value:?} is not a number of connections from {} to {}",
+                range.start(),
+                range.end()
+            )
+        })
+}
+
+/// `DB_TIMEOUT`: `5s`, `500ms`, or plain milliseconds (`5000`, as `serverSelectionTimeoutMS`).
+fn parse_db_timeout(value: &str) -> Result<Option<Duration>, String> {
+    if value.is_empty() {
+        return Ok(None);
+    }
+    let usage = || format!("{value:?} is not a duration like 5s, 500ms or 5000 (milliseconds)");
+    let timeout = if value.bytes().all(|b| b.is_ascii_digit()) {
+        Duration::from_millis(value.parse().map_err(|_| usage())?)
+    } else {
+        humantime::parse_duration(value).map_err(|_| usage())?
+    };
+    let range = mongo::TIMEOUT_RANGE;
+    if !range.contains(&timeout) {
+        return Err(format!(
+            "{value:?} must be from {} to {}",
+            humantime::format_duration(*range.start()),
+            humantime::format_duration(*range.end())
+        ));
+    }
+    Ok(Some(timeout))
+}
+
+/// `REDIS_URL` selects the Redis queue (`crate::queue::backend` checks the rest of it).
+fn check_redis_url(value: &str) -> Result<(), String> {
+    if value.is_empty() || value.starts_with("redis://") || value.starts_with("rediss://") {
+        return Ok(());
     }
     Err("must be a redis:// or rediss:// URL".into())
 }
@@ -290,7 +347,7 @@ fn check_redis_host(host: &str, url: &str) -> Result<(), String> {
     if !url.is_empty() {
         return Err("give either REDIS_URL or REDIS_HOST/REDIS_PORT, not both".into());
     }
-    Err("the Redis queue backend is not in this build yet; unset REDIS_HOST and REDIS_PORT to use the embedded queue".into())
+    Ok(())
 }
 
 fn check_redis_port(port: &str, host: &str) -> Result<(), String> {
@@ -384,6 +441,41 @@ mod tests {
     }
 
     #[test]
+    fn db_url_chooses_the_backend() {
+        assert!(matches!(
+            settings(&[]).unwrap().database,
+            Database::Embedded
+        ));
+        let s = settings(&[
+            (
+                "DB_URL",
+                "mongodb://127.0.0.1:27017/shop?directConnection=true",
+            ),
+            ("DB_POOL_MAX", "20"),
+            ("DB_TIMEOUT", "1500"),
+        ])
+        .unwrap();
+        let Database::Mongo(config) = s.database else {
+            panic!("not mongo");
+        };
+        assert_eq!(config.database, "shop");
+        assert_eq!(config.pool_max, 20);
+        assert_eq!(config.timeout, Duration::from_millis(1500));
+        let Database::Mongo(config) = settings(&[("DB_URL", "mongodb+srv://cluster.example.net")])
+            .unwrap()
+            .database
+        else {
+            panic!("not mongo");
+        };
+        assert_eq!(config.database, "svc");
+        assert_eq!(config.timeout, Duration::from_secs(5));
+        assert!(
+            settings(&[("DB_POOL_MAX", "5"), ("DB_TIMEOUT", "2s")]).is_ok(),
+            "the knobs are checked, and harmless, without MongoDB"
+        );
+    }
+
+    #[test]
     fn every_invalid_variable_is_named() {
         let mut names = named(&[
             ("PORT", "70000"),
@@ -394,7 +486,7 @@ mod tests {
             ("BODY_LIMIT", "10 furlongs"),
             ("TRUSTED_PROXIES", "10.0.0.0/33"),
             ("DB_URL", "postgres://x"),
-            ("REDIS_URL", "redis://localhost:6379"),
+            ("REDIS_URL", "localhost:6379"),
         ]);
         names.sort();
         assert_eq!(
@@ -419,9 +511,22 @@ mod tests {
         let quick = settings(&[("HEADER_TIMEOUT", "500ms"), ("BODY_TIMEOUT", "2s")]).unwrap();
         assert_eq!(quick.header_timeout, Duration::from_millis(500));
         assert_eq!(quick.body_timeout, Duration::from_secs(2));
-        assert_eq!(named(&[("DB_URL", "mongodb://db")]), ["DB_URL"]);
+        assert_eq!(named(&[("DB_URL", "mongodb://db/a.b")]), ["DB_URL"]);
+        assert_eq!(
+            named(&[("DB_URL", "mongodb://db/?maxPoolSize=x")]),
+            ["DB_URL"]
+        );
+        assert_eq!(named(&[("DB_POOL_MAX", "0")]), ["DB_POOL_MAX"]);
+        assert_eq!(named(&[("DB_POOL_MAX", "many")]), ["DB_POOL_MAX"]);
+        assert_eq!(named(&[("DB_TIMEOUT", "soon")]), ["DB_TIMEOUT"]);
+        assert_eq!(named(&[("DB_TIMEOUT", "10ms")]), ["DB_TIMEOUT"]);
+        assert_eq!(named(&[("DB_TIMEOUT", "1h")]), ["DB_TIMEOUT"]);
         assert_eq!(named(&[("REDIS_PORT", "abc")]), ["REDIS_PORT"]);
-        assert_eq!(named(&[("REDIS_HOST", "cache")]), ["REDIS_HOST"]);
+        assert!(settings(&[("REDIS_HOST", "cache")]).is_ok());
+        assert_eq!(
+            named(&[("REDIS_URL", "redis://cache"), ("REDIS_HOST", "cache")]),
+            ["REDIS_HOST"]
+        );
         assert_eq!(named(&[("REDIS_PORT", "6379")]), ["REDIS_PORT"]);
         let message = settings(&[("PORT", "x")]).unwrap_err().to_string();
         assert!(message.contains("PORT:"), "{message}");

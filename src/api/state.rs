@@ -13,8 +13,7 @@ use super::metrics::Metrics;
 use super::rate_limit::{FixedWindow, RateLimiter};
 use super::settings::{CorsOrigins, Settings};
 use crate::queue::Queue;
-use crate::store::sqlite::SqliteStore;
-use crate::store::{Health, Outbox, ProductRepository, UserRepository};
+use crate::store::{Health, Outbox, ProductRepository, Store, UserRepository};
 
 #[derive(Clone)]
 pub struct AppState {
@@ -44,9 +43,10 @@ pub struct AppState {
 const HASHING_SLOTS: usize = 2;
 
 impl AppState {
-    /// The state for the embedded backend: every repository is `store`, behind one [`Gate`].
-    pub fn embedded(
-        store: Arc<SqliteStore>,
+    /// The state over one store backend (embedded or MongoDB): every repository is `store`,
+    /// behind one [`Gate`].
+    pub fn new<S: Store>(
+        store: Arc<S>,
         queue: Arc<dyn Queue>,
         settings: &Settings,
         metrics: Metrics,

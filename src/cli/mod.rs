@@ -90,11 +90,33 @@ pub enum Command {
     /// Run the email-queue worker (normally started by the daemon from svc.toml)
     #[command(after_help = "Examples:\n  WORKER_CONCURRENCY=10 svc worker")]
     Worker,
+    /// Post-deploy smoke test: health, readiness, a throw-away sign-up whose welcome email must
+    /// complete through the target's queue, then cleanup; one line per step, exit 0 or 1
+    #[command(
+        after_help = "Examples:\n  svc smoke                                   # http://127.0.0.1:3000\n  svc smoke https://api.example.com --timeout 2m\n  svc smoke https://staging.internal --cacert ca.pem\n  kubectl port-forward svc/svc-api 3000:80 & svc smoke http://127.0.0.1:3000\n\nSteps: health, ready, sign-up, welcome-email, cleanup (soft-deletes the user, also after a failure).\nExit codes: 0 every step passed, 1 a step failed (named on stderr), 2 bad arguments."
+    )]
+    Smoke(SmokeArgs),
     /// Inspect and feed the email queue directly (no daemon needed)
     #[command(
         after_help = "Examples:\n  svc queue status\n  svc queue status --json\n  svc queue retry-failed\n  svc queue add welcome-email --data '{\"userId\":\"1\",\"email\":\"a@example.com\",\"name\":\"A\"}' --job-id welcome-1 --attempts 3"
     )]
     Queue(QueueArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct SmokeArgs {
+    /// The API's base URL (http:// or https://; a path prefix is kept)
+    #[arg(value_name = "URL", default_value = "http://127.0.0.1:3000")]
+    pub url: String,
+    /// Give up on the steps after this long (1s to 1h); the cleanup gets 10s more
+    #[arg(long, default_value = "30s", value_name = "DURATION")]
+    pub timeout: String,
+    /// The domain of the throw-away user's address: one your mail relay accepts and discards
+    #[arg(long, default_value = "example.com", value_name = "DOMAIN")]
+    pub email_domain: String,
+    /// Also trust the CA certificates in this PEM file (https:// behind a private CA)
+    #[arg(long, value_name = "PEM")]
+    pub cacert: Option<std::path::PathBuf>,
 }
 
 #[derive(Debug, Args)]

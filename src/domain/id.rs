@@ -61,6 +61,16 @@ impl ObjectId {
         ObjectId(bytes)
     }
 
+    /// The id from its 12 bytes (as a database stores it).
+    pub fn from_bytes(bytes: [u8; 12]) -> Self {
+        ObjectId(bytes)
+    }
+
+    /// The 12 bytes of the id.
+    pub fn to_bytes(self) -> [u8; 12] {
+        self.0
+    }
+
     /// The Unix seconds stored in the id.
     pub fn timestamp(&self) -> u32 {
         u32::from_be_bytes([self.0[0], self.0[1], self.0[2], self.0[3]])

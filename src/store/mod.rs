@@ -2,10 +2,12 @@
 //! [`UserRepository`]) plus the two small stores the API's plumbing needs: the welcome-email
 //! [`Outbox`] and the shared [`RateCounter`].
 //!
-//! The traits speak only domain and query types, never SQL or HTTP, so the MongoDB backend (its
-//! own issue) plugs in beside [`sqlite`] without touching a handler. Ids and timestamps are
-//! made by the domain (`Product::create`, `User::register`); a backend stores what it is given.
+//! The traits speak only domain and query types, never SQL, BSON or HTTP, so the backends
+//! ([`sqlite`], the embedded default, and [`mongo`]) plug in without touching a handler. Ids and
+//! timestamps are made by the domain (`Product::create`, `User::register`); a backend stores what
+//! it is given. [`Store`] names a backend that has every repository.
 
+pub mod mongo;
 pub mod sqlite;
 
 use async_trait::async_trait;
@@ -87,11 +89,22 @@ pub struct OutboxMessage {
     pub job: NewJob,
 }
 
+/// Which outbox entry, in its backend's terms (a row number, a document id): opaque to callers,
+/// who only hand it back to [`Outbox::delivered`] and [`Outbox::retry_later`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutboxId(pub String);
+
+impl std::fmt::Display for OutboxId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
 /// A claimed outbox row.
 #[derive(Debug, Clone, PartialEq)]
 pub struct OutboxEntry {
-    /// The row's id, for [`Outbox::delivered`] and [`Outbox::retry_later`].
-    pub id: i64,
+    /// The entry's id, for [`Outbox::delivered`] and [`Outbox::retry_later`].
+    pub id: OutboxId,
     pub message: OutboxMessage,
     /// Failed relays so far.
     pub attempts: u32,
@@ -110,11 +123,11 @@ pub trait Outbox: Send + Sync + 'static {
         lease: std::time::Duration,
     ) -> Result<Vec<OutboxEntry>, StoreError>;
     /// Removes a relayed row.
-    async fn delivered(&self, id: i64) -> Result<(), StoreError>;
+    async fn delivered(&self, id: &OutboxId) -> Result<(), StoreError>;
     /// Records a failed relay; the row is due again after `delay`.
     async fn retry_later(
         &self,
-        id: i64,
+        id: &OutboxId,
         error: &str,
         delay: std::time::Duration,
     ) -> Result<(), StoreError>;
@@ -169,3 +182,8 @@ impl Probe {
         error: None,
     };
 }
+
+/// A backend with every repository the API needs: what `AppState` is built from.
+pub trait Store: ProductRepository + UserRepository + Outbox + RateCounter + Health {}
+
+impl<T> Store for T where T: ProductRepository + UserRepository + Outbox + RateCounter + Health {}

@@ -319,8 +319,12 @@ impl Actor {
                         *ack = Some(start_ack);
                         return true;
                     }
-                    Some(Control::Signal(_, reply) | Control::Reload(reply)) => {
+                    Some(Control::Signal(_, reply)) => {
                         let _ = reply.send(Err("not running (waiting to restart)".into()));
+                    }
+                    Some(Control::Reload(reply)) => {
+                        // Nothing runs to replace: the restart after this backoff starts afresh.
+                        let _ = reply.send(Ok(()));
                     }
                 },
             }

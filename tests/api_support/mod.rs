@@ -2,8 +2,15 @@
 //! its own temporary folder (its own `DATA_DIR`), on a port the kernel picks (`PORT=0`; the port
 //! is read from the `listening` log line). A dropped [`App`] kills and reaps its process.
 //! Set `TEST_LOG=1` to see the children's output.
+//!
+//! The store is a [`Backend`]: the embedded SQLite store, or MongoDB ([`mongo::MongoServer`], a
+//! real wire-protocol server per test). [`backend_tests!`] runs a test body once on each, as
+//! `sqlite::NAME` and `mongo::NAME`. The queue is the embedded one in both cases, so queue
+//! checks (`App::db`, `SqliteQueue` over `App::data_dir`) work on either.
 
 #![allow(dead_code)]
+
+pub mod mongo;
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -50,23 +57,123 @@ where
     }
 }
 
+/// Runs each named `async fn NAME(backend: Backend)` of the test file once per backend, as the
+/// tests `sqlite::NAME` and `mongo::NAME` (use with `#[macro_use] mod api_support;`).
+#[allow(unused_macros)]
+macro_rules! backend_tests {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    super::$name(crate::api_support::Backend::sqlite()).await
+                }
+            )*
+        }
+
+        mod mongo {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    super::$name(crate::api_support::Backend::mongo().await).await
+                }
+            )*
+        }
+    };
+}
+
+/// The store a test's `svc api` uses. Cheap to clone: instances started from clones share it.
+#[derive(Clone)]
+pub enum Backend {
+    /// The embedded store in the instance's `DATA_DIR`.
+    Sqlite,
+    /// MongoDB: `DB_URL` points at this server.
+    Mongo(Arc<mongo::MongoServer>),
+}
+
+impl Backend {
+    pub fn sqlite() -> Self {
+        Backend::Sqlite
+    }
+
+    /// A fresh MongoDB server for this test.
+    pub async fn mongo() -> Self {
+        Backend::Mongo(Arc::new(mongo::MongoServer::start().await))
+    }
+
+    pub fn name(&self) -> &'static str {
+        match self {
+            Backend::Sqlite => "sqlite",
+            Backend::Mongo(_) => "mongo",
+        }
+    }
+
+    /// How to start an instance on this backend.
+    pub fn spawn(&self) -> Spawn {
+        let spawn = Spawn::new();
+        match self {
+            Backend::Sqlite => spawn,
+            Backend::Mongo(server) => Spawn {
+                backend: self.clone(),
+                ..spawn.env("DB_URL", &server.url())
+            },
+        }
+    }
+
+    /// Makes the database unusable for the running instances (SQLite: the products table goes
+    /// away; MongoDB: the server stops).
+    pub async fn break_database(&self, app: &App) {
+        match self {
+            Backend::Sqlite => app
+                .db()
+                .execute_batch("ALTER TABLE products RENAME TO products_away;")
+                .expect("rename"),
+            Backend::Mongo(server) => server.stop(),
+        }
+    }
+
+    /// Undoes [`Backend::break_database`].
+    pub async fn repair_database(&self, app: &App) {
+        match self {
+            Backend::Sqlite => app
+                .db()
+                .execute_batch("ALTER TABLE products_away RENAME TO products;")
+                .expect("rename back"),
+            Backend::Mongo(server) => assert!(server.run().await, "the server restarts"),
+        }
+    }
+}
+
 /// How to start an [`App`].
 pub struct Spawn {
     env: Vec<(String, String)>,
     data_dir: Option<PathBuf>,
+    backend: Backend,
+    /// On MongoDB, [`Spawn::start`] also waits for `/ready` (the store connects after the
+    /// start), unless a test wants the instance before that.
+    wait_ready: bool,
 }
 
 impl Spawn {
+    /// An instance on the embedded store.
     pub fn new() -> Self {
         Spawn {
             env: Vec::new(),
             data_dir: None,
+            backend: Backend::Sqlite,
+            wait_ready: true,
         }
     }
 
     /// Sets (or overrides) one environment variable.
     pub fn env(mut self, key: &str, value: &str) -> Self {
         self.env.push((key.to_owned(), value.to_owned()));
+        self
+    }
+
+    /// Returns from [`Spawn::start`] once listening, without waiting for the database.
+    pub fn unready(mut self) -> Self {
+        self.wait_ready = false;
         self
     }
 
@@ -95,6 +202,7 @@ impl Spawn {
             child,
             port: 0,
             data_dir,
+            backend: self.backend.clone(),
             lines,
             stderr,
             client: reqwest::Client::builder()
@@ -114,6 +222,11 @@ impl Spawn {
             );
         };
         app.port = u16::try_from(line["port"].as_u64().expect("port")).expect("port");
+        if self.wait_ready && matches!(self.backend, Backend::Mongo(_)) {
+            let ready =
+                wait_for_async(PATIENCE, || async { app.get("/ready").await.status == 200 }).await;
+            assert!(ready, "svc api never got ready: {:?}", app.logs());
+        }
         app
     }
 
@@ -201,6 +314,7 @@ pub struct App {
     child: Child,
     pub port: u16,
     pub data_dir: PathBuf,
+    pub backend: Backend,
     lines: Arc<Mutex<Vec<String>>>,
     stderr: Arc<Mutex<String>>,
     pub client: reqwest::Client,
@@ -356,7 +470,63 @@ impl App {
         status
     }
 
-    /// A connection to the database the app uses.
+    /// The stored password hash of user `id`, read from the backend's database.
+    pub async fn password_hash(&self, id: &str) -> String {
+        match &self.backend {
+            Backend::Sqlite => self
+                .db()
+                .query_row("SELECT password_hash FROM users WHERE id = ?1", [id], |r| {
+                    r.get(0)
+                })
+                .expect("user row"),
+            Backend::Mongo(server) => {
+                let oid = mongodb::bson::oid::ObjectId::parse_str(id).expect("object id");
+                let user = server
+                    .database()
+                    .await
+                    .collection::<mongodb::bson::Document>("users")
+                    .find_one(mongodb::bson::doc! {"_id": oid})
+                    .await
+                    .expect("read user")
+                    .expect("user document");
+                user.get_str("passwordHash")
+                    .expect("passwordHash")
+                    .to_owned()
+            }
+        }
+    }
+
+    /// Stores a product the API could never have written (an id that is no ObjectId).
+    pub async fn insert_corrupt_product(&self) {
+        match &self.backend {
+            Backend::Sqlite => {
+                self.db()
+                    .execute(
+                        "INSERT INTO products (id, title, price, tags, stock, search_text, created_at, updated_at) \
+                         VALUES ('not-an-object-id', 'bad', 1, '[]', 0, 'bad', 1, 1)",
+                        [],
+                    )
+                    .expect("insert");
+            }
+            Backend::Mongo(server) => {
+                let at = mongodb::bson::DateTime::from_millis(1);
+                server
+                    .database()
+                    .await
+                    .collection::<mongodb::bson::Document>("products")
+                    .insert_one(mongodb::bson::doc! {
+                        "_id": "not-an-object-id", "title": "bad", "price": 1.0, "tags": [],
+                        "stock": 0_i64, "searchText": "bad", "createdAt": at, "updatedAt": at,
+                        "deletedAt": null,
+                    })
+                    .await
+                    .expect("insert");
+            }
+        }
+    }
+
+    /// The SQLite file in `DATA_DIR`: the embedded queue's (and, on the embedded backend, the
+    /// store's) database.
     pub fn db(&self) -> rusqlite::Connection {
         let conn = rusqlite::Connection::open(self.data_dir.join("svc.db")).expect("open db");
         conn.busy_timeout(Duration::from_secs(10))

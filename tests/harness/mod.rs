@@ -115,23 +115,25 @@ pub fn run(command: Command) -> Output {
 }
 
 fn run_bounded(mut command: Command, timeout: Duration) -> Option<Output> {
-    let mut child = command
+    let child = command
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .expect("spawn svc");
-    let deadline = Instant::now() + timeout;
-    loop {
-        if child.try_wait().expect("try_wait").is_some() {
-            return Some(child.wait_with_output().expect("output"));
+    let pid = child.id();
+    // Collect the output on a thread while waiting, so a chatty command never stalls on a full pipe.
+    let (done, finished) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = done.send(child.wait_with_output());
+    });
+    match finished.recv_timeout(timeout) {
+        Ok(output) => Some(output.expect("output")),
+        Err(_) => {
+            kill(pid as i32, "KILL");
+            let _ = finished.recv();
+            None
         }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            return None;
-        }
-        std::thread::sleep(Duration::from_millis(5));
     }
 }
 

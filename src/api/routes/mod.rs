@@ -3,6 +3,7 @@
 pub mod health;
 pub mod products;
 pub mod users;
+pub mod welcome_email;
 
 use axum::Json;
 use axum::http::StatusCode;

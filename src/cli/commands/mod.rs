@@ -5,6 +5,7 @@ mod config;
 mod logs;
 mod queue;
 mod signal;
+mod smoke;
 mod start;
 mod startup;
 mod status;
@@ -45,6 +46,7 @@ pub fn run(cli: Cli) -> CliResult {
         Command::Startup(args) => startup::run(global, &args),
         Command::Completions(args) => completions::run(&args),
         Command::Queue(args) => queue::run(&args),
+        Command::Smoke(args) => smoke::run(&args),
         Command::Api | Command::Worker => Ok(ExitCode::SUCCESS),
     }
 }

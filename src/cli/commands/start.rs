@@ -25,11 +25,17 @@ pub fn run(global: &GlobalArgs, args: &StartArgs) -> CliResult {
         return foreground(config);
     }
     runtime()?.block_on(async {
-        ensure_daemon(&config).await?;
-        let names = Names {
-            names: args.names.clone(),
+        let launched = ensure_daemon(&config).await?;
+        // A daemon launched just now has started its autostart programs and reported READY=1
+        // once they settled: starting them again would rerun a one-shot program that ended.
+        let req = if launched && args.names.is_empty() {
+            Request::Status
+        } else {
+            Request::Start(Names {
+                names: args.names.clone(),
+            })
         };
-        let report = request(&config, &Request::Start(names)).await?;
+        let report = request(&config, &req).await?;
         print!("{}", status::render(&report));
         status::check(&report, |i| {
             if args.names.is_empty() {
@@ -68,18 +74,19 @@ fn ignore_sighup() -> Result<(), CliError> {
     Ok(())
 }
 
-/// Makes sure a daemon answers on the socket, launching one if none runs.
-async fn ensure_daemon(config: &Config) -> Result<(), CliError> {
+/// Makes sure a daemon answers on the socket, launching one if none runs; true when this call
+/// launched it.
+async fn ensure_daemon(config: &Config) -> Result<bool, CliError> {
     let socket = config.socket_path();
     if crate::control::client::request(&socket, &Request::Status)
         .await
         .is_ok()
     {
-        return Ok(());
+        return Ok(false);
     }
     if PidFile::is_locked(&config.pid_path()) {
         // Another `svc start` is launching it: wait for its socket.
-        return wait_for_socket(config).await;
+        return wait_for_socket(config).await.map(|()| false);
     }
     launch(config).await
 }
@@ -103,7 +110,7 @@ async fn wait_for_socket(config: &Config) -> Result<(), CliError> {
 
 /// Launches `svc start --foreground` in a new session, output to `logs/svc.log`, and waits for
 /// its `READY=1` (sent once the autostart programs settled) or its exit.
-async fn launch(config: &Config) -> Result<(), CliError> {
+async fn launch(config: &Config) -> Result<bool, CliError> {
     let fail = |what: &str, e: std::io::Error| CliError::failure(format!("{what}: {e}"));
     state_dir::prepare(&config.state_dir).map_err(|e| CliError::failure(e.to_string()))?;
     std::fs::create_dir_all(&config.log_dir)
@@ -159,11 +166,11 @@ async fn launch(config: &Config) -> Result<(), CliError> {
         }
     };
     tokio::select! {
-        result = ready => result.map_err(|e| fail("waiting for the daemon", e)),
+        result = ready => result.map(|()| true).map_err(|e| fail("waiting for the daemon", e)),
         exit = daemon.wait() => {
             if PidFile::is_locked(&config.pid_path()) {
                 // Another `svc start` won the race; its daemon is the one.
-                return wait_for_socket(config).await;
+                return wait_for_socket(config).await.map(|()| false);
             }
             let status = exit.map(|s| s.to_string()).unwrap_or_else(|e| e.to_string());
             Err(CliError::failure(format!(

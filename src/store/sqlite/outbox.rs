@@ -7,10 +7,16 @@ use rusqlite::params;
 
 use super::{SqliteStore, map_err};
 use crate::domain::Timestamp;
-use crate::store::{Outbox, OutboxEntry, OutboxMessage, StoreError};
+use crate::store::{Outbox, OutboxEntry, OutboxId, OutboxMessage, StoreError};
 
 /// Longest relay error kept on a row.
 const MAX_ERROR: usize = 1000;
+
+/// The row number inside an [`OutboxId`] this backend handed out.
+fn row(id: &OutboxId) -> Result<i64, StoreError> {
+    id.0.parse()
+        .map_err(|_| StoreError::Internal(format!("{id} is not an outbox row of this store")))
+}
 
 fn millis(d: Duration) -> i64 {
     i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
@@ -41,7 +47,7 @@ impl Outbox for SqliteStore {
                     let message: OutboxMessage = serde_json::from_str(&message)
                         .map_err(|e| StoreError::Internal(format!("corrupt outbox row {id}: {e}")))?;
                     entries.push(OutboxEntry {
-                        id,
+                        id: OutboxId(id.to_string()),
                         message,
                         attempts: u32::try_from(attempts).unwrap_or(u32::MAX),
                     });
@@ -51,7 +57,8 @@ impl Outbox for SqliteStore {
             .await
     }
 
-    async fn delivered(&self, id: i64) -> Result<(), StoreError> {
+    async fn delivered(&self, id: &OutboxId) -> Result<(), StoreError> {
+        let id = row(id)?;
         self.pool
             .write(move |tx| {
                 tx.execute("DELETE FROM api_outbox WHERE id = ?1", [id])
@@ -61,7 +68,13 @@ impl Outbox for SqliteStore {
             .await
     }
 
-    async fn retry_later(&self, id: i64, error: &str, delay: Duration) -> Result<(), StoreError> {
+    async fn retry_later(
+        &self,
+        id: &OutboxId,
+        error: &str,
+        delay: Duration,
+    ) -> Result<(), StoreError> {
+        let id = row(id)?;
         let error: String = error.chars().take(MAX_ERROR).collect();
         self.pool
             .write(move |tx| {

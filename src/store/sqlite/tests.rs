@@ -227,12 +227,12 @@ async fn a_user_and_its_outbox_message_are_written_together() {
         "leased"
     );
     outbox
-        .retry_later(claimed[0].id, "down", Duration::ZERO)
+        .retry_later(&claimed[0].id, "down", Duration::ZERO)
         .await
         .unwrap();
     let again = outbox.claim(10, Duration::from_secs(60)).await.unwrap();
     assert_eq!(again[0].attempts, 1);
-    outbox.delivered(again[0].id).await.unwrap();
+    outbox.delivered(&again[0].id).await.unwrap();
     assert_eq!(outbox.backlog().await.unwrap(), 0);
 
     assert_eq!(store.get(ann.id, false).await.unwrap(), ann);

@@ -1,0 +1,86 @@
+//! The indexes, created (idempotently) before the first call of each process.
+//!
+//! `createIndexes` with a spec that exists already is a no-op, so every instance runs it at
+//! start. Names are the server's defaults (`email_1`, …), the ones Mongoose would have made, so
+//! an existing database with those indexes is accepted as it is. A conflicting index (same
+//! name, other options) or duplicate emails in an existing `users` collection make this fail:
+//! the store then stays unavailable (503, `/ready` down) with the reason in the log, rather than
+//! serving without the unique index.
+
+use mongodb::bson::{Document, doc};
+use mongodb::options::IndexOptions;
+use mongodb::{Database, IndexModel};
+
+use super::map_err;
+use crate::store::StoreError;
+
+fn index(keys: Document) -> IndexModel {
+    IndexModel::builder().keys(keys).build()
+}
+
+fn with(keys: Document, options: IndexOptions) -> IndexModel {
+    IndexModel::builder().keys(keys).options(options).build()
+}
+
+/// `products`: every sort key with `_id` (the tie-breaker, so a sorted page is an index walk in
+/// either direction), and the exact-match filters. Search is an unanchored regex over one
+/// lowercased field, which no index can serve; see `products.rs`.
+fn products() -> Vec<IndexModel> {
+    vec![
+        index(doc! {"createdAt": 1, "_id": 1}),
+        index(doc! {"updatedAt": 1, "_id": 1}),
+        index(doc! {"price": 1, "_id": 1}),
+        index(doc! {"title": 1, "_id": 1}),
+        index(doc! {"stock": 1, "_id": 1}),
+        index(doc! {"category": 1}),
+        index(doc! {"brand": 1}),
+        index(doc! {"tags": 1}),
+    ]
+}
+
+/// `users`: the unique email (what makes a duplicate sign-up a 409, also under a race), the
+/// list order, and the due time of pending welcome emails (sparse: only users whose job has not
+/// reached the queue yet are in it).
+fn users() -> Vec<IndexModel> {
+    vec![
+        with(
+            doc! {"email": 1},
+            IndexOptions::builder().unique(true).build(),
+        ),
+        index(doc! {"createdAt": 1, "_id": 1}),
+        with(
+            doc! {"outbox.dueAt": 1},
+            IndexOptions::builder().sparse(true).build(),
+        ),
+    ]
+}
+
+/// `api_rate_limits`: finished windows are deleted by their start.
+fn rates() -> Vec<IndexModel> {
+    vec![index(doc! {"windowStart": 1})]
+}
+
+/// Creates every index that is missing.
+///
+/// # Errors
+/// [`StoreError::Unavailable`] when the server cannot be reached or refuses an index (a
+/// conflicting definition, duplicates under a unique key): either way the API cannot serve.
+pub(crate) async fn ensure(db: &Database) -> Result<(), StoreError> {
+    for (collection, models) in [
+        ("products", products()),
+        ("users", users()),
+        ("api_rate_limits", rates()),
+    ] {
+        db.collection::<Document>(collection)
+            .create_indexes(models)
+            .await
+            .map_err(|e| {
+                let why = match map_err(e) {
+                    StoreError::Internal(why) | StoreError::Unavailable(why) => why,
+                    other => other.to_string(),
+                };
+                StoreError::Unavailable(format!("cannot create the indexes of {collection}: {why}"))
+            })?;
+    }
+    Ok(())
+}

@@ -1,0 +1,157 @@
+//! [`UserRepository`] on MongoDB. The password hash is written here and never read back (reads
+//! project it away); the welcome-email job is written inside the user's document (`outbox`), so
+//! one single-document write stores both or neither.
+
+use async_trait::async_trait;
+use mongodb::bson::{Bson, DateTime, Document, doc};
+use mongodb::options::ReturnDocument;
+
+use super::outbox::pending;
+use super::{DUPLICATE_KEY, MongoStore, corrupt, error_code, map_err, oid, stored_id};
+use crate::domain::{Email, ObjectId, Timestamp, User};
+use crate::query::UserQuery;
+use crate::store::{OutboxMessage, Page, StoreError, UserRepository};
+
+/// What reads return: everything but the hash and the pending job.
+fn public() -> Document {
+    doc! {"passwordHash": 0, "outbox": 0}
+}
+
+#[async_trait]
+impl UserRepository for MongoStore {
+    async fn insert(
+        &self,
+        user: User,
+        password_hash: String,
+        message: OutboxMessage,
+    ) -> Result<User, StoreError> {
+        let at = DateTime::from_millis(user.created_at.millis());
+        let document = doc! {
+            "_id": oid(user.id),
+            "name": user.name.as_str(),
+            "email": user.email.as_str(),
+            "passwordHash": password_hash,
+            "createdAt": at,
+            "updatedAt": DateTime::from_millis(user.updated_at.millis()),
+            "deletedAt": Bson::Null,
+            "outbox": pending(&message, user.created_at)?,
+        };
+        self.call(|c| async move {
+            match c.users.insert_one(document).await {
+                Ok(_) => Ok(user),
+                // The only unique index besides `_id` (fresh, from the id generator) is email.
+                Err(e) if error_code(&e) == Some(DUPLICATE_KEY) => Err(StoreError::EmailTaken),
+                Err(e) => Err(map_err(e)),
+            }
+        })
+        .await
+    }
+
+    async fn get(&self, id: ObjectId, include_deleted: bool) -> Result<User, StoreError> {
+        self.call(|c| async move {
+            let found = c
+                .users
+                .find_one(doc! {"_id": oid(id)})
+                .projection(public())
+                .await
+                .map_err(map_err)?
+                .ok_or(StoreError::NotFound)?;
+            let user = from_document(&found)?;
+            if user.deleted_at.is_some() && !include_deleted {
+                return Err(StoreError::NotFound);
+            }
+            Ok(user)
+        })
+        .await
+    }
+
+    async fn list(&self, query: &UserQuery) -> Result<Page<User>, StoreError> {
+        let filter = if query.include_deleted {
+            Document::new()
+        } else {
+            doc! {"deletedAt": Bson::Null}
+        };
+        let skip = query.page.offset();
+        let limit = i64::from(query.page.limit);
+        let max_time = self.config().timeout;
+        self.call(|c| async move {
+            let count = async {
+                c.users
+                    .count_documents(filter.clone())
+                    .max_time(max_time)
+                    .await
+                    .map_err(map_err)
+            };
+            let page = async {
+                let mut cursor = c
+                    .users
+                    .find(filter.clone())
+                    .sort(doc! {"createdAt": -1, "_id": -1})
+                    .skip(skip)
+                    .limit(limit)
+                    .projection(public())
+                    .max_time(max_time)
+                    .await
+                    .map_err(map_err)?;
+                let mut items = Vec::new();
+                while cursor.advance().await.map_err(map_err)? {
+                    let document: Document = cursor.deserialize_current().map_err(map_err)?;
+                    items.push(from_document(&document)?);
+                }
+                Ok(items)
+            };
+            let (total, items) = tokio::try_join!(count, page)?;
+            Ok(Page { items, total })
+        })
+        .await
+    }
+
+    async fn soft_delete(&self, id: ObjectId, now: Timestamp) -> Result<User, StoreError> {
+        self.call(|c| async move {
+            let at = DateTime::from_millis(now.millis());
+            let found = c
+                .users
+                .find_one_and_update(
+                    doc! {"_id": oid(id), "deletedAt": Bson::Null},
+                    doc! {"$set": {"deletedAt": at, "updatedAt": at}},
+                )
+                .projection(public())
+                .return_document(ReturnDocument::After)
+                .await
+                .map_err(map_err)?
+                .ok_or(StoreError::NotFound)?;
+            from_document(&found)
+        })
+        .await
+    }
+}
+
+fn from_document(d: &Document) -> Result<User, StoreError> {
+    let id = stored_id(d.get("_id").unwrap_or(&Bson::Null))?;
+    let bad = |name: &str| corrupt("user", &id.to_string(), format!("bad `{name}`"));
+    let time = |name: &str| match d.get(name) {
+        Some(Bson::DateTime(t)) => Ok(Timestamp::from_millis(t.timestamp_millis())),
+        _ => Err(bad(name)),
+    };
+    let name = match d.get("name") {
+        Some(Bson::String(s)) => s.clone(),
+        _ => return Err(bad("name")),
+    };
+    let email = match d.get("email") {
+        Some(Bson::String(s)) => Email::parse(s).map_err(|_| bad("email"))?,
+        _ => return Err(bad("email")),
+    };
+    let deleted_at = match d.get("deletedAt") {
+        None | Some(Bson::Null) => None,
+        Some(Bson::DateTime(t)) => Some(Timestamp::from_millis(t.timestamp_millis())),
+        _ => return Err(bad("deletedAt")),
+    };
+    Ok(User {
+        id,
+        name,
+        email,
+        created_at: time("createdAt")?,
+        updated_at: time("updatedAt")?,
+        deleted_at,
+    })
+}
