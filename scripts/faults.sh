@@ -9,14 +9,15 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 what="${1:-all}"
 command -v wrk >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null; }
-run() { cargo test "$@" -- --nocapture --test-threads=1 2>&1 | tee /dev/stderr | grep '^FIGURE'; }
+# One module of the integration suite (tests/suite.rs), its tests one at a time.
+run() { cargo test --test suite -- "$1::" --nocapture --test-threads=1 2>&1 | tee /dev/stderr | grep '^FIGURE'; }
 if [ "$what" = all ] || [ "$what" = supervisor ]; then
-  SVC_FAULTS=long run --test faults
+  SVC_FAULTS=long run faults
 fi
 if [ "$what" = all ] || [ "$what" = service ]; then
-  SVC_FAULTS=long run --test faults_service
-  run --test abuse
+  SVC_FAULTS=long run faults_service
+  run abuse
 fi
 if [ "$what" = all ] || [ "$what" = input ]; then
-  PROPTEST_CASES="${PROPTEST_CASES:-100000}" run --test bad_input
+  PROPTEST_CASES="${PROPTEST_CASES:-100000}" run bad_input
 fi

@@ -8,7 +8,7 @@
 //! it runs a watcher keeps asking `/health` on other connections: every one of those must be
 //! answered. Nothing here asserts speed; the timeouts are checked with a wide margin.
 
-mod api_support;
+use crate::api_support;
 
 use std::time::{Duration, Instant};
 

@@ -3,8 +3,7 @@
 //! drain on SIGTERM. Every test runs the real binary; those that do not poke at SQLite itself
 //! run on both store backends.
 
-#[macro_use]
-mod api_support;
+use crate::api_support;
 
 use std::io::{Read, Write};
 use std::net::TcpStream;

@@ -5,7 +5,7 @@
 //! indexes are made at start, idempotently, and a unique index that cannot be built keeps the
 //! API from serving. The rest of the API suite runs on this backend too (`mongo::*` tests).
 
-mod api_support;
+use crate::api_support;
 
 use std::os::unix::net::UnixDatagram;
 use std::sync::Arc;

@@ -1,8 +1,7 @@
 //! `svc api` products over real HTTP: every route, and the query engine against a seeded
 //! catalogue whose answers are known. Every test runs on both store backends.
 
-#[macro_use]
-mod api_support;
+use crate::api_support;
 
 use api_support::{App, Backend};
 use serde_json::{Value, json};

@@ -2,8 +2,7 @@
 //! real embedded queue in `DATA_DIR`), duplicates (also racing), soft delete, and the queue-down
 //! guarantee. Every test runs on both store backends.
 
-#[macro_use]
-mod api_support;
+use crate::api_support;
 
 use std::time::Duration;
 

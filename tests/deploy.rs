@@ -7,11 +7,9 @@
 //!
 //! kubernetes-validate and PyYAML come from `target/pyenv` (`scripts/test.sh` installs them).
 
-#[path = "deploy_support/mod.rs"]
-mod support;
+use crate::deploy_support as support;
 
-#[path = "harness/mod.rs"]
-mod harness;
+use crate::harness;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;

@@ -1,7 +1,7 @@
 //! The whole product end to end: the daemon runs `svc api` twice and `svc worker` from a config
 //! shaped like the repository's own svc.toml; a user signs up over HTTP; the worker mails them.
 
-mod harness;
+use crate::harness;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};

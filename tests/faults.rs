@@ -4,7 +4,7 @@
 //! The default (CI) variant is short; `SVC_FAULTS=long` runs the full-length variants that
 //! `scripts/faults.sh` records in `docs/RELIABILITY.md`. Every case prints one `FIGURE` line.
 
-mod harness;
+use crate::harness;
 
 use std::collections::HashSet;
 use std::time::{Duration, Instant};

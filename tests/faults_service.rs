@@ -6,8 +6,8 @@
 //! `scripts/faults.sh` records in `docs/RELIABILITY.md`. Every case prints `FIGURE` lines.
 //! (Redis restarts are the Redis backend's cases, on its own branch.)
 
-mod api_support;
-mod harness;
+use crate::api_support;
+use crate::harness;
 
 use std::collections::{BTreeSet, HashSet};
 use std::path::{Path, PathBuf};

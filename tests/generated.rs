@@ -1,5 +1,5 @@
 //! The committed completions and man pages match what the current CLI generates.
-//! Regenerate them with `UPDATE_GENERATED=1 cargo test --test generated`.
+//! Regenerate them with `UPDATE_GENERATED=1 cargo test --test suite generated::`.
 
 use std::path::Path;
 
@@ -19,7 +19,7 @@ fn completions_and_man_pages_are_up_to_date() {
     }
     assert!(
         stale.is_empty(),
-        "out of date: {stale:?}; run `UPDATE_GENERATED=1 cargo test --test generated` and commit"
+        "out of date: {stale:?}; run `UPDATE_GENERATED=1 cargo test --test suite generated::` and commit"
     );
 }
 

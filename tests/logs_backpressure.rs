@@ -2,8 +2,8 @@
 //! the daemon's readers wait (and the child's writes block); the daemon's memory stays bounded
 //! and nothing is dropped.
 
-mod harness;
-mod logs_support;
+use crate::harness;
+use crate::logs_support;
 
 use std::time::Duration;
 

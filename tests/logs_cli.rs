@@ -1,8 +1,8 @@
 //! `svc logs` as a user runs it: `--request-id` through compressed history, the filters, the
 //! human and JSON output, `--rotate`, and its errors.
 
-mod harness;
-mod logs_support;
+use crate::harness;
+use crate::logs_support;
 
 use std::time::Duration;
 

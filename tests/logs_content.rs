@@ -2,8 +2,8 @@
 //! split, stderr, a child that dies mid-line, the daemon's lifecycle events, and a program with
 //! its own log policy.
 
-mod harness;
-mod logs_support;
+use crate::harness;
+use crate::logs_support;
 
 use std::time::Duration;
 

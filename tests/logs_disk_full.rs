@@ -4,8 +4,8 @@
 //! The full disk is real: the current log file is a symlink to `/dev/full`, where every write
 //! fails with ENOSPC; removing the symlink is space coming back.
 
-mod harness;
-mod logs_support;
+use crate::harness;
+use crate::logs_support;
 
 use std::time::Duration;
 

@@ -1,7 +1,7 @@
 //! `svc logs --follow` across rotations: every line once, in order, no gap, no repeat.
 
-mod harness;
-mod logs_support;
+use crate::harness;
+use crate::logs_support;
 
 use std::time::Duration;
 

@@ -3,7 +3,7 @@
 //! 50 kept, gzipped, through each. Not a test of correctness (the other tests are); run it with
 //!
 //! ```sh
-//! cargo test --release --test logs_rotate_compare -- --ignored --nocapture
+//! cargo test --release --test suite -- logs_rotate_compare:: --ignored --nocapture
 //! ```
 //!
 //! and it prints the total time, the longest single write (file-rotate gzips inside `write`) and

@@ -1,8 +1,8 @@
 //! Children writing as fast as they can, one `write` per line, through the real daemon, with
 //! rotation at 1 MiB keeping 50 files: every line lands exactly once, in order, never split.
 
-mod harness;
-mod logs_support;
+use crate::harness;
+use crate::logs_support;
 
 use std::time::{Duration, Instant};
 

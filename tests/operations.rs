@@ -1,6 +1,6 @@
 //! Fitting into the places users live: systemd units, the daemon's metrics, the live status view.
 
-mod harness;
+use crate::harness;
 
 use std::io::{Read, Write};
 use std::process::Command;

@@ -1,7 +1,6 @@
 //! `svc queue status | retry-failed | add` against the embedded store, as a user runs them.
 
-#[path = "worker_support/mod.rs"]
-mod support;
+use crate::worker_support as support;
 
 use std::process::Command;
 use std::time::Duration;

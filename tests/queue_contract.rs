@@ -1,7 +1,6 @@
 //! The backend-neutral queue suite, run against the embedded SQLite backend.
 
-#[path = "queue_support/contract.rs"]
-mod contract;
+use crate::contract;
 
 use std::time::Duration;
 

@@ -1,9 +1,8 @@
 //! The backend-neutral queue suite, run against the Redis backend (BullMQ layout) on a real
 //! `redis-server` of its own per test, with a unique key prefix.
 
-#[path = "queue_support/contract.rs"]
-mod contract;
-mod redis_support;
+use crate::contract;
+use crate::redis_support;
 
 use std::time::Duration;
 

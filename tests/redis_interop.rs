@@ -4,8 +4,8 @@
 //! BullMQ's `getJobCounts`. Every test runs its own `redis-server`; the Node side is the real
 //! BullMQ 6.x peer (`../shared/peers/bullmq`), read back through its `inspect.js`/`events.js`.
 
-mod redis_support;
-mod worker_support;
+use crate::redis_support;
+use crate::worker_support;
 
 use std::path::Path;
 use std::process::Output;

@@ -2,7 +2,7 @@
 //! readers depend on (hash fields, scores, event stream and its trimming), the blocking idle wait
 //! outliving the redis crate's 500 ms default response timeout, and keep policies from job options.
 
-mod redis_support;
+use crate::redis_support;
 
 use std::time::{Duration, Instant};
 

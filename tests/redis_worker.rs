@@ -2,8 +2,8 @@
 //! loses none, the worker reconnects by itself (one log line per state change), and producers
 //! fail fast instead of buffering while Redis is down.
 
-mod redis_support;
-mod worker_support;
+use crate::redis_support;
+use crate::worker_support;
 
 use std::time::{Duration, Instant};
 

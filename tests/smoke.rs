@@ -3,7 +3,7 @@
 //! step when the worker is stopped. Also the route it relies on,
 //! `GET /api/users/:id/welcome-email`.
 
-mod harness;
+use crate::harness;
 
 use std::io::{BufRead, BufReader};
 use std::path::Path;

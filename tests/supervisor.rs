@@ -1,6 +1,6 @@
 //! The supervisor end to end: the real `svc` binary, a real daemon, real processes and signals.
 
-mod harness;
+use crate::harness;
 
 use std::time::{Duration, Instant};
 

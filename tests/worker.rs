@@ -2,8 +2,7 @@
 //! bad jobs, a killed worker's job recovered by another, drain on SIGTERM, bad environments and
 //! an unavailable store.
 
-#[path = "worker_support/mod.rs"]
-mod support;
+use crate::worker_support as support;
 
 use std::os::unix::net::UnixDatagram;
 use std::time::Duration;

@@ -1,8 +1,7 @@
 //! `svc worker` sending through a real SMTP server on loopback: Python's `aiosmtpd` from PyPI,
 //! installed by `scripts/test.sh` into `target/pyenv`.
 
-#[path = "worker_support/mod.rs"]
-mod support;
+use crate::worker_support as support;
 
 use std::time::Duration;
 
