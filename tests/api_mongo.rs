@@ -48,13 +48,8 @@ async fn the_api_starts_without_the_server_and_connects_when_it_appears() {
         .env("NOTIFY_SOCKET", notify_path.to_str().unwrap())
         .start()
         .await;
-    // The start did not wait for the database.
-    notify.set_read_timeout(Some(PATIENCE)).unwrap();
-    let mut buf = [0u8; 64];
-    let n = notify.recv(&mut buf).expect("READY=1");
-    assert_eq!(&buf[..n], b"READY=1");
-
-    // Up and answering, but not ready: the database is named, requests get a 503.
+    // Up and answering (the start did not wait for the database), but not ready: the database
+    // is named, requests get a 503, and no READY=1 was sent.
     assert_eq!(app.get("/health").await.status, 200);
     let ready = app.get("/ready").await;
     ready.error(503, "SERVICE_UNAVAILABLE");
@@ -70,8 +65,18 @@ async fn the_api_starts_without_the_server_and_connects_when_it_appears() {
     sign_up(&app, "early@example.com")
         .await
         .error(503, "SERVICE_UNAVAILABLE");
+    notify.set_nonblocking(true).unwrap();
+    let mut buf = [0u8; 64];
+    assert!(
+        notify.recv(&mut buf).is_err(),
+        "READY=1 sent while the database is down"
+    );
     // The server appears: the API connects by itself, makes its indexes, and is ready.
     assert!(server.run().await, "the server starts");
+    notify.set_nonblocking(false).unwrap();
+    notify.set_read_timeout(Some(PATIENCE)).unwrap();
+    let n = notify.recv(&mut buf).expect("READY=1 once connected");
+    assert_eq!(&buf[..n], b"READY=1");
     assert!(
         wait_ready(&app).await,
         "never became ready: {:?}",

@@ -113,7 +113,13 @@ async fn a_store_unavailable_at_start_answers_503_at_once_and_recovers_by_itself
     let data = tmp.path().join("data");
     // The data folder replaced by a file: SQLite can create neither the folder nor the file.
     std::fs::write(&data, "not a folder").unwrap();
-    let app = Spawn::new().data_dir(&data).start().await;
+    let notify_path = tmp.path().join("notify.sock");
+    let notify = std::os::unix::net::UnixDatagram::bind(&notify_path).unwrap();
+    let app = Spawn::new()
+        .data_dir(&data)
+        .env("NOTIFY_SOCKET", notify_path.to_str().unwrap())
+        .start()
+        .await;
     assert_eq!(app.get("/health").await.status, 200, "liveness holds");
 
     let started = Instant::now();
@@ -140,6 +146,12 @@ async fn a_store_unavailable_at_start_answers_503_at_once_and_recovers_by_itself
         slowest = slowest.max(started.elapsed());
     }
     assert!(slowest < Duration::from_secs(1), "a 503 took {slowest:?}");
+    notify.set_nonblocking(true).unwrap();
+    let mut buf = [0u8; 64];
+    assert!(
+        notify.recv(&mut buf).is_err(),
+        "READY=1 sent while the store cannot be opened"
+    );
 
     // The folder comes back: the API opens the store by itself.
     std::fs::remove_file(&data).unwrap();
@@ -150,6 +162,12 @@ async fn a_store_unavailable_at_start_answers_503_at_once_and_recovers_by_itself
         "never ready after the folder came back: {:?}",
         app.logs()
     );
+    notify.set_nonblocking(false).unwrap();
+    notify.set_read_timeout(Some(PATIENCE)).unwrap();
+    let n = notify
+        .recv(&mut buf)
+        .expect("READY=1 once the store is open");
+    assert_eq!(&buf[..n], b"READY=1");
     let created = app
         .post(
             "/api/users",

@@ -255,13 +255,35 @@ fn start(
         .gate
         .clone()
         .probe_until(state.store_health.clone(), stop.clone());
+    let announce = announce_ready(state.clone(), stop.clone());
     slot.set(router(state));
     let stop = stop.clone();
     tokio::spawn(async move {
-        let prober = tokio::spawn(prober);
+        let (prober, announce) = (tokio::spawn(prober), tokio::spawn(announce));
         relay.run(stop).await;
-        let _ = prober.await;
+        let _ = tokio::join!(prober, announce);
     })
+}
+
+/// How often the start-up readiness check is repeated while a dependency is down.
+const ANNOUNCE_EVERY: Duration = Duration::from_millis(200);
+
+/// Sends `READY=1` (see [`crate::sd_notify`]) once the API is listening and its database and
+/// queue answer, the same check as `/ready`: a supervisor or systemd then counts it started only
+/// when it can serve, and a reload never drains an old instance for a new one that cannot.
+/// Until then the API still answers (probes, and 503s naming what is down).
+async fn announce_ready(state: AppState, stop: CancellationToken) {
+    loop {
+        if crate::api::routes::health::check(&state).await.is_empty() {
+            crate::sd_notify::ready();
+            tracing::info!("ready: database and queue answer");
+            return;
+        }
+        tokio::select! {
+            () = stop.cancelled() => return,
+            () = tokio::time::sleep(ANNOUNCE_EVERY) => {}
+        }
+    }
 }
 
 /// The listener the svc daemon (or systemd) passed as fd 3, so all instances share one accept

@@ -153,7 +153,8 @@ fn cors_layer(origins: &CorsOrigins) -> CorsLayer {
         .max_age(Duration::from_secs(600))
 }
 
-/// `svc api`: reads the settings, builds, reports ready, serves until SIGTERM, drains, exits.
+/// `svc api`: reads the settings, builds, serves until SIGTERM (reporting ready once its
+/// database and queue answer), drains, exits.
 /// Exit codes: 0 after a clean drain, 1 on a runtime failure, 2 on invalid settings.
 pub fn main() -> ExitCode {
     // A .env in the working folder (not its parents) fills variables the environment lacks.
@@ -201,7 +202,6 @@ async fn serve(settings: Settings) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    crate::sd_notify::ready();
     match app.run_until(shutdown).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {

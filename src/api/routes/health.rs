@@ -26,9 +26,17 @@ pub async fn health() -> Json<Value> {
     Json(json!({"status": "ok"}))
 }
 
-/// `GET /ready`: 200 when the database serves reads and writes and the queue answers, else 503
-/// naming what is down. The database's answer also refreshes the store gate.
-pub async fn ready(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
+/// A dependency that is not serving: its name, what is wrong, and the error behind it.
+pub struct Down {
+    pub name: &'static str,
+    pub what: &'static str,
+    pub error: String,
+}
+
+/// Asks the database (reads and writes) and the queue at once, each within its bound, and
+/// names what is down; empty when everything serves. The database's answer also refreshes the
+/// store gate. Shared by `/ready` and the start-up `READY=1` (see [`crate::api::app`]).
+pub async fn check(state: &AppState) -> Vec<Down> {
     let (probe, queue) = tokio::join!(
         tokio::time::timeout(PROBE_TIMEOUT, state.store_health.probe()),
         tokio::time::timeout(READY_QUEUE_TIMEOUT, state.queue.ping()),
@@ -41,31 +49,51 @@ pub async fn ready(State(state): State<AppState>) -> Result<Json<Value>, ApiErro
     state.gate.record(&probe);
     let mut down = Vec::new();
     if !(probe.reads && probe.writes) {
-        let what = if probe.reads {
-            "refuses writes"
-        } else {
-            "is down"
-        };
-        down.push(("database", what, probe.error.unwrap_or_default()));
+        down.push(Down {
+            name: "database",
+            what: if probe.reads {
+                "refuses writes"
+            } else {
+                "is down"
+            },
+            error: probe.error.unwrap_or_default(),
+        });
     }
-    match queue {
-        Ok(Ok(())) => {}
-        Ok(Err(error)) => down.push(("queue", "is down", error.to_string())),
-        Err(_) => down.push(("queue", "is down", "no answer within 800 ms".to_owned())),
+    let queue_error = match queue {
+        Ok(Ok(())) => None,
+        Ok(Err(error)) => Some(error.to_string()),
+        Err(_) => Some(format!(
+            "no answer within {} ms",
+            READY_QUEUE_TIMEOUT.as_millis()
+        )),
+    };
+    if let Some(error) = queue_error {
+        down.push(Down {
+            name: "queue",
+            what: "is down",
+            error,
+        });
     }
+    down
+}
+
+/// `GET /ready`: 200 when the database serves reads and writes and the queue answers, else 503
+/// naming what is down.
+pub async fn ready(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
+    let down = check(&state).await;
     if down.is_empty() {
         return Ok(Json(
             json!({"status": "ready", "checks": {"database": "ok", "queue": "ok"}}),
         ));
     }
-    let names: Vec<&str> = down.iter().map(|(name, ..)| *name).collect();
-    for (name, _, error) in &down {
-        tracing::warn!(dependency = name, error, "not ready");
+    let names: Vec<&str> = down.iter().map(|d| d.name).collect();
+    for d in &down {
+        tracing::warn!(dependency = d.name, error = d.error, "not ready");
     }
     Err(ApiError {
         details: down
             .iter()
-            .map(|(name, what, _)| FieldError::new(*name, *what))
+            .map(|d| FieldError::new(d.name, d.what))
             .collect(),
         retry_after: Some(5),
         ..ApiError::new(
