@@ -29,6 +29,10 @@ use runner::RunSettings;
 
 use crate::queue::{Backend, Queue, QueueError};
 
+/// A temporary outbox file this old was left by a worker killed mid-write (see
+/// [`mail::outbox::Outbox::sweep`]); writing one takes milliseconds.
+const ABANDONED_WRITE_AGE: Duration = Duration::from_secs(600);
+
 /// Runs the worker until SIGTERM; exit 0 after a clean drain, 2 on an invalid environment.
 pub fn main() -> ExitCode {
     crate::telemetry::init_json(crate::telemetry::stdout_lines());
@@ -70,7 +74,15 @@ async fn run(config: WorkerConfig) -> ExitCode {
                 return ExitCode::from(2);
             }
         },
-        None => Transport::Outbox(mail::outbox::Outbox::new(config.data_dir.join("outbox"))),
+        None => {
+            let outbox = mail::outbox::Outbox::new(config.data_dir.join("outbox"));
+            match outbox.sweep(ABANDONED_WRITE_AGE) {
+                Ok(0) => {}
+                Ok(removed) => tracing::info!(removed, "removed abandoned temporary outbox files"),
+                Err(error) => tracing::warn!(%error, "cannot sweep the outbox folder"),
+            }
+            Transport::Outbox(outbox)
+        }
     };
     tracing::info!(
         concurrency = config.concurrency,

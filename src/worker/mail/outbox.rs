@@ -2,10 +2,12 @@
 //!
 //! A file is written to a temporary name in the same folder, flushed to disk, then renamed over
 //! `<job id>.eml` (and the folder is synced), so a reader never sees half a message and a retried
-//! job replaces its file instead of adding another.
+//! job replaces its file instead of adding another. A worker killed between the two leaves its
+//! temporary file behind; [`Outbox::sweep`] removes those once they are surely abandoned.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
 
 use super::MailError;
 
@@ -27,6 +29,36 @@ impl Outbox {
     /// The file a job's email goes to.
     pub fn path_for(&self, job_id: &str) -> PathBuf {
         self.dir.join(format!("{}.eml", file_name(job_id)))
+    }
+
+    /// Removes temporary files (`.*.tmp`) last modified more than `older_than` ago: what a
+    /// worker killed mid-write left. Only old ones, because other workers may share the folder
+    /// and be writing theirs right now (a write takes milliseconds). Returns how many went;
+    /// a folder that does not exist yet has none.
+    pub fn sweep(&self, older_than: Duration) -> std::io::Result<usize> {
+        let entries = match std::fs::read_dir(&self.dir) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
+            Err(e) => return Err(e),
+        };
+        let now = SystemTime::now();
+        let mut removed = 0;
+        for entry in entries {
+            let entry = entry?;
+            let name = entry.file_name();
+            let name = name.to_string_lossy();
+            if !(name.starts_with('.') && name.ends_with(".tmp")) {
+                continue;
+            }
+            let age = entry
+                .metadata()
+                .and_then(|m| m.modified())
+                .map(|modified| now.duration_since(modified).unwrap_or_default());
+            if age.is_ok_and(|age| age > older_than) && std::fs::remove_file(entry.path()).is_ok() {
+                removed += 1;
+            }
+        }
+        Ok(removed)
     }
 
     /// Writes `bytes` as the email of `job_id`, atomically; returns the file's path.
@@ -99,6 +131,28 @@ mod tests {
         let path = outbox.write("welcome-1", b"second").await.unwrap();
         assert_eq!(std::fs::read(&path).unwrap(), b"second");
         assert_eq!(std::fs::read_dir(outbox.dir()).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn a_sweep_removes_only_abandoned_temporary_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let outbox = Outbox::new(dir.path().to_owned());
+        let file = |name: &str, age: Duration| {
+            let path = dir.path().join(name);
+            std::fs::write(&path, "x").unwrap();
+            let file = std::fs::File::options().write(true).open(&path).unwrap();
+            file.set_modified(SystemTime::now() - age).unwrap();
+            path
+        };
+        let hour = Duration::from_secs(3600);
+        let abandoned = file(".0d1c.tmp", hour);
+        let in_progress = file(".9f2e.tmp", Duration::ZERO);
+        let email = file("welcome-1.eml", hour);
+        assert_eq!(outbox.sweep(Duration::from_secs(600)).unwrap(), 1);
+        assert!(!abandoned.exists());
+        assert!(in_progress.exists() && email.exists());
+        let missing = Outbox::new(dir.path().join("not-yet"));
+        assert_eq!(missing.sweep(Duration::ZERO).unwrap(), 0);
     }
 
     #[tokio::test]
