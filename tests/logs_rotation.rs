@@ -149,3 +149,23 @@ fn four_children_writing_at_once_each_keep_their_lines_in_order() {
     );
     assert_rotated_within(&project, 1 << 20);
 }
+
+#[test]
+fn the_daemons_own_log_is_rotated_at_start_once_over_the_size_limit() {
+    let project = Project::new(
+        "[logs]\nmax_size = \"1KiB\"\n\n[programs.idle]\ncommand = [\"sleep\", \"300\"]\n",
+    );
+    std::fs::create_dir_all(project.path("logs")).unwrap();
+    let old = "an old daemon line\n".repeat(200);
+    std::fs::write(project.path("logs/svc.log"), &old).unwrap();
+    project.start();
+    let out = project.svc(&["stop"]);
+    harness::assert_ok(&out, "svc stop");
+    let text = |rel: &str| String::from_utf8(read_file(&project.path(rel))).unwrap();
+    assert_eq!(text("logs/svc.log.1"), old);
+    let current = text("logs/svc.log");
+    assert!(
+        current.contains("daemon started") && !current.contains("an old daemon line"),
+        "{current}"
+    );
+}

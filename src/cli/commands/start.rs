@@ -108,6 +108,20 @@ async fn wait_for_socket(config: &Config) -> Result<(), CliError> {
     )
 }
 
+/// Moves the daemon's own log to `svc.log.1` (replacing the one before) once it is over
+/// `max_size` (the `[logs]` policy), so it stays bounded over many starts. The daemon writes a
+/// few lines per start and stop there, and its startup errors; programs' output never goes there.
+fn keep_bounded(log_path: &std::path::Path, max_size: u64) {
+    let size = std::fs::metadata(log_path).map_or(0, |m| m.len());
+    if size > max_size {
+        let mut old = log_path.as_os_str().to_owned();
+        old.push(".1");
+        if let Err(error) = std::fs::rename(log_path, &old) {
+            tracing::warn!(%error, path = %log_path.display(), "cannot rotate the daemon's log");
+        }
+    }
+}
+
 /// Launches `svc start --foreground` in a new session, output to `logs/svc.log`, and waits for
 /// its `READY=1` (sent once the autostart programs settled) or its exit.
 async fn launch(config: &Config) -> Result<bool, CliError> {
@@ -116,6 +130,7 @@ async fn launch(config: &Config) -> Result<bool, CliError> {
     std::fs::create_dir_all(&config.log_dir)
         .map_err(|e| fail("cannot create the log folder", e))?;
     let log_path = config.daemon_log_path();
+    keep_bounded(&log_path, config.logs.max_size);
     let log = File::options()
         .create(true)
         .append(true)
