@@ -3,15 +3,17 @@
 //! connects when it appears; requests fail fast with 503 while it is down and recover when it
 //! is back; the welcome email waits in the user's own document while the queue is down; the
 //! indexes are made at start, idempotently, and a unique index that cannot be built keeps the
-//! API from serving. The rest of the API suite runs on this backend too (`mongo::*` tests).
+//! API from serving; TLS (`tls=true&tlsCAFile=…`) works and an untrusted server is refused.
+//! The rest of the API suite runs on this backend too (`mongo::*` tests).
 
 use crate::api_support;
+use crate::tls_support;
 
 use std::os::unix::net::UnixDatagram;
 use std::sync::Arc;
 
 use api_support::mongo::MongoServer;
-use api_support::{App, Backend, PATIENCE, wait_for_async};
+use api_support::{App, Backend, PATIENCE, Spawn, wait_for_async};
 use mongodb::bson::{Document, doc};
 use serde_json::json;
 
@@ -331,5 +333,58 @@ async fn indexes_are_made_at_start_and_a_unique_index_that_cannot_be_built_keeps
         .unwrap();
     for name in ["price_1__id_1", "createdAt_1__id_1", "category_1", "tags_1"] {
         assert!(products.iter().any(|n| n == name), "{name} in {products:?}");
+    }
+}
+
+#[tokio::test]
+async fn tls_to_the_server_works_with_its_ca_and_an_untrusted_or_plain_connection_is_refused() {
+    let certs = tempfile::tempdir().unwrap();
+    tls_support::certificates(certs.path());
+    let server = Arc::new(MongoServer::start_tls(certs.path()).await);
+
+    // Trusted through tlsCAFile: the API connects, serves, and the data is on the server.
+    let app = Backend::Mongo(server.clone()).spawn().start().await;
+    let created = app
+        .post("/api/products", &json!({"title": "Over TLS", "price": 1}))
+        .await;
+    assert_eq!(created.status, 201, "{}", created.text);
+    let stored = server
+        .database()
+        .await
+        .collection::<Document>("products")
+        .count_documents(doc! {"title": "Over TLS"})
+        .await
+        .unwrap();
+    assert_eq!(stored, 1);
+
+    // Without the CA (the system's roots do not know it), and without TLS at all: the API
+    // starts but is never ready, names the database, and logs no secret-bearing URL.
+    let untrusted = server.plain_url() + "&tls=true";
+    for (url, why) in [
+        (untrusted, "invalid peer certificate"),
+        (server.plain_url(), "Connection reset"),
+    ] {
+        let app = Spawn::new()
+            .env("DB_URL", &url)
+            .env("DB_TIMEOUT", DB_TIMEOUT)
+            .start()
+            .await;
+        // Polled until a connection attempt has failed for that reason (not merely not
+        // finished yet): /ready logs it.
+        let failed = wait_for_async(PATIENCE, || async {
+            let ready = app.get("/ready").await;
+            ready.error(503, "SERVICE_UNAVAILABLE");
+            assert_eq!(ready.detail_fields(), ["database"], "{url}");
+            app.logs().iter().any(|l| {
+                l["msg"] == "not ready"
+                    && l["dependency"] == "database"
+                    && l["error"].as_str().unwrap_or("").contains(why)
+            })
+        })
+        .await;
+        assert!(failed, "never failed with {why:?}: {:?}", app.logs());
+        app.post("/api/products", &json!({"title": "Refused", "price": 1}))
+            .await
+            .error(503, "SERVICE_UNAVAILABLE");
     }
 }

@@ -4,6 +4,7 @@
 //! `GET /api/users/:id/welcome-email`.
 
 use crate::harness;
+use crate::tls_support;
 
 use std::io::{BufRead, BufReader};
 use std::path::Path;
@@ -269,72 +270,6 @@ fn smoke_fails_at_health_when_nothing_listens_and_skips_the_rest() {
     assert!(stdout(&out).contains("cannot connect"), "{}", stdout(&out));
 }
 
-/// A CA and a server certificate for 127.0.0.1 it signed, made with the openssl CLI.
-fn certificates(dir: &Path) {
-    let openssl = |args: &[&str]| {
-        let out = Command::new("openssl")
-            .args(args)
-            .current_dir(dir)
-            .output()
-            .expect("openssl (scripts/test.sh installs it)");
-        assert!(out.status.success(), "openssl {args:?}: {}", stderr(&out));
-    };
-    let ec = [
-        "-newkey",
-        "ec",
-        "-pkeyopt",
-        "ec_paramgen_curve:prime256v1",
-        "-nodes",
-    ];
-    openssl(
-        &[
-            &[
-                "req",
-                "-x509",
-                "-days",
-                "2",
-                "-subj",
-                "/CN=svc smoke test CA",
-            ][..],
-            &ec,
-            &["-keyout", "ca.key", "-out", "ca.pem"],
-            &["-addext", "basicConstraints=critical,CA:TRUE"],
-            &["-addext", "keyUsage=critical,keyCertSign,cRLSign"],
-        ]
-        .concat(),
-    );
-    openssl(
-        &[
-            &["req", "-subj", "/CN=127.0.0.1"][..],
-            &ec,
-            &["-keyout", "server.key", "-out", "server.csr"],
-        ]
-        .concat(),
-    );
-    std::fs::write(
-        dir.join("server.ext"),
-        "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n",
-    )
-    .unwrap();
-    openssl(&[
-        "x509",
-        "-req",
-        "-days",
-        "2",
-        "-in",
-        "server.csr",
-        "-CA",
-        "ca.pem",
-        "-CAkey",
-        "ca.key",
-        "-CAcreateserial",
-        "-out",
-        "server.pem",
-        "-extfile",
-        "server.ext",
-    ]);
-}
-
 /// `tests/fixtures/tls_proxy.py`: TLS on a free port in front of `upstream`; killed on drop.
 struct TlsProxy {
     child: Child,
@@ -377,7 +312,7 @@ fn smoke_speaks_https_and_trusts_a_private_ca_only_with_cacert() {
     let project = stack(port);
     project.start();
     let certs = tempfile::tempdir().unwrap();
-    certificates(certs.path());
+    tls_support::certificates(certs.path());
     let proxy = TlsProxy::start(certs.path(), port);
     let url = format!("https://127.0.0.1:{}", proxy.port);
     let ca = certs.path().join("ca.pem");

@@ -12,6 +12,7 @@ mod deploy_support;
 mod harness;
 mod logs_support;
 mod redis_support;
+mod tls_support;
 mod worker_support;
 
 mod abuse;

@@ -35,14 +35,27 @@ pub struct MongoServer {
     pub port: u16,
     storage: tempfile::TempDir,
     child: Mutex<Option<Child>>,
+    /// A folder with `server.pem`/`server.key`/`ca.pem` (see `tls_support`): the server speaks
+    /// only TLS, and [`MongoServer::url`] asks for it with that CA.
+    tls: Option<PathBuf>,
 }
 
 impl MongoServer {
     /// A server on a free port, started and answering.
     pub async fn start() -> MongoServer {
+        MongoServer::start_with(None).await
+    }
+
+    /// A server that speaks only TLS, with the certificates in `certs` (see `tls_support`).
+    pub async fn start_tls(certs: &std::path::Path) -> MongoServer {
+        MongoServer::start_with(Some(certs.to_owned())).await
+    }
+
+    async fn start_with(tls: Option<PathBuf>) -> MongoServer {
         // Another process may take the port between our probe and the server's bind: retry.
         for _ in 0..3 {
-            let server = MongoServer::reserve();
+            let mut server = MongoServer::reserve();
+            server.tls = tls.clone();
             if server.run().await {
                 return server;
             }
@@ -60,6 +73,7 @@ impl MongoServer {
                 .tempdir()
                 .expect("temp dir"),
             child: Mutex::new(None),
+            tls: None,
         }
     }
 
@@ -72,7 +86,15 @@ impl MongoServer {
              target/mongo-venv/bin/pip install secantusdb==0.7.0b3",
             exe.display()
         );
-        let child = Command::new(&exe)
+        let mut command = Command::new(&exe);
+        if let Some(certs) = &self.tls {
+            command
+                .arg("--tls-cert-file")
+                .arg(certs.join("server.pem"))
+                .arg("--tls-key-file")
+                .arg(certs.join("server.key"));
+        }
+        let child = command
             .args(["--host", "127.0.0.1", "--port", &self.port.to_string()])
             .arg("--storage-path")
             .arg(self.storage.path())
@@ -134,8 +156,21 @@ impl MongoServer {
         let _ = child.wait();
     }
 
-    /// The URL `svc api` is given (the database in the path).
+    /// The URL `svc api` is given (the database in the path; TLS with the test CA when the
+    /// server speaks TLS).
     pub fn url(&self) -> String {
+        let url = self.plain_url();
+        match &self.tls {
+            Some(certs) => format!(
+                "{url}&tls=true&tlsCAFile={}",
+                certs.join("ca.pem").display()
+            ),
+            None => url,
+        }
+    }
+
+    /// The URL without any TLS option.
+    pub fn plain_url(&self) -> String {
         format!(
             "mongodb://127.0.0.1:{}/{DATABASE}?directConnection=true",
             self.port

@@ -227,6 +227,8 @@ impl MongoStore {
                 );
                 None
             }
+            // The reason alone: the waiters wrap it in `Unavailable` again.
+            Ok(Err(StoreError::Unavailable(reason))) => Some(reason),
             Ok(Err(error)) => Some(error.to_string()),
             Err(_) => Some(format!(
                 "could not connect within {}",
