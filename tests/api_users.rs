@@ -104,7 +104,7 @@ async fn a_sign_up_stores_the_user_without_secrets_and_enqueues_the_welcome_emai
     assert_eq!(job.opts.attempts, 3);
     assert_eq!(
         job.opts.backoff,
-        svc::queue::Backoff::Exponential(Duration::from_millis(1000))
+        svc::queue::Backoff::exponential(Duration::from_millis(1000))
     );
     let counts = queue(&app).counts().await.unwrap();
     assert_eq!(counts.waiting, 1);

@@ -93,7 +93,7 @@ fn add_records_attempts_and_backoff() {
     assert_eq!(job.opts.attempts, 4);
     assert_eq!(
         job.opts.backoff,
-        svc::queue::Backoff::Fixed(Duration::from_millis(250))
+        svc::queue::Backoff::fixed(Duration::from_millis(250))
     );
     assert_eq!(job.data, serde_json::json!({}));
 }

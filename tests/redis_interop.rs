@@ -182,6 +182,49 @@ fn node_job_failing_twice_then_succeeding_in_svc_worker_retries_after_1s_then_2s
 }
 
 #[test]
+fn node_backoff_jitter_spreads_the_svc_workers_retries() {
+    let Some(peer) = node_peer() else { return };
+    let redis = RedisServer::start();
+    let dir = DataDir::new();
+    std::fs::write(dir.outbox(), "in the way").unwrap();
+    // Eight jobs that fail once together: without jitter each would wait exactly 2 s; with
+    // jitter 0.9 each waits somewhere in [0.2 s, 2 s].
+    let jobs: Vec<(&str, Value, Value)> = (0..8)
+        .map(|n| {
+            let id = format!("welcome-j{n}");
+            let opts = json!({"attempts": 2, "jobId": id,
+                              "backoff": {"type": "fixed", "delay": 2000, "jitter": 0.9}});
+            ("welcome-email", welcome(&format!("j{n}")), opts)
+        })
+        .collect();
+    node_add(&peer, &redis, PREFIX, &jobs);
+    let worker = svc_worker(&dir, &redis, &[("WORKER_CONCURRENCY", "8")]);
+    for n in 0..8 {
+        worker.wait_for_log(
+            "job attempt failed",
+            Some(&format!("welcome-j{n}")),
+            1,
+            LONG,
+        );
+    }
+    std::fs::remove_file(dir.outbox()).unwrap();
+    let mut gaps = Vec::new();
+    for n in 0..8 {
+        let id = format!("welcome-j{n}");
+        worker.wait_for_log("job completed", Some(&id), 1, LONG);
+        let starts = worker.logs_with("job started", Some(&id));
+        assert_eq!(starts.len(), 2, "{}", worker.dump());
+        gaps.push(secs_between(time_of(&starts[0]), time_of(&starts[1])));
+    }
+    assert!(gaps.iter().all(|g| (0.1..2.6).contains(g)), "{gaps:?}");
+    // The chance that eight uniform draws all land in the top tenth is 1e-8.
+    assert!(gaps.iter().any(|g| *g < 1.8), "no jitter: {gaps:?}");
+    // Node still reads the option svc kept.
+    let seen = inspect(&peer, &redis, PREFIX, &["welcome-j0"]);
+    assert_eq!(seen.job("welcome-j0")["opts"]["backoff"]["jitter"], 0.9);
+}
+
+#[test]
 fn node_job_that_always_fails_ends_failed_after_3_with_retries_exhausted() {
     let Some(peer) = node_peer() else { return };
     let redis = RedisServer::start();

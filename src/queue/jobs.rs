@@ -34,7 +34,7 @@ impl WelcomeEmail {
             opts: JobOptions {
                 job_id: Some(format!("welcome-{}", self.user_id)),
                 attempts: 3,
-                backoff: Backoff::Exponential(Duration::from_secs(1)),
+                backoff: Backoff::exponential(Duration::from_secs(1)),
                 ..JobOptions::default()
             },
         }

@@ -79,7 +79,7 @@ impl Default for JobOptions {
         JobOptions {
             job_id: None,
             attempts: 1,
-            backoff: Backoff::Fixed(Duration::ZERO),
+            backoff: Backoff::fixed(Duration::ZERO),
             delay: Duration::ZERO,
             priority: 0,
             lifo: false,
@@ -108,13 +108,16 @@ impl JobOptions {
 
     /// The options as BullMQ stores them in a job hash's `opts` field (JSON object).
     pub fn to_bullmq_json(&self) -> Value {
-        let (kind, delay) = match self.backoff {
-            Backoff::Fixed(d) => ("fixed", d),
-            Backoff::Exponential(d) => ("exponential", d),
-        };
+        let mut backoff = json!({
+            "type": self.backoff.strategy.name(),
+            "delay": millis(self.backoff.delay),
+        });
+        if self.backoff.jitter > 0.0 {
+            backoff["jitter"] = json!(self.backoff.jitter);
+        }
         let mut opts = json!({
             "attempts": self.attempts,
-            "backoff": { "type": kind, "delay": millis(delay) },
+            "backoff": backoff,
             "delay": millis(self.delay),
             "priority": self.priority,
         });
@@ -152,21 +155,32 @@ impl JobOptions {
             }
         };
         let backoff = match opts.get("backoff") {
-            None | Some(Value::Null) => Backoff::Fixed(Duration::ZERO),
-            Some(Value::Number(n)) => Backoff::Fixed(Duration::from_millis(
+            None | Some(Value::Null) => Backoff::fixed(Duration::ZERO),
+            Some(Value::Number(n)) => Backoff::fixed(Duration::from_millis(
                 n.as_u64().ok_or_else(|| bad("backoff"))?,
             )),
             Some(Value::Object(b)) => {
                 let delay =
                     Duration::from_millis(b.get("delay").and_then(Value::as_u64).unwrap_or(0));
-                match b.get("type").and_then(Value::as_str) {
-                    Some("exponential") => Backoff::Exponential(delay),
-                    Some("fixed") | None => Backoff::Fixed(delay),
+                let strategy = match b.get("type").and_then(Value::as_str) {
+                    Some("exponential") => Strategy::Exponential,
+                    Some("fixed") | None => Strategy::Fixed,
                     Some(other) => {
                         return Err(QueueError::Invalid(format!(
                             "unsupported backoff type `{other}`"
                         )));
                     }
+                };
+                // As BullMQ reads it: a share of the wait, 0 (none) to 1.
+                let jitter = match b.get("jitter") {
+                    None | Some(Value::Null) => 0.0,
+                    Some(Value::Number(n)) => n.as_f64().unwrap_or(0.0).clamp(0.0, 1.0),
+                    Some(_) => return Err(bad("backoff.jitter")),
+                };
+                Backoff {
+                    strategy,
+                    delay,
+                    jitter,
                 }
             }
             Some(_) => return Err(bad("backoff")),
@@ -200,26 +214,71 @@ impl JobOptions {
     }
 }
 
-/// The wait before a retry.
+/// The wait before a retry: BullMQ's `backoff` option (`{type, delay, jitter}`).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Backoff {
+    pub strategy: Strategy,
+    /// The first wait.
+    pub delay: Duration,
+    /// From 0 to 1: each wait is drawn from `[(1 - jitter)·w, w]` for the strategy's wait `w`,
+    /// so jobs that failed together (a mail server down for all) do not all retry at once.
+    pub jitter: f64,
+}
+
+/// How the wait grows with the attempts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub enum Backoff {
-    /// The same delay every time.
-    Fixed(Duration),
+pub enum Strategy {
+    /// The same wait every time.
+    Fixed,
     /// `delay · 2^(attempt-1)`: 1 s, 2 s, 4 s for 1000 ms.
-    Exponential(Duration),
+    Exponential,
+}
+
+impl Strategy {
+    /// BullMQ's name for it (`backoff.type`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Strategy::Fixed => "fixed",
+            Strategy::Exponential => "exponential",
+        }
+    }
 }
 
 impl Backoff {
-    /// The delay after failed attempt number `attempt` (1-based).
+    /// The same `delay` every time, without jitter.
+    pub const fn fixed(delay: Duration) -> Self {
+        Backoff {
+            strategy: Strategy::Fixed,
+            delay,
+            jitter: 0.0,
+        }
+    }
+
+    /// `delay`, then twice that, and so on, without jitter.
+    pub const fn exponential(delay: Duration) -> Self {
+        Backoff {
+            strategy: Strategy::Exponential,
+            delay,
+            jitter: 0.0,
+        }
+    }
+
+    /// The wait before the attempt after failed attempt number `attempt` (1-based), with
+    /// the jitter applied.
     pub fn delay_for(self, attempt: u32) -> Duration {
-        match self {
-            Backoff::Fixed(d) => d,
-            Backoff::Exponential(d) => {
+        let wait = match self.strategy {
+            Strategy::Fixed => self.delay,
+            Strategy::Exponential => {
                 let factor = 1u32
                     .checked_shl(attempt.saturating_sub(1))
                     .unwrap_or(u32::MAX);
-                d.saturating_mul(factor)
+                self.delay.saturating_mul(factor)
             }
+        };
+        if self.jitter > 0.0 {
+            wait.mul_f64(1.0 - self.jitter.min(1.0) * fastrand::f64())
+        } else {
+            wait
         }
     }
 }
@@ -565,11 +624,11 @@ mod tests {
 
     #[test]
     fn exponential_backoff_doubles_from_the_delay() {
-        let b = Backoff::Exponential(Duration::from_secs(1));
+        let b = Backoff::exponential(Duration::from_secs(1));
         let delays: Vec<u64> = (1..=4).map(|n| b.delay_for(n).as_secs()).collect();
         assert_eq!(delays, [1, 2, 4, 8]);
         assert_eq!(
-            Backoff::Fixed(Duration::from_secs(3)).delay_for(5),
+            Backoff::fixed(Duration::from_secs(3)).delay_for(5),
             Duration::from_secs(3)
         );
         assert_eq!(
@@ -579,10 +638,46 @@ mod tests {
     }
 
     #[test]
+    fn jitter_spreads_each_wait_below_the_strategys() {
+        let b = Backoff {
+            jitter: 0.5,
+            ..Backoff::exponential(Duration::from_millis(1000))
+        };
+        let waits: Vec<Duration> = (0..500).map(|_| b.delay_for(3)).collect();
+        let (low, high) = (Duration::from_millis(2000), Duration::from_millis(4000));
+        assert!(waits.iter().all(|w| (low..=high).contains(w)), "{waits:?}");
+        // Spread, not one value: the draws cover both halves of the range.
+        let middle = Duration::from_millis(3000);
+        assert!(waits.iter().any(|w| *w < middle) && waits.iter().any(|w| *w > middle));
+    }
+
+    #[test]
+    fn jitter_is_read_from_node_and_written_back() {
+        let node =
+            json!({"attempts": 3, "backoff": {"type": "fixed", "delay": 800, "jitter": 0.25}});
+        let opts = JobOptions::from_bullmq_json(&node).unwrap();
+        assert_eq!(opts.backoff.strategy, Strategy::Fixed);
+        assert_eq!(opts.backoff.jitter, 0.25);
+        assert_eq!(opts.to_bullmq_json()["backoff"]["jitter"], 0.25);
+        let too_much = json!({"backoff": {"type": "fixed", "delay": 1, "jitter": 7}});
+        assert_eq!(
+            JobOptions::from_bullmq_json(&too_much)
+                .unwrap()
+                .backoff
+                .jitter,
+            1.0
+        );
+        let wrong = json!({"backoff": {"type": "fixed", "delay": 1, "jitter": "lots"}});
+        assert!(JobOptions::from_bullmq_json(&wrong).is_err());
+        let none = JobOptions::default().to_bullmq_json();
+        assert!(none["backoff"].get("jitter").is_none(), "{none}");
+    }
+
+    #[test]
     fn retry_delay_stops_after_the_last_attempt() {
         let opts = JobOptions {
             attempts: 3,
-            backoff: Backoff::Exponential(Duration::from_secs(1)),
+            backoff: Backoff::exponential(Duration::from_secs(1)),
             ..JobOptions::default()
         };
         assert_eq!(opts.retry_delay(1), Some(Duration::from_secs(1)));
@@ -600,7 +695,7 @@ mod tests {
         let opts = JobOptions {
             job_id: Some("welcome-7".into()),
             attempts: 3,
-            backoff: Backoff::Exponential(Duration::from_millis(1000)),
+            backoff: Backoff::exponential(Duration::from_millis(1000)),
             delay: Duration::from_millis(250),
             priority: 2,
             lifo: true,
@@ -625,7 +720,7 @@ mod tests {
             )),
             Some((
                 1,
-                Backoff::Fixed(Duration::from_millis(500)),
+                Backoff::fixed(Duration::from_millis(500)),
                 Some(KeepPolicy::NONE),
                 Some(KeepPolicy {
                     count: Some(100),

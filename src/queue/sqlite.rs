@@ -709,7 +709,7 @@ mod tests {
             opts: JobOptions {
                 job_id: id.map(Into::into),
                 attempts: 3,
-                backoff: Backoff::Exponential(Duration::from_secs(1)),
+                backoff: Backoff::exponential(Duration::from_secs(1)),
                 ..JobOptions::default()
             },
         }

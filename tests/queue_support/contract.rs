@@ -244,7 +244,7 @@ pub async fn failures_retry_with_backoff_then_fail_for_good<Q: Queue>(f: Fixture
     let q = &f.queue;
     let mut j = job(Some("flaky"));
     j.opts.attempts = 3;
-    j.opts.backoff = Backoff::Exponential(Duration::from_millis(100));
+    j.opts.backoff = Backoff::exponential(Duration::from_millis(100));
     added(q, j).await;
     let mut times = Vec::new();
     for attempt in 1..=3u32 {

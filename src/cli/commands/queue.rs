@@ -128,8 +128,8 @@ fn parse_backoff(text: &str) -> Result<Backoff, CliError> {
     let (kind, delay) = text.split_once(':').ok_or_else(bad)?;
     let delay = parse_duration("--backoff", delay)?;
     match kind {
-        "exponential" => Ok(Backoff::Exponential(delay)),
-        "fixed" => Ok(Backoff::Fixed(delay)),
+        "exponential" => Ok(Backoff::exponential(delay)),
+        "fixed" => Ok(Backoff::fixed(delay)),
         _ => Err(bad()),
     }
 }
@@ -161,11 +161,11 @@ mod tests {
     fn backoff_specs_parse() {
         assert_eq!(
             parse_backoff("exponential:1s").ok(),
-            Some(Backoff::Exponential(Duration::from_secs(1)))
+            Some(Backoff::exponential(Duration::from_secs(1)))
         );
         assert_eq!(
             parse_backoff("fixed:250ms").ok(),
-            Some(Backoff::Fixed(Duration::from_millis(250)))
+            Some(Backoff::fixed(Duration::from_millis(250)))
         );
         assert!(parse_backoff("linear:1s").is_err());
         assert!(parse_backoff("1s").is_err());
