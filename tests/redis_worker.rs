@@ -176,7 +176,7 @@ fn an_invalid_redis_environment_refuses_to_start_naming_the_variable() {
         let status = worker.wait_exit(LONG);
         assert_eq!(status.code(), Some(2), "{name}={value}");
         // The stderr reader thread may still be draining the pipe when the exit is seen.
-        worker_support::wait_for(&format!("{name} named on stderr"), LONG, || {
+        worker_support::wait_until(&format!("{name} named on stderr"), LONG, || {
             worker.stderr().contains(name)
         });
     }

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use nix::sys::signal::Signal;
 use support::smtp::{Mode, TestSmtp};
-use support::{DataDir, secs_between, time_of, wait_for, welcome_data};
+use support::{DataDir, secs_between, time_of, wait_until, welcome_data};
 use svc::queue::JobState;
 
 const LONG: Duration = Duration::from_secs(20);
@@ -83,7 +83,7 @@ fn a_job_that_always_fails_ends_failed_after_3_attempts_with_its_reason() {
     assert_eq!(exhausted[0]["level"], "error");
     assert_eq!(exhausted[0]["requestId"], "req-doomed");
     assert_eq!(exhausted[0]["attempt"], 3);
-    wait_for("the job to be failed", LONG, || {
+    wait_until("the job to be failed", LONG, || {
         state(&dir, "welcome-2") == Some(JobState::Failed)
     });
     let job = dir.job("welcome-2").unwrap();
@@ -174,7 +174,7 @@ fn unknown_and_malformed_jobs_fail_at_once_and_the_worker_keeps_going() {
     ]);
     let worker = dir.worker(&[]);
     worker.wait_for_log("job completed", Some("bad-2"), 1, LONG);
-    wait_for("the bad jobs to fail", LONG, || {
+    wait_until("the bad jobs to fail", LONG, || {
         ["unknown-1", "bad-1", "bad-3"]
             .iter()
             .all(|id| state(&dir, id) == Some(JobState::Failed))
@@ -225,7 +225,7 @@ fn a_job_held_by_a_killed_worker_is_recovered_by_another_and_mailed_once() {
     ];
     let mut first = dir.worker(&[lease[0], lease[1], ("SMTP_URL", &hung.url())]);
     first.wait_for_log("job started", Some("welcome-8"), 1, LONG);
-    wait_for("the SMTP connection", LONG, || {
+    wait_until("the SMTP connection", LONG, || {
         hung.connections.load(std::sync::atomic::Ordering::SeqCst) > 0
     });
     assert_eq!(state(&dir, "welcome-8"), Some(JobState::Active));
@@ -256,7 +256,7 @@ fn sigterm_with_a_job_in_hand_finishes_it_then_exits_0() {
         "welcome-9",
     ]);
     let mut worker = dir.worker(&[("SMTP_URL", &slow.url())]);
-    wait_for("the message to be under way", LONG, || {
+    wait_until("the message to be under way", LONG, || {
         slow.data_started.load(std::sync::atomic::Ordering::SeqCst) > 0
     });
     worker.signal(Signal::SIGTERM);
@@ -372,7 +372,7 @@ fn an_unavailable_store_is_retried_logged_once_and_readiness_waits_for_it() {
     std::fs::remove_file(&data_dir).unwrap();
     worker.wait_for_log("queue store available again", None, 1, LONG);
     let mut ready = Vec::new();
-    wait_for("READY=1", LONG, || match notify.recv(&mut buf) {
+    wait_until("READY=1", LONG, || match notify.recv(&mut buf) {
         Ok(n) => {
             ready.extend_from_slice(&buf[..n]);
             true
@@ -445,8 +445,8 @@ fn several_worker_processes_share_the_queue_and_run_each_job_once() {
             &format!("welcome-m{i}"),
         ]);
     }
-    wait_for("40 emails", LONG, || dir.emails().len() == 40);
-    wait_for("40 completions", LONG, || {
+    wait_until("40 emails", LONG, || dir.emails().len() == 40);
+    wait_until("40 completions", LONG, || {
         workers
             .iter()
             .map(|w| w.logs_with("job completed", None).len())
@@ -488,7 +488,7 @@ fn a_long_job_keeps_its_lease_renewed_and_is_not_taken_over() {
         "--job-id",
         "welcome-14",
     ]);
-    wait_for("the job to complete", LONG, || {
+    wait_until("the job to complete", LONG, || {
         state(&dir, "welcome-14") == Some(JobState::Completed)
     });
     let job = dir.job("welcome-14").unwrap();

@@ -6,7 +6,7 @@ use crate::worker_support as support;
 use std::time::Duration;
 
 use support::smtp::{Aiosmtpd, aiosmtpd_python};
-use support::{DataDir, wait_for, welcome_data};
+use support::{DataDir, wait_until, welcome_data};
 use svc::queue::JobState;
 
 const LONG: Duration = Duration::from_secs(30);
@@ -56,7 +56,7 @@ fn the_welcome_email_is_delivered_over_smtp() {
         ("MAIL_FROM", "Team <team@example.org>"),
     ]);
     worker.wait_for_log("job completed", Some("welcome-21"), 1, LONG);
-    wait_for("the message to be saved", LONG, || {
+    wait_until("the message to be saved", LONG, || {
         saved(inbox.path()).len() == 1
     });
     let message = &saved(inbox.path())[0];

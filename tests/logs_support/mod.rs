@@ -226,7 +226,7 @@ impl Follow {
     /// it sets up right after reading the history.
     pub fn wait_watching(&self, timeout: Duration) -> bool {
         let fds = format!("/proc/{}/fd", self.child.id());
-        harness_wait(timeout, || {
+        crate::harness::wait_for(timeout, || {
             std::fs::read_dir(&fds).is_ok_and(|entries| {
                 entries.filter_map(Result::ok).any(|e| {
                     std::fs::read_link(e.path())
@@ -250,19 +250,5 @@ impl Drop for Follow {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
-    }
-}
-
-/// Polls `condition` every 10 ms until it holds or `timeout` passes.
-fn harness_wait(timeout: Duration, mut condition: impl FnMut() -> bool) -> bool {
-    let deadline = Instant::now() + timeout;
-    loop {
-        if condition() {
-            return true;
-        }
-        if Instant::now() > deadline {
-            return false;
-        }
-        std::thread::sleep(Duration::from_millis(10));
     }
 }

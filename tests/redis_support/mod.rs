@@ -13,17 +13,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-/// Polls `condition` every 20 ms until it holds; panics naming `what` after `timeout`.
-pub fn wait_until(what: &str, timeout: Duration, mut condition: impl FnMut() -> bool) {
-    let deadline = Instant::now() + timeout;
-    while !condition() {
-        assert!(
-            Instant::now() < deadline,
-            "timed out after {timeout:?} waiting for {what}"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
+pub use crate::harness::wait_until;
 
 /// A `redis-server` of our own on 127.0.0.1; killed and reaped on drop.
 pub struct RedisServer {

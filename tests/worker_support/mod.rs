@@ -17,17 +17,7 @@ use svc::queue::{JobRecord, Queue};
 
 pub const SVC: &str = env!("CARGO_BIN_EXE_svc");
 
-/// Polls `condition` every 20 ms until it holds; panics naming `what` after `timeout`.
-pub fn wait_for(what: &str, timeout: Duration, mut condition: impl FnMut() -> bool) {
-    let deadline = Instant::now() + timeout;
-    while !condition() {
-        assert!(
-            Instant::now() < deadline,
-            "timed out after {timeout:?} waiting for {what}"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
+pub use crate::harness::wait_until;
 
 /// A temp folder used as `DATA_DIR`.
 pub struct DataDir {
@@ -179,7 +169,7 @@ impl Proc {
         count: usize,
         timeout: Duration,
     ) -> Vec<Value> {
-        wait_for(
+        wait_until(
             &format!("{count} log line(s) with {text:?}"),
             timeout,
             || self.logs_with(text, job).len() >= count,

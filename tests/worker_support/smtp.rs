@@ -158,7 +158,7 @@ impl Aiosmtpd {
             .spawn()
             .expect("spawn aiosmtpd");
         let server = Aiosmtpd { child, port };
-        super::wait_for("aiosmtpd to listen", Duration::from_secs(20), || {
+        super::wait_until("aiosmtpd to listen", Duration::from_secs(20), || {
             TcpStream::connect(("127.0.0.1", port)).is_ok()
         });
         server
