@@ -56,7 +56,7 @@ cargo clippy --all-targets --quiet -- -D warnings
 
 echo "==> tests"
 if cargo nextest --version >/dev/null 2>&1; then
-  cargo nextest run --no-fail-fast "$@"
+  cargo nextest run --profile ci --no-fail-fast "$@"
 else
   cargo test --no-fail-fast "$@"
 fi
