@@ -24,7 +24,8 @@ pub enum Backend {
         queue: String,
         poll: Duration,
     },
-    Redis(RedisConfig),
+    /// Redis with BullMQ's layout (boxed: the TLS material makes it large).
+    Redis(Box<RedisConfig>),
 }
 
 impl Backend {
@@ -45,15 +46,21 @@ impl Backend {
         get: impl Fn(&str) -> Option<String>,
     ) -> Result<Self, QueueError> {
         match RedisConfig::from_lookup(&get)? {
-            Some(redis) => Ok(Backend::Redis(redis)),
-            None => Ok(Backend::Sqlite {
-                path: data_dir.join(DB_FILE),
-                queue: get("QUEUE_NAME")
-                    .map(|q| q.trim().to_owned())
-                    .filter(|q| !q.is_empty())
-                    .unwrap_or_else(|| EMAIL_QUEUE.to_owned()),
-                poll: DEFAULT_POLL,
-            }),
+            Some(redis) => Ok(Backend::Redis(Box::new(redis))),
+            None => Ok(Self::embedded(data_dir, get)),
+        }
+    }
+
+    /// The embedded queue in `data_dir`, named by `QUEUE_NAME` (`email-queue`), for callers that
+    /// have read the Redis variables already ([`RedisConfig::parse`] found none).
+    pub fn embedded(data_dir: &Path, get: impl Fn(&str) -> Option<String>) -> Self {
+        Backend::Sqlite {
+            path: data_dir.join(DB_FILE),
+            queue: get("QUEUE_NAME")
+                .map(|q| q.trim().to_owned())
+                .filter(|q| !q.is_empty())
+                .unwrap_or_else(|| EMAIL_QUEUE.to_owned()),
+            poll: DEFAULT_POLL,
         }
     }
 
@@ -90,7 +97,7 @@ pub fn open(backend: &Backend) -> Result<Arc<dyn Queue>, QueueError> {
         Backend::Sqlite { path, queue, poll } => Ok(Arc::new(
             SqliteQueue::open(path, queue)?.with_poll_interval(*poll),
         )),
-        Backend::Redis(config) => Ok(Arc::new(RedisQueue::new(config.clone())?)),
+        Backend::Redis(config) => Ok(Arc::new(RedisQueue::new(config.as_ref().clone())?)),
     }
 }
 
