@@ -150,24 +150,25 @@ fn certificates(file: &PemFile) -> Result<Vec<CertificateDer<'static>>, String> 
 /// trust, a name that does not match, a client certificate the server refused. Used to make
 /// such errors say "TLS" and point at the variables, since they will not go away by retrying.
 pub fn is_tls_error(error: &(dyn std::error::Error + 'static)) -> bool {
-    let mut current = Some(error);
+    use std::error::Error;
+    use std::io;
+    use std::sync::Arc;
+    let mut current: Option<&(dyn Error + 'static)> = Some(error);
     // Bounded: error chains are short, and a cycle must not hang the caller.
     for _ in 0..16 {
         let Some(err) = current else { return false };
         if err.is::<tokio_rustls::rustls::Error>() {
             return true;
         }
-        // `io::Error::source` skips the error it wraps, so look inside it explicitly.
-        if let Some(io) = err.downcast_ref::<std::io::Error>()
-            && let Some(inner) = io.get_ref()
-            && (inner.is::<tokio_rustls::rustls::Error>()
-                || inner
-                    .source()
-                    .is_some_and(|s| s.is::<tokio_rustls::rustls::Error>()))
-        {
-            return true;
-        }
-        current = err.source();
+        // The redis crate keeps its cause as an `Arc<dyn Error>`, and `io::Error::source` skips
+        // the error an `io::Error` wraps: step into both explicitly.
+        current = if let Some(shared) = err.downcast_ref::<Arc<dyn Error + Send + Sync>>() {
+            Some(shared.as_ref() as &(dyn Error + 'static))
+        } else if let Some(inner) = err.downcast_ref::<io::Error>().and_then(io::Error::get_ref) {
+            Some(inner as &(dyn Error + 'static))
+        } else {
+            err.source()
+        };
     }
     false
 }
@@ -220,6 +221,12 @@ mod tests {
             tokio_rustls::rustls::Error::DecryptError,
         );
         assert!(is_tls_error(&tls));
+        let shared: std::sync::Arc<dyn std::error::Error + Send + Sync> =
+            std::sync::Arc::new(std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                tokio_rustls::rustls::Error::DecryptError,
+            ));
+        assert!(is_tls_error(&shared));
         let plain = std::io::Error::from(std::io::ErrorKind::ConnectionRefused);
         assert!(!is_tls_error(&plain));
     }
