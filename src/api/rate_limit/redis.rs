@@ -118,7 +118,11 @@ impl RedisWindow {
         invocation.arg(self.window_ms);
         match tokio::time::timeout(CHECK_TIMEOUT, self.connections.invoke(&invocation)).await {
             Ok(Ok(reply)) => Ok(reply),
-            Ok(Err(error)) => Err(StoreError::Unavailable(error.to_string())),
+            Ok(Err(
+                QueueError::Unavailable(message)
+                | QueueError::Config(message)
+                | QueueError::Invalid(message),
+            )) => Err(StoreError::Unavailable(message)),
             Err(_) => Err(StoreError::Unavailable(format!(
                 "no answer from Redis within {} ms",
                 CHECK_TIMEOUT.as_millis()
