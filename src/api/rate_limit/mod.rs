@@ -175,6 +175,40 @@ mod tests {
     use super::*;
     use crate::store::sqlite::SqliteStore;
 
+    /// A counter that fails while `failing` is set.
+    struct Flaky {
+        failing: std::sync::atomic::AtomicBool,
+    }
+
+    #[async_trait]
+    impl RateLimiter for Flaky {
+        async fn check(&self, _client: &str) -> Result<Decision, StoreError> {
+            if self.failing.load(Ordering::Relaxed) {
+                return Err(StoreError::Unavailable("down".into()));
+            }
+            Ok(Decision {
+                allowed: true,
+                limit: 1,
+                remaining: 0,
+                reset: Duration::from_secs(1),
+            })
+        }
+    }
+
+    #[tokio::test]
+    async fn a_failing_counter_lets_requests_through_and_recovers() {
+        let counter = Arc::new(Flaky {
+            failing: AtomicBool::new(true),
+        });
+        let limiter = Limiter::new(counter.clone());
+        assert_eq!(limiter.check("a").await, None);
+        assert_eq!(limiter.check("a").await, None);
+        assert!(limiter.down.load(Ordering::Relaxed));
+        counter.failing.store(false, Ordering::Relaxed);
+        assert!(limiter.check("a").await.is_some_and(|d| d.allowed));
+        assert!(!limiter.down.load(Ordering::Relaxed));
+    }
+
     #[tokio::test]
     async fn the_eleventh_request_of_ten_is_refused_and_instances_share_the_count() {
         let dir = tempfile::tempdir().unwrap();
