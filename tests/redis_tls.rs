@@ -17,12 +17,11 @@ use worker_support::{DataDir, Proc, welcome_data};
 
 const LONG: Duration = Duration::from_secs(30);
 
+/// Environment variables for a spawned `svc`.
+type Env = Vec<(&'static str, String)>;
+
 /// The environment of a client of `redis` trusting `ca` (and presenting `identity`).
-fn tls_env(
-    url: &str,
-    ca: Option<&Path>,
-    identity: Option<(&Path, &Path)>,
-) -> Vec<(&'static str, String)> {
+fn tls_env(url: &str, ca: Option<&Path>, identity: Option<(&Path, &Path)>) -> Env {
     let mut env = vec![("REDIS_URL", url.to_owned())];
     if let Some(ca) = ca {
         env.push(("REDIS_TLS_CA_FILE", ca.display().to_string()));
@@ -225,7 +224,7 @@ async fn bad_tls_files_stop_every_command_naming_the_variable_and_the_path() {
     let pki = Pki::new();
     let missing = pki.path("missing-ca.pem").display().to_string();
     let url = "rediss://127.0.0.1:6380".to_owned();
-    let cases: [(Vec<(&'static str, String)>, &str, String); 3] = [
+    let cases: [(Env, &str, String); 3] = [
         (
             vec![
                 ("REDIS_URL", url.clone()),
