@@ -2,8 +2,10 @@
 //! BullMQ's layout when `REDIS_URL` or `REDIS_HOST`/`REDIS_PORT` is set (see
 //! [`RedisConfig`]), otherwise the embedded SQLite queue in `$DATA_DIR/svc.db`.
 //!
-//! `svc worker`, `svc queue …` and the API all open their queue through [`open_from_env`], so
-//! they can never disagree about where the jobs are.
+//! `svc worker` and `svc queue …` open their queue through [`Backend::from_env`] and [`open`]
+//! (or [`open_from_env`], both at once); the API's settings make the same choice with the same
+//! [`RedisConfig::parse`] and [`Backend::embedded`], so they can never disagree about where the
+//! jobs are.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

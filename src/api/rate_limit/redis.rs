@@ -159,7 +159,7 @@ impl RateLimiter for RedisWindow {
 
 /// The counter's key for `client` in windows of `window_ms`: the client's characters other than
 /// those of an IP address (`0-9 a-z A-Z . : -`, and `_` for names such as `unknown`) are
-/// percent-encoded, and it is cut at [`MAX_CLIENT`] bytes.
+/// percent-encoded, and it is cut at 100 bytes.
 pub fn key(window_ms: u64, client: &str) -> String {
     let mut key = format!("{KEY_PREFIX}{window_ms}:");
     let start = key.len();
