@@ -9,6 +9,7 @@ use tokio::net::{TcpListener, TcpSocket};
 use tokio_util::sync::CancellationToken;
 
 use super::metrics::{Metrics, MetricsError, UPKEEP_EVERY};
+use super::rate_limit::RateLimiter;
 use super::relay::Relay;
 use super::serve::RouterSlot;
 use super::settings::{Database, Settings};
@@ -57,6 +58,8 @@ pub struct Application {
 struct Backends {
     store: OpenStore,
     queue: Arc<dyn Queue>,
+    /// The rate limit's counter in Redis, when Redis is configured (else it counts in the store).
+    rate_counter: Option<Arc<dyn RateLimiter>>,
 }
 
 /// The store backend `DB_URL` chose.
@@ -106,7 +109,12 @@ impl Application {
             Database::Embedded => "sqlite".to_owned(),
             Database::Mongo(config) => format!("mongodb {}/{}", config.hosts(), config.database),
         };
-        tracing::info!(host = %settings.addr.ip(), port, dataDir = %settings.data_dir.display(), %database, "listening");
+        let rate_limit = match (settings.rate_limit, settings.redis()) {
+            (None, _) => "off",
+            (Some(_), Some(_)) => "redis",
+            (Some(_), None) => "store",
+        };
+        tracing::info!(host = %settings.addr.ip(), port, dataDir = %settings.data_dir.display(), %database, rateLimit = rate_limit, "listening");
         Ok(Application {
             listener,
             port,
@@ -192,12 +200,11 @@ impl Application {
     }
 }
 
-/// Opens the store and the queue the environment chooses (Redis when `REDIS_URL`/`REDIS_HOST`
-/// is set, else the embedded one in `DATA_DIR`); blocking work runs off the async threads.
+/// Opens the store and the queue the settings chose (Redis when `REDIS_URL`/`REDIS_HOST` is
+/// set, else the embedded one in `DATA_DIR`); blocking work runs off the async threads.
 async fn open(settings: &Settings) -> Result<Backends, BuildError> {
-    let data_dir = settings.data_dir.clone();
-    let queue =
-        tokio::task::spawn_blocking(move || crate::queue::open_from_env(&data_dir)).await??;
+    let backend = settings.queue.clone();
+    let queue = tokio::task::spawn_blocking(move || crate::queue::open(&backend)).await??;
     let store = match &settings.database {
         Database::Embedded => {
             let data_dir = settings.data_dir.clone();
@@ -211,7 +218,12 @@ async fn open(settings: &Settings) -> Result<Backends, BuildError> {
             OpenStore::Mongo(Arc::new(store))
         }
     };
-    Ok(Backends { store, queue })
+    let rate_counter = super::rate_limit::redis::for_settings(settings)?;
+    Ok(Backends {
+        store,
+        queue,
+        rate_counter,
+    })
 }
 
 /// Tries to open the backends every [`REOPEN_EVERY`] until it works or `stop`.
@@ -241,10 +253,20 @@ fn start(
     stop: &CancellationToken,
 ) -> tokio::task::JoinHandle<()> {
     let state = match backends.store {
-        OpenStore::Embedded(store) => {
-            AppState::new(store, backends.queue, settings, metrics.clone())
-        }
-        OpenStore::Mongo(store) => AppState::new(store, backends.queue, settings, metrics.clone()),
+        OpenStore::Embedded(store) => AppState::new(
+            store,
+            backends.queue,
+            backends.rate_counter,
+            settings,
+            metrics.clone(),
+        ),
+        OpenStore::Mongo(store) => AppState::new(
+            store,
+            backends.queue,
+            backends.rate_counter,
+            settings,
+            metrics.clone(),
+        ),
     };
     let relay = Relay::new(
         state.outbox.clone(),

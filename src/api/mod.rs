@@ -10,7 +10,8 @@
 //!   loop with a header timeout (slow loris).
 //! - [`routes`]: one file per resource (`health`, `products`, `users`, `welcome_email`).
 //! - [`request`]: the outermost middleware (request id, error body, security headers, metrics,
-//!   access log); [`rate_limit`] and [`client_ip`]: the shared per-client limit.
+//!   access log); [`rate_limit`] and [`client_ip`]: the shared per-client limit (counted in the
+//!   store, or in Redis when Redis is configured).
 //! - [`gate`]: requests fail fast with 503 while the store is down, and recover by themselves.
 //! - [`error`]: the one error shape; [`extract`]: JSON body and id extractors that fail in it.
 //! - [`relay`]: the outbox relay that puts welcome emails on the queue.
@@ -230,6 +231,7 @@ mod tests {
         AppState::new(
             store,
             queue,
+            None,
             &settings,
             metrics::Metrics::install().unwrap(),
         )

@@ -5,10 +5,12 @@
 
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use super::client_ip::IpNet;
+use crate::queue::Backend;
+use crate::queue::redis::RedisConfig;
 use crate::store::mongo::{self, MongoConfig};
 
 /// Everything `svc api` is configured with.
@@ -20,6 +22,10 @@ pub struct Settings {
     pub data_dir: PathBuf,
     /// `DB_URL` (with `DB_POOL_MAX`, `DB_TIMEOUT`): which store backend.
     pub database: Database,
+    /// The email queue: Redis when `REDIS_URL` or `REDIS_HOST`/`REDIS_PORT` is set (with the
+    /// TLS files, see [`RedisConfig`]), else the embedded queue in `DATA_DIR` (`QUEUE_NAME`).
+    /// With Redis, the rate limit counts there too ([`Settings::redis`]).
+    pub queue: Backend,
     /// `LOG_LEVEL` (`info`), checked here so a bad value stops the start.
     pub log_level: String,
     /// `CORS_ORIGINS`: the origins browsers may call from; empty allows none.
@@ -89,6 +95,15 @@ impl Settings {
         Self::from_lookup(|name| std::env::var(name).ok())
     }
 
+    /// The Redis server when one is configured: the queue and the rate limit's counters live
+    /// there.
+    pub fn redis(&self) -> Option<&RedisConfig> {
+        match &self.queue {
+            Backend::Redis(config) => Some(config),
+            Backend::Sqlite { .. } => None,
+        }
+    }
+
     /// Reads the variables from `lookup` (tests pass a map).
     ///
     /// # Errors
@@ -119,9 +134,16 @@ impl Settings {
         let db_url = read("DB_URL", "", &check_db_url);
         let pool_max = read("DB_POOL_MAX", "", &|v| parse_pool_max(v).map(drop));
         let db_timeout = read("DB_TIMEOUT", "", &|v| parse_db_timeout(v).map(drop));
-        let redis_url = read("REDIS_URL", "", &check_redis_url);
-        let redis_host = read("REDIS_HOST", "", &|v| check_redis_host(v, &redis_url));
-        read("REDIS_PORT", "", &|v| check_redis_port(v, &redis_host));
+        // Every Redis variable (TLS files included) is checked by the Redis configuration itself,
+        // so the API, the worker and `svc queue` accept or refuse one environment alike.
+        let queue = match RedisConfig::parse(&lookup) {
+            Ok(Some(redis)) => Backend::Redis(Box::new(redis)),
+            Ok(None) => Backend::embedded(Path::new(&data_dir), &lookup),
+            Err(found) => {
+                problems.extend(found.into_iter().map(|p| (p.var.to_owned(), p.message)));
+                Backend::embedded(Path::new(&data_dir), &lookup)
+            }
+        };
         let mut database = Database::Embedded;
         if mongo::is_mongo_url(&db_url) {
             // Invalid knobs are reported above; the URL is still checked, so all come at once.
@@ -143,6 +165,7 @@ impl Settings {
             ),
             data_dir: PathBuf::from(data_dir),
             database,
+            queue,
             log_level,
             cors: parse_cors(&cors).map_err(|_| invalid("CORS_ORIGINS"))?,
             rate_limit: parse_rate_limit(&rate).map_err(|_| invalid("RATE_LIMIT"))?,
@@ -330,37 +353,6 @@ fn parse_db_timeout(value: &str) -> Result<Option<Duration>, String> {
         ));
     }
     Ok(Some(timeout))
-}
-
-/// `REDIS_URL` selects the Redis queue (`crate::queue::backend` checks the rest of it).
-fn check_redis_url(value: &str) -> Result<(), String> {
-    if value.is_empty() || value.starts_with("redis://") || value.starts_with("rediss://") {
-        return Ok(());
-    }
-    Err("must be a redis:// or rediss:// URL".into())
-}
-
-fn check_redis_host(host: &str, url: &str) -> Result<(), String> {
-    if host.is_empty() {
-        return Ok(());
-    }
-    if !url.is_empty() {
-        return Err("give either REDIS_URL or REDIS_HOST/REDIS_PORT, not both".into());
-    }
-    Ok(())
-}
-
-fn check_redis_port(port: &str, host: &str) -> Result<(), String> {
-    if port.is_empty() {
-        return Ok(());
-    }
-    if port.parse::<u16>().map_or(true, |p| p == 0) {
-        return Err(format!("{port:?} is not a port number from 1 to 65535"));
-    }
-    if host.is_empty() {
-        return Err("REDIS_PORT needs REDIS_HOST".into());
-    }
-    Ok(())
 }
 
 #[cfg(test)]

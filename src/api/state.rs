@@ -10,7 +10,7 @@ use super::client_ip::IpNet;
 use super::extract::{BodyLimit, BodyTimeout};
 use super::gate::{Gate, Guarded};
 use super::metrics::Metrics;
-use super::rate_limit::{FixedWindow, RateLimiter};
+use super::rate_limit::{FixedWindow, Limiter, RateLimiter};
 use super::settings::{CorsOrigins, Settings};
 use crate::queue::Queue;
 use crate::store::{Health, Outbox, ProductRepository, Store, UserRepository};
@@ -26,7 +26,7 @@ pub struct AppState {
     pub gate: Gate,
     pub queue: Arc<dyn Queue>,
     /// `None` when `RATE_LIMIT=off`.
-    pub limiter: Option<Arc<dyn RateLimiter>>,
+    pub limiter: Option<Limiter>,
     pub trusted_proxies: Arc<[IpNet]>,
     pub cors: CorsOrigins,
     pub body_limit: BodyLimit,
@@ -44,17 +44,22 @@ const HASHING_SLOTS: usize = 2;
 
 impl AppState {
     /// The state over one store backend (embedded or MongoDB): every repository is `store`,
-    /// behind one [`Gate`].
+    /// behind one [`Gate`]. The rate limit (unless `RATE_LIMIT=off`) counts in `shared_counter`
+    /// when there is one (Redis, see [`super::rate_limit::redis::for_settings`]), else in the
+    /// store.
     pub fn new<S: Store>(
         store: Arc<S>,
         queue: Arc<dyn Queue>,
+        shared_counter: Option<Arc<dyn RateLimiter>>,
         settings: &Settings,
         metrics: Metrics,
     ) -> Self {
         let gate = Gate::new();
         let guarded = Arc::new(Guarded::new(store.clone(), gate.clone()));
         let limiter = settings.rate_limit.map(|limit| {
-            Arc::new(FixedWindow::new(guarded.clone(), limit)) as Arc<dyn RateLimiter>
+            Limiter::new(shared_counter.unwrap_or_else(|| {
+                Arc::new(FixedWindow::new(guarded.clone(), limit)) as Arc<dyn RateLimiter>
+            }))
         });
         AppState {
             products: guarded.clone(),

@@ -2,8 +2,10 @@
 //! BullMQ's layout when `REDIS_URL` or `REDIS_HOST`/`REDIS_PORT` is set (see
 //! [`RedisConfig`]), otherwise the embedded SQLite queue in `$DATA_DIR/svc.db`.
 //!
-//! `svc worker`, `svc queue …` and the API all open their queue through [`open_from_env`], so
-//! they can never disagree about where the jobs are.
+//! `svc worker` and `svc queue …` open their queue through [`Backend::from_env`] and [`open`]
+//! (or [`open_from_env`], both at once); the API's settings make the same choice with the same
+//! [`RedisConfig::parse`] and [`Backend::embedded`], so they can never disagree about where the
+//! jobs are.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -24,7 +26,8 @@ pub enum Backend {
         queue: String,
         poll: Duration,
     },
-    Redis(RedisConfig),
+    /// Redis with BullMQ's layout (boxed: the TLS material makes it large).
+    Redis(Box<RedisConfig>),
 }
 
 impl Backend {
@@ -45,15 +48,21 @@ impl Backend {
         get: impl Fn(&str) -> Option<String>,
     ) -> Result<Self, QueueError> {
         match RedisConfig::from_lookup(&get)? {
-            Some(redis) => Ok(Backend::Redis(redis)),
-            None => Ok(Backend::Sqlite {
-                path: data_dir.join(DB_FILE),
-                queue: get("QUEUE_NAME")
-                    .map(|q| q.trim().to_owned())
-                    .filter(|q| !q.is_empty())
-                    .unwrap_or_else(|| EMAIL_QUEUE.to_owned()),
-                poll: DEFAULT_POLL,
-            }),
+            Some(redis) => Ok(Backend::Redis(Box::new(redis))),
+            None => Ok(Self::embedded(data_dir, get)),
+        }
+    }
+
+    /// The embedded queue in `data_dir`, named by `QUEUE_NAME` (`email-queue`), for callers that
+    /// have read the Redis variables already ([`RedisConfig::parse`] found none).
+    pub fn embedded(data_dir: &Path, get: impl Fn(&str) -> Option<String>) -> Self {
+        Backend::Sqlite {
+            path: data_dir.join(DB_FILE),
+            queue: get("QUEUE_NAME")
+                .map(|q| q.trim().to_owned())
+                .filter(|q| !q.is_empty())
+                .unwrap_or_else(|| EMAIL_QUEUE.to_owned()),
+            poll: DEFAULT_POLL,
         }
     }
 
@@ -90,7 +99,7 @@ pub fn open(backend: &Backend) -> Result<Arc<dyn Queue>, QueueError> {
         Backend::Sqlite { path, queue, poll } => Ok(Arc::new(
             SqliteQueue::open(path, queue)?.with_poll_interval(*poll),
         )),
-        Backend::Redis(config) => Ok(Arc::new(RedisQueue::new(config.clone())?)),
+        Backend::Redis(config) => Ok(Arc::new(RedisQueue::new(config.as_ref().clone())?)),
     }
 }
 

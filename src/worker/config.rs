@@ -59,6 +59,9 @@ pub const VARIABLES: &[&str] = &[
     "REDIS_PORT",
     "REDIS_PASSWORD",
     "REDIS_DB",
+    "REDIS_TLS_CA_FILE",
+    "REDIS_TLS_CERT_FILE",
+    "REDIS_TLS_KEY_FILE",
     "QUEUE_PREFIX",
     "QUEUE_NAME",
 ];

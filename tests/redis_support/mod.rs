@@ -4,6 +4,8 @@
 
 #![allow(dead_code)]
 
+pub mod tls;
+
 use std::io::{BufRead, BufReader};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
@@ -21,6 +23,8 @@ pub struct RedisServer {
     pub port: u16,
     dir: tempfile::TempDir,
     persistent: bool,
+    /// TLS only (`--port 0 --tls-port`), with these certificates.
+    tls: Option<tls::ServerTls>,
 }
 
 impl RedisServer {
@@ -35,7 +39,17 @@ impl RedisServer {
         Self::start_with(true)
     }
 
+    /// A server that speaks TLS only, with `pki`'s server certificate; `require_client_cert`
+    /// makes it refuse clients without a certificate from `pki`'s CA (mutual TLS).
+    pub fn start_tls(pki: &tls::Pki, require_client_cert: bool) -> Self {
+        Self::start_on(false, Some(pki.server_tls(require_client_cert)))
+    }
+
     fn start_with(persistent: bool) -> Self {
+        Self::start_on(persistent, None)
+    }
+
+    fn start_on(persistent: bool, tls: Option<tls::ServerTls>) -> Self {
         // Redis cannot pick a free port itself: take one from the kernel, then hand it over
         // (trying another if some process grabbed it in between).
         for _ in 0..5 {
@@ -44,6 +58,7 @@ impl RedisServer {
                 port: free_port(),
                 dir: tempfile::tempdir().expect("temp dir"),
                 persistent,
+                tls: tls.clone(),
             };
             if server.spawn() {
                 return server;
@@ -55,7 +70,13 @@ impl RedisServer {
     /// Starts the process on `self.port`; true once it answers PING.
     fn spawn(&mut self) -> bool {
         let mut cmd = Command::new("redis-server");
-        cmd.args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
+        match &self.tls {
+            None => cmd.args(["--port", &self.port.to_string()]),
+            Some(tls) => cmd
+                .args(["--port", "0", "--tls-port", &self.port.to_string()])
+                .args(tls.args()),
+        };
+        cmd.args(["--bind", "127.0.0.1"])
             .args(["--save", "", "--maxmemory-policy", "noeviction"])
             .args(["--dir", &self.dir.path().display().to_string()])
             .stdin(Stdio::null())
@@ -83,13 +104,28 @@ impl RedisServer {
         false
     }
 
+    /// `redis://127.0.0.1:PORT`, or `rediss://…` for a TLS server.
     pub fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}", self.port)
+        let scheme = if self.tls.is_some() {
+            "rediss"
+        } else {
+            "redis"
+        };
+        format!("{scheme}://127.0.0.1:{}", self.port)
+    }
+
+    /// A client for the test's own checks (with the test CA and client certificate over TLS).
+    fn client(&self) -> redis::Client {
+        match &self.tls {
+            None => redis::Client::open(self.url()),
+            Some(tls) => redis::Client::build_with_tls(self.url(), tls.client_certificates()),
+        }
+        .expect("a redis client")
     }
 
     fn ping(&self) -> bool {
-        redis::Client::open(self.url())
-            .and_then(|c| c.get_connection_with_timeout(Duration::from_millis(200)))
+        self.client()
+            .get_connection_with_timeout(Duration::from_millis(500))
             .and_then(|mut c| redis::cmd("PING").query::<String>(&mut c))
             .is_ok()
     }
@@ -116,8 +152,8 @@ impl RedisServer {
 
     /// A synchronous connection for assertions.
     pub fn conn(&self) -> redis::Connection {
-        redis::Client::open(self.url())
-            .and_then(|c| c.get_connection_with_timeout(Duration::from_secs(2)))
+        self.client()
+            .get_connection_with_timeout(Duration::from_secs(2))
             .expect("connect to the test redis")
     }
 

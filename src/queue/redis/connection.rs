@@ -10,6 +10,10 @@
 //!   any error or interruption, so a half-finished block never delays the next one. It is named
 //!   like a Node worker's blocking connection (`<prefix>:<base64(queue)>:w:<name>`), so BullMQ's
 //!   `getWorkers()` lists svc workers too.
+//!
+//! [`client`] is the one place a [`Client`] is built from a [`RedisConfig`] (plain or TLS), so
+//! the queue, the worker, `svc queue …` and the API's rate limiter connect alike. The limiter
+//! uses [`Connections`] too, with its own, shorter [`Timeouts`].
 
 use std::future::Future;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -20,18 +24,54 @@ use redis::{
 };
 use tokio::sync::{Mutex, OnceCell};
 
+use super::config::RedisConfig;
+use super::tls::is_tls_error;
 use crate::queue::QueueError;
 
-/// Connecting gives up after this.
+/// The queue's connect timeout: connecting gives up after this.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
-/// A command or script whose answer takes longer fails (scripts do bounded work).
+/// The queue's response timeout: a command or script whose answer takes longer fails (scripts
+/// do bounded work).
 const RESPONSE_TIMEOUT: Duration = Duration::from_secs(5);
 /// The blocking wait is abandoned (and its connection rebuilt) this long after its own timeout.
 const BLOCK_WATCHDOG: Duration = Duration::from_secs(2);
 
-/// The queue's connections to one Redis server.
+/// The client for `config`: TLS with its CA and client certificate for a `rediss://` URL,
+/// plain TCP otherwise. Nothing is connected yet.
+///
+/// # Errors
+/// [`QueueError::Config`] when the address or the TLS material is unusable.
+pub fn client(config: &RedisConfig) -> Result<Client, QueueError> {
+    let info = config.connection_info()?;
+    let client = if config.uses_tls() {
+        Client::build_with_tls(info, config.tls.certificates())
+    } else {
+        Client::open(info)
+    };
+    client.map_err(|e| QueueError::Config(format!("Redis connection settings: {e}")))
+}
+
+/// How long the command connection waits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timeouts {
+    /// For the TCP connection and the TLS handshake.
+    pub connect: Duration,
+    /// For each command's answer.
+    pub response: Duration,
+}
+
+impl Timeouts {
+    /// The queue's: 2 s to connect, 5 s for an answer.
+    pub const QUEUE: Timeouts = Timeouts {
+        connect: CONNECT_TIMEOUT,
+        response: RESPONSE_TIMEOUT,
+    };
+}
+
+/// The connections to one Redis server.
 pub struct Connections {
     client: Client,
+    timeouts: Timeouts,
     /// Where the queue is, without credentials, for error messages.
     describe: String,
     /// The blocking connection's `CLIENT SETNAME`.
@@ -45,8 +85,19 @@ pub struct Connections {
 impl Connections {
     /// Nothing is connected yet. `worker_name` is the blocking connection's client name.
     pub fn new(client: Client, describe: String, worker_name: String) -> Self {
+        Self::with_timeouts(client, describe, worker_name, Timeouts::QUEUE)
+    }
+
+    /// As [`Connections::new`], with other timeouts for the command connection.
+    pub fn with_timeouts(
+        client: Client,
+        describe: String,
+        worker_name: String,
+        timeouts: Timeouts,
+    ) -> Self {
         Connections {
             client,
+            timeouts,
             describe,
             worker_name,
             commands: OnceCell::new(),
@@ -54,9 +105,19 @@ impl Connections {
         }
     }
 
-    /// A Redis error as the queue reports it.
+    /// A Redis error as the queue reports it; a TLS failure says so and names the variables
+    /// that fix it (it will not go away by retrying).
     pub fn unavailable(&self, e: &RedisError) -> QueueError {
-        QueueError::Unavailable(format!("redis at {}: {e}", self.describe))
+        if is_tls_error(e) {
+            QueueError::Unavailable(format!(
+                "redis at {}: TLS handshake failed: {e} (check the server certificate against \
+                 REDIS_TLS_CA_FILE, and REDIS_TLS_CERT_FILE/REDIS_TLS_KEY_FILE if the server \
+                 requires a client certificate)",
+                self.describe
+            ))
+        } else {
+            QueueError::Unavailable(format!("redis at {}: {e}", self.describe))
+        }
     }
 
     /// The shared command connection.
@@ -65,8 +126,8 @@ impl Connections {
             .commands
             .get_or_try_init(|| async {
                 let config = ConnectionManagerConfig::new()
-                    .set_connection_timeout(Some(CONNECT_TIMEOUT))
-                    .set_response_timeout(Some(RESPONSE_TIMEOUT))
+                    .set_connection_timeout(Some(self.timeouts.connect))
+                    .set_response_timeout(Some(self.timeouts.response))
                     .set_number_of_retries(1)
                     .set_min_delay(Duration::from_millis(50))
                     .set_max_delay(Duration::from_millis(500));
@@ -113,7 +174,7 @@ impl Connections {
     /// The dedicated blocking connection, named like a Node worker's.
     async fn connect_blocking(&self) -> Result<MultiplexedConnection, QueueError> {
         let config = AsyncConnectionConfig::new()
-            .set_connection_timeout(Some(CONNECT_TIMEOUT))
+            .set_connection_timeout(Some(self.timeouts.connect))
             .set_response_timeout(None);
         let mut conn = self
             .client

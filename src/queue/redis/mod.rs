@@ -24,15 +24,16 @@ pub mod connection;
 mod hash;
 mod keys;
 mod scripts;
+pub mod tls;
 
-pub use config::{DEFAULT_PREFIX, DEFAULT_STALLED_INTERVAL, RedisConfig, Server};
+pub use config::{DEFAULT_PREFIX, DEFAULT_STALLED_INTERVAL, Problem, RedisConfig, Server};
 pub use keys::Keys;
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
-use redis::{Client, FromRedisValue, ScriptInvocation};
+use redis::{FromRedisValue, ScriptInvocation};
 use serde_json::Value;
 
 use self::connection::{Connections, base64};
@@ -85,8 +86,7 @@ impl RedisQueue {
     /// # Errors
     /// [`QueueError::Config`] when the server address is unusable.
     pub fn new(config: RedisConfig) -> Result<Self, QueueError> {
-        let client = Client::open(config.connection_info()?)
-            .map_err(|e| QueueError::Config(format!("Redis connection settings: {e}")))?;
+        let client = connection::client(&config)?;
         // Node names its workers' blocking connections `<prefix>:<base64(queue)>:w:<name>`.
         let worker_name = format!(
             "{}:{}:w:{WORKER_NAME}",

@@ -1,14 +1,25 @@
 //! The per-client rate limit, shared by every API instance.
 //!
-//! [`RateLimiter`] is the seam: today [`FixedWindow`] counts in the store the instances share
-//! (the SQLite file, through [`RateCounter`]); a Redis-backed limiter can replace it without
-//! touching the middleware. A fixed window is simple and exact across processes; its known cost
-//! is that a client may spend up to twice the limit around a window boundary.
+//! [`RateLimiter`] is the seam, with two counters behind it:
+//! - [`FixedWindow`] counts in the store the instances share (the SQLite file through
+//!   [`RateCounter`], or MongoDB): with the embedded store the limit holds across the instances
+//!   of one host;
+//! - [`redis::RedisWindow`] counts in Redis when Redis is configured (`REDIS_URL` or
+//!   `REDIS_HOST`), so every instance on every host shares one count (the Node app's
+//!   express-rate-limit + rate-limit-redis).
 //!
-//! If the counter store fails, requests are let through (logged): the limit protects the
-//! service, and taking the whole API down because the limiter cannot count would defeat that.
+//! Both count in fixed windows aligned to the epoch. A fixed window is simple and exact across
+//! processes; its known cost is that a client may spend up to twice the limit around a window
+//! boundary.
+//!
+//! If the counter fails, requests are let through: the limit protects the service, and taking
+//! the whole API down because the limiter cannot count would defeat that. [`Limiter`] logs one
+//! line when counting stops and one when it resumes, never one per request.
+
+pub mod redis;
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
@@ -39,6 +50,42 @@ pub struct Decision {
 #[async_trait]
 pub trait RateLimiter: Send + Sync + 'static {
     async fn check(&self, client: &str) -> Result<Decision, StoreError>;
+}
+
+/// What the middleware holds: a counter, and whether it failed last time (for the log).
+#[derive(Clone)]
+pub struct Limiter {
+    counter: Arc<dyn RateLimiter>,
+    /// Set while the counter fails; each flip is logged once.
+    down: Arc<AtomicBool>,
+}
+
+impl Limiter {
+    pub fn new(counter: Arc<dyn RateLimiter>) -> Self {
+        Limiter {
+            counter,
+            down: Arc::new(AtomicBool::new(false)),
+        }
+    }
+
+    /// The decision on one request of `client`; `None` when the counter failed (the request
+    /// is let through).
+    pub async fn check(&self, client: &str) -> Option<Decision> {
+        match self.counter.check(client).await {
+            Ok(decision) => {
+                if self.down.swap(false, Ordering::Relaxed) {
+                    tracing::info!("rate limiter available again; requests are counted");
+                }
+                Some(decision)
+            }
+            Err(error) => {
+                if !self.down.swap(true, Ordering::Relaxed) {
+                    tracing::warn!(%error, "rate limiter unavailable; requests are let through uncounted until it is back");
+                }
+                None
+            }
+        }
+    }
 }
 
 /// At most `limit.max` requests per client per `limit.window`, windows aligned to the epoch so
@@ -94,12 +141,8 @@ pub async fn limit(State(state): State<AppState>, request: Request, next: Next) 
         }
         None => "unknown".to_owned(),
     };
-    let decision = match limiter.check(&client).await {
-        Ok(decision) => decision,
-        Err(error) => {
-            tracing::warn!(%error, "rate limiter unavailable; request let through");
-            return next.run(request).await;
-        }
+    let Some(decision) = limiter.check(&client).await else {
+        return next.run(request).await;
     };
     let mut response = if decision.allowed {
         next.run(request).await
@@ -131,6 +174,40 @@ fn set_headers(headers: &mut HeaderMap, decision: &Decision) {
 mod tests {
     use super::*;
     use crate::store::sqlite::SqliteStore;
+
+    /// A counter that fails while `failing` is set.
+    struct Flaky {
+        failing: std::sync::atomic::AtomicBool,
+    }
+
+    #[async_trait]
+    impl RateLimiter for Flaky {
+        async fn check(&self, _client: &str) -> Result<Decision, StoreError> {
+            if self.failing.load(Ordering::Relaxed) {
+                return Err(StoreError::Unavailable("down".into()));
+            }
+            Ok(Decision {
+                allowed: true,
+                limit: 1,
+                remaining: 0,
+                reset: Duration::from_secs(1),
+            })
+        }
+    }
+
+    #[tokio::test]
+    async fn a_failing_counter_lets_requests_through_and_recovers() {
+        let counter = Arc::new(Flaky {
+            failing: AtomicBool::new(true),
+        });
+        let limiter = Limiter::new(counter.clone());
+        assert_eq!(limiter.check("a").await, None);
+        assert_eq!(limiter.check("a").await, None);
+        assert!(limiter.down.load(Ordering::Relaxed));
+        counter.failing.store(false, Ordering::Relaxed);
+        assert!(limiter.check("a").await.is_some_and(|d| d.allowed));
+        assert!(!limiter.down.load(Ordering::Relaxed));
+    }
 
     #[tokio::test]
     async fn the_eleventh_request_of_ten_is_refused_and_instances_share_the_count() {
