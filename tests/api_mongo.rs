@@ -338,9 +338,8 @@ async fn indexes_are_made_at_start_and_a_unique_index_that_cannot_be_built_keeps
 
 #[tokio::test]
 async fn tls_to_the_server_works_with_its_ca_and_an_untrusted_or_plain_connection_is_refused() {
-    let certs = tempfile::tempdir().unwrap();
-    tls_support::certificates(certs.path());
-    let server = Arc::new(MongoServer::start_tls(certs.path()).await);
+    let pki = tls_support::Pki::new();
+    let server = Arc::new(MongoServer::start_tls(pki.dir()).await);
 
     // Trusted through tlsCAFile: the API connects, serves, and the data is on the server.
     let app = Backend::Mongo(server.clone()).spawn().start().await;

@@ -311,11 +311,10 @@ fn smoke_speaks_https_and_trusts_a_private_ca_only_with_cacert() {
     let port = free_port();
     let project = stack(port);
     project.start();
-    let certs = tempfile::tempdir().unwrap();
-    tls_support::certificates(certs.path());
-    let proxy = TlsProxy::start(certs.path(), port);
+    let pki = tls_support::Pki::new();
+    let proxy = TlsProxy::start(pki.dir(), port);
     let url = format!("https://127.0.0.1:{}", proxy.port);
-    let ca = certs.path().join("ca.pem");
+    let ca = pki.ca();
 
     let out = smoke(&[&url, "--cacert", ca.to_str().unwrap(), "--timeout", "30s"]);
     assert_ok(&out, "svc smoke https://… --cacert");
