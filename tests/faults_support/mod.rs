@@ -134,25 +134,30 @@ impl EmailWrites {
         let writes = Arc::new(Mutex::new(HashMap::<String, u32>::new()));
         let overflowed = Arc::new(AtomicBool::new(false));
         let (counts, overflow) = (Arc::clone(&writes), Arc::clone(&overflowed));
-        let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
-            let Ok(event) = event else {
-                overflow.store(true, Ordering::Relaxed);
-                return;
-            };
-            if event.need_rescan() {
-                overflow.store(true, Ordering::Relaxed);
-            }
-            if event.kind != EventKind::Modify(ModifyKind::Name(RenameMode::To)) {
-                return;
-            }
-            for path in &event.paths {
-                let name = path.file_name().map(|n| n.to_string_lossy().into_owned());
-                if let Some(job) = name.as_deref().and_then(|n| n.strip_suffix(".eml")) {
-                    *counts.lock().expect("counts").entry(job.to_owned()).or_default() += 1;
+        let mut watcher =
+            notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
+                let Ok(event) = event else {
+                    overflow.store(true, Ordering::Relaxed);
+                    return;
+                };
+                if event.need_rescan() {
+                    overflow.store(true, Ordering::Relaxed);
                 }
-            }
-        })
-        .expect("inotify watcher");
+                if event.kind != EventKind::Modify(ModifyKind::Name(RenameMode::To)) {
+                    return;
+                }
+                for path in &event.paths {
+                    let name = path.file_name().map(|n| n.to_string_lossy().into_owned());
+                    if let Some(job) = name.as_deref().and_then(|n| n.strip_suffix(".eml")) {
+                        *counts
+                            .lock()
+                            .expect("counts")
+                            .entry(job.to_owned())
+                            .or_default() += 1;
+                    }
+                }
+            })
+            .expect("inotify watcher");
         watcher
             .watch(outbox, RecursiveMode::NonRecursive)
             .expect("watch the outbox");
