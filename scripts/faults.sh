@@ -3,7 +3,7 @@
 # Prints one FIGURE line per case; docs/RELIABILITY.md records them. Takes about 30 minutes.
 #   scripts/faults.sh            everything
 #   scripts/faults.sh supervisor tests/faults.rs only (about 7 minutes)
-#   scripts/faults.sh service    tests/faults_service.rs and tests/abuse.rs
+#   scripts/faults.sh service    tests/faults_service.rs, tests/faults_redis.rs and tests/abuse.rs
 #   scripts/faults.sh input      tests/bad_input.rs with PROPTEST_CASES (default 100000 per target)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -16,6 +16,7 @@ if [ "$what" = all ] || [ "$what" = supervisor ]; then
 fi
 if [ "$what" = all ] || [ "$what" = service ]; then
   SVC_FAULTS=long run faults_service
+  SVC_FAULTS=long run faults_redis
   run abuse
 fi
 if [ "$what" = all ] || [ "$what" = input ]; then
