@@ -4,27 +4,25 @@
 //!
 //! The default (CI) variant is short; `SVC_FAULTS=long` runs the full-length variants that
 //! `scripts/faults.sh` records in `docs/RELIABILITY.md`. Every case prints `FIGURE` lines.
-//! (Redis restarts are the Redis backend's cases, on its own branch.)
+//! Redis restarted under the same sign-up load is `tests/faults_redis.rs`.
 
 use crate::api_support;
+use crate::faults_support::{EmailWrites, SHORT_LEASES, SignUps, emails, kill_storm, long};
 use crate::harness;
+use crate::worker_support::Proc;
 
 use std::collections::{BTreeSet, HashSet};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use api_support::{App, PATIENCE, Spawn, wait_for_async};
-use serde_json::{Value, json};
+use serde_json::json;
 use svc::queue::Queue;
 use svc::queue::sqlite::SqliteQueue;
 use tokio_util::sync::CancellationToken;
-
-fn long() -> bool {
-    std::env::var("SVC_FAULTS").is_ok_and(|v| v == "long")
-}
 
 /// One request's outcome in a load run.
 #[derive(Debug, Clone)]
@@ -316,119 +314,40 @@ async fn a_store_locked_mid_load_fails_writes_fast_keeps_reads_and_recovers() {
 // The worker killed again and again
 // ---------------------------------------------------------------------------------------------
 
-/// A `svc worker` on `data`, killed (SIGKILL) and reaped when dropped.
-struct Worker(Child);
-
-impl Worker {
-    fn start(data: &Path) -> Worker {
-        let child = Command::new(env!("CARGO_BIN_EXE_svc"))
-            .arg("worker")
-            .env_clear()
-            .env("DATA_DIR", data)
-            .env("LOG_LEVEL", "error")
-            .env("WORKER_CONCURRENCY", "5")
-            // Short leases so a killed worker's jobs come back within a second or two.
-            .env("QUEUE_LOCK_MS", "1000")
-            .env("QUEUE_STALLED_INTERVAL_MS", "500")
-            .env("QUEUE_MAX_STALLED", "1000")
-            .env("QUEUE_KEEP_COMPLETED", "1000000")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("spawn svc worker");
-        Worker(child)
-    }
-
-    fn kill(mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-impl Drop for Worker {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn emails(outbox: &Path) -> (HashSet<String>, usize) {
-    let mut eml = HashSet::new();
-    let mut other = 0;
-    for entry in std::fs::read_dir(outbox).into_iter().flatten().flatten() {
-        let name = entry.file_name().to_string_lossy().into_owned();
-        if let Some(job) = name.strip_suffix(".eml") {
-            eml.insert(job.to_owned());
-        } else {
-            other += 1;
-        }
-    }
-    (eml, other)
-}
-
 #[tokio::test]
 async fn a_worker_killed_again_and_again_loses_no_welcome_email() {
     let users = if long() { 10_000 } else { 300 };
     let app = Spawn::new().start().await;
     let data: PathBuf = app.data_dir.clone();
     let outbox = data.join("outbox");
+    let writes = EmailWrites::watch(&outbox);
+    let mut env = vec![
+        ("LOG_LEVEL", "error"),
+        ("WORKER_CONCURRENCY", "5"),
+        // A job whose worker dies twice mid-job would fail for good with the default (1).
+        ("QUEUE_MAX_STALLED", "1000"),
+    ];
+    env.extend_from_slice(SHORT_LEASES);
 
-    // Sign up `users` users from 8 clients.
-    let next = Arc::new(AtomicU64::new(0));
-    let signups: Vec<_> = (0..8)
-        .map(|_| {
-            let (client, url, next) = (app.client.clone(), app.url("/api/users"), next.clone());
-            tokio::spawn(async move {
-                let mut ids = Vec::new();
-                loop {
-                    let n = next.fetch_add(1, Ordering::Relaxed);
-                    if n >= users {
-                        break ids;
-                    }
-                    let body = json!({"name": format!("User {n}"), "email": format!("u{n}@example.com"), "password": "correct horse"});
-                    let resp = client.post(&url).json(&body).send().await.expect("sign-up");
-                    assert_eq!(resp.status(), 201, "sign-up {n}");
-                    let created: Value = resp.json().await.expect("json");
-                    ids.push(created["data"]["id"].as_str().expect("id").to_owned());
-                }
-            })
-        })
-        .collect();
-
-    // Meanwhile: a worker runs for 100–600 ms, then SIGKILL; again, until every email exists.
+    // Sign up `users` users from 8 clients; meanwhile a worker runs for 100–600 ms, then
+    // SIGKILL; again, until every email exists.
+    let signups = SignUps::start(&app, users, 8);
     let started = Instant::now();
-    let deadline = started
-        + if long() {
-            Duration::from_secs(1800)
-        } else {
-            Duration::from_secs(120)
-        };
-    let mut seed = u64::from(std::process::id());
-    let mut kills = 0u64;
-    let signups_done = || next.load(Ordering::Relaxed) >= users;
-    while !(signups_done() && emails(&outbox).0.len() as u64 >= users) {
-        assert!(
-            Instant::now() < deadline,
-            "not done after {:?}",
-            started.elapsed()
-        );
-        let worker = Worker::start(&data);
-        seed = seed
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        let lifetime = Duration::from_millis(100 + (seed >> 33) % 500);
-        tokio::time::sleep(lifetime).await;
-        worker.kill();
-        kills += 1;
-    }
-    let mut ids = Vec::new();
-    for task in signups {
-        ids.extend(task.await.expect("sign-ups"));
-    }
+    let deadline = if long() {
+        Duration::from_secs(1800)
+    } else {
+        Duration::from_secs(120)
+    };
+    let kills = kill_storm(
+        || Proc::spawn(&["worker"], &data, &env),
+        || signups.created() >= users && emails(&outbox).0.len() as u64 >= users,
+        deadline,
+    )
+    .await;
+    let ids = signups.ids().await;
     let took = started.elapsed();
     // A last worker, not killed, finishes whatever the kills left active (leases expire).
-    let last = Worker::start(&data);
+    let last = Proc::spawn(&["worker"], &data, &env);
     let queue = SqliteQueue::open_in(&data).unwrap();
     let settled = wait_for_async(PATIENCE * 4, || async {
         queue
@@ -455,6 +374,7 @@ async fn a_worker_killed_again_and_again_loses_no_welcome_email() {
         &missing[..missing.len().min(5)]
     );
     assert!(extra.is_empty(), "emails nobody signed up for: {extra:?}");
+    let written = writes.counts(&expected).await;
 
     let (mut rerun, mut max_stalled) = (0u32, 0u32);
     for id in &ids {
@@ -469,8 +389,11 @@ async fn a_worker_killed_again_and_again_loses_no_welcome_email() {
         max_stalled = max_stalled.max(job.stalled_count);
     }
     eprintln!(
-        "FIGURE service worker-kill-storm: {users} sign-ups while the worker was SIGKILLed {kills} times (every 100-600 ms) over {:.1} s; {users} jobs completed, 0 failed, 0 lost; exactly one .eml per user; {rerun} jobs ran more than once (at-least-once, the file rewritten), most stalls of one job {max_stalled}; {leftovers} temp files left by killed writes",
-        took.as_secs_f64()
+        "FIGURE service worker-kill-storm: {users} sign-ups while the worker was SIGKILLed {kills} times (every 100-600 ms) over {:.1} s; {users} jobs completed, 0 failed, 0 lost; exactly one .eml per user; {rerun} jobs ran more than once, {} emails written more than once ({} writes for {users} emails, at most {} of one; at-least-once, the file replaced), most stalls of one job {max_stalled}; {leftovers} temp files left by killed writes",
+        took.as_secs_f64(),
+        written.rewritten,
+        written.writes,
+        written.most,
     );
 }
 

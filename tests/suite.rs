@@ -9,6 +9,7 @@ mod api_support;
 #[path = "queue_support/contract.rs"]
 mod contract;
 mod deploy_support;
+mod faults_support;
 mod harness;
 mod logs_support;
 mod redis_support;
@@ -25,6 +26,7 @@ mod bad_input;
 mod deploy;
 mod e2e;
 mod faults;
+mod faults_redis;
 mod faults_service;
 mod generated;
 mod logs_backpressure;

@@ -121,12 +121,27 @@ pub fn format_line(
     origin: Origin<'_>,
     time: &str,
 ) -> Level {
+    if part > 0 {
+        // A piece of a long line: every byte is the line's (a `\r` at the cut is not a line end),
+        // so the pieces' messages join back to the line.
+        return format_text(out, line, stream, part, origin, time);
+    }
     let line = trim_line_end(line);
-    if part == 0
-        && let Some(object) = parse_object(line)
-    {
+    if let Some(object) = parse_object(line) {
         return format_object(out, object, stream, origin, time);
     }
+    format_text(out, line, stream, part, origin, time)
+}
+
+/// The record of a line (or piece) that is not a JSON object: the text is `msg`.
+fn format_text(
+    out: &mut Vec<u8>,
+    line: &[u8],
+    stream: Stream,
+    part: u32,
+    origin: Origin<'_>,
+    time: &str,
+) -> Level {
     let level = stream.default_level();
     head(out, time, level);
     match std::str::from_utf8(line) {
@@ -392,6 +407,11 @@ mod tests {
         let record: Value = serde_json::from_slice(&out).unwrap();
         assert_eq!(record["msg"], "{\"a\":");
         assert_eq!(record["part"], 2);
+        // A cut right after a `\r` keeps it: the pieces join back to the line.
+        let mut out = Vec::new();
+        format_line(&mut out, b"ab\r", Stdout, 1, ORIGIN, T);
+        let record: Value = serde_json::from_slice(&out).unwrap();
+        assert_eq!(record["msg"], "ab\r");
     }
 
     #[test]

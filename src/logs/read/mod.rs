@@ -285,7 +285,7 @@ fn written_before(family: &Family, seq: u64, since: Option<SystemTime>) -> bool 
     modified.is_ok_and(|m| m < since)
 }
 
-/// Hands every complete line of `reader` that passes `filter` to `found`; returns the bytes
+/// Hands every complete non-empty line of `reader` that passes `filter` to `found`; returns the bytes
 /// consumed, up to the end of the last complete line. A `finished` file's unterminated last
 /// line counts too. With a `needle`, only lines containing it are parsed.
 ///
@@ -342,7 +342,8 @@ fn lines_in(
         let mut start = 0;
         for end in memchr::memchr_iter(b'\n', block) {
             let line = &block[start..end];
-            if filter.matches(line) {
+            // A blank line is no record (`-n` on plain files skips them too).
+            if !line.is_empty() && filter.matches(line) {
                 found(line)?;
             }
             start = end + 1;
