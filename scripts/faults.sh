@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The long variants of the fault suite (CI runs the short ones in scripts/test.sh).
-# Prints one FIGURE line per case; docs/RELIABILITY.md records them. Takes about 30 minutes.
+# Prints one FIGURE line per case; docs/RELIABILITY.md records them. Takes about 45 minutes
+# (supervisor ~7, service ~20 with argon2 sign-ups, input ~18).
 #   scripts/faults.sh            everything
 #   scripts/faults.sh supervisor tests/faults.rs only (about 7 minutes)
 #   scripts/faults.sh service    tests/faults_service.rs, tests/faults_redis.rs and tests/abuse.rs
