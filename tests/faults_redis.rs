@@ -10,11 +10,12 @@
 //! Each case prints a `FIGURE` line that `docs/RELIABILITY.md` records.
 
 use crate::api_support::{PATIENCE, Spawn, wait_for, wait_for_async};
-use crate::faults_support::{EmailWrites, SHORT_LEASES, SignUps, emails, kill_storm, long};
+use crate::faults_support::{
+    EmailWrites, SHORT_LEASES, SignUps, assert_one_email_per_user, emails, kill_storm, long, reruns,
+};
 use crate::redis_support::{RedisServer, wait_until};
 use crate::worker_support::Proc;
 
-use std::collections::HashSet;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
@@ -157,31 +158,9 @@ async fn run(case: &str, chaos: Chaos) {
     assert_eq!(count("SELECT COUNT(*) FROM users"), users);
     let relayed = wait_for(PATIENCE, || count("SELECT COUNT(*) FROM api_outbox") == 0).await;
     assert!(relayed, "rows left in the API's outbox");
-    let (sent, leftovers) = emails(&outbox);
-    let expected: HashSet<String> = ids.iter().map(|id| format!("welcome-{id}")).collect();
-    let missing: Vec<&String> = expected.difference(&sent).collect();
-    let extra: Vec<&String> = sent.difference(&expected).collect();
-    assert!(
-        missing.is_empty(),
-        "{} emails missing: {:?}",
-        missing.len(),
-        &missing[..missing.len().min(5)]
-    );
-    assert!(extra.is_empty(), "emails nobody signed up for: {extra:?}");
+    let (expected, leftovers) = assert_one_email_per_user(&outbox, &ids);
     let written = writes.counts(&expected).await;
-
-    let (mut rerun, mut max_stalled) = (0u64, 0u32);
-    for id in &ids {
-        let job = queue
-            .job(&format!("welcome-{id}"))
-            .await
-            .expect("read job")
-            .expect("job kept");
-        if job.attempts_started > 1 {
-            rerun += 1;
-        }
-        max_stalled = max_stalled.max(job.stalled_count);
-    }
+    let (rerun, max_stalled) = reruns(&queue, &ids).await;
     let api_logs = app.logs();
     let relay_retries = api_logs
         .iter()

@@ -7,11 +7,13 @@
 //! Redis restarted under the same sign-up load is `tests/faults_redis.rs`.
 
 use crate::api_support;
-use crate::faults_support::{EmailWrites, SHORT_LEASES, SignUps, emails, kill_storm, long};
+use crate::faults_support::{
+    EmailWrites, SHORT_LEASES, SignUps, assert_one_email_per_user, emails, kill_storm, long, reruns,
+};
 use crate::harness;
 use crate::worker_support::Proc;
 
-use std::collections::{BTreeSet, HashSet};
+use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::sync::Arc;
@@ -362,32 +364,10 @@ async fn a_worker_killed_again_and_again_loses_no_welcome_email() {
     assert_eq!(counts.failed, 0, "{counts:?}");
     assert_eq!(counts.completed, users, "{counts:?}");
 
-    let (sent, leftovers) = emails(&outbox);
-    let expected: HashSet<String> = ids.iter().map(|id| format!("welcome-{id}")).collect();
     assert_eq!(ids.len() as u64, users);
-    let missing: Vec<&String> = expected.difference(&sent).collect();
-    let extra: Vec<&String> = sent.difference(&expected).collect();
-    assert!(
-        missing.is_empty(),
-        "{} emails missing: {:?}",
-        missing.len(),
-        &missing[..missing.len().min(5)]
-    );
-    assert!(extra.is_empty(), "emails nobody signed up for: {extra:?}");
+    let (expected, leftovers) = assert_one_email_per_user(&outbox, &ids);
     let written = writes.counts(&expected).await;
-
-    let (mut rerun, mut max_stalled) = (0u32, 0u32);
-    for id in &ids {
-        let job = queue
-            .job(&format!("welcome-{id}"))
-            .await
-            .unwrap()
-            .expect("job");
-        if job.attempts_started > 1 {
-            rerun += 1;
-        }
-        max_stalled = max_stalled.max(job.stalled_count);
-    }
+    let (rerun, max_stalled) = reruns(&queue, &ids).await;
     eprintln!(
         "FIGURE service worker-kill-storm: {users} sign-ups while the worker was SIGKILLed {kills} times (every 100-600 ms) over {:.1} s; {users} jobs completed, 0 failed, 0 lost; exactly one .eml per user; {rerun} jobs ran more than once, {} emails written more than once ({} writes for {users} emails, at most {} of one; at-least-once, the file replaced), most stalls of one job {max_stalled}; {leftovers} temp files left by killed writes",
         took.as_secs_f64(),

@@ -105,6 +105,40 @@ pub fn emails(outbox: &Path) -> (HashSet<String>, usize) {
     (eml, other)
 }
 
+/// Asserts the outbox holds exactly one `welcome-<userId>.eml` per id in `ids` and nothing for
+/// anyone else; returns the expected job ids and how many temp files killed writes left.
+pub fn assert_one_email_per_user(outbox: &Path, ids: &[String]) -> (HashSet<String>, usize) {
+    let (sent, leftovers) = emails(outbox);
+    let expected: HashSet<String> = ids.iter().map(|id| format!("welcome-{id}")).collect();
+    let missing: Vec<&String> = expected.difference(&sent).collect();
+    let extra: Vec<&String> = sent.difference(&expected).collect();
+    assert!(
+        missing.is_empty(),
+        "{} emails missing: {:?}",
+        missing.len(),
+        &missing[..missing.len().min(5)]
+    );
+    assert!(extra.is_empty(), "emails nobody signed up for: {extra:?}");
+    (expected, leftovers)
+}
+
+/// How many of the users' welcome jobs ran more than once, and the most stalls of one job.
+pub async fn reruns(queue: &dyn svc::queue::Queue, ids: &[String]) -> (u64, u32) {
+    let (mut rerun, mut max_stalled) = (0u64, 0u32);
+    for id in ids {
+        let job = queue
+            .job(&format!("welcome-{id}"))
+            .await
+            .expect("read job")
+            .expect("job kept");
+        if job.attempts_started > 1 {
+            rerun += 1;
+        }
+        max_stalled = max_stalled.max(job.stalled_count);
+    }
+    (rerun, max_stalled)
+}
+
 /// Counts how often each email file is written, from outside the worker: the file transport
 /// writes a temp file and renames it over `<job id>.eml`, so every completed write is one
 /// rename onto that name (inotify `IN_MOVED_TO`). A job whose email was written twice was
