@@ -6,74 +6,18 @@
 //! `--keep N` completed jobs kept (default 1000, the worker's default), `--samples N` for latency
 //! (default 100). Prints a Markdown table for `docs/BENCHMARKS.md`.
 
+mod support;
+
+use support::{Noop, arg, noop_job, pct};
+
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::sync::atomic::AtomicU64;
+use std::time::{Duration, Instant};
 
-use async_trait::async_trait;
-use serde_json::{Value, json};
 use svc::queue::sqlite::SqliteQueue;
-use svc::queue::{JobOptions, JobRecord, KeepPolicy, NewJob, Queue};
-use svc::worker::handler::{Handler, JobError};
+use svc::queue::{KeepPolicy, Queue};
 use svc::worker::runner::{RunSettings, run_until};
-use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
-
-/// Counts jobs and stops the run when `target` were handled.
-struct Noop {
-    handled: AtomicU64,
-    target: u64,
-    stop: CancellationToken,
-}
-
-#[async_trait]
-impl Handler for Noop {
-    async fn handle(&self, _job: &JobRecord) -> Result<Value, JobError> {
-        if self.handled.fetch_add(1, Ordering::Relaxed) + 1 >= self.target {
-            self.stop.cancel();
-        }
-        Ok(Value::Null)
-    }
-}
-
-/// Reports the delay between a job's `addedAtMicros` and the moment it is handled.
-struct Latency {
-    tx: mpsc::UnboundedSender<Duration>,
-}
-
-#[async_trait]
-impl Handler for Latency {
-    async fn handle(&self, job: &JobRecord) -> Result<Value, JobError> {
-        let added = job.data["addedAtMicros"].as_u64().unwrap_or(0);
-        let _ = self
-            .tx
-            .send(Duration::from_micros(now_micros().saturating_sub(added)));
-        Ok(Value::Null)
-    }
-}
-
-fn now_micros() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_micros() as u64)
-}
-
-fn noop_job() -> NewJob {
-    NewJob {
-        name: "noop".into(),
-        data: json!({}),
-        opts: JobOptions::default(),
-    }
-}
-
-fn arg(name: &str, default: u64) -> u64 {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
 
 async fn throughput(jobs: u64, concurrency: usize, keep: u64) -> (f64, f64) {
     let dir = tempfile::tempdir().expect("temp dir");
@@ -110,39 +54,13 @@ async fn pickup_latency(samples: usize) -> Vec<Duration> {
     // A second connection plays the API process: its adds reach the worker only through the
     // database (PRAGMA data_version polling), not through the in-process wake-up.
     let producer = SqliteQueue::open_in(dir.path()).expect("open");
-    let (tx, mut rx) = mpsc::unbounded_channel();
-    let stop = CancellationToken::new();
-    let worker = tokio::spawn(run_until(
+    support::pickup_latency(
         Arc::new(worker_queue),
-        Arc::new(Latency { tx }),
-        RunSettings {
-            concurrency: 5,
-            ..RunSettings::default()
-        },
-        stop.clone(),
-    ));
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    let mut latencies = Vec::with_capacity(samples);
-    for i in 0..samples {
-        // Irregular gaps so adds land at every phase of the idle poll.
-        tokio::time::sleep(Duration::from_millis(150 + (i as u64 * 37) % 100)).await;
-        let job = NewJob {
-            name: "latency".into(),
-            data: json!({"addedAtMicros": now_micros()}),
-            opts: JobOptions::default(),
-        };
-        producer.add(job).await.expect("add");
-        latencies.push(rx.recv().await.expect("handled"));
-    }
-    stop.cancel();
-    let _ = worker.await;
-    latencies.sort();
-    latencies
-}
-
-fn pct(sorted: &[Duration], p: f64) -> f64 {
-    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[i].as_secs_f64() * 1000.0
+        &producer,
+        samples,
+        Duration::from_millis(150),
+    )
+    .await
 }
 
 fn main() {

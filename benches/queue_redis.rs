@@ -11,70 +11,23 @@
 //! `docs/BENCHMARKS.md`, with the CPU time per job of redis-server (`INFO cpu`) and of the worker
 //! (`getrusage`) beside each rate.
 
+mod support;
+
+use support::{Noop, arg, noop_job, pct};
+
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::sync::atomic::AtomicU64;
+use std::time::{Duration, Instant};
 
-use async_trait::async_trait;
-use serde_json::{Value, json};
+use serde_json::Value;
 use svc::queue::jobs::WelcomeEmail;
 use svc::queue::redis::{RedisConfig, RedisQueue};
-use svc::queue::{JobOptions, JobRecord, KeepPolicy, NewJob, Queue};
-use svc::worker::handler::{Handler, JobError};
+use svc::queue::{KeepPolicy, NewJob, Queue};
 use svc::worker::runner::{RunSettings, run_until};
-use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
-
-/// Counts jobs and stops the run when `target` were handled.
-struct Noop {
-    handled: AtomicU64,
-    target: u64,
-    stop: CancellationToken,
-}
-
-#[async_trait]
-impl Handler for Noop {
-    async fn handle(&self, _job: &JobRecord) -> Result<Value, JobError> {
-        if self.handled.fetch_add(1, Ordering::Relaxed) + 1 >= self.target {
-            self.stop.cancel();
-        }
-        Ok(Value::Null)
-    }
-}
-
-/// Reports the delay between a job's `addedAtMicros` and the moment it is handled.
-struct Latency {
-    tx: mpsc::UnboundedSender<Duration>,
-}
-
-#[async_trait]
-impl Handler for Latency {
-    async fn handle(&self, job: &JobRecord) -> Result<Value, JobError> {
-        let added = job.data["addedAtMicros"].as_u64().unwrap_or(0);
-        let _ = self
-            .tx
-            .send(Duration::from_micros(now_micros().saturating_sub(added)));
-        Ok(Value::Null)
-    }
-}
-
-fn now_micros() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_micros() as u64)
-}
-
-fn arg(name: &str, default: u64) -> u64 {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
 
 /// A `redis-server` without persistence on a free port; killed on drop.
 struct Server {
@@ -122,14 +75,6 @@ impl Drop for Server {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
-    }
-}
-
-fn noop_job() -> NewJob {
-    NewJob {
-        name: "noop".into(),
-        data: json!({}),
-        opts: JobOptions::default(),
     }
 }
 
@@ -304,38 +249,13 @@ async fn pickup_latency(server: &Server, samples: usize) -> Vec<Duration> {
     let config = RedisConfig::for_url(&server.url());
     let worker_queue = RedisQueue::new(config.clone()).expect("queue");
     let producer = RedisQueue::new(config).expect("queue");
-    let (tx, mut rx) = mpsc::unbounded_channel();
-    let stop = CancellationToken::new();
-    let worker = tokio::spawn(run_until(
+    support::pickup_latency(
         Arc::new(worker_queue),
-        Arc::new(Latency { tx }),
-        RunSettings {
-            concurrency: 5,
-            ..RunSettings::default()
-        },
-        stop.clone(),
-    ));
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    let mut latencies = Vec::with_capacity(samples);
-    for i in 0..samples {
-        tokio::time::sleep(Duration::from_millis(50 + (i as u64 * 37) % 100)).await;
-        let job = NewJob {
-            name: "latency".into(),
-            data: json!({"addedAtMicros": now_micros()}),
-            opts: JobOptions::default(),
-        };
-        producer.add(job).await.expect("add");
-        latencies.push(rx.recv().await.expect("handled"));
-    }
-    stop.cancel();
-    let _ = worker.await;
-    latencies.sort();
-    latencies
-}
-
-fn pct(sorted: &[Duration], p: f64) -> f64 {
-    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[i].as_secs_f64() * 1000.0
+        &producer,
+        samples,
+        Duration::from_millis(50),
+    )
+    .await
 }
 
 fn main() {
