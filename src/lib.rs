@@ -17,6 +17,7 @@
 //! service never imports the supervisor.
 
 pub mod api;
+pub mod auth;
 pub mod cli;
 pub mod config;
 pub mod control;

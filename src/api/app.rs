@@ -9,12 +9,13 @@ use tokio::net::{TcpListener, TcpSocket};
 use tokio_util::sync::CancellationToken;
 
 use super::metrics::{Metrics, MetricsError, UPKEEP_EVERY};
-use super::rate_limit::RateLimiter;
+use super::rate_limit::redis::RedisWindow;
 use super::relay::Relay;
 use super::serve::RouterSlot;
 use super::settings::{Database, Settings};
 use super::state::AppState;
 use super::{router, unavailable_router};
+use crate::auth::token::Keys;
 use crate::queue::{Queue, QueueError};
 use crate::store::StoreError;
 use crate::store::mongo::MongoStore;
@@ -36,6 +37,8 @@ pub enum BuildError {
     Metrics(#[from] MetricsError),
     #[error("start-up task failed: {0}")]
     Task(#[from] tokio::task::JoinError),
+    #[error("cannot read or make the token signing key: {0}")]
+    Key(#[from] crate::auth::secret::KeyFileError),
 }
 
 /// Why the server stopped with an error.
@@ -58,8 +61,10 @@ pub struct Application {
 struct Backends {
     store: OpenStore,
     queue: Arc<dyn Queue>,
-    /// The rate limit's counter in Redis, when Redis is configured (else it counts in the store).
-    rate_counter: Option<Arc<dyn RateLimiter>>,
+    /// The limits' counter in Redis, when Redis is configured (else they count in the store).
+    rate_counter: Option<RedisWindow>,
+    /// The access tokens' signing keys.
+    keys: Keys,
 }
 
 /// The store backend `DB_URL` chose.
@@ -146,7 +151,8 @@ impl Application {
         } = self;
         let drain_timeout = settings.drain_timeout;
         let background = CancellationToken::new();
-        let slot = RouterSlot::new(unavailable_router(metrics.clone()));
+        let scrape = super::ScrapeAccess::new(&settings);
+        let slot = RouterSlot::new(unavailable_router(metrics.clone(), scrape));
         let upkeep_task = tokio::spawn(upkeep(metrics.clone(), background.clone()));
         let mut service_task = match backends {
             // Installed before the first request is accepted.
@@ -219,11 +225,32 @@ async fn open(settings: &Settings) -> Result<Backends, BuildError> {
         }
     };
     let rate_counter = super::rate_limit::redis::for_settings(settings)?;
+    let keys = signing_keys(settings).await?;
     Ok(Backends {
         store,
         queue,
         rate_counter,
+        keys,
     })
+}
+
+/// `AUTH_SECRET` (and `AUTH_SECRET_PREVIOUS`), or else the key file in `DATA_DIR` (the
+/// settings refuse a missing `AUTH_SECRET` with `DB_URL`).
+async fn signing_keys(settings: &Settings) -> Result<Keys, BuildError> {
+    let previous = settings
+        .auth
+        .previous
+        .as_ref()
+        .map(|s| s.expose().as_bytes().to_vec());
+    let current = match &settings.auth.secret {
+        Some(secret) => secret.expose().as_bytes().to_vec(),
+        None => {
+            let data_dir = settings.data_dir.clone();
+            tokio::task::spawn_blocking(move || crate::auth::secret::load_or_create(&data_dir))
+                .await??
+        }
+    };
+    Ok(Keys::new(current, previous))
 }
 
 /// Tries to open the backends every [`REOPEN_EVERY`] until it works or `stop`.
@@ -257,6 +284,7 @@ fn start(
             store,
             backends.queue,
             backends.rate_counter,
+            backends.keys,
             settings,
             metrics.clone(),
         ),
@@ -264,10 +292,13 @@ fn start(
             store,
             backends.queue,
             backends.rate_counter,
+            backends.keys,
             settings,
             metrics.clone(),
         ),
     };
+    let hasher = state.auth.hasher.clone();
+    tokio::spawn(async move { hasher.warm_up().await });
     let relay = Relay::new(
         state.outbox.clone(),
         state.queue.clone(),
@@ -278,7 +309,7 @@ fn start(
         .clone()
         .probe_until(state.store_health.clone(), stop.clone());
     let announce = announce_ready(state.clone(), stop.clone());
-    slot.set(router(state));
+    slot.set(router(state, super::ScrapeAccess::new(settings)));
     let stop = stop.clone();
     tokio::spawn(async move {
         let (prober, announce) = (tokio::spawn(prober), tokio::spawn(announce));

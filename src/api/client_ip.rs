@@ -99,9 +99,48 @@ pub fn client_ip(peer: IpAddr, headers: &HeaderMap, trusted: &[IpNet]) -> IpAddr
     client
 }
 
+/// The key a client is counted under: its IPv4 address, or its IPv6 /64 (`2001:db8:1:2::/64`).
+/// One IPv6 subscriber commonly holds a whole /64, so counting single addresses would give it
+/// 2^64 fresh budgets.
+pub fn client_key(ip: IpAddr) -> String {
+    match ip.to_canonical() {
+        IpAddr::V4(v4) => v4.to_string(),
+        IpAddr::V6(v6) => {
+            let network = u128::from(v6) & !(u128::MAX >> 64);
+            format!("{}/64", std::net::Ipv6Addr::from(network))
+        }
+    }
+}
+
+/// The client key of a request: its address from [`client_ip`], keyed by [`client_key`];
+/// `unknown` when the server was built without peer addresses.
+pub fn request_client(request: &axum::extract::Request, trusted: &[IpNet]) -> String {
+    match request
+        .extensions()
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+    {
+        Some(axum::extract::ConnectInfo(peer)) => {
+            client_key(client_ip(peer.ip(), request.headers(), trusted))
+        }
+        None => "unknown".to_owned(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ipv6_clients_are_keyed_by_their_64() {
+        let a: IpAddr = "2001:db8:1:2:aaaa::1".parse().unwrap();
+        let b: IpAddr = "2001:db8:1:2:bbbb::9".parse().unwrap();
+        let other: IpAddr = "2001:db8:1:3::1".parse().unwrap();
+        assert_eq!(client_key(a), "2001:db8:1:2::/64");
+        assert_eq!(client_key(a), client_key(b));
+        assert_ne!(client_key(a), client_key(other));
+        assert_eq!(client_key("::ffff:192.0.2.7".parse().unwrap()), "192.0.2.7");
+        assert_eq!(client_key("192.0.2.7".parse().unwrap()), "192.0.2.7");
+    }
     use axum::http::HeaderValue;
 
     fn ip(text: &str) -> IpAddr {

@@ -20,6 +20,12 @@ use crate::store::StoreError;
 pub enum ErrorCode {
     ValidationError,
     InvalidId,
+    /// No valid access token where one is needed (401, with `WWW-Authenticate: Bearer`).
+    Unauthenticated,
+    /// A wrong email or password at login (401): the same answer for both.
+    InvalidCredentials,
+    /// Authenticated, but the caller's role may not do this (403).
+    Forbidden,
     NotFound,
     EmailTaken,
     PayloadTooLarge,
@@ -35,6 +41,9 @@ impl ErrorCode {
         match self {
             ErrorCode::ValidationError => "VALIDATION_ERROR",
             ErrorCode::InvalidId => "INVALID_ID",
+            ErrorCode::Unauthenticated => "UNAUTHENTICATED",
+            ErrorCode::InvalidCredentials => "INVALID_CREDENTIALS",
+            ErrorCode::Forbidden => "FORBIDDEN",
             ErrorCode::NotFound => "NOT_FOUND",
             ErrorCode::EmailTaken => "EMAIL_TAKEN",
             ErrorCode::PayloadTooLarge => "PAYLOAD_TOO_LARGE",
@@ -49,6 +58,8 @@ impl ErrorCode {
     pub fn status(self) -> StatusCode {
         match self {
             ErrorCode::ValidationError | ErrorCode::InvalidId => StatusCode::BAD_REQUEST,
+            ErrorCode::Unauthenticated | ErrorCode::InvalidCredentials => StatusCode::UNAUTHORIZED,
+            ErrorCode::Forbidden => StatusCode::FORBIDDEN,
             ErrorCode::NotFound => StatusCode::NOT_FOUND,
             ErrorCode::EmailTaken => StatusCode::CONFLICT,
             ErrorCode::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
@@ -87,6 +98,19 @@ impl ApiError {
             details: invalid.0,
             ..Self::new(ErrorCode::ValidationError, message)
         }
+    }
+
+    /// 401 `UNAUTHENTICATED`: `message` says what to send.
+    pub fn unauthenticated(message: impl Into<String>) -> Self {
+        Self::new(ErrorCode::Unauthenticated, message)
+    }
+
+    /// 403 `FORBIDDEN`.
+    pub fn forbidden() -> Self {
+        Self::new(
+            ErrorCode::Forbidden,
+            "This needs an administrator's access token",
+        )
     }
 
     pub fn not_found(what: &str) -> Self {
@@ -143,6 +167,12 @@ impl IntoResponse for ApiError {
             response
                 .headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        }
+        if self.code.status() == StatusCode::UNAUTHORIZED {
+            // RFC 6750: a 401 names the scheme that would succeed.
+            response
+                .headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         }
         response.extensions_mut().insert(self);
         response

@@ -25,11 +25,12 @@ use async_trait::async_trait;
 use tokio::sync::{Notify, watch};
 use tokio_util::sync::CancellationToken;
 
-use crate::domain::{ObjectId, Product, ProductPatch, Timestamp, User};
+use crate::domain::{Email, ObjectId, Product, ProductPatch, Role, Timestamp, User};
 use crate::query::{ProductQuery, UserQuery};
 use crate::store::{
-    Health, Outbox, OutboxEntry, OutboxId, OutboxMessage, Page, Probe, ProductRepository,
-    RateCounter, StoreError, UserRepository,
+    Credentials, Health, Outbox, OutboxEntry, OutboxId, OutboxMessage, Page, Probe,
+    ProductRepository, RateCounter, Rotation, SessionRepository, StoreError, StoredToken,
+    UserRepository,
 };
 
 /// How often the prober asks the store.
@@ -259,6 +260,74 @@ impl<S: UserRepository> UserRepository for Guarded<S> {
             )
             .await
     }
+    async fn credentials(&self, email: &Email) -> Result<Option<Credentials>, StoreError> {
+        self.gate
+            .run(Kind::Read, self.inner.credentials(email))
+            .await
+    }
+    async fn update_profile(
+        &self,
+        id: ObjectId,
+        name: Option<String>,
+        password_hash: Option<String>,
+        now: Timestamp,
+    ) -> Result<User, StoreError> {
+        self.gate
+            .run(
+                Kind::Write,
+                self.inner.update_profile(id, name, password_hash, now),
+            )
+            .await
+    }
+    async fn set_role(
+        &self,
+        email: &Email,
+        role: Role,
+        now: Timestamp,
+    ) -> Result<User, StoreError> {
+        self.gate
+            .run(Kind::Write, self.inner.set_role(email, role, now))
+            .await
+    }
+}
+
+#[async_trait]
+impl<S: SessionRepository> SessionRepository for Guarded<S> {
+    async fn start_session(
+        &self,
+        user: ObjectId,
+        first: StoredToken,
+        now: Timestamp,
+    ) -> Result<(), StoreError> {
+        self.gate
+            .run(Kind::Write, self.inner.start_session(user, first, now))
+            .await
+    }
+    async fn rotate(
+        &self,
+        spent: &str,
+        next: StoredToken,
+        now: Timestamp,
+    ) -> Result<Rotation, StoreError> {
+        self.gate
+            .run(Kind::Write, self.inner.rotate(spent, next, now))
+            .await
+    }
+    async fn end_session(
+        &self,
+        hash: &str,
+        user: ObjectId,
+        now: Timestamp,
+    ) -> Result<bool, StoreError> {
+        self.gate
+            .run(Kind::Write, self.inner.end_session(hash, user, now))
+            .await
+    }
+    async fn end_all_sessions(&self, user: ObjectId, now: Timestamp) -> Result<(), StoreError> {
+        self.gate
+            .run(Kind::Write, self.inner.end_all_sessions(user, now))
+            .await
+    }
 }
 
 #[async_trait]
@@ -294,6 +363,11 @@ impl<S: RateCounter> RateCounter for Guarded<S> {
     async fn hit(&self, key: &str, window_start: i64) -> Result<u64, StoreError> {
         self.gate
             .run(Kind::Write, self.inner.hit(key, window_start))
+            .await
+    }
+    async fn count(&self, key: &str, window_start: i64) -> Result<u64, StoreError> {
+        self.gate
+            .run(Kind::Read, self.inner.count(key, window_start))
             .await
     }
 }

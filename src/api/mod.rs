@@ -8,16 +8,21 @@
 //! - [`settings`]: env variables, validated all at once.
 //! - [`app`]: building, binding (`SO_REUSEPORT`), serving, draining; [`serve`]: the accept
 //!   loop with a header timeout (slow loris).
-//! - [`routes`]: one file per resource (`health`, `products`, `users`, `welcome_email`).
+//! - [`routes`]: one file per resource (`health`, `products`, `users`, `me`, `auth`,
+//!   `welcome_email`).
+//! - [`auth`]: the [`auth::Caller`] extractor and the two authorization rules (admin only; the
+//!   user itself or an admin), the login lockout.
 //! - [`request`]: the outermost middleware (request id, error body, security headers, metrics,
 //!   access log); [`rate_limit`] and [`client_ip`]: the shared per-client limit (counted in the
 //!   store, or in Redis when Redis is configured).
 //! - [`gate`]: requests fail fast with 503 while the store is down, and recover by themselves.
 //! - [`error`]: the one error shape; [`extract`]: JSON body and id extractors that fail in it.
 //! - [`relay`]: the outbox relay that puts welcome emails on the queue.
-//! - [`metrics`]: the Prometheus recorder and process gauges.
+//! - [`metrics`]: the Prometheus recorder and process gauges; [`scrape_access`]: who may read
+//!   them.
 
 pub mod app;
+pub mod auth;
 pub mod client_ip;
 pub mod error;
 pub mod extract;
@@ -27,6 +32,7 @@ pub mod rate_limit;
 pub mod relay;
 pub mod request;
 pub mod routes;
+pub mod scrape_access;
 pub mod serve;
 pub mod settings;
 pub mod state;
@@ -43,6 +49,7 @@ use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 
 pub use app::{Application, BuildError, RunError};
+pub use scrape_access::ScrapeAccess;
 pub use settings::{Settings, SettingsError};
 pub use state::AppState;
 
@@ -50,13 +57,19 @@ use error::{ApiError, ErrorCode};
 use settings::CorsOrigins;
 
 /// Every route and middleware of the API.
-pub fn router(state: AppState) -> Router {
+pub fn router(state: AppState, scrape: ScrapeAccess) -> Router {
     let cors = cors_layer(&state.cors);
     Router::new()
         .route("/health", get(routes::health::health))
         .route("/api/health", get(routes::health::health))
         .route("/ready", get(routes::health::ready))
-        .route("/metrics", get(routes::health::metrics))
+        .route(
+            "/metrics",
+            get(routes::health::metrics).route_layer(axum::middleware::from_fn_with_state(
+                scrape,
+                scrape_access::guard,
+            )),
+        )
         .route(
             "/api/products",
             get(routes::products::list).post(routes::products::create),
@@ -76,9 +89,18 @@ pub fn router(state: AppState) -> Router {
             get(routes::users::list).post(routes::users::create),
         )
         .route(
+            "/api/users/me",
+            get(routes::me::get)
+                .patch(routes::me::update)
+                .delete(routes::me::delete),
+        )
+        .route(
             "/api/users/{id}",
             get(routes::users::get).delete(routes::users::delete),
         )
+        .route("/api/auth/login", post(routes::auth::login))
+        .route("/api/auth/refresh", post(routes::auth::refresh))
+        .route("/api/auth/logout", post(routes::auth::logout))
         .route(
             "/api/users/{id}/welcome-email",
             get(routes::welcome_email::status),
@@ -99,7 +121,7 @@ pub fn router(state: AppState) -> Router {
 
 /// What the API serves while its store cannot be opened: liveness, the scrape, `/ready` and
 /// every other route as 503 at once (with `Retry-After`), in the API's error shape.
-pub fn unavailable_router(metrics: metrics::Metrics) -> Router {
+pub fn unavailable_router(metrics: metrics::Metrics, scrape: ScrapeAccess) -> Router {
     Router::new()
         .route("/health", get(routes::health::health))
         .route("/api/health", get(routes::health::health))
@@ -109,7 +131,11 @@ pub fn unavailable_router(metrics: metrics::Metrics) -> Router {
             get(move || {
                 let metrics = metrics.clone();
                 async move { routes::health::scrape(&metrics) }
-            }),
+            })
+            .route_layer(axum::middleware::from_fn_with_state(
+                scrape,
+                scrape_access::guard,
+            )),
         )
         .fallback(routes::health::not_open)
         .layer(CatchPanicLayer::custom(|_| {
@@ -143,7 +169,11 @@ fn cors_layer(origins: &CorsOrigins) -> CorsLayer {
     CorsLayer::new()
         .allow_origin(allow)
         .allow_methods([Method::GET, Method::POST, Method::PATCH, Method::DELETE])
-        .allow_headers([header::CONTENT_TYPE, request::REQUEST_ID])
+        .allow_headers([
+            header::CONTENT_TYPE,
+            header::AUTHORIZATION,
+            request::REQUEST_ID,
+        ])
         .expose_headers([
             request::REQUEST_ID,
             header::RETRY_AFTER,
@@ -232,6 +262,7 @@ mod tests {
             store,
             queue,
             None,
+            crate::auth::token::Keys::new(vec![7; 32], None),
             &settings,
             metrics::Metrics::install().unwrap(),
         )
@@ -247,7 +278,8 @@ mod tests {
     #[tokio::test]
     async fn the_router_answers_without_a_socket() {
         let dir = tempfile::tempdir().unwrap();
-        let app = router(state(dir.path()));
+        let settings = Settings::from_lookup(|_| None).unwrap();
+        let app = router(state(dir.path()), ScrapeAccess::new(&settings));
         let response = app
             .clone()
             .oneshot(Request::get("/health").body(Body::empty()).unwrap())

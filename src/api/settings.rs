@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use super::client_ip::IpNet;
+use crate::auth::token::MIN_KEY;
 use crate::queue::Backend;
 use crate::queue::redis::RedisConfig;
 use crate::store::mongo::{self, MongoConfig};
@@ -44,6 +45,44 @@ pub struct Settings {
     /// How long in-flight requests may finish after SIGTERM (not an env variable: it must stay
     /// under the supervisor's `stop_timeout`, 10 s by default).
     pub drain_timeout: Duration,
+    /// The accounts: token keys and lifetimes, the limit on `/api/auth/*` (`AUTH_*`).
+    pub auth: AuthSettings,
+    /// `METRICS_ALLOW`: besides loopback, the clients that may read `/metrics` (CIDRs).
+    pub metrics_allow: Vec<IpNet>,
+    /// `METRICS_TOKEN`: a bearer token that may read `/metrics` from anywhere.
+    pub metrics_token: Option<Secret>,
+}
+
+/// `AUTH_*`.
+#[derive(Debug, Clone)]
+pub struct AuthSettings {
+    /// `AUTH_SECRET`: the access tokens' signing key; `None` on the embedded store means the key
+    /// file in `DATA_DIR` (see [`crate::auth::secret`]). Required with `DB_URL`.
+    pub secret: Option<Secret>,
+    /// `AUTH_SECRET_PREVIOUS`: still verifies tokens (key rotation); never signs.
+    pub previous: Option<Secret>,
+    /// `AUTH_TOKEN_TTL` (15m): an access token's lifetime.
+    pub token_ttl: Duration,
+    /// `AUTH_REFRESH_TTL` (14d): a refresh token's lifetime, renewed by each refresh.
+    pub refresh_ttl: Duration,
+    /// `AUTH_RATE_LIMIT` (`20/15m`, or `off`): requests per client to `/api/auth/*`.
+    pub rate_limit: Option<RateLimit>,
+}
+
+/// A value that must never reach a log line: `Debug` hides it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(<redacted>)")
+    }
 }
 
 /// The store backend, chosen by `DB_URL`.
@@ -69,6 +108,14 @@ pub enum CorsOrigins {
 pub struct RateLimit {
     pub max: u64,
     pub window: Duration,
+}
+
+impl RateLimit {
+    /// A placeholder for a counter that only lends its connection to others.
+    pub const NONE: RateLimit = RateLimit {
+        max: u64::MAX,
+        window: Duration::from_secs(1),
+    };
 }
 
 /// Every invalid variable, with what is wrong with it.
@@ -134,6 +181,36 @@ impl Settings {
         let db_url = read("DB_URL", "", &check_db_url);
         let pool_max = read("DB_POOL_MAX", "", &|v| parse_pool_max(v).map(drop));
         let db_timeout = read("DB_TIMEOUT", "", &|v| parse_db_timeout(v).map(drop));
+        let auth_secret = read("AUTH_SECRET", "", &check_secret);
+        let auth_previous = read("AUTH_SECRET_PREVIOUS", "", &check_secret);
+        let token_ttl = read("AUTH_TOKEN_TTL", "15m", &|v| {
+            parse_ttl(v, Duration::from_secs(1), Duration::from_secs(86_400)).map(drop)
+        });
+        let refresh_ttl = read("AUTH_REFRESH_TTL", "14d", &|v| {
+            parse_ttl(
+                v,
+                Duration::from_secs(60),
+                Duration::from_secs(365 * 86_400),
+            )
+            .map(drop)
+        });
+        let auth_rate = read("AUTH_RATE_LIMIT", "20/15m", &|v| {
+            parse_rate_limit(v).map(drop)
+        });
+        let metrics_allow = read("METRICS_ALLOW", "", &|v| parse_proxies(v).map(drop));
+        let metrics_token = read("METRICS_TOKEN", "", &check_metrics_token);
+        if auth_secret.is_empty() && mongo::is_mongo_url(&db_url) {
+            problems.push((
+                "AUTH_SECRET".to_owned(),
+                "is required with DB_URL (every instance must sign with the same key): set at least 32 bytes, e.g. from `openssl rand -base64 48`".to_owned(),
+            ));
+        }
+        if !auth_previous.is_empty() && auth_secret.is_empty() {
+            problems.push((
+                "AUTH_SECRET_PREVIOUS".to_owned(),
+                "only verifies tokens: set AUTH_SECRET to the new key as well".to_owned(),
+            ));
+        }
         // Every Redis variable (TLS files included) is checked by the Redis configuration itself,
         // so the API, the worker and `svc queue` accept or refuse one environment alike.
         let queue = match RedisConfig::parse(&lookup) {
@@ -175,8 +252,57 @@ impl Settings {
                 .map_err(|_| invalid("HEADER_TIMEOUT"))?,
             body_timeout: parse_timeout(&body_timeout).map_err(|_| invalid("BODY_TIMEOUT"))?,
             drain_timeout: Duration::from_secs(8),
+            auth: AuthSettings {
+                secret: secret(auth_secret),
+                previous: secret(auth_previous),
+                token_ttl: humantime::parse_duration(&token_ttl)
+                    .map_err(|_| invalid("AUTH_TOKEN_TTL"))?,
+                refresh_ttl: humantime::parse_duration(&refresh_ttl)
+                    .map_err(|_| invalid("AUTH_REFRESH_TTL"))?,
+                rate_limit: parse_rate_limit(&auth_rate).map_err(|_| invalid("AUTH_RATE_LIMIT"))?,
+            },
+            metrics_allow: parse_proxies(&metrics_allow).map_err(|_| invalid("METRICS_ALLOW"))?,
+            metrics_token: secret(metrics_token),
         })
     }
+}
+
+fn secret(value: String) -> Option<Secret> {
+    (!value.is_empty()).then_some(Secret(value))
+}
+
+/// `AUTH_SECRET`, `AUTH_SECRET_PREVIOUS`: at least [`MIN_KEY`] bytes. The value is never
+/// repeated in the message.
+fn check_secret(value: &str) -> Result<(), String> {
+    if value.is_empty() || value.len() >= MIN_KEY {
+        return Ok(());
+    }
+    Err(format!(
+        "is {} bytes; a signing key needs at least {MIN_KEY} (e.g. `openssl rand -base64 48`)",
+        value.len()
+    ))
+}
+
+/// `METRICS_TOKEN`: unset, or at least 16 characters (it is a password).
+fn check_metrics_token(value: &str) -> Result<(), String> {
+    if value.is_empty() || value.len() >= 16 {
+        return Ok(());
+    }
+    Err("must be at least 16 characters (e.g. `openssl rand -hex 24`)".into())
+}
+
+/// A lifetime like `15m` or `14d`, within `min..=max`.
+fn parse_ttl(value: &str, min: Duration, max: Duration) -> Result<Duration, String> {
+    let duration = humantime::parse_duration(value)
+        .map_err(|_| format!("{value:?} is not a duration like 15m or 14d"))?;
+    if duration < min || duration > max {
+        return Err(format!(
+            "{value:?} must be from {} to {}",
+            humantime::format_duration(min),
+            humantime::format_duration(max)
+        ));
+    }
+    Ok(duration)
 }
 
 fn parse_host(value: &str) -> Result<IpAddr, String> {
@@ -360,12 +486,65 @@ mod tests {
     use super::*;
     use std::collections::HashMap;
 
+    const KEY: &str = "0123456789abcdef0123456789abcdef";
+
+    /// `vars`, plus an `AUTH_SECRET` when they name a `DB_URL` but no secret (which is refused
+    /// on its own, see `auth_settings`).
     fn settings(vars: &[(&str, &str)]) -> Result<Settings, SettingsError> {
-        let map: HashMap<String, String> = vars
+        let mut map: HashMap<String, String> = vars
             .iter()
             .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
             .collect();
+        if map.contains_key("DB_URL") {
+            map.entry("AUTH_SECRET".into()).or_insert(KEY.into());
+        }
         Settings::from_lookup(|name| map.get(name).cloned())
+    }
+
+    #[test]
+    fn auth_settings() {
+        let s = settings(&[]).unwrap();
+        assert_eq!(s.auth.secret, None, "the embedded store makes its own key");
+        assert_eq!(s.auth.token_ttl, Duration::from_secs(900));
+        assert_eq!(s.auth.refresh_ttl, Duration::from_secs(14 * 86_400));
+        assert_eq!(
+            s.auth.rate_limit,
+            Some(RateLimit {
+                max: 20,
+                window: Duration::from_secs(900)
+            })
+        );
+        assert!(s.metrics_allow.is_empty() && s.metrics_token.is_none());
+        let mongo = Settings::from_lookup(|name| {
+            (name == "DB_URL").then(|| "mongodb://db/shop".to_owned())
+        })
+        .unwrap_err();
+        assert_eq!(mongo.0[0].0, "AUTH_SECRET");
+        assert!(mongo.to_string().contains("is required with DB_URL"));
+        let short = settings(&[("AUTH_SECRET", "sekrit-value")]).unwrap_err();
+        assert_eq!(short.0[0].0, "AUTH_SECRET");
+        assert!(
+            !short.to_string().contains("sekrit"),
+            "a secret is never repeated: {short}"
+        );
+        assert_eq!(
+            named(&[("AUTH_SECRET_PREVIOUS", KEY)]),
+            ["AUTH_SECRET_PREVIOUS"]
+        );
+        assert_eq!(named(&[("AUTH_TOKEN_TTL", "0s")]), ["AUTH_TOKEN_TTL"]);
+        assert_eq!(named(&[("AUTH_REFRESH_TTL", "2y")]), ["AUTH_REFRESH_TTL"]);
+        assert_eq!(named(&[("AUTH_RATE_LIMIT", "many")]), ["AUTH_RATE_LIMIT"]);
+        assert_eq!(named(&[("METRICS_ALLOW", "pods")]), ["METRICS_ALLOW"]);
+        assert_eq!(named(&[("METRICS_TOKEN", "short")]), ["METRICS_TOKEN"]);
+        let s = settings(&[
+            ("AUTH_SECRET", KEY),
+            ("AUTH_TOKEN_TTL", "2s"),
+            ("AUTH_RATE_LIMIT", "off"),
+        ])
+        .unwrap();
+        assert_eq!(s.auth.token_ttl, Duration::from_secs(2));
+        assert_eq!(s.auth.rate_limit, None);
+        assert!(!format!("{s:?}").contains(KEY), "Debug hides the secret");
     }
 
     fn named(vars: &[(&str, &str)]) -> Vec<String> {

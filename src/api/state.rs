@@ -4,21 +4,26 @@
 use std::sync::Arc;
 
 use axum::extract::FromRef;
-use tokio::sync::{Notify, Semaphore};
+use tokio::sync::Notify;
 
+use super::auth::{Auth, Lockout, lockout};
 use super::client_ip::IpNet;
 use super::extract::{BodyLimit, BodyTimeout};
 use super::gate::{Gate, Guarded};
 use super::metrics::Metrics;
+use super::rate_limit::redis::RedisWindow;
 use super::rate_limit::{FixedWindow, Limiter, RateLimiter};
-use super::settings::{CorsOrigins, Settings};
+use super::settings::{CorsOrigins, RateLimit, Settings};
+use crate::auth::password::Hasher;
+use crate::auth::token::Keys;
 use crate::queue::Queue;
-use crate::store::{Health, Outbox, ProductRepository, Store, UserRepository};
+use crate::store::{Health, Outbox, ProductRepository, SessionRepository, Store, UserRepository};
 
 #[derive(Clone)]
 pub struct AppState {
     pub products: Arc<dyn ProductRepository>,
     pub users: Arc<dyn UserRepository>,
+    pub sessions: Arc<dyn SessionRepository>,
     pub outbox: Arc<dyn Outbox>,
     /// The store itself (not gated): probed by `/ready` and the gate's prober.
     pub store_health: Arc<dyn Health>,
@@ -27,6 +32,9 @@ pub struct AppState {
     pub queue: Arc<dyn Queue>,
     /// `None` when `RATE_LIMIT=off`.
     pub limiter: Option<Limiter>,
+    /// The limit on `/api/auth/*` per client; `None` when `AUTH_RATE_LIMIT=off`.
+    pub auth_limiter: Option<Limiter>,
+    pub auth: Auth,
     pub trusted_proxies: Arc<[IpNet]>,
     pub cors: CorsOrigins,
     pub body_limit: BodyLimit,
@@ -34,48 +42,60 @@ pub struct AppState {
     pub metrics: Metrics,
     /// Wakes the outbox relay after a handler wrote a job.
     pub relay_wake: Arc<Notify>,
-    /// Bounds concurrent password hashes: each takes 19 MiB and a core for tens of ms, so a
-    /// burst of sign-ups must queue rather than exhaust memory.
-    pub hashing: Arc<Semaphore>,
 }
-
-/// Concurrent password hashes (the machine has 2 cores).
-const HASHING_SLOTS: usize = 2;
 
 impl AppState {
     /// The state over one store backend (embedded or MongoDB): every repository is `store`,
-    /// behind one [`Gate`]. The rate limit (unless `RATE_LIMIT=off`) counts in `shared_counter`
-    /// when there is one (Redis, see [`super::rate_limit::redis::for_settings`]), else in the
-    /// store.
+    /// behind one [`Gate`]. Access tokens are signed with `keys`. The limits (the rate limit
+    /// unless `RATE_LIMIT=off`, the one on `/api/auth/*`, the login lockout) count in Redis when
+    /// `redis` is given (see [`super::rate_limit::redis::for_settings`]), else in the store.
     pub fn new<S: Store>(
         store: Arc<S>,
         queue: Arc<dyn Queue>,
-        shared_counter: Option<Arc<dyn RateLimiter>>,
+        redis: Option<RedisWindow>,
+        keys: Keys,
         settings: &Settings,
         metrics: Metrics,
     ) -> Self {
         let gate = Gate::new();
         let guarded = Arc::new(Guarded::new(store.clone(), gate.clone()));
-        let limiter = settings.rate_limit.map(|limit| {
-            Limiter::new(shared_counter.unwrap_or_else(|| {
-                Arc::new(FixedWindow::new(guarded.clone(), limit)) as Arc<dyn RateLimiter>
-            }))
-        });
+        let counter = |limit: RateLimit| -> Arc<dyn RateLimiter> {
+            match &redis {
+                Some(redis) => Arc::new(redis.sharing(limit)),
+                None => Arc::new(FixedWindow::new(guarded.clone(), limit)),
+            }
+        };
+        let limiter = settings
+            .rate_limit
+            .map(|limit| Limiter::new(counter(limit)));
+        let auth_limiter = settings
+            .auth
+            .rate_limit
+            .map(|limit| Limiter::new(counter(limit)));
+        let auth = Auth {
+            keys: Arc::new(keys),
+            token_ttl: settings.auth.token_ttl,
+            refresh_ttl: settings.auth.refresh_ttl,
+            hasher: Hasher::new(),
+            lockout: Lockout::new(counter(lockout::LIMIT)),
+        };
         AppState {
             products: guarded.clone(),
             users: guarded.clone(),
+            sessions: guarded.clone(),
             outbox: guarded,
             store_health: store,
             gate,
             queue,
             limiter,
+            auth_limiter,
+            auth,
             trusted_proxies: settings.trusted_proxies.clone().into(),
             cors: settings.cors.clone(),
             body_limit: BodyLimit(settings.body_limit),
             body_timeout: BodyTimeout(settings.body_timeout),
             metrics,
             relay_wake: Arc::new(Notify::new()),
-            hashing: Arc::new(Semaphore::new(HASHING_SLOTS)),
         }
     }
 }

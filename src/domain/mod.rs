@@ -15,5 +15,5 @@ mod validate;
 pub use id::{IdError, ObjectId};
 pub use product::{NewProduct, Product, ProductField, ProductPatch};
 pub use time::Timestamp;
-pub use user::{Email, NewUser, Password, User};
+pub use user::{Email, LoginRequest, NewUser, Password, ProfilePatch, Role, User};
 pub use validate::{FieldError, Invalid};

@@ -1,5 +1,6 @@
-//! The user aggregate. A password exists only on the way in ([`NewUser`]); a [`User`] has no
-//! password or hash field, so none can ever be serialized into a response or a log line.
+//! The user aggregate. A password exists only on the way in ([`NewUser`], [`ProfilePatch`],
+//! [`LoginRequest`]); a [`User`] has no password or hash field, so none can ever be serialized
+//! into a response or a log line.
 
 use std::fmt;
 
@@ -22,21 +23,122 @@ pub struct User {
     pub id: ObjectId,
     pub name: String,
     pub email: Email,
+    pub role: Role,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
     pub deleted_at: Option<Timestamp>,
 }
 
 impl User {
-    /// A new user with a fresh id, created at `now`.
-    pub fn register(name: String, email: Email, now: Timestamp) -> Self {
+    /// A new user with a fresh id and `role`, created at `now`.
+    pub fn register(name: String, email: Email, role: Role, now: Timestamp) -> Self {
         User {
             id: ObjectId::new(),
             name,
             email,
+            role,
             created_at: now,
             updated_at: now,
             deleted_at: None,
+        }
+    }
+}
+
+/// What a user may do. Sign-up always makes a [`Role::User`]; only `svc user create --admin`
+/// and `svc user set-role` make an admin, so no HTTP request can grant itself rights.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    User,
+    Admin,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::User => "user",
+            Role::Admin => "admin",
+        }
+    }
+
+    /// Parses `user` or `admin`.
+    ///
+    /// # Errors
+    /// A message naming the accepted values.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        match text {
+            "user" => Ok(Role::User),
+            "admin" => Ok(Role::Admin),
+            other => Err(format!("{other:?} is not a role (user or admin)")),
+        }
+    }
+}
+
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A validated `PATCH /api/users/me`: a new `name`, and/or a new `password`, which needs the
+/// `currentPassword` (a stolen access token alone cannot take the account over).
+#[derive(Debug, Clone)]
+pub struct ProfilePatch {
+    pub name: Option<String>,
+    /// The new password and the current one it must be checked against.
+    pub password: Option<(Password, Password)>,
+}
+
+impl ProfilePatch {
+    /// Validates a patch body: `name`, `password`, `currentPassword`; at least one change.
+    ///
+    /// # Errors
+    /// [`Invalid`] naming every bad, missing or unknown field.
+    pub fn from_json(body: &Value) -> Result<Self, Invalid> {
+        let mut r = Reader::new(body, &["name", "password", "currentPassword"])?;
+        let name = r.field("name", name);
+        let password = r.field("password", Password::from_json);
+        let current = r.field("currentPassword", Password::any_from_json);
+        match (
+            r.raw("password").is_some(),
+            r.raw("currentPassword").is_some(),
+        ) {
+            (true, false) => r.fail("currentPassword", "is required to change the password"),
+            (false, true) => r.fail("currentPassword", "is only accepted with a new password"),
+            _ => {}
+        }
+        if r.raw("name").is_none() && r.raw("password").is_none() {
+            r.fail("body", "must change name or password");
+        }
+        r.finish()?;
+        Ok(ProfilePatch {
+            name,
+            password: password.zip(current),
+        })
+    }
+}
+
+/// A validated `POST /api/auth/login` body.
+#[derive(Debug, Clone)]
+pub struct LoginRequest {
+    pub email: Email,
+    pub password: Password,
+}
+
+impl LoginRequest {
+    /// Validates `{email, password}`. The password is only bounded in length here (a login
+    /// must not reveal the sign-up rules' history), never checked for strength.
+    ///
+    /// # Errors
+    /// [`Invalid`] naming every bad, missing or unknown field.
+    pub fn from_json(body: &Value) -> Result<Self, Invalid> {
+        let mut r = Reader::new(body, &["email", "password"])?;
+        let email = r.required("email", Email::from_json);
+        let password = r.required("password", Password::any_from_json);
+        r.finish()?;
+        match (email, password) {
+            (Some(email), Some(password)) => Ok(LoginRequest { email, password }),
+            _ => Err(Invalid::one("body", "is incomplete")),
         }
     }
 }
@@ -161,6 +263,28 @@ impl Password {
         Ok(Password(text.clone()))
     }
 
+    /// A password to check, not to set: any non-empty string up to [`MAX_PASSWORD`].
+    fn any_from_json(value: &Value) -> Result<Self, String> {
+        let Value::String(text) = value else {
+            return Err("must be a string".into());
+        };
+        if text.is_empty() {
+            return Err("must not be empty".into());
+        }
+        if text.chars().count() > MAX_PASSWORD {
+            return Err(format!("must be at most {MAX_PASSWORD} characters"));
+        }
+        Ok(Password(text.clone()))
+    }
+
+    /// A password from a trusted source (the operator's terminal), with the sign-up's rules.
+    ///
+    /// # Errors
+    /// What is wrong with it.
+    pub fn new(text: &str) -> Result<Self, String> {
+        Self::from_json(&Value::String(text.to_owned()))
+    }
+
     /// The plaintext, for the hasher only.
     pub fn expose(&self) -> &str {
         &self.0
@@ -270,6 +394,7 @@ mod tests {
         let user = User::register(
             "a".into(),
             Email::parse("a@b.co").unwrap(),
+            Role::User,
             Timestamp::from_millis(0),
         );
         let shown = serde_json::to_value(&user).unwrap();
@@ -278,7 +403,15 @@ mod tests {
         keys.sort();
         assert_eq!(
             keys,
-            ["createdAt", "deletedAt", "email", "id", "name", "updatedAt"]
+            [
+                "createdAt",
+                "deletedAt",
+                "email",
+                "id",
+                "name",
+                "role",
+                "updatedAt"
+            ]
         );
     }
 }

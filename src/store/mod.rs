@@ -1,6 +1,6 @@
 //! Persistence behind one repository trait per aggregate ([`ProductRepository`],
-//! [`UserRepository`]) plus the two small stores the API's plumbing needs: the welcome-email
-//! [`Outbox`] and the shared [`RateCounter`].
+//! [`UserRepository`], and the logins' refresh tokens, [`SessionRepository`]) plus the two small
+//! stores the API's plumbing needs: the welcome-email [`Outbox`] and the shared [`RateCounter`].
 //!
 //! The traits speak only domain and query types, never SQL, BSON or HTTP, so the backends
 //! ([`sqlite`], the embedded default, and [`mongo`]) plug in without touching a handler. Ids and
@@ -12,7 +12,7 @@ pub mod sqlite;
 
 use async_trait::async_trait;
 
-use crate::domain::{ObjectId, Product, ProductPatch, Timestamp, User};
+use crate::domain::{Email, ObjectId, Product, ProductPatch, Role, Timestamp, User};
 use crate::query::{ProductQuery, UserQuery};
 use crate::queue::NewJob;
 
@@ -80,6 +80,76 @@ pub trait UserRepository: Send + Sync + 'static {
     async fn list(&self, query: &UserQuery) -> Result<Page<User>, StoreError>;
     /// Sets `deletedAt`; a user already deleted is [`StoreError::NotFound`].
     async fn soft_delete(&self, id: ObjectId, now: Timestamp) -> Result<User, StoreError>;
+    /// The live user with `email` and its password hash, to check a login; `None` when there
+    /// is none (or it is soft-deleted).
+    async fn credentials(&self, email: &Email) -> Result<Option<Credentials>, StoreError>;
+    /// Changes a live user's name and/or password hash (either may be `None`: unchanged).
+    async fn update_profile(
+        &self,
+        id: ObjectId,
+        name: Option<String>,
+        password_hash: Option<String>,
+        now: Timestamp,
+    ) -> Result<User, StoreError>;
+    /// Gives the live user with `email` the `role`.
+    async fn set_role(&self, email: &Email, role: Role, now: Timestamp)
+    -> Result<User, StoreError>;
+}
+
+/// A live user and its password hash: what a login is checked against.
+#[derive(Debug, Clone)]
+pub struct Credentials {
+    pub user: User,
+    pub password_hash: String,
+}
+
+/// A refresh token as the store keeps it: only its hash, never the token itself.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredToken {
+    /// SHA-256 of the token, hex.
+    pub hash: String,
+    pub expires_at: Timestamp,
+}
+
+/// What presenting a refresh token to [`SessionRepository::rotate`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Rotation {
+    /// It was live and is now spent; the new token is stored in the same session.
+    Rotated { user_id: ObjectId },
+    /// It had been spent before: someone replayed it, so its whole session is now revoked.
+    Reused { user_id: ObjectId },
+    /// Unknown, expired, or its session was revoked: nothing changed.
+    Invalid,
+}
+
+/// The logins (sessions) and their refresh tokens. A login is one session; each refresh spends
+/// its token and adds the next one to the same session, so replaying a spent token can revoke
+/// every token descended from that login (reuse detection, OAuth 2.0 Security BCP §4.14).
+#[async_trait]
+pub trait SessionRepository: Send + Sync + 'static {
+    /// Starts a session of `user` holding its first refresh token `first`.
+    async fn start_session(
+        &self,
+        user: ObjectId,
+        first: StoredToken,
+        now: Timestamp,
+    ) -> Result<(), StoreError>;
+    /// Spends the live token whose hash is `spent` and stores `next` in its session, atomically.
+    async fn rotate(
+        &self,
+        spent: &str,
+        next: StoredToken,
+        now: Timestamp,
+    ) -> Result<Rotation, StoreError>;
+    /// Revokes the session holding the token `hash` if it belongs to `user`; whether it did.
+    async fn end_session(
+        &self,
+        hash: &str,
+        user: ObjectId,
+        now: Timestamp,
+    ) -> Result<bool, StoreError>;
+    /// Revokes every session of `user` (a password change, a deletion).
+    async fn end_all_sessions(&self, user: ObjectId, now: Timestamp) -> Result<(), StoreError>;
 }
 
 /// A job waiting in the store to be added to a queue.
@@ -143,6 +213,8 @@ pub trait RateCounter: Send + Sync + 'static {
     /// Counts one hit for `key` in the window starting at `window_start` (ms since the epoch)
     /// and returns the hits in that window so far, this one included.
     async fn hit(&self, key: &str, window_start: i64) -> Result<u64, StoreError>;
+    /// The hits of `key` in the window starting at `window_start`, without counting one.
+    async fn count(&self, key: &str, window_start: i64) -> Result<u64, StoreError>;
 }
 
 /// Liveness of the store, for `/ready` and the API's store gate.
@@ -184,6 +256,12 @@ impl Probe {
 }
 
 /// A backend with every repository the API needs: what `AppState` is built from.
-pub trait Store: ProductRepository + UserRepository + Outbox + RateCounter + Health {}
+pub trait Store:
+    ProductRepository + UserRepository + SessionRepository + Outbox + RateCounter + Health
+{
+}
 
-impl<T> Store for T where T: ProductRepository + UserRepository + Outbox + RateCounter + Health {}
+impl<T> Store for T where
+    T: ProductRepository + UserRepository + SessionRepository + Outbox + RateCounter + Health
+{
+}

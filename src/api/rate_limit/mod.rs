@@ -23,7 +23,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
-use axum::extract::{ConnectInfo, Request, State};
+use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderValue};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -50,6 +50,9 @@ pub struct Decision {
 #[async_trait]
 pub trait RateLimiter: Send + Sync + 'static {
     async fn check(&self, client: &str) -> Result<Decision, StoreError>;
+    /// Whether one more request of `client` would be allowed, without counting one (the login
+    /// lockout looks before it checks a password, and counts only failures).
+    async fn peek(&self, client: &str) -> Result<Decision, StoreError>;
 }
 
 /// What the middleware holds: a counter, and whether it failed last time (for the log).
@@ -71,7 +74,16 @@ impl Limiter {
     /// The decision on one request of `client`; `None` when the counter failed (the request
     /// is let through).
     pub async fn check(&self, client: &str) -> Option<Decision> {
-        match self.counter.check(client).await {
+        self.answer(self.counter.check(client).await)
+    }
+
+    /// [`RateLimiter::peek`], failing open like [`Limiter::check`].
+    pub async fn peek(&self, client: &str) -> Option<Decision> {
+        self.answer(self.counter.peek(client).await)
+    }
+
+    fn answer(&self, counted: Result<Decision, StoreError>) -> Option<Decision> {
+        match counted {
             Ok(decision) => {
                 if self.down.swap(false, Ordering::Relaxed) {
                     tracing::info!("rate limiter available again; requests are counted");
@@ -101,9 +113,9 @@ impl FixedWindow {
     }
 }
 
-#[async_trait]
-impl RateLimiter for FixedWindow {
-    async fn check(&self, client: &str) -> Result<Decision, StoreError> {
+impl FixedWindow {
+    /// The current window's start and how long until it ends, windows aligned to the epoch.
+    fn window(&self) -> (i64, Duration) {
         let now = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
@@ -111,53 +123,93 @@ impl RateLimiter for FixedWindow {
             .unwrap_or(i64::MAX)
             .max(1);
         let start = now - now.rem_euclid(window);
-        let hits = self.counter.hit(client, start).await?;
         let reset = u64::try_from(start + window - now).unwrap_or(0);
-        Ok(Decision {
-            allowed: hits <= self.limit.max,
-            limit: self.limit.max,
-            remaining: self.limit.max.saturating_sub(hits),
-            reset: Duration::from_millis(reset),
-        })
+        (start, Duration::from_millis(reset))
     }
 }
 
-/// The middleware: counts the request against its client address, adds the `RateLimit-*`
-/// headers, and answers 429 with `Retry-After` over the limit.
+#[async_trait]
+impl RateLimiter for FixedWindow {
+    async fn check(&self, client: &str) -> Result<Decision, StoreError> {
+        let (start, reset) = self.window();
+        let hits = self.counter.hit(client, start).await?;
+        Ok(Decision::after(self.limit, hits, reset))
+    }
+
+    async fn peek(&self, client: &str) -> Result<Decision, StoreError> {
+        let (start, reset) = self.window();
+        let hits = self.counter.count(client, start).await?;
+        Ok(Decision::after(self.limit, hits + 1, reset))
+    }
+}
+
+impl Decision {
+    /// The verdict on the `hits`-th request of a window that ends in `reset`.
+    pub fn after(limit: RateLimit, hits: u64, reset: Duration) -> Self {
+        Decision {
+            allowed: hits <= limit.max,
+            limit: limit.max,
+            remaining: limit.max.saturating_sub(hits),
+            reset,
+        }
+    }
+}
+
+/// Where the stricter per-client limit of `AUTH_RATE_LIMIT` applies too.
+const AUTH_PATHS: &str = "/api/auth/";
+
+/// The middleware: counts the request against its client (IPv4 address or IPv6 /64) in the
+/// rate limit, and under `/api/auth/` in the auth limit too; adds the `RateLimit-*` headers of
+/// the tighter one, and answers 429 with `Retry-After` over either.
 pub async fn limit(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    let Some(limiter) = state.limiter.clone() else {
-        return next.run(request).await;
-    };
-    if EXEMPT.contains(&request.uri().path()) {
+    let path = request.uri().path();
+    if EXEMPT.contains(&path) {
         return next.run(request).await;
     }
-    let client = match request
-        .extensions()
-        .get::<ConnectInfo<std::net::SocketAddr>>()
-    {
-        Some(ConnectInfo(peer)) => {
-            super::client_ip::client_ip(peer.ip(), request.headers(), &state.trusted_proxies)
-                .to_string()
-        }
-        None => "unknown".to_owned(),
-    };
-    let Some(decision) = limiter.check(&client).await else {
+    let auth = path
+        .starts_with(AUTH_PATHS)
+        .then_some(state.auth_limiter.as_ref())
+        .flatten();
+    if state.limiter.is_none() && auth.is_none() {
         return next.run(request).await;
-    };
-    let mut response = if decision.allowed {
-        next.run(request).await
-    } else {
-        metrics::counter!("http_rate_limited_total").increment(1);
-        tracing::warn!(client, "rate limit exceeded");
-        let retry_after = decision.reset.as_millis().div_ceil(1000).max(1);
-        ApiError {
-            retry_after: Some(u64::try_from(retry_after).unwrap_or(u64::MAX)),
-            ..ApiError::new(ErrorCode::RateLimited, "Too many requests; try again later")
+    }
+    let client = super::client_ip::request_client(&request, &state.trusted_proxies);
+    let mut shown: Option<Decision> = None;
+    let checks = [
+        (state.limiter.as_ref(), client.clone()),
+        (auth, format!("auth:{client}")),
+    ];
+    for (limiter, key) in checks {
+        let Some(limiter) = limiter else { continue };
+        let Some(decision) = limiter.check(&key).await else {
+            continue;
+        };
+        if !decision.allowed {
+            metrics::counter!("http_rate_limited_total").increment(1);
+            tracing::warn!(client, "rate limit exceeded");
+            let mut response =
+                too_many(&decision, "Too many requests; try again later").into_response();
+            set_headers(response.headers_mut(), &decision);
+            return response;
         }
-        .into_response()
-    };
-    set_headers(response.headers_mut(), &decision);
+        if shown.is_none_or(|s| decision.remaining < s.remaining) {
+            shown = Some(decision);
+        }
+    }
+    let mut response = next.run(request).await;
+    if let Some(decision) = shown {
+        set_headers(response.headers_mut(), &decision);
+    }
     response
+}
+
+/// 429 with `Retry-After` until `decision`'s window ends.
+pub fn too_many(decision: &Decision, message: &str) -> ApiError {
+    let retry_after = decision.reset.as_millis().div_ceil(1000).max(1);
+    ApiError {
+        retry_after: Some(u64::try_from(retry_after).unwrap_or(u64::MAX)),
+        ..ApiError::new(ErrorCode::RateLimited, message)
+    }
 }
 
 fn set_headers(headers: &mut HeaderMap, decision: &Decision) {
@@ -192,6 +244,10 @@ mod tests {
                 remaining: 0,
                 reset: Duration::from_secs(1),
             })
+        }
+
+        async fn peek(&self, client: &str) -> Result<Decision, StoreError> {
+            self.check(client).await
         }
     }
 

@@ -12,7 +12,8 @@
 //! # One round trip
 //! `hit.lua` increments the counter and, on the window's first hit, sets its expiry to the
 //! window's end on Redis' clock (windows aligned to the epoch, as [`super::FixedWindow`]): one
-//! `EVALSHA` per request, atomic, so instances never race.
+//! `EVALSHA` per request, atomic, so instances never race. `peek.lua` reads a counter without
+//! counting (the login lockout looks before it checks a password).
 //!
 //! # Redis down or slow
 //! The counter uses the queue's connection code ([`Connections`], lazily connected, one quick
@@ -22,8 +23,8 @@
 //! once), and the first check after the pause tries again — counting resumes by itself when
 //! Redis is back.
 
-use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
@@ -52,25 +53,21 @@ const TIMEOUTS: Timeouts = Timeouts {
 /// The client name of the counter's (never used) blocking connection.
 const CONNECTION_NAME: &str = "svc:ratelimit";
 
-/// The Redis counter for `settings`, when Redis is configured and the limit is on; `None`
-/// otherwise (the limit then counts in the store, or is off).
+/// A Redis counter for `settings` when Redis is configured (every limit then counts there, each
+/// through [`RedisWindow::sharing`] its connection); `None` otherwise (they count in the store).
 ///
 /// # Errors
 /// [`QueueError::Config`] when the Redis client cannot be built from the settings.
-pub fn for_settings(
-    settings: &Settings,
-) -> Result<Option<std::sync::Arc<dyn RateLimiter>>, QueueError> {
-    match (settings.rate_limit, settings.redis()) {
-        (Some(limit), Some(redis)) => {
-            Ok(Some(std::sync::Arc::new(RedisWindow::new(redis, limit)?)))
-        }
-        _ => Ok(None),
-    }
+pub fn for_settings(settings: &Settings) -> Result<Option<RedisWindow>, QueueError> {
+    settings
+        .redis()
+        .map(|redis| RedisWindow::new(redis, settings.rate_limit.unwrap_or(RateLimit::NONE)))
+        .transpose()
 }
 
 /// At most `limit.max` requests per client per `limit.window`, counted in Redis.
 pub struct RedisWindow {
-    connections: Connections,
+    connections: Arc<Connections>,
     limit: RateLimit,
     /// The window in ms, as the script and the key take it.
     window_ms: u64,
@@ -93,7 +90,7 @@ impl RedisWindow {
             TIMEOUTS,
         );
         Ok(RedisWindow {
-            connections,
+            connections: Arc::new(connections),
             limit,
             window_ms: u64::try_from(limit.window.as_millis())
                 .unwrap_or(u64::MAX)
@@ -101,6 +98,17 @@ impl RedisWindow {
             started: Instant::now(),
             paused_until: AtomicU64::new(0),
         })
+    }
+
+    /// Another limit counted over the same connection.
+    pub fn sharing(&self, limit: RateLimit) -> Self {
+        RedisWindow {
+            connections: self.connections.clone(),
+            limit,
+            window_ms: millis(limit.window).max(1),
+            started: Instant::now(),
+            paused_until: AtomicU64::new(0),
+        }
     }
 
     fn now_ms(&self) -> u64 {
@@ -112,9 +120,9 @@ impl RedisWindow {
         self.paused_until.store(until, Ordering::Relaxed);
     }
 
-    async fn hit(&self, client: &str) -> Result<(u64, i64), StoreError> {
+    async fn run(&self, script: &Script, client: &str) -> Result<(u64, i64), StoreError> {
         let key = key(self.window_ms, client);
-        let mut invocation = script().key(&key);
+        let mut invocation = script.key(&key);
         invocation.arg(self.window_ms);
         match tokio::time::timeout(CHECK_TIMEOUT, self.connections.invoke(&invocation)).await {
             Ok(Ok(reply)) => Ok(reply),
@@ -129,17 +137,21 @@ impl RedisWindow {
             ))),
         }
     }
-}
 
-#[async_trait]
-impl RateLimiter for RedisWindow {
-    async fn check(&self, client: &str) -> Result<Decision, StoreError> {
+    /// Runs `script` for `client` unless Redis failed a moment ago, and decides on the
+    /// `hits + extra`-th request.
+    async fn decide(
+        &self,
+        script: &Script,
+        client: &str,
+        extra: u64,
+    ) -> Result<Decision, StoreError> {
         if self.now_ms() < self.paused_until.load(Ordering::Relaxed) {
             return Err(StoreError::Unavailable(
                 "Redis failed a moment ago; not asked again yet".into(),
             ));
         }
-        let (hits, ttl) = match self.hit(client).await {
+        let (hits, ttl) = match self.run(script, client).await {
             Ok(reply) => reply,
             Err(error) => {
                 self.pause();
@@ -148,12 +160,26 @@ impl RateLimiter for RedisWindow {
         };
         self.paused_until.store(0, Ordering::Relaxed);
         let reset = u64::try_from(ttl).unwrap_or(0).min(self.window_ms);
-        Ok(Decision {
-            allowed: hits <= self.limit.max,
-            limit: self.limit.max,
-            remaining: self.limit.max.saturating_sub(hits),
-            reset: Duration::from_millis(reset),
-        })
+        Ok(Decision::after(
+            self.limit,
+            hits + extra,
+            Duration::from_millis(reset),
+        ))
+    }
+}
+
+#[async_trait]
+impl RateLimiter for RedisWindow {
+    async fn check(&self, client: &str) -> Result<Decision, StoreError> {
+        static HIT: OnceLock<Script> = OnceLock::new();
+        let script = HIT.get_or_init(|| Script::new(include_str!("hit.lua")));
+        self.decide(script, client, 0).await
+    }
+
+    async fn peek(&self, client: &str) -> Result<Decision, StoreError> {
+        static PEEK: OnceLock<Script> = OnceLock::new();
+        let script = PEEK.get_or_init(|| Script::new(include_str!("peek.lua")));
+        self.decide(script, client, 1).await
     }
 }
 
@@ -175,11 +201,6 @@ pub fn key(window_ms: u64, client: &str) -> String {
         key.push_str(&piece);
     }
     key
-}
-
-fn script() -> &'static Script {
-    static SCRIPT: OnceLock<Script> = OnceLock::new();
-    SCRIPT.get_or_init(|| Script::new(include_str!("hit.lua")))
 }
 
 fn millis(d: Duration) -> u64 {

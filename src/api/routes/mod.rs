@@ -1,6 +1,8 @@
 //! One file per resource; [`router`](super::router) mounts them.
 
+pub mod auth;
 pub mod health;
+pub mod me;
 pub mod products;
 pub mod users;
 pub mod welcome_email;

@@ -1,10 +1,12 @@
-//! `/api/products`: create, list (the query engine), read, patch, soft delete, restore.
+//! `/api/products`: list (the query engine) and read for everyone; `includeDeleted`, create,
+//! patch, soft delete and restore for admins.
 
 use axum::Json;
 use axum::extract::{RawQuery, State};
 use axum::http::StatusCode;
 use serde_json::{Map, Value};
 
+use crate::api::auth::Caller;
 use crate::api::error::ApiError;
 use crate::api::extract::{Id, JsonBody};
 use crate::api::state::AppState;
@@ -17,12 +19,31 @@ fn bad_query(error: crate::domain::Invalid) -> ApiError {
     ApiError::invalid("Invalid query parameters", error)
 }
 
+/// `includeDeleted=true` shows what was deleted: an admin's view (401 anonymous, 403 a user).
+async fn deleted_view(
+    state: &AppState,
+    caller: Option<&Caller>,
+    include_deleted: bool,
+) -> Result<(), ApiError> {
+    if !include_deleted {
+        return Ok(());
+    }
+    match caller {
+        Some(caller) => caller.require_admin(state).await,
+        None => Err(ApiError::unauthenticated(
+            "includeDeleted=true needs an administrator's access token",
+        )),
+    }
+}
+
 /// `POST /api/products` → 201 with the product.
 pub async fn create(
     State(state): State<AppState>,
+    caller: Caller,
     RawQuery(raw): RawQuery,
     JsonBody(body): JsonBody,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
+    caller.require_admin(&state).await?;
     query::parse_none(raw.as_deref()).map_err(bad_query)?;
     let new = NewProduct::from_json(&body).map_err(|e| ApiError::invalid("Invalid product", e))?;
     let product = state
@@ -37,9 +58,11 @@ pub async fn create(
 /// `GET /api/products?…` → a page of products (see [`crate::query`] for the parameters).
 pub async fn list(
     State(state): State<AppState>,
+    caller: Option<Caller>,
     RawQuery(raw): RawQuery,
 ) -> Result<Json<Value>, ApiError> {
     let query = query::parse_products(raw.as_deref()).map_err(bad_query)?;
+    deleted_view(&state, caller.as_ref(), query.filter.include_deleted).await?;
     let page = state
         .products
         .list(&query)
@@ -56,10 +79,12 @@ pub async fn list(
 /// `GET /api/products/:id[?includeDeleted=true]`.
 pub async fn get(
     State(state): State<AppState>,
+    caller: Option<Caller>,
     Id(id): Id,
     RawQuery(raw): RawQuery,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let include_deleted = query::parse_item(raw.as_deref()).map_err(bad_query)?;
+    deleted_view(&state, caller.as_ref(), include_deleted).await?;
     let product = state
         .products
         .get(id, include_deleted)
@@ -71,10 +96,12 @@ pub async fn get(
 /// `PATCH /api/products/:id` with any non-empty subset of the writable fields.
 pub async fn update(
     State(state): State<AppState>,
+    caller: Caller,
     Id(id): Id,
     RawQuery(raw): RawQuery,
     JsonBody(body): JsonBody,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
+    caller.require_admin(&state).await?;
     query::parse_none(raw.as_deref()).map_err(bad_query)?;
     let patch =
         ProductPatch::from_json(&body).map_err(|e| ApiError::invalid("Invalid product", e))?;
@@ -90,9 +117,11 @@ pub async fn update(
 /// `DELETE /api/products/:id`: soft delete (sets `deletedAt`).
 pub async fn delete(
     State(state): State<AppState>,
+    caller: Caller,
     Id(id): Id,
     RawQuery(raw): RawQuery,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
+    caller.require_admin(&state).await?;
     query::parse_none(raw.as_deref()).map_err(bad_query)?;
     let product = state
         .products
@@ -106,9 +135,11 @@ pub async fn delete(
 /// `POST /api/products/:id/restore`: clears `deletedAt`.
 pub async fn restore(
     State(state): State<AppState>,
+    caller: Caller,
     Id(id): Id,
     RawQuery(raw): RawQuery,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
+    caller.require_admin(&state).await?;
     query::parse_none(raw.as_deref()).map_err(bad_query)?;
     let product = state
         .products

@@ -13,10 +13,10 @@ use axum::http::StatusCode;
 use serde::Serialize;
 use serde_json::Value;
 
+use crate::api::auth::Caller;
 use crate::api::error::ApiError;
 use crate::api::extract::Id;
 use crate::api::state::AppState;
-use crate::query;
 use crate::queue::jobs::WelcomeEmail;
 use crate::queue::{JobRecord, JobState};
 
@@ -71,16 +71,17 @@ impl WelcomeEmailStatus {
     }
 }
 
-/// `GET /api/users/:id/welcome-email[?includeDeleted=true]` → 200 with a [`WelcomeEmailStatus`];
-/// 404 when the user does not exist (or is soft-deleted, unless `includeDeleted=true`); 503
-/// when the queue does not answer.
+/// `GET /api/users/:id/welcome-email[?includeDeleted=true]` → 200 with a [`WelcomeEmailStatus`]
+/// for the user itself or an admin; 404 when the user does not exist (or is soft-deleted,
+/// unless an admin asks with `includeDeleted=true`) or is someone else; 503 when the queue does
+/// not answer.
 pub async fn status(
     State(state): State<AppState>,
+    caller: Caller,
     Id(id): Id,
     RawQuery(raw): RawQuery,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    let include_deleted = query::parse_item(raw.as_deref())
-        .map_err(|e| ApiError::invalid("Invalid query parameters", e))?;
+    let include_deleted = super::users::read_access(&state, &caller, id, raw.as_deref()).await?;
     let user = state
         .users
         .get(id, include_deleted)

@@ -60,6 +60,16 @@ fn rates() -> Vec<IndexModel> {
     vec![index(doc! {"windowStart": 1})]
 }
 
+/// `auth_sessions`: revoked all at once per user. `auth_refresh_tokens` (`_id` is the hash):
+/// the tokens of a session, and expired ones swept by their expiry.
+fn sessions() -> Vec<IndexModel> {
+    vec![index(doc! {"userId": 1})]
+}
+
+fn refresh_tokens() -> Vec<IndexModel> {
+    vec![index(doc! {"sessionId": 1}), index(doc! {"expiresAt": 1})]
+}
+
 /// Creates every index that is missing.
 ///
 /// # Errors
@@ -70,6 +80,8 @@ pub(crate) async fn ensure(db: &Database) -> Result<(), StoreError> {
         ("products", products()),
         ("users", users()),
         ("api_rate_limits", rates()),
+        ("auth_sessions", sessions()),
+        ("auth_refresh_tokens", refresh_tokens()),
     ] {
         db.collection::<Document>(collection)
             .create_indexes(models)

@@ -24,7 +24,8 @@
 //!   field names; values are typed BSON strings and numbers (a string cannot become an
 //!   operator), and the search text is regex-escaped ([`products`]).
 //!
-//! Collections: `products`, `users` (with the outbox), `api_rate_limits`. Field names are the
+//! Collections: `products`, `users` (with the outbox and the role), `api_rate_limits`,
+//! `auth_sessions` and `auth_refresh_tokens` (logins; token hashes only, see [`sessions`]). Field names are the
 //! API's camelCase names, ids are ObjectIds in `_id`, times are BSON dates: what a Mongoose app
 //! would have written, so the data stays readable by the tools that stack knows.
 
@@ -33,6 +34,7 @@ mod indexes;
 mod outbox;
 mod products;
 mod rate;
+mod sessions;
 mod users;
 
 use std::future::Future;
@@ -97,6 +99,8 @@ pub(crate) struct Collections {
     pub products: Collection<Document>,
     pub users: Collection<Document>,
     pub rates: Collection<Document>,
+    pub sessions: Collection<Document>,
+    pub refresh_tokens: Collection<Document>,
 }
 
 impl std::fmt::Debug for MongoStore {
@@ -265,6 +269,8 @@ impl MongoStore {
             products: db.collection("products"),
             users: db.collection("users"),
             rates: db.collection("api_rate_limits"),
+            sessions: db.collection("auth_sessions"),
+            refresh_tokens: db.collection("auth_refresh_tokens"),
             db,
         })
     }

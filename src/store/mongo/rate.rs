@@ -67,4 +67,22 @@ impl RateCounter for MongoStore {
         })
         .await
     }
+
+    async fn count(&self, key: &str, window_start: i64) -> Result<u64, StoreError> {
+        let id = format!("{window_start}:{key}");
+        self.call(|c| async move {
+            let found = c
+                .rates
+                .find_one(doc! {"_id": id.as_str()})
+                .projection(doc! {"hits": 1})
+                .await
+                .map_err(map_err)?;
+            Ok(match found.as_ref().and_then(|d| d.get("hits")) {
+                Some(Bson::Int64(n)) => u64::try_from(*n).unwrap_or(0),
+                Some(Bson::Int32(n)) => u64::try_from(*n).unwrap_or(0),
+                _ => 0,
+            })
+        })
+        .await
+    }
 }

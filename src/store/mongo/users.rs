@@ -1,5 +1,5 @@
-//! [`UserRepository`] on MongoDB. The password hash is written here and never read back (reads
-//! project it away); the welcome-email job is written inside the user's document (`outbox`), so
+//! [`UserRepository`] on MongoDB. The password hash is read back only by
+//! [`UserRepository::credentials`] (every other read projects it away); the welcome-email job is written inside the user's document (`outbox`), so
 //! one single-document write stores both or neither.
 
 use async_trait::async_trait;
@@ -8,9 +8,9 @@ use mongodb::options::ReturnDocument;
 
 use super::outbox::pending;
 use super::{DUPLICATE_KEY, MongoStore, corrupt, error_code, map_err, oid, stored_id};
-use crate::domain::{Email, ObjectId, Timestamp, User};
+use crate::domain::{Email, ObjectId, Role, Timestamp, User};
 use crate::query::UserQuery;
-use crate::store::{OutboxMessage, Page, StoreError, UserRepository};
+use crate::store::{Credentials, OutboxMessage, Page, StoreError, UserRepository};
 
 /// What reads return: everything but the hash and the pending job.
 fn public() -> Document {
@@ -31,6 +31,7 @@ impl UserRepository for MongoStore {
             "name": user.name.as_str(),
             "email": user.email.as_str(),
             "passwordHash": password_hash,
+            "role": user.role.as_str(),
             "createdAt": at,
             "updatedAt": DateTime::from_millis(user.updated_at.millis()),
             "deletedAt": Bson::Null,
@@ -124,6 +125,78 @@ impl UserRepository for MongoStore {
         })
         .await
     }
+
+    async fn credentials(&self, email: &Email) -> Result<Option<Credentials>, StoreError> {
+        let email = email.as_str().to_owned();
+        self.call(|c| async move {
+            let found = c
+                .users
+                .find_one(doc! {"email": email.as_str(), "deletedAt": Bson::Null})
+                .projection(doc! {"outbox": 0})
+                .await
+                .map_err(map_err)?;
+            let Some(found) = found else {
+                return Ok(None);
+            };
+            let user = from_document(&found)?;
+            let password_hash = found
+                .get_str("passwordHash")
+                .map_err(|e| corrupt("user", &user.id.to_string(), e))?
+                .to_owned();
+            Ok(Some(Credentials {
+                user,
+                password_hash,
+            }))
+        })
+        .await
+    }
+
+    async fn update_profile(
+        &self,
+        id: ObjectId,
+        name: Option<String>,
+        password_hash: Option<String>,
+        now: Timestamp,
+    ) -> Result<User, StoreError> {
+        let mut set = doc! {"updatedAt": DateTime::from_millis(now.millis())};
+        if let Some(name) = name {
+            set.insert("name", name);
+        }
+        if let Some(hash) = password_hash {
+            set.insert("passwordHash", hash);
+        }
+        self.update_live(doc! {"_id": oid(id), "deletedAt": Bson::Null}, set)
+            .await
+    }
+
+    async fn set_role(
+        &self,
+        email: &Email,
+        role: Role,
+        now: Timestamp,
+    ) -> Result<User, StoreError> {
+        let set = doc! {"role": role.as_str(), "updatedAt": DateTime::from_millis(now.millis())};
+        self.update_live(doc! {"email": email.as_str(), "deletedAt": Bson::Null}, set)
+            .await
+    }
+}
+
+impl MongoStore {
+    /// Applies `$set: set` to the live user `filter` matches and returns it.
+    async fn update_live(&self, filter: Document, set: Document) -> Result<User, StoreError> {
+        self.call(|c| async move {
+            let found = c
+                .users
+                .find_one_and_update(filter, doc! {"$set": set})
+                .projection(public())
+                .return_document(ReturnDocument::After)
+                .await
+                .map_err(map_err)?
+                .ok_or(StoreError::NotFound)?;
+            from_document(&found)
+        })
+        .await
+    }
 }
 
 fn from_document(d: &Document) -> Result<User, StoreError> {
@@ -141,6 +214,12 @@ fn from_document(d: &Document) -> Result<User, StoreError> {
         Some(Bson::String(s)) => Email::parse(s).map_err(|_| bad("email"))?,
         _ => return Err(bad("email")),
     };
+    // Users stored before roles existed are plain users.
+    let role = match d.get("role") {
+        None | Some(Bson::Null) => Role::User,
+        Some(Bson::String(s)) => Role::parse(s).map_err(|_| bad("role"))?,
+        _ => return Err(bad("role")),
+    };
     let deleted_at = match d.get("deletedAt") {
         None | Some(Bson::Null) => None,
         Some(Bson::DateTime(t)) => Some(Timestamp::from_millis(t.timestamp_millis())),
@@ -150,6 +229,7 @@ fn from_document(d: &Document) -> Result<User, StoreError> {
         id,
         name,
         email,
+        role,
         created_at: time("createdAt")?,
         updated_at: time("updatedAt")?,
         deleted_at,

@@ -9,6 +9,7 @@ mod outbox;
 mod pool;
 mod products;
 mod rate;
+mod sessions;
 mod users;
 
 use std::path::{Path, PathBuf};
@@ -59,12 +60,29 @@ CREATE TABLE IF NOT EXISTS users (
     name          TEXT NOT NULL,
     email         TEXT NOT NULL,
     password_hash TEXT NOT NULL,
+    role          TEXT NOT NULL DEFAULT 'user',
     created_at    INTEGER NOT NULL,
     updated_at    INTEGER NOT NULL,
     deleted_at    INTEGER
 );
 CREATE UNIQUE INDEX IF NOT EXISTS users_email ON users (email);
 CREATE INDEX IF NOT EXISTS users_created ON users (created_at, id);
+
+CREATE TABLE IF NOT EXISTS auth_sessions (
+    id         TEXT PRIMARY KEY,
+    user_id    TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    revoked_at INTEGER
+);
+CREATE INDEX IF NOT EXISTS auth_sessions_user ON auth_sessions (user_id);
+CREATE TABLE IF NOT EXISTS auth_refresh_tokens (
+    hash       TEXT PRIMARY KEY,
+    session_id TEXT NOT NULL REFERENCES auth_sessions (id),
+    expires_at INTEGER NOT NULL,
+    used_at    INTEGER
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS auth_refresh_tokens_session ON auth_refresh_tokens (session_id);
+CREATE INDEX IF NOT EXISTS auth_refresh_tokens_expiry ON auth_refresh_tokens (expires_at);
 
 CREATE TABLE IF NOT EXISTS api_outbox (
     id         INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -121,6 +139,7 @@ impl SqliteStore {
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
             .map_err(map_err)?;
         tx.execute_batch(SCHEMA).map_err(map_err)?;
+        migrate(&tx).map_err(map_err)?;
         tx.commit().map_err(map_err)?;
         Ok(SqliteStore {
             pool: Arc::new(Pool::new(path, conn)),
@@ -202,6 +221,19 @@ impl Health for SqliteStore {
             error: Some(error.to_string()),
         })
     }
+}
+
+/// Brings a database made by an older svc up to [`SCHEMA`]: columns added since (a `CREATE TABLE
+/// IF NOT EXISTS` leaves an existing table as it was).
+fn migrate(tx: &rusqlite::Transaction<'_>) -> rusqlite::Result<()> {
+    let has_role = tx
+        .prepare("SELECT 1 FROM pragma_table_info('users') WHERE name = 'role'")?
+        .exists([])?;
+    if !has_role {
+        // Users who signed up before roles existed are plain users.
+        tx.execute_batch("ALTER TABLE users ADD COLUMN role TEXT NOT NULL DEFAULT 'user'")?;
+    }
+    Ok(())
 }
 
 /// How long a [`Health::probe`] waits for a lock another process holds.

@@ -4,7 +4,7 @@
 use std::sync::atomic::Ordering;
 
 use async_trait::async_trait;
-use rusqlite::params;
+use rusqlite::{OptionalExtension, params};
 
 use super::{SqliteStore, map_err};
 use crate::store::{RateCounter, StoreError};
@@ -30,6 +30,22 @@ impl RateCounter for SqliteStore {
                     )
                     .map_err(map_err)?;
                 Ok(u64::try_from(hits).unwrap_or(0))
+            })
+            .await
+    }
+
+    async fn count(&self, key: &str, window_start: i64) -> Result<u64, StoreError> {
+        let key = key.to_owned();
+        self.pool
+            .read(move |conn| {
+                let hits: Option<i64> = conn
+                    .prepare_cached(
+                        "SELECT hits FROM api_rate_limits WHERE key = ?1 AND window_start = ?2",
+                    )
+                    .and_then(|mut s| s.query_row(params![key, window_start], |r| r.get(0)))
+                    .optional()
+                    .map_err(map_err)?;
+                Ok(hits.map_or(0, |h| u64::try_from(h).unwrap_or(0)))
             })
             .await
     }

@@ -5,7 +5,7 @@ use std::time::Duration;
 use serde_json::json;
 
 use super::SqliteStore;
-use crate::domain::{Email, NewProduct, ObjectId, Product, ProductPatch, Timestamp, User};
+use crate::domain::{Email, NewProduct, ObjectId, Product, ProductPatch, Role, Timestamp, User};
 use crate::query::{parse_products, parse_users};
 use crate::queue::NewJob;
 use crate::store::{
@@ -199,12 +199,22 @@ async fn a_user_and_its_outbox_message_are_written_together() {
     let store: &dyn UserRepository = &owned;
     let outbox: &dyn Outbox = &owned;
     let now = Timestamp::now();
-    let ann = User::register("Ann".into(), Email::parse("ann@example.com").unwrap(), now);
+    let ann = User::register(
+        "Ann".into(),
+        Email::parse("ann@example.com").unwrap(),
+        Role::User,
+        now,
+    );
     store
         .insert(ann.clone(), "hash".into(), message(&ann))
         .await
         .unwrap();
-    let twin = User::register("Twin".into(), Email::parse("ann@example.com").unwrap(), now);
+    let twin = User::register(
+        "Twin".into(),
+        Email::parse("ann@example.com").unwrap(),
+        Role::User,
+        now,
+    );
     assert!(matches!(
         store.insert(twin.clone(), "h".into(), message(&twin)).await,
         Err(StoreError::EmailTaken)

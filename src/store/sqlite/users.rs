@@ -1,14 +1,15 @@
-//! [`UserRepository`] on SQLite. The password hash is written here and never read back.
+//! [`UserRepository`] on SQLite. The password hash is read back only by
+//! [`UserRepository::credentials`], to check a password; no other read selects it.
 
 use async_trait::async_trait;
 use rusqlite::{OptionalExtension, Row, params};
 
 use super::{SqliteStore, map_err, stored_id};
-use crate::domain::{Email, ObjectId, Timestamp, User};
+use crate::domain::{Email, ObjectId, Role, Timestamp, User};
 use crate::query::UserQuery;
-use crate::store::{OutboxMessage, Page, StoreError, UserRepository};
+use crate::store::{Credentials, OutboxMessage, Page, StoreError, UserRepository};
 
-const COLUMNS: &str = "id, name, email, created_at, updated_at, deleted_at";
+const COLUMNS: &str = "id, name, email, role, created_at, updated_at, deleted_at";
 
 #[async_trait]
 impl UserRepository for SqliteStore {
@@ -23,12 +24,13 @@ impl UserRepository for SqliteStore {
         self.pool
             .write(move |tx| {
                 let inserted = tx.execute(
-                    "INSERT INTO users (id, name, email, password_hash, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                    "INSERT INTO users (id, name, email, password_hash, role, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
                     params![
                         user.id.to_string(),
                         user.name,
                         user.email.as_str(),
                         password_hash,
+                        user.role.as_str(),
                         user.created_at.millis(),
                         user.updated_at.millis(),
                     ],
@@ -128,12 +130,98 @@ impl UserRepository for SqliteStore {
             })
             .await
     }
+
+    async fn credentials(&self, email: &Email) -> Result<Option<Credentials>, StoreError> {
+        let email = email.as_str().to_owned();
+        self.pool
+            .read(move |conn| {
+                let found = conn
+                    .prepare_cached(&format!(
+                        "SELECT {COLUMNS}, password_hash FROM users WHERE email = ?1 AND deleted_at IS NULL"
+                    ))
+                    .and_then(|mut s| {
+                        s.query_row([email], |row| Ok((raw_row(row)?, row.get::<_, String>(7)?)))
+                    })
+                    .optional()
+                    .map_err(map_err)?;
+                found
+                    .map(|(raw, password_hash)| {
+                        Ok(Credentials {
+                            user: raw.into_user()?,
+                            password_hash,
+                        })
+                    })
+                    .transpose()
+            })
+            .await
+    }
+
+    async fn update_profile(
+        &self,
+        id: ObjectId,
+        name: Option<String>,
+        password_hash: Option<String>,
+        now: Timestamp,
+    ) -> Result<User, StoreError> {
+        self.pool
+            .write(move |tx| {
+                let changed = tx
+                    .execute(
+                        "UPDATE users SET name = COALESCE(?2, name), password_hash = COALESCE(?3, password_hash), \
+                         updated_at = ?4 WHERE id = ?1 AND deleted_at IS NULL",
+                        params![id.to_string(), name, password_hash, now.millis()],
+                    )
+                    .map_err(map_err)?;
+                if changed == 0 {
+                    return Err(StoreError::NotFound);
+                }
+                live_user(tx, "id", &id.to_string())
+            })
+            .await
+    }
+
+    async fn set_role(
+        &self,
+        email: &Email,
+        role: Role,
+        now: Timestamp,
+    ) -> Result<User, StoreError> {
+        let email = email.as_str().to_owned();
+        self.pool
+            .write(move |tx| {
+                let changed = tx
+                    .execute(
+                        "UPDATE users SET role = ?2, updated_at = ?3 WHERE email = ?1 AND deleted_at IS NULL",
+                        params![email, role.as_str(), now.millis()],
+                    )
+                    .map_err(map_err)?;
+                if changed == 0 {
+                    return Err(StoreError::NotFound);
+                }
+                live_user(tx, "email", &email)
+            })
+            .await
+    }
+}
+
+/// The live user whose `column` (a fixed name, never user text) is `value`.
+fn live_user(conn: &rusqlite::Connection, column: &str, value: &str) -> Result<User, StoreError> {
+    conn.query_row(
+        &format!("SELECT {COLUMNS} FROM users WHERE {column} = ?1 AND deleted_at IS NULL"),
+        [value],
+        raw_row,
+    )
+    .optional()
+    .map_err(map_err)?
+    .ok_or(StoreError::NotFound)?
+    .into_user()
 }
 
 struct RawUser {
     id: String,
     name: String,
     email: String,
+    role: String,
     created_at: i64,
     updated_at: i64,
     deleted_at: Option<i64>,
@@ -144,9 +232,10 @@ fn raw_row(row: &Row<'_>) -> rusqlite::Result<RawUser> {
         id: row.get(0)?,
         name: row.get(1)?,
         email: row.get(2)?,
-        created_at: row.get(3)?,
-        updated_at: row.get(4)?,
-        deleted_at: row.get(5)?,
+        role: row.get(3)?,
+        created_at: row.get(4)?,
+        updated_at: row.get(5)?,
+        deleted_at: row.get(6)?,
     })
 }
 
@@ -157,6 +246,8 @@ impl RawUser {
             name: self.name,
             email: Email::parse(&self.email)
                 .map_err(|_| StoreError::Internal(format!("corrupt email of user {}", self.id)))?,
+            role: Role::parse(&self.role)
+                .map_err(|_| StoreError::Internal(format!("corrupt role of user {}", self.id)))?,
             created_at: Timestamp::from_millis(self.created_at),
             updated_at: Timestamp::from_millis(self.updated_at),
             deleted_at: self.deleted_at.map(Timestamp::from_millis),
