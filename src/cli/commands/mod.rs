@@ -10,6 +10,7 @@ mod start;
 mod startup;
 mod status;
 mod stop;
+mod user;
 
 use std::process::ExitCode;
 
@@ -47,6 +48,7 @@ pub fn run(cli: Cli) -> CliResult {
         Command::Completions(args) => completions::run(&args),
         Command::Queue(args) => queue::run(&args),
         Command::Smoke(args) => smoke::run(&args),
+        Command::User(command) => user::run(global, &command),
         Command::Api | Command::Worker => Ok(ExitCode::SUCCESS),
     }
 }
