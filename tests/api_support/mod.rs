@@ -22,8 +22,14 @@ use reqwest::header::HeaderMap;
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
 
-/// How long a test waits for anything (start-up on a busy 2-core machine included).
+/// How long a test waits for anything (start-up on a busy machine included).
 pub const PATIENCE: Duration = Duration::from_secs(30);
+
+/// The signing key of the MongoDB instances (required there; the embedded store makes its own).
+pub const TEST_AUTH_SECRET: &str = "test-signing-key-0123456789abcdef0123456789";
+
+/// The password of every account [`App::create_account`] makes.
+pub const PASSWORD: &str = "correct horse battery";
 
 /// Polls `condition` every 20 ms until it holds or `timeout` passes; returns whether it held.
 pub async fn wait_for(timeout: Duration, mut condition: impl FnMut() -> bool) -> bool {
@@ -115,7 +121,9 @@ impl Backend {
             Backend::Sqlite => spawn,
             Backend::Mongo(server) => Spawn {
                 backend: self.clone(),
-                ..spawn.env("DB_URL", &server.url())
+                ..spawn
+                    .env("DB_URL", &server.url())
+                    .env("AUTH_SECRET", TEST_AUTH_SECRET)
             },
         }
     }
@@ -201,6 +209,8 @@ impl Spawn {
         let mut app = App {
             child,
             port: 0,
+            env: self.env.clone(),
+            token: Mutex::new(None),
             data_dir,
             backend: self.backend.clone(),
             lines,
@@ -268,6 +278,7 @@ impl Spawn {
             .env("DATA_DIR", data_dir)
             .env("LOG_LEVEL", "info")
             .env("RATE_LIMIT", "1000000/1h")
+            .env("AUTH_RATE_LIMIT", "1000000/1h")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
@@ -276,6 +287,14 @@ impl Spawn {
         }
         command
     }
+}
+
+/// A short unique string for test emails.
+pub fn uuid_like() -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    format!("{}-{n}", std::process::id())
 }
 
 /// Reads `pipe` line by line into `lines` (echoed when TEST_LOG is set).
@@ -313,6 +332,11 @@ fn pump_text(pipe: impl std::io::Read + Send + 'static, text: Arc<Mutex<String>>
 pub struct App {
     child: Child,
     pub port: u16,
+    /// The variables the instance was started with beyond the defaults (for `svc user`).
+    env: Vec<(String, String)>,
+    /// Sent as `Authorization: Bearer` with every request made through [`App::request`] once
+    /// set ([`App::act_as_admin`]).
+    token: Mutex<Option<String>>,
     pub data_dir: PathBuf,
     pub backend: Backend,
     lines: Arc<Mutex<Vec<String>>>,
@@ -376,8 +400,97 @@ impl App {
         format!("http://127.0.0.1:{}{path}", self.port)
     }
 
+    /// A request, with the bearer token of [`App::act_as_admin`] if one was set.
     pub fn request(&self, method: Method, path: &str) -> reqwest::RequestBuilder {
+        let request = self.anonymous(method, path);
+        match self.token.lock().unwrap().as_deref() {
+            Some(token) => request.bearer_auth(token),
+            None => request,
+        }
+    }
+
+    /// A request without any token.
+    pub fn anonymous(&self, method: Method, path: &str) -> reqwest::RequestBuilder {
         self.client.request(method, self.url(path))
+    }
+
+    /// A request with `token` as its bearer token.
+    pub fn with_token(&self, token: &str, method: Method, path: &str) -> reqwest::RequestBuilder {
+        self.anonymous(method, path).bearer_auth(token)
+    }
+
+    /// Runs `svc user ARGS` against this instance's database (its `DATA_DIR`, `DB_URL`), with
+    /// `stdin` as its input; returns (exit code, stdout, stderr).
+    pub fn svc_user(&self, args: &[&str], stdin: &str) -> (i32, String, String) {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_svc"));
+        command
+            .arg("user")
+            .args(args)
+            .env_clear()
+            .env("DATA_DIR", &self.data_dir)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        for (key, value) in &self.env {
+            command.env(key, value);
+        }
+        let mut child = command.spawn().expect("spawn svc user");
+        std::io::Write::write_all(&mut child.stdin.take().expect("stdin"), stdin.as_bytes())
+            .expect("write stdin");
+        let out = child.wait_with_output().expect("svc user");
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    }
+
+    /// Makes an account with [`PASSWORD`] (an administrator through `svc user create --admin`,
+    /// else a sign-up) and returns its id.
+    pub async fn create_account(&self, email: &str, admin: bool) -> String {
+        if admin {
+            let (code, out, err) = self.svc_user(
+                &["create", "--email", email, "--name", "Admin", "--admin", "--password-stdin"],
+                PASSWORD,
+            );
+            assert_eq!(code, 0, "svc user create: {out} {err}");
+            out.rsplit("(id ").next().unwrap().trim().trim_end_matches(')').to_owned()
+        } else {
+            let body = serde_json::json!({"name": "User", "email": email, "password": PASSWORD});
+            let created = self
+                .send(self.anonymous(Method::POST, "/api/users").json(&body))
+                .await;
+            assert_eq!(created.status, 201, "{}", created.text);
+            created.json()["data"]["id"].as_str().unwrap().to_owned()
+        }
+    }
+
+    /// Logs `email` in with [`PASSWORD`]; returns the response's `data`.
+    pub async fn login(&self, email: &str) -> Value {
+        let body = serde_json::json!({"email": email, "password": PASSWORD});
+        let response = self
+            .send(self.anonymous(Method::POST, "/api/auth/login").json(&body))
+            .await;
+        assert_eq!(response.status, 200, "login: {}", response.text);
+        response.json()["data"].clone()
+    }
+
+    /// A new account (`admin` or not), logged in: its id and access token.
+    pub async fn account(&self, email: &str, admin: bool) -> (String, String) {
+        let id = self.create_account(email, admin).await;
+        let token = self.login(email).await["accessToken"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        (id, token)
+    }
+
+    /// From now on, [`App::request`] (and so `get`, `post`, …) acts as a fresh administrator.
+    pub async fn act_as_admin(&self) -> String {
+        let email = format!("admin-{}@example.com", uuid_like());
+        let (_, token) = self.account(&email, true).await;
+        *self.token.lock().unwrap() = Some(token.clone());
+        token
     }
 
     pub async fn send(&self, request: reqwest::RequestBuilder) -> Resp {
