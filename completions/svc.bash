@@ -58,6 +58,9 @@ _svc() {
             svc,stop)
                 cmd="svc__subcmd__stop"
                 ;;
+            svc,user)
+                cmd="svc__subcmd__user"
+                ;;
             svc,worker)
                 cmd="svc__subcmd__worker"
                 ;;
@@ -115,6 +118,9 @@ _svc() {
             svc__subcmd__help,stop)
                 cmd="svc__subcmd__help__subcmd__stop"
                 ;;
+            svc__subcmd__help,user)
+                cmd="svc__subcmd__help__subcmd__user"
+                ;;
             svc__subcmd__help,worker)
                 cmd="svc__subcmd__help__subcmd__worker"
                 ;;
@@ -129,6 +135,12 @@ _svc() {
                 ;;
             svc__subcmd__help__subcmd__queue,status)
                 cmd="svc__subcmd__help__subcmd__queue__subcmd__status"
+                ;;
+            svc__subcmd__help__subcmd__user,create)
+                cmd="svc__subcmd__help__subcmd__user__subcmd__create"
+                ;;
+            svc__subcmd__help__subcmd__user,set-role)
+                cmd="svc__subcmd__help__subcmd__user__subcmd__set__subcmd__role"
                 ;;
             svc__subcmd__queue,add)
                 cmd="svc__subcmd__queue__subcmd__add"
@@ -154,6 +166,24 @@ _svc() {
             svc__subcmd__queue__subcmd__help,status)
                 cmd="svc__subcmd__queue__subcmd__help__subcmd__status"
                 ;;
+            svc__subcmd__user,create)
+                cmd="svc__subcmd__user__subcmd__create"
+                ;;
+            svc__subcmd__user,help)
+                cmd="svc__subcmd__user__subcmd__help"
+                ;;
+            svc__subcmd__user,set-role)
+                cmd="svc__subcmd__user__subcmd__set__subcmd__role"
+                ;;
+            svc__subcmd__user__subcmd__help,create)
+                cmd="svc__subcmd__user__subcmd__help__subcmd__create"
+                ;;
+            svc__subcmd__user__subcmd__help,help)
+                cmd="svc__subcmd__user__subcmd__help__subcmd__help"
+                ;;
+            svc__subcmd__user__subcmd__help,set-role)
+                cmd="svc__subcmd__user__subcmd__help__subcmd__set__subcmd__role"
+                ;;
             *)
                 ;;
         esac
@@ -161,7 +191,7 @@ _svc() {
 
     case "${cmd}" in
         svc)
-            opts="-c -v -h -V --config --verbose --help --version start stop restart reload status signal logs config startup completions api worker smoke queue help"
+            opts="-c -v -h -V --config --verbose --help --version start stop restart reload status signal logs config startup completions api worker smoke queue user help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -313,7 +343,7 @@ _svc() {
             return 0
             ;;
         svc__subcmd__help)
-            opts="start stop restart reload status signal logs config startup completions api worker smoke queue help"
+            opts="start stop restart reload status signal logs config startup completions api worker smoke queue user help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -567,6 +597,48 @@ _svc() {
         svc__subcmd__help__subcmd__stop)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        svc__subcmd__help__subcmd__user)
+            opts="create set-role"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        svc__subcmd__help__subcmd__user__subcmd__create)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        svc__subcmd__help__subcmd__user__subcmd__set__subcmd__role)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
@@ -1013,6 +1085,136 @@ _svc() {
         svc__subcmd__stop)
             opts="-c -v -h -V --config --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -c)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        svc__subcmd__user)
+            opts="-c -v -h -V --config --verbose --help --version create set-role help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -c)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        svc__subcmd__user__subcmd__create)
+            opts="-c -v -h -V --email --name --admin --password-stdin --config --verbose --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --email)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --name)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -c)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        svc__subcmd__user__subcmd__help)
+            opts="create set-role help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        svc__subcmd__user__subcmd__help__subcmd__create)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        svc__subcmd__user__subcmd__help__subcmd__help)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        svc__subcmd__user__subcmd__help__subcmd__set__subcmd__role)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        svc__subcmd__user__subcmd__set__subcmd__role)
+            opts="-c -v -h -V --config --verbose --help --version user admin"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
