@@ -17,6 +17,7 @@ mod tls_support;
 mod worker_support;
 
 mod abuse;
+mod auth;
 mod api_http;
 mod api_mongo;
 mod api_products;

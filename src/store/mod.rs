@@ -207,6 +207,11 @@ pub trait Outbox: Send + Sync + 'static {
     async fn next_due(&self) -> Result<Option<std::time::Duration>, StoreError>;
 }
 
+/// The longest window any counter uses (`RATE_LIMIT` and `AUTH_RATE_LIMIT` allow up to 24 h).
+/// Counters of several window lengths share one table, so a backend deletes a row only once
+/// it is older than this, whichever limit wrote it.
+pub const MAX_RATE_WINDOW_MS: i64 = 86_400_000;
+
 /// Fixed-window hit counters shared by every API instance using the same store.
 #[async_trait]
 pub trait RateCounter: Send + Sync + 'static {

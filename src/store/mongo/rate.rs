@@ -9,7 +9,7 @@ use mongodb::bson::{Bson, doc};
 use mongodb::options::ReturnDocument;
 
 use super::{DUPLICATE_KEY, MongoStore, error_code, map_err};
-use crate::store::{RateCounter, StoreError};
+use crate::store::{MAX_RATE_WINDOW_MS, RateCounter, StoreError};
 
 /// Two first hits of a window racing on the upsert: the loser's insert hits the `_id` index
 /// (E11000) and is retried as an update.
@@ -20,7 +20,8 @@ impl RateCounter for MongoStore {
     async fn hit(&self, key: &str, window_start: i64) -> Result<u64, StoreError> {
         let id = format!("{window_start}:{key}");
         let key = key.to_owned();
-        // The first hit of a new window (per process) also deletes the finished windows.
+        // The first hit of a new window (per process) also deletes the windows finished for
+        // sure (see MAX_RATE_WINDOW_MS).
         let prune = self
             .inner
             .rate_window
@@ -29,7 +30,7 @@ impl RateCounter for MongoStore {
         self.call(|c| async move {
             if prune {
                 c.rates
-                    .delete_many(doc! {"windowStart": {"$lt": window_start}})
+                    .delete_many(doc! {"windowStart": {"$lt": window_start - MAX_RATE_WINDOW_MS}})
                     .await
                     .map_err(map_err)?;
             }

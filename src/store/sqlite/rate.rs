@@ -7,19 +7,23 @@ use async_trait::async_trait;
 use rusqlite::{OptionalExtension, params};
 
 use super::{SqliteStore, map_err};
-use crate::store::{RateCounter, StoreError};
+use crate::store::{MAX_RATE_WINDOW_MS, RateCounter, StoreError};
 
 #[async_trait]
 impl RateCounter for SqliteStore {
     async fn hit(&self, key: &str, window_start: i64) -> Result<u64, StoreError> {
         let key = key.to_owned();
-        // The first hit of a new window (per process) also deletes the finished windows.
+        // The first hit of a new window (per process) also deletes the windows finished for
+        // sure (see MAX_RATE_WINDOW_MS).
         let prune = self.rate_window.fetch_max(window_start, Ordering::Relaxed) < window_start;
         self.pool
             .write(move |tx| {
                 if prune {
-                    tx.execute("DELETE FROM api_rate_limits WHERE window_start < ?1", [window_start])
-                        .map_err(map_err)?;
+                    tx.execute(
+                        "DELETE FROM api_rate_limits WHERE window_start < ?1",
+                        [window_start - MAX_RATE_WINDOW_MS],
+                    )
+                    .map_err(map_err)?;
                 }
                 let hits: i64 = tx
                     .query_row(
