@@ -896,3 +896,47 @@ async fn svc_user_never_shows_the_password_and_refuses_bad_input() {
         "nothing the API logged holds the password"
     );
 }
+
+#[tokio::test]
+async fn with_redis_the_lockout_and_the_auth_limit_count_there_for_every_instance() {
+    let redis = crate::redis_support::RedisServer::start();
+    // Separate data folders: the SQLite file cannot be what shares the counts, and the
+    // accounts live in each instance's own store, so the lockout is checked on unknown emails
+    // (counted all the same).
+    let instance = || {
+        Spawn::new()
+            .env("REDIS_URL", &redis.url())
+            .env("AUTH_SECRET", TEST_AUTH_SECRET)
+            .env("AUTH_RATE_LIMIT", "8/24h")
+            .start()
+    };
+    let (one, two) = (instance().await, instance().await);
+    assert_ne!(one.data_dir, two.data_dir);
+    for attempt in 0..5 {
+        let app = if attempt % 2 == 0 { &one } else { &two };
+        login_with(app, "target@example.com", "guess")
+            .await
+            .error(401, "INVALID_CREDENTIALS");
+    }
+    login_with(&two, "target@example.com", "guess")
+        .await
+        .error(429, "RATE_LIMITED");
+    let mut conn = redis.conn();
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg("svc:ratelimit:*")
+        .query(&mut conn)
+        .unwrap();
+    assert!(
+        keys.iter()
+            .any(|k| k.starts_with("svc:ratelimit:900000:login:")),
+        "{keys:?}"
+    );
+    assert!(
+        !keys.iter().any(|k| k.contains("target")),
+        "no address in a key: {keys:?}"
+    );
+    // 6 requests to /api/auth/* so far; the 9th across both instances is over the limit.
+    login_with(&one, "other@example.com", "guess").await;
+    login_with(&two, "other@example.com", "guess").await;
+    refresh(&one, "anything").await.error(429, "RATE_LIMITED");
+}
