@@ -1,8 +1,9 @@
-//! The HTTP abuse list of issue 7, against the real `svc api` binary: malformed JSON, deep
+//! The HTTP abuse list, against the real `svc api` binary: malformed JSON, deep
 //! nesting, huge numbers, NaN/Infinity, wrong types, `$`-operators in bodies and query
 //! parameters, pathological search strings, invalid ids, unicode and control characters, a
 //! request id with CR/LF sent raw, out-of-range pages, 10,000 query parameters, and slow-loris
-//! clients (slow headers, slow bodies, silent connections).
+//! clients (slow headers, slow bodies, silent connections), and hostile credentials and tokens
+//! (forged, `alg: none`, huge or non-UTF-8 Authorization headers, operator objects in logins).
 //!
 //! Each attack must get its documented 4xx (docs/API.md) or be cut off by a timeout, and while
 //! it runs a watcher keeps asking `/health` on other connections: every one of those must be
@@ -97,6 +98,7 @@ fn raw_header<'a>(response: &'a str, name: &str) -> Option<&'a str> {
 async fn hostile_bodies_get_400_naming_the_body_or_the_field() {
     // A body limit large enough for 100,000 brackets, so the nesting itself is what is refused.
     let app = Spawn::new().env("BODY_LIMIT", "200kb").start().await;
+    app.act_as_admin().await;
     let watch = HealthWatch::start(app.port);
 
     let malformed: &[&[u8]] = &[
@@ -258,6 +260,7 @@ async fn hostile_bodies_get_400_naming_the_body_or_the_field() {
 #[tokio::test]
 async fn hostile_query_strings_get_400_naming_the_parameter_and_search_is_literal() {
     let app = Spawn::new().start().await;
+    app.act_as_admin().await;
     for title in [
         "50% off",
         "a_b",
@@ -479,6 +482,7 @@ async fn slow_and_silent_clients_are_cut_off_by_the_timeouts() {
         .env("BODY_TIMEOUT", "1s")
         .start()
         .await;
+    let token = app.act_as_admin().await;
     let watch = HealthWatch::start(app.port);
     let port = app.port;
     // Well past the 1 s timeouts, far below "forever".
@@ -527,33 +531,36 @@ async fn slow_and_silent_clients_are_cut_off_by_the_timeouts() {
         started.elapsed()
     };
     // Slow body: headers at once, then 10 bytes every 300 ms of a 1,000-byte body.
-    let slow_body = || async move {
-        let mut stream = TcpStream::connect(("127.0.0.1", port))
-            .await
-            .expect("connect");
-        stream
-            .write_all(b"POST /api/products HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{\"title\":")
-            .await
-            .expect("write");
-        let started = Instant::now();
-        let mut response = Vec::new();
-        let mut buf = [0u8; 4096];
-        loop {
-            tokio::select! {
-                read = stream.read(&mut buf) => match read {
-                    Ok(0) | Err(_) => break,
-                    Ok(n) => response.extend_from_slice(&buf[..n]),
-                },
-                () = tokio::time::sleep(Duration::from_millis(300)) => {
-                    let _ = stream.write_all(b"          ").await;
+    let head = format!(
+        "POST /api/products HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{{\"title\":"
+    );
+    let slow_body = || {
+        let head = head.clone();
+        async move {
+            let mut stream = TcpStream::connect(("127.0.0.1", port))
+                .await
+                .expect("connect");
+            stream.write_all(head.as_bytes()).await.expect("write");
+            let started = Instant::now();
+            let mut response = Vec::new();
+            let mut buf = [0u8; 4096];
+            loop {
+                tokio::select! {
+                    read = stream.read(&mut buf) => match read {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => response.extend_from_slice(&buf[..n]),
+                    },
+                    () = tokio::time::sleep(Duration::from_millis(300)) => {
+                        let _ = stream.write_all(b"          ").await;
+                    }
                 }
+                assert!(started.elapsed() < margin, "a slow body was never cut off");
             }
-            assert!(started.elapsed() < margin, "a slow body was never cut off");
+            (
+                started.elapsed(),
+                String::from_utf8_lossy(&response).into_owned(),
+            )
         }
-        (
-            started.elapsed(),
-            String::from_utf8_lossy(&response).into_owned(),
-        )
     };
 
     let mut tasks = Vec::new();
@@ -589,6 +596,7 @@ async fn slow_and_silent_clients_are_cut_off_by_the_timeouts() {
 #[tokio::test]
 async fn many_bodies_at_the_limit_at_once_are_each_answered() {
     let app = Spawn::new().start().await;
+    let token = app.act_as_admin().await;
     let watch = HealthWatch::start(app.port);
     let mut padded = br#"{"title":"padded","price":1}"#.to_vec();
     padded.resize(10_000, b' ');
@@ -598,6 +606,7 @@ async fn many_bodies_at_the_limit_at_once_are_each_answered() {
     for i in 0..100 {
         let client = app.client.clone();
         let url = app.url("/api/products");
+        let token = token.clone();
         let body = if i % 2 == 0 {
             padded.clone()
         } else {
@@ -606,6 +615,7 @@ async fn many_bodies_at_the_limit_at_once_are_each_answered() {
         tasks.push(tokio::spawn(async move {
             client
                 .post(url)
+                .bearer_auth(token)
                 .header("content-type", "application/json")
                 .body(body)
                 .send()
@@ -630,4 +640,111 @@ async fn many_bodies_at_the_limit_at_once_are_each_answered() {
     let listed: Value = app.get("/api/products?limit=1").await.json();
     assert_eq!(listed["meta"]["total"], 50);
     watch.finish("bodies at the limit").await;
+}
+
+#[tokio::test]
+async fn hostile_credentials_and_tokens_get_401_or_400_and_never_a_crash() {
+    let app = Spawn::new().start().await;
+    let watch = HealthWatch::start(app.port);
+    let me = |value: String| {
+        app.anonymous(Method::GET, "/api/users/me")
+            .header("authorization", value)
+    };
+    // Authorization headers that are not a token this service signed: all 401.
+    let huge = "A".repeat(6000);
+    let nested_dots = ".".repeat(1000);
+    for value in [
+        "Bearer".to_owned(),
+        "Bearer ".to_owned(),
+        "bearer x".to_owned(),
+        "Basic YWRtaW46YWRtaW4=".to_owned(),
+        "Bearer null".to_owned(),
+        format!("Bearer {huge}"),
+        format!("Bearer {nested_dots}"),
+        "Bearer eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0.eyJzdWIiOiJ4Iiwicm9sZSI6ImFkbWluIn0."
+            .to_owned(),
+        "Bearer eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.%%%.%%%".to_owned(),
+        "Bearer eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.e30.".to_owned(),
+    ] {
+        let resp = app.send(me(value.clone())).await;
+        resp.error(401, "UNAUTHENTICATED");
+        assert!(!resp.text.contains(&huge), "the token is not echoed");
+    }
+    // Non-UTF-8 bytes in the header, sent raw.
+    let raw_response = raw(
+        app.port,
+        b"GET /api/users/me HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer \xff\xfe\r\nConnection: close\r\n\r\n",
+        Duration::from_secs(10),
+    )
+    .await;
+    assert!(raw_response.starts_with("HTTP/1.1 401"), "{raw_response}");
+
+    // Login bodies: operators, wrong types, huge and odd values are 400 naming the field;
+    // well-formed ones that match nothing are 401, never a 500.
+    for (body, field) in [
+        (json!({"email": {"$ne": ""}, "password": "x"}), "email"),
+        (
+            json!({"email": "a@b.co", "password": {"$gt": ""}}),
+            "password",
+        ),
+        (json!({"email": ["a@b.co"], "password": "x"}), "email"),
+        (
+            json!({"email": "a@b.co", "password": "x".repeat(1000)}),
+            "password",
+        ),
+        (json!({"email": "a@b.co"}), "password"),
+        (json!({"email": "a@b.co", "password": ""}), "password"),
+        (
+            json!({"email": "a@b.co", "password": "x", "role": "admin"}),
+            "role",
+        ),
+        (
+            json!({"email": format!("{}@b.co", "a".repeat(5000)), "password": "x"}),
+            "email",
+        ),
+    ] {
+        let resp = app.post("/api/auth/login", &body).await;
+        resp.error(400, "VALIDATION_ERROR");
+        assert!(
+            resp.detail_fields().contains(&field.to_owned()),
+            "{body}: {}",
+            resp.text
+        );
+    }
+    for email in [
+        "admin@example.com",
+        "a%@b.co",
+        "' OR 1=1 --@b.co",
+        "\u{202e}x@b.co",
+    ] {
+        let resp = app
+            .post(
+                "/api/auth/login",
+                &json!({"email": email, "password": "' OR '1'='1"}),
+            )
+            .await;
+        assert!(
+            resp.status == 401 || resp.status == 400,
+            "{email}: {}",
+            resp.text
+        );
+    }
+    // Refresh and logout bodies.
+    for body in [
+        json!({"refreshToken": {"$ne": null}}),
+        json!({"refreshToken": "x".repeat(600)}),
+        json!({"refreshToken": 1}),
+        json!([]),
+    ] {
+        app.post("/api/auth/refresh", &body)
+            .await
+            .error(400, "VALIDATION_ERROR");
+    }
+    app.post("/api/auth/refresh", &json!({"refreshToken": "%00\u{0}"}))
+        .await
+        .error(401, "UNAUTHENTICATED");
+    app.post("/api/auth/logout", &json!({"refreshToken": "x"}))
+        .await
+        .error(401, "UNAUTHENTICATED");
+    watch.finish("hostile credentials and tokens").await;
 }
