@@ -3,7 +3,6 @@
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use sha2::{Digest, Sha256};
 
 /// A fresh refresh token (43 URL-safe characters).
 pub fn generate() -> String {
@@ -13,7 +12,7 @@ pub fn generate() -> String {
 /// What the store keeps of `token`: its SHA-256, hex. A fast hash is right here: the token has
 /// 256 bits of entropy, so there is nothing to guess, unlike a password.
 pub fn fingerprint(token: &str) -> String {
-    super::hex(&Sha256::digest(token.as_bytes()))
+    super::sha256_hex(token)
 }
 
 #[cfg(test)]

@@ -51,6 +51,6 @@ impl Lockout {
 }
 
 fn key(email: &Email) -> String {
-    let digest = crate::auth::refresh::fingerprint(email.as_str());
+    let digest = crate::auth::sha256_hex(email.as_str());
     format!("login:{}", &digest[..32])
 }
