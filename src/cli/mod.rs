@@ -93,7 +93,7 @@ pub enum Command {
     /// Post-deploy smoke test: health, readiness, a throw-away sign-up whose welcome email must
     /// complete through the target's queue, then cleanup; one line per step, exit 0 or 1
     #[command(
-        after_help = "Examples:\n  svc smoke                                   # http://127.0.0.1:3000\n  svc smoke https://api.example.com --timeout 2m\n  svc smoke https://staging.internal --cacert ca.pem\n  kubectl port-forward svc/svc-api 3000:80 & svc smoke http://127.0.0.1:3000\n\nSteps: health, ready, sign-up, welcome-email, cleanup (soft-deletes the user, also after a failure).\nExit codes: 0 every step passed, 1 a step failed (named on stderr), 2 bad arguments."
+        after_help = "Examples:\n  svc smoke                                   # http://127.0.0.1:3000\n  svc smoke https://api.example.com --timeout 2m\n  svc smoke https://staging.internal --cacert ca.pem\n  kubectl port-forward svc/svc-api 3000:80 & svc smoke http://127.0.0.1:3000\n\nSteps: health, ready, sign-up, login (the user's own access token), welcome-email (read with it),\ncleanup (the user soft-deletes itself with its token, also after a failure; when the login\nfailed it cannot, and stderr names the user for an admin to remove).\nThe password and the token are never printed.\nExit codes: 0 every step passed, 1 a step failed (named on stderr), 2 bad arguments."
     )]
     Smoke(SmokeArgs),
     /// Inspect and feed the email queue directly (no daemon needed)
