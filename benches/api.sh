@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The API benchmark: requests/s and latency percentiles, measured with wrk (Debian's `wrk`
-# package) against the real `svc api` binary on a 10,000-product catalogue seeded over HTTP.
+# package) against the real `svc api` binary on a 10,000-product catalogue seeded over HTTP (by
+# an administrator made with `svc user create --admin`, logged in with POST /api/auth/login).
 #
 # Usage: benches/api.sh [--debug]       (default: the release build, target/release/svc)
 # Env:   DURATION (20s)  CONNECTIONS (32)  THREADS (2)  PRODUCTS (10000)
@@ -37,9 +38,12 @@ trap 'stop_api; stop_mongo; rm -rf "$work"' EXIT
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 
-# The store: nothing to start for the embedded one; for MongoDB, MONGO_URL or a SecantusDB.
+# The store: nothing to start for the embedded one; for MongoDB, MONGO_URL or a SecantusDB (and
+# a signing key for the access tokens, which the embedded store makes by itself in DATA_DIR).
 db_url=""
+auth_secret=""
 if [ "$BACKEND" = mongo ]; then
+  auth_secret=$(python3 -c 'import secrets; print(secrets.token_hex(32))')
   if [ -n "${MONGO_URL:-}" ]; then
     db_url=$MONGO_URL
   else
@@ -62,7 +66,7 @@ fi
 start_api() {
   port=$(free_port)
   PORT=$port HOST=127.0.0.1 DATA_DIR="$work/data" LOG_LEVEL=info RATE_LIMIT="$1" DB_URL="$db_url" \
-    "$BIN" api >>"$work/api.log" 2>&1 &
+    AUTH_SECRET="$auth_secret" "$BIN" api >>"$work/api.log" 2>&1 &
   api_pid=$!
   for _ in $(seq 1 200); do
     if curl -fs "http://127.0.0.1:$port/ready" >/dev/null 2>&1; then return 0; fi
@@ -72,10 +76,25 @@ start_api() {
   exit 1
 }
 
+# admin_token: makes an administrator in the API's database (as an operator would: svc user
+# create --admin, the password on stdin) and prints its access token (POST /api/auth/login).
+admin_token() {
+  local email=bench-admin@example.com password
+  password=$(python3 -c 'import secrets; print(secrets.token_hex(16))')
+  printf '%s' "$password" | DATA_DIR="$work/data" DB_URL="$db_url" AUTH_SECRET="$auth_secret" \
+    "$BIN" user create --email "$email" --name "Bench Admin" --admin --password-stdin >/dev/null
+  curl -fs -H 'Content-Type: application/json' \
+    -d "{\"email\":\"$email\",\"password\":\"$password\"}" "http://127.0.0.1:$port/api/auth/login" |
+    python3 -c 'import json, sys; print(json.load(sys.stdin)["data"]["accessToken"])'
+}
+
 seed() {
-  python3 - "$port" "$PRODUCTS" <<'PY'
+  local token
+  token=$(admin_token)
+  python3 - "$port" "$PRODUCTS" "$token" <<'PY'
 import http.client, json, random, sys
-port, count = int(sys.argv[1]), int(sys.argv[2])
+port, count, token = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
+headers = {"Content-Type": "application/json", "Authorization": f"Bearer {token}"}
 rng = random.Random(42)
 kinds = ["Phone", "Laptop", "Tablet", "Headphones", "Camera", "Monitor", "Keyboard", "Mouse", "Speaker", "Watch"]
 brands = ["Acme", "Globex", "Initech", "Umbrella", "Hooli", "Stark", "Wayne", "Wonka"]
@@ -92,7 +111,7 @@ for i in range(count):
         "tags": rng.sample(["new", "sale", "popular", "eco", "5g", "wireless", "refurbished"], 2),
         "stock": rng.choice([0, 0, 1, 5, 20, 100]),
     }
-    conn.request("POST", "/api/products", json.dumps(body), {"Content-Type": "application/json"})
+    conn.request("POST", "/api/products", json.dumps(body), headers)
     response = conn.getresponse()
     response.read()
     if response.status != 201:

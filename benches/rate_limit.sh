@@ -3,7 +3,8 @@
 # SQLite file (the embedded store's counter), and counted in Redis (the counter used whenever
 # Redis is configured), measured with wrk as benches/api.sh does. Each run uses a fresh
 # DATA_DIR with a small catalogue (so the route itself is cheap and the limiter shows) and, for
-# the Redis counter, a fresh redis-server on a free loopback port (no persistence).
+# the Redis counter, a fresh redis-server on a free loopback port (no persistence). The catalogue
+# is written by an administrator made with `svc user create --admin` and logged in over HTTP.
 #
 # Usage: benches/rate_limit.sh [--debug]       (default: the release build, target/release/svc)
 # Env:   DURATION (15s)  CONNECTIONS (32)  THREADS (2)  PRODUCTS (200)  ROUNDS (3: the median is shown)
@@ -62,14 +63,24 @@ start() {
     sleep 0.05
   done
   curl -fs "http://127.0.0.1:$port/ready" >/dev/null || { echo "svc api did not start; see $work/api.log" >&2; exit 1; }
-  python3 - "$port" "$PRODUCTS" <<'PY'
+  # An administrator in that DATA_DIR (the password on stdin), logged in: its access token.
+  local password token
+  password=$(python3 -c 'import secrets; print(secrets.token_hex(16))')
+  printf '%s' "$password" | DATA_DIR="$data" "$BIN" user create --email bench-admin@example.com \
+    --name "Bench Admin" --admin --password-stdin >/dev/null
+  token=$(curl -fs -H 'Content-Type: application/json' \
+    -d "{\"email\":\"bench-admin@example.com\",\"password\":\"$password\"}" \
+    "http://127.0.0.1:$port/api/auth/login" |
+    python3 -c 'import json, sys; print(json.load(sys.stdin)["data"]["accessToken"])')
+  python3 - "$port" "$PRODUCTS" "$token" <<'PY'
 import http.client, json, sys
-port, count = int(sys.argv[1]), int(sys.argv[2])
+port, count, token = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
+headers = {"Content-Type": "application/json", "Authorization": f"Bearer {token}"}
 conn = http.client.HTTPConnection("127.0.0.1", port)
 kinds = ["laptops", "phones", "cameras", "monitors"]
 for i in range(count):
     body = {"title": f"Product {i}", "price": 10 + i, "category": kinds[i % 4], "stock": i % 7}
-    conn.request("POST", "/api/products", json.dumps(body), {"Content-Type": "application/json"})
+    conn.request("POST", "/api/products", json.dumps(body), headers)
     response = conn.getresponse()
     response.read()
     if response.status != 201:

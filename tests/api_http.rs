@@ -203,6 +203,15 @@ async fn every_response_carries_the_security_headers(backend: Backend) {
         .env("CORS_ORIGINS", "https://app.example.com")
         .start()
         .await;
+    assert_hardened(
+        &app.send(
+            app.anonymous(Method::POST, "/api/products")
+                .json(&json!({"title": "t", "price": 1})),
+        )
+        .await,
+        "401",
+    );
+    app.act_as_admin().await;
     let product = app
         .post("/api/products", &json!({"title": "t", "price": 1}))
         .await;
@@ -443,6 +452,7 @@ async fn cors_allows_only_the_listed_origins(backend: Backend) {
 
 async fn bodies_must_be_small_well_formed_json(backend: Backend) {
     let app = backend.spawn().start().await;
+    let token = app.act_as_admin().await;
     // Exactly 10,000 bytes (valid JSON padded with spaces) is accepted; 10,001 is not.
     let json_of = |size: usize| {
         let mut body = br#"{"title":"padded","price":1}"#.to_vec();
@@ -467,7 +477,7 @@ async fn bodies_must_be_small_well_formed_json(backend: Backend) {
 
     // Chunked, with no Content-Length: the limit holds while reading.
     let mut request = format!(
-        "POST /api/products HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n{:x}\r\n",
+        "POST /api/products HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {token}\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n{:x}\r\n",
         10_001
     )
     .into_bytes();
@@ -571,6 +581,7 @@ async fn a_corrupt_row_is_an_opaque_500_with_its_cause_in_the_log(backend: Backe
 #[tokio::test]
 async fn a_database_busy_past_its_timeout_is_a_503() {
     let app = Spawn::new().env("RATE_LIMIT", "off").start().await;
+    app.act_as_admin().await;
     let db = app.db();
     db.execute_batch("BEGIN IMMEDIATE;").unwrap();
     let resp = app
@@ -767,6 +778,7 @@ async fn it_reports_ready_and_drains_a_slow_request_on_sigterm() {
         .env("NOTIFY_SOCKET", notify_path.to_str().unwrap())
         .start()
         .await;
+    app.act_as_admin().await;
     let mut buf = [0u8; 64];
     let n = notify.recv(&mut buf).expect("READY=1");
     assert_eq!(&buf[..n], b"READY=1");
@@ -824,13 +836,14 @@ async fn it_reports_ready_and_drains_a_slow_request_on_sigterm() {
 #[tokio::test]
 async fn the_drain_is_bounded() {
     let mut app = Spawn::new().env("BODY_TIMEOUT", "60s").start().await;
+    let token = app.act_as_admin().await;
     // A request whose body never arrives stays in flight past the 8 s drain.
     let port = app.port;
     let stuck = tokio::task::spawn_blocking(move || {
         let mut stream = TcpStream::connect(("127.0.0.1", port)).expect("connect");
         stream.set_read_timeout(Some(PATIENCE)).expect("timeout");
         stream
-            .write_all(b"POST /api/products HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{")
+            .write_all(format!("POST /api/products HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{{").as_bytes())
             .expect("write");
         let mut response = Vec::new();
         let _ = stream.read_to_end(&mut response);

@@ -21,10 +21,11 @@ use serde_json::json;
 /// busy 2-core machine.
 const DB_TIMEOUT: &str = "1s";
 
+/// A sign-up, as anyone may make it: no token.
 async fn sign_up(app: &App, email: &str) -> api_support::Resp {
-    app.post(
-        "/api/users",
-        &json!({"name": "M", "email": email, "password": "correct horse battery"}),
+    app.send(
+        app.anonymous(reqwest::Method::POST, "/api/users")
+            .json(&json!({"name": "M", "email": email, "password": api_support::PASSWORD})),
     )
     .await
 }
@@ -93,10 +94,21 @@ async fn the_api_starts_without_the_server_and_connects_when_it_appears() {
     sign_up(&app, "LATE@example.com")
         .await
         .error(409, "EMAIL_TAKEN");
-    let total = app.get("/api/users").await.json()["meta"]["total"].clone();
+    app.act_as_admin().await;
+    let listed = app.get("/api/users").await.json();
+    let emails: Vec<&str> = listed["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|u| u["email"].as_str())
+        .collect();
     assert_eq!(
-        total, 1,
-        "the sign-up refused while down left nothing behind"
+        (
+            listed["meta"]["total"].as_u64(),
+            emails.contains(&"early@example.com")
+        ),
+        (Some(2), false),
+        "the sign-up refused while down left nothing behind (the other user is the admin): {listed}"
     );
 }
 
@@ -107,6 +119,7 @@ async fn requests_fail_fast_while_the_server_is_down_and_recover_when_it_is_back
         unreachable!()
     };
     let app = backend.spawn().env("DB_TIMEOUT", DB_TIMEOUT).start().await;
+    app.act_as_admin().await;
     let created = app
         .post("/api/products", &json!({"title": "Kept", "price": 3}))
         .await;
@@ -229,8 +242,16 @@ async fn a_pending_welcome_email_lives_in_the_user_document_until_relayed() {
         job.get_document("data").unwrap().get_str("email").unwrap(),
         "pending@example.com"
     );
-    // Never shown to clients.
-    let shown = app.get(&format!("/api/users/{id}")).await.text;
+    // Never shown to clients (here the user itself).
+    let token = app.login("pending@example.com").await["accessToken"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let shown = app
+        .send(app.with_token(&token, reqwest::Method::GET, &format!("/api/users/{id}")))
+        .await;
+    assert_eq!(shown.status, 200, "{}", shown.text);
+    let shown = shown.text;
     assert!(
         !shown.contains("outbox") && !shown.contains("passwordHash"),
         "{shown}"
@@ -343,6 +364,7 @@ async fn tls_to_the_server_works_with_its_ca_and_an_untrusted_or_plain_connectio
 
     // Trusted through tlsCAFile: the API connects, serves, and the data is on the server.
     let app = Backend::Mongo(server.clone()).spawn().start().await;
+    let token = app.act_as_admin().await;
     let created = app
         .post("/api/products", &json!({"title": "Over TLS", "price": 1}))
         .await;
@@ -365,6 +387,7 @@ async fn tls_to_the_server_works_with_its_ca_and_an_untrusted_or_plain_connectio
     ] {
         let app = Spawn::new()
             .env("DB_URL", &url)
+            .env("AUTH_SECRET", api_support::TEST_AUTH_SECRET)
             .env("DB_TIMEOUT", DB_TIMEOUT)
             .start()
             .await;
@@ -382,8 +405,12 @@ async fn tls_to_the_server_works_with_its_ca_and_an_untrusted_or_plain_connectio
         })
         .await;
         assert!(failed, "never failed with {why:?}: {:?}", app.logs());
-        app.post("/api/products", &json!({"title": "Refused", "price": 1}))
-            .await
-            .error(503, "SERVICE_UNAVAILABLE");
+        // The admin's token (same signing key) gets as far as the store, which is unreachable.
+        app.send(
+            app.with_token(&token, reqwest::Method::POST, "/api/products")
+                .json(&json!({"title": "Refused", "price": 1})),
+        )
+        .await
+        .error(503, "SERVICE_UNAVAILABLE");
     }
 }

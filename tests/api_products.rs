@@ -157,6 +157,7 @@ backend_tests!(
 
 async fn every_parameter_alone_and_combined_gives_the_known_answer(backend: Backend) {
     let app = backend.spawn().start().await;
+    app.act_as_admin().await;
     seed(&app).await;
     let all_by_price = [
         "50% Off Sticker",
@@ -395,6 +396,7 @@ async fn every_parameter_alone_and_combined_gives_the_known_answer(backend: Back
 
 async fn products_are_created_read_patched_deleted_and_restored(backend: Backend) {
     let app = backend.spawn().start().await;
+    app.act_as_admin().await;
     let created = app
         .post("/api/products", &json!({"title": "  Lamp ", "price": 30, "tags": ["home", "home"], "description": "Desk lamp"}))
         .await;
@@ -496,6 +498,7 @@ async fn products_are_created_read_patched_deleted_and_restored(backend: Backend
 
 async fn bad_bodies_are_refused_naming_each_field(backend: Backend) {
     let app = backend.spawn().start().await;
+    app.act_as_admin().await;
     let cases: Vec<(Value, Vec<&str>)> = vec![
         (json!({}), vec!["title", "price"]),
         (json!({"title": "", "price": 1}), vec!["title"]),
@@ -573,6 +576,7 @@ async fn bad_bodies_are_refused_naming_each_field(backend: Backend) {
 
 async fn bad_queries_are_refused_naming_each_parameter(backend: Backend) {
     let app = backend.spawn().start().await;
+    app.act_as_admin().await;
     let cases: Vec<(&str, Vec<&str>)> = vec![
         ("color=red", vec!["color"]),
         ("sort=price&sort=title", vec!["sort"]),
@@ -632,6 +636,7 @@ async fn bad_queries_are_refused_naming_each_parameter(backend: Backend) {
 
 async fn injection_attempts_are_inert(backend: Backend) {
     let app = backend.spawn().start().await;
+    app.act_as_admin().await;
     seed(&app).await;
     // SQL in the query string: bound as plain text, never run.
     for q in [

@@ -11,11 +11,12 @@ use serde_json::{Value, json};
 use svc::queue::Queue;
 use svc::queue::sqlite::SqliteQueue;
 
+/// A sign-up, as anyone may make it: no token.
 async fn sign_up(app: &App, name: &str, email: &str) -> Value {
     let resp = app
-        .post(
-            "/api/users",
-            &json!({"name": name, "email": email, "password": "correct horse battery"}),
+        .send(
+            app.anonymous(reqwest::Method::POST, "/api/users")
+                .json(&json!({"name": name, "email": email, "password": "correct horse battery"})),
         )
         .await;
     assert_eq!(resp.status, 201, "{}", resp.text);
@@ -58,7 +59,7 @@ async fn a_sign_up_stores_the_user_without_secrets_and_enqueues_the_welcome_emai
     let app = backend.spawn().start().await;
     let resp = app
         .send(
-            app.request(reqwest::Method::POST, "/api/users")
+            app.anonymous(reqwest::Method::POST, "/api/users")
                 .header("x-request-id", "signup-req-1")
                 .json(&json!({"name": " Ada Lovelace ", "email": " Ada@Example.COM ", "password": "correct horse battery"})),
         )
@@ -74,11 +75,23 @@ async fn a_sign_up_stores_the_user_without_secrets_and_enqueues_the_welcome_emai
     keys.sort();
     assert_eq!(
         keys,
-        ["createdAt", "deletedAt", "email", "id", "name", "updatedAt"]
+        [
+            "createdAt",
+            "deletedAt",
+            "email",
+            "id",
+            "name",
+            "role",
+            "updatedAt"
+        ]
     );
     assert_eq!(
-        (user["name"].as_str(), user["email"].as_str()),
-        (Some("Ada Lovelace"), Some("ada@example.com"))
+        (
+            user["name"].as_str(),
+            user["email"].as_str(),
+            user["role"].as_str()
+        ),
+        (Some("Ada Lovelace"), Some("ada@example.com"), Some("user"))
     );
     let id = user["id"].as_str().unwrap();
 
@@ -112,14 +125,15 @@ async fn a_sign_up_stores_the_user_without_secrets_and_enqueues_the_welcome_emai
 
 async fn users_are_listed_read_and_soft_deleted_and_emails_are_unique(backend: Backend) {
     let app = backend.spawn().start().await;
+    // Listing, reading and deleting others is an admin's business; the admin is the oldest user.
+    app.act_as_admin().await;
     let ann = sign_up(&app, "Ann", "ann@example.com").await;
     let bob = sign_up(&app, "Bob", "bob@example.com").await;
 
     let dup = app
-        .post(
-            "/api/users",
+        .send(app.anonymous(reqwest::Method::POST, "/api/users").json(
             &json!({"name": "Ann 2", "email": "ANN@example.com ", "password": "another password"}),
-        )
+        ))
         .await;
     dup.error(409, "EMAIL_TAKEN");
     assert_eq!(dup.detail_fields(), ["email"]);
@@ -133,10 +147,11 @@ async fn users_are_listed_read_and_soft_deleted_and_emails_are_unique(backend: B
         .iter()
         .map(|u| u["name"].as_str().unwrap())
         .collect();
-    assert_eq!(names, ["Bob", "Ann"], "newest first");
+    assert_eq!(names, ["Bob", "Ann", "Admin"], "newest first");
+    assert_eq!(body["data"][2]["role"], "admin");
     assert_eq!(
         body["meta"],
-        json!({"page": 1, "limit": 10, "total": 2, "totalPages": 1, "hasNext": false, "hasPrev": false})
+        json!({"page": 1, "limit": 10, "total": 3, "totalPages": 1, "hasNext": false, "hasPrev": false})
     );
     assert!(!list.text.to_lowercase().contains("password"));
     let page = app.get("/api/users?limit=1&page=2").await.json();
@@ -167,10 +182,10 @@ async fn users_are_listed_read_and_soft_deleted_and_emails_are_unique(backend: B
             .status,
         200
     );
-    assert_eq!(app.get("/api/users").await.json()["meta"]["total"], 1);
+    assert_eq!(app.get("/api/users").await.json()["meta"]["total"], 2);
     assert_eq!(
         app.get("/api/users?includeDeleted=true").await.json()["meta"]["total"],
-        2
+        3
     );
     assert_eq!(
         app.get(&format!("/api/users/{}", bob["id"].as_str().unwrap()))
@@ -241,7 +256,12 @@ async fn bad_sign_ups_are_refused_without_coercion_or_mass_assignment(backend: B
         (json!({}), vec!["name", "email", "password"], "is required"),
     ];
     for (body, fields, message) in cases {
-        let resp = app.post("/api/users", &body).await;
+        let resp = app
+            .send(
+                app.anonymous(reqwest::Method::POST, "/api/users")
+                    .json(&body),
+            )
+            .await;
         resp.error(400, "VALIDATION_ERROR");
         let mut got = resp.detail_fields();
         got.sort();
@@ -251,13 +271,16 @@ async fn bad_sign_ups_are_refused_without_coercion_or_mass_assignment(backend: B
         assert!(resp.text.contains(message), "{body}: {}", resp.text);
     }
     assert_eq!(
-        app.get("/api/users?includeDeleted=true").await.json()["meta"]["total"],
-        0
-    );
-    assert_eq!(
         queue(&app).counts().await.unwrap().waiting,
         0,
         "no job for a refused sign-up"
+    );
+    // Read the list as an admin (made now, so its own welcome email cannot blur the check above).
+    app.act_as_admin().await;
+    assert_eq!(
+        app.get("/api/users?includeDeleted=true").await.json()["meta"]["total"],
+        1,
+        "only the admin"
     );
 }
 
@@ -281,11 +304,14 @@ async fn a_user_created_while_the_queue_is_down_gets_its_email_once_the_queue_is
         })
         .await;
     assert!(refused.is_some(), "{:?}", app.logs());
-    assert_eq!(
-        app.get(&format!("/api/users/{id}")).await.status,
-        200,
-        "the user exists"
-    );
+    let token = app.login("grace@example.com").await["accessToken"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let own = app
+        .send(app.with_token(&token, reqwest::Method::GET, &format!("/api/users/{id}")))
+        .await;
+    assert_eq!(own.status, 200, "the user exists: {}", own.text);
     assert!(queue(&app).job(&job_id).await.unwrap().is_none());
     let metrics = app.get("/metrics").await.text;
     assert!(metrics.contains("outbox_backlog 1"), "{metrics}");
@@ -340,10 +366,12 @@ async fn concurrent_sign_ups_with_one_email_make_one_user(backend: Backend) {
     // index decides, whatever the interleaving.
     let one = backend.spawn().start().await;
     let two = backend.spawn().data_dir(&one.data_dir).start().await;
+    // The admin that reads the list afterwards: the oldest user.
+    one.act_as_admin().await;
     let mut racing = Vec::new();
     for i in 0..8 {
         let app = if i % 2 == 0 { &one } else { &two };
-        let request = app.request(reqwest::Method::POST, "/api/users").json(
+        let request = app.anonymous(reqwest::Method::POST, "/api/users").json(
             &json!({"name": format!("Racer {i}"), "email": "race@example.com", "password": "correct horse battery"}),
         );
         racing.push(tokio::spawn(async move {
@@ -363,10 +391,16 @@ async fn concurrent_sign_ups_with_one_email_make_one_user(backend: Backend) {
     statuses.sort();
     assert_eq!(statuses, [201, 409, 409, 409, 409, 409, 409, 409]);
     let users = one.get("/api/users?includeDeleted=true").await.json();
-    assert_eq!(users["meta"]["total"], 1, "{users}");
+    assert_eq!(
+        users["meta"]["total"], 2,
+        "the racer and the admin: {users}"
+    );
     assert_eq!(users["data"][0]["email"], "race@example.com");
-    // One user, one welcome email.
+    assert_eq!(users["data"][1]["role"], "admin");
+    // One user, one welcome email (and the admin's own).
     let id = users["data"][0]["id"].as_str().unwrap();
     wait_for_job(&one, &format!("welcome-{id}")).await;
-    assert_eq!(queue(&one).counts().await.unwrap().waiting, 1);
+    let admin = users["data"][1]["id"].as_str().unwrap();
+    wait_for_job(&one, &format!("welcome-{admin}")).await;
+    assert_eq!(queue(&one).counts().await.unwrap().waiting, 2);
 }

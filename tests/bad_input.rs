@@ -879,6 +879,13 @@ const ENV_NAMES: &[&str] = &[
     "REDIS_URL",
     "REDIS_HOST",
     "REDIS_PORT",
+    "AUTH_SECRET",
+    "AUTH_SECRET_PREVIOUS",
+    "AUTH_TOKEN_TTL",
+    "AUTH_REFRESH_TTL",
+    "AUTH_RATE_LIMIT",
+    "METRICS_ALLOW",
+    "METRICS_TOKEN",
 ];
 
 fn env_value() -> impl Strategy<Value = String> {
@@ -916,6 +923,9 @@ fn env_value() -> impl Strategy<Value = String> {
             "::1/128",
             "mongodb://x",
             "redis://127.0.0.1:6379",
+            "15m",
+            "14d",
+            "0123456789abcdef0123456789abcdef",
             "x",
             "",
         ])

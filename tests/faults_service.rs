@@ -38,15 +38,18 @@ struct Outcome {
     title: String,
 }
 
-/// Clients reading and writing products until stopped.
+/// Clients reading and writing products until stopped; the writers are the admin whose access
+/// token is `token`, the readers anonymous.
 fn load(
     app: &App,
     clients: usize,
+    token: &str,
     stop: CancellationToken,
 ) -> Vec<tokio::task::JoinHandle<Vec<Outcome>>> {
     let counter = Arc::new(AtomicU64::new(0));
     (0..clients)
         .map(|client| {
+            let token = token.to_owned();
             let (http, base, stop, counter) = (
                 reqwest::Client::builder()
                     .no_proxy()
@@ -65,6 +68,7 @@ fn load(
                     let title = format!("load-{n}");
                     let request = if write {
                         http.post(format!("{base}/api/products"))
+                            .bearer_auth(&token)
                             .json(&json!({"title": title, "price": 1}))
                     } else {
                         http.get(format!("{base}/api/products?limit=5"))
@@ -199,8 +203,9 @@ async fn a_store_locked_mid_load_fails_writes_fast_keeps_reads_and_recovers() {
     };
     let rounds = if long() { 5 } else { 1 };
     let app = Spawn::new().start().await;
+    let token = app.act_as_admin().await;
     let stop = CancellationToken::new();
-    let clients = load(&app, 8, stop.clone());
+    let clients = load(&app, 8, &token, stop.clone());
     tokio::time::sleep(Duration::from_millis(500)).await;
 
     let mut figures = Vec::new();
@@ -459,14 +464,17 @@ fn wrk_at_full_speed_through_a_reload_and_a_sigkill() {
     ));
     project.start();
     let base = format!("http://127.0.0.1:{port}");
-    // A few products, so the list does real work.
+    // A few products, so the list does real work (written by an admin).
+    let authorization = format!("Bearer {}", admin_token(&project, port));
     for i in 0..20 {
         let body = format!("{{\"title\":\"p{i}\",\"price\":{i}}}");
-        assert_eq!(
-            http(port, "POST", "/api/products", &body),
-            201,
-            "seeding product {i}"
-        );
+        let headers = [
+            ("Content-Type", "application/json"),
+            ("Authorization", authorization.as_str()),
+        ];
+        let (status, reply) =
+            harness::http(port, "POST", "/api/products", &headers, &body).expect("seed");
+        assert_eq!(status, 201, "seeding product {i}: {reply}");
     }
 
     let mut child = Command::new(wrk)
@@ -553,6 +561,45 @@ fn wrk_at_full_speed_through_a_reload_and_a_sigkill() {
     );
     assert_eq!(killed, rounds);
     assert_eq!(http(port, "GET", "/ready", ""), 200, "not ready afterwards");
+}
+
+/// An administrator of the project's API, made with `svc user create --admin` on the database
+/// its svc.toml gives the API, logged in over HTTP: its access token.
+fn admin_token(project: &harness::Project, port: u16) -> String {
+    use std::io::Write;
+    let mut child = Command::new(harness::SVC)
+        .arg("--config")
+        .arg(project.config())
+        .args(["user", "create", "--email", "admin@example.com"])
+        .args(["--name", "Admin", "--admin", "--password-stdin"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn svc user create");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(api_support::PASSWORD.as_bytes())
+        .expect("password");
+    let out = child.wait_with_output().expect("svc user create");
+    harness::assert_ok(&out, "svc user create --admin");
+    let body = json!({"email": "admin@example.com", "password": api_support::PASSWORD});
+    let (status, reply) = harness::http(
+        port,
+        "POST",
+        "/api/auth/login",
+        &[("Content-Type", "application/json")],
+        &body.to_string(),
+    )
+    .expect("login");
+    assert_eq!(status, 200, "login: {reply}");
+    let reply: serde_json::Value = serde_json::from_str(&reply).expect("login JSON");
+    reply["data"]["accessToken"]
+        .as_str()
+        .expect("accessToken")
+        .to_owned()
 }
 
 /// One HTTP/1.1 request over a fresh connection; the status code (0 when none came back).
