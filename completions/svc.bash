@@ -279,7 +279,7 @@ _svc() {
             return 0
             ;;
         svc__subcmd__config__subcmd__check)
-            opts="-c -v -h -V --config --verbose --help --version"
+            opts="-c -v -h -V --show-secrets --config --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

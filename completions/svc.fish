@@ -96,6 +96,7 @@ complete -c svc -n "__fish_svc_using_subcommand config; and not __fish_seen_subc
 complete -c svc -n "__fish_svc_using_subcommand config; and not __fish_seen_subcommand_from check help" -f -a "check" -d 'Validate svc.toml and print the resolved configuration'
 complete -c svc -n "__fish_svc_using_subcommand config; and not __fish_seen_subcommand_from check help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c svc -n "__fish_svc_using_subcommand config; and __fish_seen_subcommand_from check" -s c -l config -d 'The config file [default: ./svc.toml]' -r -F
+complete -c svc -n "__fish_svc_using_subcommand config; and __fish_seen_subcommand_from check" -l show-secrets -d 'Print secret values (passwords, tokens, keys) in clear instead of ***'
 complete -c svc -n "__fish_svc_using_subcommand config; and __fish_seen_subcommand_from check" -s v -l verbose -d 'More output on stderr (-v, -vv, -vvv)'
 complete -c svc -n "__fish_svc_using_subcommand config; and __fish_seen_subcommand_from check" -s h -l help -d 'Print help'
 complete -c svc -n "__fish_svc_using_subcommand config; and __fish_seen_subcommand_from check" -s V -l version -d 'Print version'

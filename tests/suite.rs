@@ -45,6 +45,7 @@ mod redis_interop;
 mod redis_queue;
 mod redis_tls;
 mod redis_worker;
+mod secrets;
 mod smoke;
 mod supervisor;
 mod worker;

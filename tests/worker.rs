@@ -504,3 +504,108 @@ fn a_long_job_keeps_its_lease_renewed_and_is_not_taken_over() {
         assert!(w.logs_with("stalled job recovered", None).is_empty());
     }
 }
+
+/// The `Subject:` header of a raw email, unfolded (continuation lines keep their leading space).
+fn subject_header(raw: &str) -> String {
+    let start = raw.find("\r\nSubject: ").expect("a Subject header") + 2;
+    let mut header = String::new();
+    for (i, line) in raw[start..].split("\r\n").enumerate() {
+        if i > 0 && !line.starts_with([' ', '\t']) {
+            break;
+        }
+        header.push_str(line);
+    }
+    header
+}
+
+/// Decodes the RFC 2047 `=?utf-8?b?…?=` words of a header value; other words stay as they are.
+fn decode_encoded_words(value: &str) -> String {
+    use base64::Engine;
+    let mut text = String::new();
+    let mut bytes = Vec::new();
+    for word in value.split(' ') {
+        match word
+            .strip_prefix("=?utf-8?b?")
+            .and_then(|w| w.strip_suffix("?="))
+        {
+            Some(b64) => bytes.extend(
+                base64::engine::general_purpose::STANDARD
+                    .decode(b64)
+                    .expect("base64"),
+            ),
+            None => {
+                text.push_str(&String::from_utf8(std::mem::take(&mut bytes)).expect("utf-8"));
+                text.push_str(word);
+                text.push(' ');
+            }
+        }
+    }
+    text.push_str(&String::from_utf8(bytes).expect("utf-8"));
+    text
+}
+
+#[test]
+fn a_non_ascii_name_is_rfc2047_encoded_in_the_subject_of_a_real_email() {
+    let dir = DataDir::new();
+    let name = "Zoë Ñúñez 李小龙 with a name long enough to need more than one encoded word";
+    let data = serde_json::json!({"userId": "41", "email": "zoe@example.com", "name": name});
+    dir.add(&[
+        "welcome-email",
+        "--data",
+        &data.to_string(),
+        "--job-id",
+        "welcome-41",
+    ]);
+    let worker = dir.worker(&[]);
+    worker.wait_for_log("job completed", Some("welcome-41"), 1, LONG);
+    let raw = std::fs::read_to_string(&dir.emails()[0]).unwrap();
+    let subject = subject_header(&raw);
+    assert!(subject.is_ascii(), "a raw non-ASCII Subject: {subject:?}");
+    assert!(subject.contains("=?utf-8?b?"), "{subject:?}");
+    assert!(!subject.contains("Zo"), "the name is not raw: {subject:?}");
+    let value = subject.strip_prefix("Subject: ").unwrap();
+    assert_eq!(decode_encoded_words(value), format!("Welcome, {name}!"));
+    let start = raw.find("\r\nSubject: ").unwrap() + 2;
+    let lines = raw[start..].split("\r\n").enumerate();
+    for (_, line) in lines.take_while(|(i, l)| *i == 0 || l.starts_with(' ')) {
+        assert!(line.len() <= 78, "a Subject line over 78 columns: {line:?}");
+    }
+}
+
+#[test]
+fn names_that_would_deceive_a_mail_reader_fail_the_job_at_once() {
+    let dir = DataDir::new();
+    let names = [
+        ("deceive-1", "=?utf-8?b?YWRtaW5AZXhhbXBsZS5jb20=?="),
+        ("deceive-2", "Ann\u{202E}nimda"),
+        ("deceive-3", "A\u{200B}nn"),
+    ];
+    for (id, name) in names {
+        let data = serde_json::json!({"userId": id, "email": "ann@example.com", "name": name});
+        dir.add(&[
+            "welcome-email",
+            "--data",
+            &data.to_string(),
+            "--job-id",
+            id,
+            "--attempts",
+            "3",
+        ]);
+    }
+    let worker = dir.worker(&[]);
+    for (id, _) in names {
+        worker.wait_for_log("will not be retried", Some(id), 1, LONG);
+        let job = dir.job(id).unwrap();
+        assert_eq!(
+            (job.state, job.attempts_made),
+            (JobState::Failed, 1),
+            "{id}"
+        );
+        let reason = job.failed_reason.unwrap();
+        assert!(
+            reason.contains("the recipient's name must not contain"),
+            "{reason}"
+        );
+    }
+    assert!(dir.emails().is_empty(), "no email was written");
+}

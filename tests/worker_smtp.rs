@@ -137,3 +137,72 @@ fn an_unreachable_smtp_server_fails_the_attempt_and_the_job_is_retried() {
     assert_eq!((job.state, job.attempts_made), (JobState::Failed, 2));
     assert!(job.failed_reason.unwrap().contains("SMTP delivery failed"));
 }
+
+#[test]
+fn smtp_credentials_without_tls_are_refused_at_start() {
+    let dir = DataDir::new();
+    for url in [
+        "smtp://mailer:s3cret-pw@127.0.0.1:2525",
+        "smtp://mailer:s3cret-pw@127.0.0.1:2525?tls=opportunistic",
+    ] {
+        let mut worker = dir.worker(&[("SMTP_URL", url)]);
+        let status = worker.wait_exit(LONG);
+        assert_eq!(status.code(), Some(2), "{url}\n{}", worker.dump());
+        let stderr = worker.stderr();
+        assert!(stderr.contains("SMTP_URL"), "{stderr}");
+        assert!(
+            stderr.contains("smtps://") && stderr.contains("tls=required"),
+            "{stderr}"
+        );
+        assert!(
+            !worker.dump().contains("s3cret-pw"),
+            "the password was shown:\n{}",
+            worker.dump()
+        );
+    }
+    // With STARTTLS required, the same credentials are accepted (sent only once encrypted).
+    let worker = dir.worker(&[(
+        "SMTP_URL",
+        "smtp://mailer:s3cret-pw@127.0.0.1:2525?tls=required",
+    )]);
+    worker.wait_for_log("worker ready", None, 1, LONG);
+}
+
+#[test]
+fn a_rejected_recipient_fails_the_job_and_its_address_is_never_logged() {
+    let Some(python) = python_or_skip() else {
+        return;
+    };
+    let dir = DataDir::new();
+    let inbox = tempfile::tempdir().unwrap();
+    let server = Aiosmtpd::start_rejecting(&python, inbox.path(), "user31@");
+    dir.add(&[
+        "welcome-email",
+        "--data",
+        &welcome_data("31", "req-rejected"),
+        "--job-id",
+        "welcome-31",
+        "--attempts",
+        "3",
+    ]);
+    let mut worker = dir.worker(&[("SMTP_URL", &server.url())]);
+    let failed = worker.wait_for_log("will not be retried", Some("welcome-31"), 1, LONG);
+    let reason = failed[0]["reason"].as_str().unwrap();
+    assert!(reason.contains("550"), "{reason}");
+    assert!(reason.contains("user 31"), "the user id is named: {reason}");
+    assert!(reason.contains("<address>"), "{reason}");
+    let job = dir.job("welcome-31").unwrap();
+    assert_eq!((job.state, job.attempts_made), (JobState::Failed, 1));
+    assert!(
+        !job.failed_reason.unwrap().contains("user31@"),
+        "the stored reason names the recipient"
+    );
+    assert!(saved(inbox.path()).is_empty());
+    worker.signal(nix::sys::signal::Signal::SIGTERM);
+    worker.wait_exit(LONG);
+    let output = worker.dump();
+    assert!(
+        !output.contains("user31@example.com"),
+        "the worker logged the recipient's address:\n{output}"
+    );
+}

@@ -363,9 +363,16 @@ fn non_empty(text: &str) -> Result<String, String> {
 pub enum ConfigCommand {
     /// Validate svc.toml and print the resolved configuration
     #[command(
-        after_help = "Examples:\n  svc config check\n  svc --config /etc/svc/svc.toml config check"
+        after_help = "Examples:\n  svc config check\n  svc --config /etc/svc/svc.toml config check\n  svc config check --show-secrets\n\nSecrets are shown as ***: the values of keys containing PASS, SECRET, TOKEN, KEY or\nCREDENTIAL, and the password of any URL (scheme://user:***@host)."
     )]
-    Check,
+    Check(ConfigCheckArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ConfigCheckArgs {
+    /// Print secret values (passwords, tokens, keys) in clear instead of ***
+    #[arg(long)]
+    pub show_secrets: bool,
 }
 
 #[derive(Debug, Args)]

@@ -6,6 +6,7 @@
 //! resolve against the folder of the file itself.
 
 mod schema;
+pub mod secrets;
 pub mod values;
 
 use std::collections::BTreeMap;

@@ -173,15 +173,47 @@ impl NewUser {
     }
 }
 
-/// The display name: 1–100 characters, no control characters. It goes into the welcome email's
-/// `To:` header, where a CR/LF could add headers, so the worker refuses such a name; refusing it
-/// here as well means no user is created whose email can never be sent.
+/// The display name: 1–100 characters that pass [`name_problem`]. It goes into the welcome
+/// email's `To:` and `Subject:` headers, so the worker refuses such a name; refusing it here as
+/// well means no user is created whose email can never be sent.
 fn name(value: &Value) -> Result<String, String> {
     let name = validate::text(value, 1, MAX_NAME)?;
-    if name.chars().any(char::is_control) {
-        return Err("must not contain control characters".into());
+    match name_problem(&name) {
+        Some(problem) => Err(problem.into()),
+        None => Ok(name),
     }
-    Ok(name)
+}
+
+/// What is wrong with `name` as a user's display name, if anything (the API and the worker
+/// apply the same rule):
+/// - control characters: a CR/LF in a header value would add headers (`Bcc:`) to the email;
+/// - RFC 2047 encoded words (`=?charset?b?…?=`): a mail reader decodes them, so a name could
+///   show as anything, an address included;
+/// - bidirectional controls (U+202A–U+202E, U+2066–U+2069, U+200E, U+200F, U+061C): they
+///   reorder the text around them ("Trojan Source"), so what a reader sees is not what is there;
+/// - zero-width characters (U+200B–U+200D, U+2060, U+FEFF): invisible, they make two names that
+///   look the same differ.
+pub fn name_problem(name: &str) -> Option<&'static str> {
+    if name.chars().any(char::is_control) {
+        return Some("must not contain control characters");
+    }
+    if let Some(start) = name.find("=?")
+        && name[start + 2..].contains("?=")
+    {
+        return Some("must not contain MIME encoded words (=?…?=)");
+    }
+    let bidi = |c: char| {
+        matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
+            || matches!(c, '\u{200E}' | '\u{200F}' | '\u{061C}')
+    };
+    if name.chars().any(bidi) {
+        return Some("must not contain bidirectional control characters");
+    }
+    let zero_width = |c: char| matches!(c, '\u{200B}'..='\u{200D}' | '\u{2060}' | '\u{FEFF}');
+    if name.chars().any(zero_width) {
+        return Some("must not contain zero-width characters");
+    }
+    None
 }
 
 /// A trimmed, lowercased email address of a plausible shape.
@@ -343,6 +375,51 @@ mod tests {
         }
         let ok = json!({"name": "Zoë 🙂 O'Brien", "email": "a@b.co", "password": "12345678"});
         assert!(NewUser::from_json(&ok).is_ok());
+    }
+
+    #[test]
+    fn names_that_would_deceive_a_mail_reader_are_refused() {
+        let cases = [
+            ("=?utf-8?b?YWRtaW5AZXhhbXBsZS5jb20=?=", "MIME encoded words"),
+            ("Ann =?UTF-8?Q?=E2=80=AE?= Lee", "MIME encoded words"),
+            ("Ann\u{202E}gnp.exe", "bidirectional"),
+            ("\u{202A}Ann", "bidirectional"),
+            ("Ann\u{2066}", "bidirectional"),
+            ("An\u{2069}n", "bidirectional"),
+            ("Ann\u{200E}", "bidirectional"),
+            ("Ann\u{200F}", "bidirectional"),
+            ("Ann\u{061C}", "bidirectional"),
+            ("A\u{200B}nn", "zero-width"),
+            ("A\u{200C}nn", "zero-width"),
+            ("A\u{200D}nn", "zero-width"),
+            ("A\u{2060}nn", "zero-width"),
+            ("A\u{FEFF}nn", "zero-width"),
+        ];
+        for (bad, why) in cases {
+            let err = NewUser::from_json(
+                &json!({"name": bad, "email": "a@b.co", "password": "12345678"}),
+            )
+            .unwrap_err();
+            assert_eq!(err.0[0].field, "name", "{bad:?}");
+            assert!(
+                err.0[0].message.contains(why),
+                "{bad:?}: {}",
+                err.0[0].message
+            );
+            let err = ProfilePatch::from_json(&json!({"name": bad})).unwrap_err();
+            assert_eq!(err.0[0].field, "name", "{bad:?}");
+        }
+        for ok in [
+            "Ann = Lee?",
+            "Is it =? no",
+            "Ann ?= Lee",
+            "Zoë 🙂 O'Brien",
+            "محمد",
+            "José Ñúñez",
+            "李小龙",
+        ] {
+            assert_eq!(name_problem(ok), None, "{ok:?}");
+        }
     }
 
     #[test]

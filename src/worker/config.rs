@@ -192,15 +192,40 @@ impl<F: Fn(&str) -> Option<String>> Reader<'_, F> {
     }
 
     fn check_smtp_url(&mut self, url: &str) -> bool {
-        match lettre::AsyncSmtpTransport::<lettre::Tokio1Executor>::from_url(url) {
-            Ok(_) => true,
-            Err(e) => {
-                self.errors
-                    .push(format!("SMTP_URL is not a usable SMTP URL ({e})"));
-                false
-            }
+        if let Err(e) = lettre::AsyncSmtpTransport::<lettre::Tokio1Executor>::from_url(url) {
+            self.errors
+                .push(format!("SMTP_URL is not a usable SMTP URL ({e})"));
+            return false;
         }
+        if crate::config::secrets::url_has_password(url) && !smtp_url_has_tls(url) {
+            self.errors.push(
+                "SMTP_URL has credentials but no TLS, so the password would cross the network \
+                 in clear (AUTH PLAIN); use smtps://… or add ?tls=required"
+                    .into(),
+            );
+            return false;
+        }
+        true
     }
+}
+
+/// Whether the SMTP URL encrypts the conversation before it authenticates: `smtps://` (TLS from
+/// the start) or `smtp://…?tls=required` (STARTTLS or fail). `tls=opportunistic` does not count:
+/// an attacker on the path can strip the server's STARTTLS offer. The first `tls` parameter is
+/// the one lettre reads.
+fn smtp_url_has_tls(url: &str) -> bool {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return false;
+    };
+    if scheme.eq_ignore_ascii_case("smtps") {
+        return true;
+    }
+    let query = rest
+        .split_once('?')
+        .map_or("", |(_, q)| q.split('#').next().unwrap_or(""));
+    form_urlencoded::parse(query.as_bytes())
+        .find(|(key, _)| key == "tls")
+        .is_some_and(|(_, value)| value == "required")
 }
 
 #[cfg(test)]
@@ -248,6 +273,33 @@ mod tests {
             "LOG_LEVEL",
         ] {
             assert!(err.contains(name), "{name} missing from: {err}");
+        }
+    }
+
+    #[test]
+    fn smtp_credentials_without_tls_are_refused() {
+        for url in [
+            "smtp://user:s3cret@127.0.0.1:25",
+            "smtp://user:s3cret@127.0.0.1:25?tls=opportunistic",
+            "smtp://user:s3cret@127.0.0.1:25?x=tls=required",
+            "SMTP://user:s3cret@127.0.0.1:25",
+        ] {
+            let err = config(&[("SMTP_URL", url)]).unwrap_err().to_string();
+            assert!(err.contains("SMTP_URL"), "{url}: {err}");
+            assert!(
+                err.contains("smtps://") && err.contains("tls=required"),
+                "{err}"
+            );
+            assert!(!err.contains("s3cret"), "{err}");
+        }
+        for url in [
+            "smtps://user:s3cret@127.0.0.1:465",
+            "smtp://user:s3cret@127.0.0.1:587?tls=required",
+            "smtp://127.0.0.1:2525",
+            "smtp://127.0.0.1:2525?tls=opportunistic",
+        ] {
+            let c = config(&[("SMTP_URL", url)]).unwrap_or_else(|e| panic!("{url}: {e}"));
+            assert_eq!(c.smtp_url.as_deref(), Some(url));
         }
     }
 

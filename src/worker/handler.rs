@@ -48,8 +48,15 @@ impl EmailHandler {
                 Ok(json!({"transport": "file", "path": path.display().to_string()}))
             }
             Ok(Delivered::Smtp) => Ok(json!({"transport": "smtp"})),
-            Err(MailError::Transient(reason)) => Err(JobError::Retryable(reason)),
-            Err(MailError::Permanent(reason)) => Err(JobError::Unrecoverable(reason)),
+            // The user id, not the address, says whose email it was (the jobId is on the line).
+            Err(MailError::Transient(reason)) => Err(JobError::Retryable(format!(
+                "user {}: {reason}",
+                mail.user_id
+            ))),
+            Err(MailError::Permanent(reason)) => Err(JobError::Unrecoverable(format!(
+                "user {}: {reason}",
+                mail.user_id
+            ))),
         }
     }
 }

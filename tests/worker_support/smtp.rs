@@ -134,6 +134,16 @@ pub struct Aiosmtpd {
 
 impl Aiosmtpd {
     pub fn start(python: &Path, dir: &Path, refuse_first: u32) -> Aiosmtpd {
+        Self::spawn(python, dir, refuse_first, "")
+    }
+
+    /// A server that answers `550 5.1.1 <address>: Recipient address rejected` to every
+    /// recipient containing `reject`.
+    pub fn start_rejecting(python: &Path, dir: &Path, reject: &str) -> Aiosmtpd {
+        Self::spawn(python, dir, 0, reject)
+    }
+
+    fn spawn(python: &Path, dir: &Path, refuse_first: u32, reject: &str) -> Aiosmtpd {
         let port = TcpListener::bind("127.0.0.1:0")
             .expect("bind")
             .local_addr()
@@ -153,6 +163,7 @@ impl Aiosmtpd {
             .env("PYTHONPATH", support)
             .env("SINK_DIR", dir)
             .env("SINK_REFUSE_FIRST", refuse_first.to_string())
+            .env("SINK_REJECT_RCPT", reject)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()

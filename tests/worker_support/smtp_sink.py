@@ -1,5 +1,6 @@
 """An aiosmtpd handler for the worker tests: saves every message as a file in $SINK_DIR and
-answers 451 (try again later, as a greylisting server does) to the first $SINK_REFUSE_FIRST."""
+answers 451 (try again later, as a greylisting server does) to the first $SINK_REFUSE_FIRST.
+A recipient containing $SINK_REJECT_RCPT gets a 550 naming its address, as real servers do."""
 
 import os
 import uuid
@@ -9,6 +10,13 @@ class Sink:
     def __init__(self):
         self.dir = os.environ["SINK_DIR"]
         self.refuse = int(os.environ.get("SINK_REFUSE_FIRST", "0"))
+        self.reject = os.environ.get("SINK_REJECT_RCPT", "")
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        if self.reject and self.reject in address:
+            return "550 5.1.1 <%s>: Recipient address rejected: User unknown" % address
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
 
     async def handle_DATA(self, server, session, envelope):
         if self.refuse > 0:

@@ -43,7 +43,7 @@ pub fn run(cli: Cli) -> CliResult {
         Command::Status(args) => status::run(global, &args),
         Command::Signal(args) => signal::run(global, &args),
         Command::Logs(args) => logs::run(global, &args),
-        Command::Config(super::ConfigCommand::Check) => config::check(global),
+        Command::Config(super::ConfigCommand::Check(args)) => config::check(global, &args),
         Command::Startup(args) => startup::run(global, &args),
         Command::Completions(args) => completions::run(&args),
         Command::Queue(args) => queue::run(&args),

@@ -24,6 +24,47 @@ pub enum MailError {
     Permanent(String),
 }
 
+/// `text` with every email address in it replaced by `<address>`: an SMTP server's reply names
+/// the recipient (`550 5.1.1 <ann@example.com>: Recipient address rejected`), and such a reply
+/// is logged and stored as the job's failure. An address in angle brackets loses them too.
+pub fn redact_addresses(text: &str) -> String {
+    const REDACTED: &str = "<address>";
+    let local = |c: char| c.is_alphanumeric() || "!#$%&'*+-/=?^_`{|}~.".contains(c);
+    let domain = |c: char| c.is_alphanumeric() || "-.[]:".contains(c);
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find('@') {
+        let start = rest[..at]
+            .char_indices()
+            .rev()
+            .take_while(|&(_, c)| local(c))
+            .last()
+            .map_or(at, |(i, _)| i);
+        let end = rest[at + 1..]
+            .char_indices()
+            .find(|&(_, c)| !domain(c))
+            .map_or(rest.len(), |(i, _)| at + 1 + i);
+        let domain_part = rest[at + 1..end].trim_end_matches(['.', ':']);
+        let end = at + 1 + domain_part.len();
+        if start == at || !domain_part.chars().any(char::is_alphanumeric) {
+            out.push_str(&rest[..=at]);
+            rest = &rest[at + 1..];
+            continue;
+        }
+        let bracketed = rest[..start].ends_with('<') && rest[end..].starts_with('>');
+        let (start, end) = if bracketed {
+            (start - 1, end + 1)
+        } else {
+            (start, end)
+        };
+        out.push_str(&rest[..start]);
+        out.push_str(REDACTED);
+        rest = &rest[end..];
+    }
+    out.push_str(rest);
+    out
+}
+
 /// Where an email went.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Delivered {
@@ -58,6 +99,37 @@ impl Transport {
         match self {
             Transport::Outbox(_) => "file",
             Transport::Smtp(_) => "smtp",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redact_addresses;
+
+    #[test]
+    fn addresses_are_redacted_from_replies() {
+        let cases = [
+            (
+                "permanent error (550): 5.1.1 <ann.lee+x@example.com>: Recipient address rejected",
+                "permanent error (550): 5.1.1 <address>: Recipient address rejected",
+            ),
+            (
+                "550 No such user bob@mail.example.org. Bye",
+                "550 No such user <address>. Bye",
+            ),
+            (
+                "to a@b, c@d and zoë@exämple.de",
+                "to <address>, <address> and <address>",
+            ),
+            ("user@[192.0.2.1]: refused", "<address>: refused"),
+            ("RCPT TO:<ann@example.com> 550", "RCPT TO:<address> 550"),
+        ];
+        for (reply, redacted) in cases {
+            assert_eq!(redact_addresses(reply), redacted, "{reply}");
+        }
+        for unchanged in ["451 4.7.1 greylisted", "a @ b", "@home", "50@ 3", "x@."] {
+            assert_eq!(redact_addresses(unchanged), unchanged);
         }
     }
 }

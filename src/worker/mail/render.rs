@@ -1,19 +1,26 @@
 //! The welcome email: a multipart/alternative message with a plain-text and an HTML part.
 
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
 use lettre::Message;
+use lettre::message::header::{HeaderName, HeaderValue};
 use lettre::message::{Mailbox, MultiPart};
 
+use crate::domain::user::name_problem;
 use crate::queue::jobs::WelcomeEmail;
 
-/// Why an email could not be built (the job's data is at fault; retrying cannot help).
+/// Why an email could not be built (the job's data is at fault; retrying cannot help). No
+/// variant carries the recipient's address: these messages are logged.
 #[derive(Debug, thiserror::Error)]
 pub enum RenderError {
-    #[error("invalid recipient address {0:?}: {1}")]
-    Address(String, String),
+    #[error("invalid recipient address: {0}")]
+    Address(String),
     #[error("the recipient's name is empty")]
     EmptyName,
-    #[error("the recipient's name contains control characters")]
-    ControlCharacters,
+    /// The name breaks the API's rule for names ([`name_problem`]): a producer other than the
+    /// API (the Node app) sent it.
+    #[error("the recipient's name {0}")]
+    Name(&'static str),
     #[error("cannot build the message: {0}")]
     Build(String),
 }
@@ -28,15 +35,17 @@ pub fn welcome(mail: &WelcomeEmail, from: &Mailbox, job_id: &str) -> Result<Mess
     if name.is_empty() {
         return Err(RenderError::EmptyName);
     }
-    // A newline in a header value would let the data add headers (`Bcc:`) to the email.
-    if name.chars().any(char::is_control) {
-        return Err(RenderError::ControlCharacters);
+    // A newline in a header value would let the data add headers (`Bcc:`) to the email; an
+    // encoded word, a bidi control or a zero-width character would make the name read as
+    // something it is not.
+    if let Some(problem) = name_problem(name) {
+        return Err(RenderError::Name(problem));
     }
     let address = mail
         .email
         .trim()
         .parse::<lettre::Address>()
-        .map_err(|e| RenderError::Address(mail.email.clone(), e.to_string()))?;
+        .map_err(|e| RenderError::Address(e.to_string()))?;
     let to = Mailbox::new(Some(name.to_owned()), address);
     let domain = from.email.domain();
     let text = format!(
@@ -50,10 +59,42 @@ pub fn welcome(mail: &WelcomeEmail, from: &Mailbox, job_id: &str) -> Result<Mess
     Message::builder()
         .from(from.clone())
         .to(to)
-        .subject(format!("Welcome, {name}!"))
+        .raw_header(subject(name))
         .message_id(Some(format!("<{}@{domain}>", message_id_part(job_id))))
         .multipart(MultiPart::alternative_plain_html(text, html))
         .map_err(|e| RenderError::Build(e.to_string()))
+}
+
+/// The bytes of the name put in one encoded word: 40 base64 characters, so `Subject: Welcome, `
+/// and the word fit in 76 columns, as do the folded lines after it.
+const ENCODED_WORD_BYTES: usize = 30;
+
+/// `Subject: Welcome, NAME!`, the name encoded as it is in `To:`: a name of plain ASCII
+/// (letters, digits, space, `-_.',`) as it is, any other as RFC 2047 encoded words
+/// (`=?utf-8?b?…?=`), folded. lettre would leave an ASCII word such as `=?utf-8?b?…?=` raw, for
+/// the reader to decode into anything; as the content of an encoded word it is plain text.
+fn subject(name: &str) -> HeaderValue {
+    let header = HeaderName::new_from_ascii_str("Subject");
+    let raw = format!("Welcome, {name}!");
+    let plain = name
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || " -_.',".contains(c));
+    if plain {
+        return HeaderValue::new(header, raw);
+    }
+    let text = format!("{name}!");
+    let mut words = Vec::new();
+    let mut rest = text.as_str();
+    while !rest.is_empty() {
+        let mut end = rest.len().min(ENCODED_WORD_BYTES);
+        while !rest.is_char_boundary(end) {
+            end -= 1;
+        }
+        words.push(format!("=?utf-8?b?{}?=", STANDARD.encode(&rest[..end])));
+        rest = &rest[end..];
+    }
+    let encoded = format!("Welcome, {}", words.join("\r\n "));
+    HeaderValue::dangerous_new_pre_encoded(header, raw, encoded)
 }
 
 fn escape_html(text: &str) -> String {
@@ -114,13 +155,78 @@ mod tests {
     #[test]
     fn bad_addresses_and_empty_names_are_refused() {
         let from: Mailbox = "no-reply@example.com".parse().unwrap();
-        assert!(matches!(
-            welcome(&mail("A", "not-an-address"), &from, "j"),
-            Err(RenderError::Address(..))
-        ));
+        let err = welcome(&mail("A", "not-an-address"), &from, "j").unwrap_err();
+        assert!(matches!(err, RenderError::Address(..)));
+        assert!(!err.to_string().contains("not-an-address"), "{err}");
         assert!(matches!(
             welcome(&mail(" ", "a@example.com"), &from, "j"),
             Err(RenderError::EmptyName)
         ));
+    }
+
+    #[test]
+    fn names_the_api_would_refuse_are_refused() {
+        let from: Mailbox = "no-reply@example.com".parse().unwrap();
+        for bad in [
+            "=?utf-8?b?YWRtaW4=?=",
+            "Ann\r\nBcc: x@example.com",
+            "Ann\u{202E}",
+            "A\u{200B}nn",
+        ] {
+            assert!(
+                matches!(
+                    welcome(&mail(bad, "a@example.com"), &from, "j"),
+                    Err(RenderError::Name(_))
+                ),
+                "{bad:?}"
+            );
+        }
+    }
+
+    /// The `Subject:` header of `message`, unfolded.
+    fn subject_of(message: &Message) -> String {
+        let raw = String::from_utf8(message.formatted()).unwrap();
+        let start = raw.find("\r\nSubject: ").unwrap() + 2;
+        let mut header = String::new();
+        for (i, line) in raw[start..].split("\r\n").enumerate() {
+            if i > 0 && !line.starts_with(' ') {
+                break;
+            }
+            assert!(line.len() <= 76, "{line:?}");
+            header.push_str(line);
+        }
+        header
+    }
+
+    fn decode_words(header: &str) -> String {
+        let value = header.strip_prefix("Subject: Welcome, ").unwrap();
+        let mut out = Vec::new();
+        for word in value.split(' ') {
+            let b64 = word
+                .strip_prefix("=?utf-8?b?")
+                .and_then(|w| w.strip_suffix("?="))
+                .unwrap_or_else(|| panic!("not an encoded word: {word:?} in {header:?}"));
+            out.extend(STANDARD.decode(b64).unwrap());
+        }
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn the_subject_encodes_the_name_unless_it_is_plain_ascii() {
+        let from: Mailbox = "no-reply@example.com".parse().unwrap();
+        let plain = welcome(&mail("Ada O'Hara-Byron", "a@example.com"), &from, "j").unwrap();
+        assert_eq!(subject_of(&plain), "Subject: Welcome, Ada O'Hara-Byron!");
+        for name in [
+            "Zoë",
+            "José Ñúñez",
+            "李小龙 and a long name that needs more than one encoded word, folded",
+            "Ann \"=? x ?\" <b@example.com>",
+            "🙂🙂🙂🙂🙂🙂🙂🙂🙂🙂🙂🙂🙂🙂🙂🙂🙂🙂🙂🙂",
+        ] {
+            let message = welcome(&mail(name, "a@example.com"), &from, "j").unwrap();
+            let header = subject_of(&message);
+            assert!(header.is_ascii(), "{header:?}");
+            assert_eq!(decode_words(&header), format!("{name}!"), "{header:?}");
+        }
     }
 }

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 
-use super::MailError;
+use super::{MailError, redact_addresses};
 
 /// How long one SMTP conversation step may take before the attempt fails.
 pub const TIMEOUT: Duration = Duration::from_secs(30);
@@ -32,14 +32,19 @@ impl Smtp {
     /// Sends one message.
     ///
     /// # Errors
-    /// [`MailError::Permanent`] for a 5xx reply, else [`MailError::Transient`].
+    /// [`MailError::Permanent`] for a 5xx reply, else [`MailError::Transient`]; the server's
+    /// reply in either has its email addresses redacted (it often names the recipient).
     pub async fn send(&self, message: Message) -> Result<(), MailError> {
         match self.transport.send(message).await {
             Ok(_) => Ok(()),
             Err(e) if e.is_permanent() => Err(MailError::Permanent(format!(
-                "SMTP server refused the email: {e}"
+                "SMTP server refused the email: {}",
+                redact_addresses(&e.to_string())
             ))),
-            Err(e) => Err(MailError::Transient(format!("SMTP delivery failed: {e}"))),
+            Err(e) => Err(MailError::Transient(format!(
+                "SMTP delivery failed: {}",
+                redact_addresses(&e.to_string())
+            ))),
         }
     }
 }
