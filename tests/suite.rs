@@ -17,12 +17,12 @@ mod tls_support;
 mod worker_support;
 
 mod abuse;
-mod auth;
 mod api_http;
 mod api_mongo;
 mod api_products;
 mod api_redis;
 mod api_users;
+mod auth;
 mod bad_input;
 mod deploy;
 mod e2e;

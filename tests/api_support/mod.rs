@@ -450,11 +450,24 @@ impl App {
     pub async fn create_account(&self, email: &str, admin: bool) -> String {
         if admin {
             let (code, out, err) = self.svc_user(
-                &["create", "--email", email, "--name", "Admin", "--admin", "--password-stdin"],
+                &[
+                    "create",
+                    "--email",
+                    email,
+                    "--name",
+                    "Admin",
+                    "--admin",
+                    "--password-stdin",
+                ],
                 PASSWORD,
             );
             assert_eq!(code, 0, "svc user create: {out} {err}");
-            out.rsplit("(id ").next().unwrap().trim().trim_end_matches(')').to_owned()
+            out.rsplit("(id ")
+                .next()
+                .unwrap()
+                .trim()
+                .trim_end_matches(')')
+                .to_owned()
         } else {
             let body = serde_json::json!({"name": "User", "email": email, "password": PASSWORD});
             let created = self
