@@ -8,10 +8,12 @@
 //! - [`control`]: the Unix-socket server and client, the state folder and pid-file lock.
 //! - [`supervisor`]: the daemon: one actor per instance, restart policy, reaping, readiness.
 //! - [`logs`]: capture of the children's output and the single log writer.
-//! - [`api`], [`worker`], [`queue`]: the service the daemon runs by default.
+//! - [`api`], [`worker`], [`queue`]: the service the daemon runs by default; [`data_dir`]: its
+//!   private folder.
 //! - [`domain`] (validated products, users, ids), [`query`] (query string → typed query) and
 //!   [`store`] (repository traits + the SQLite backend): the API's layers below HTTP.
-//! - [`telemetry`], [`shutdown`], [`sd_notify`], [`sqlite`]: shared plumbing.
+//! - [`telemetry`], [`shutdown`], [`sd_notify`], [`sqlite`]: shared plumbing; [`secure_fs`]: the
+//!   checks behind private folders and files never written through a planted link.
 //!
 //! Dependencies flow one way: `cli → control → protocol`; `supervisor → logs, config`; the
 //! service never imports the supervisor.
@@ -21,12 +23,14 @@ pub mod auth;
 pub mod cli;
 pub mod config;
 pub mod control;
+pub mod data_dir;
 pub mod domain;
 pub mod logs;
 pub mod protocol;
 pub mod query;
 pub mod queue;
 pub mod sd_notify;
+pub mod secure_fs;
 pub mod shutdown;
 pub mod sqlite;
 pub mod store;

@@ -18,7 +18,9 @@ use tracing_subscriber::registry::LookupSpan;
 /// Installs a JSON-lines subscriber writing to `sink`, filtered by `$LOG_LEVEL`
 /// (an `EnvFilter` directive such as `info` or `svc=debug`), defaulting to `info`.
 ///
-/// A second call is ignored, so tests may call it freely.
+/// A second call is ignored, so tests may call it freely. A line that cannot be written (the
+/// disk of `svc.log` is full) is lost quietly: reporting it would write to the same full stderr,
+/// and a failed `eprintln!` panics.
 pub fn init_json<W>(sink: W)
 where
     W: for<'w> MakeWriter<'w> + Send + Sync + 'static,
@@ -27,6 +29,7 @@ where
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .fmt_fields(JsonFields::new())
+        .log_internal_errors(false)
         .event_format(JsonLines)
         .with_writer(sink)
         .try_init();

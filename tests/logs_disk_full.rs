@@ -1,16 +1,66 @@
 //! A full disk: the daemon keeps supervising, counts the lines it cannot write (shown by
 //! `svc status`), and writes again by itself once there is space.
 //!
-//! The full disk is real: the current log file is a symlink to `/dev/full`, where every write
-//! fails with ENOSPC; removing the symlink is space coming back.
+//! The full disk is real: the log folder is a small tmpfs filled to the last byte, where every
+//! write fails with ENOSPC; deleting the file that fills it is space coming back. (A symlink to
+//! `/dev/full` would be refused as a planted link, see `private_files.rs`.) Mounting needs root,
+//! which the tests have in CI.
 
 use crate::harness;
 use crate::logs_support;
 
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::Command;
 use std::time::Duration;
 
 use harness::{Project, assert_ok, stdout, wait_for};
 use logs_support::records;
+
+/// A tmpfs mounted on a folder, unmounted (lazily: the daemon may still hold files) on drop.
+struct SmallDisk {
+    dir: PathBuf,
+}
+
+impl SmallDisk {
+    fn mount(dir: &Path, size: &str) -> SmallDisk {
+        std::fs::create_dir_all(dir).unwrap();
+        let out = Command::new("mount")
+            .args([
+                "-t",
+                "tmpfs",
+                "-o",
+                &format!("size={size},mode=0750"),
+                "tmpfs",
+            ])
+            .arg(dir)
+            .output()
+            .expect("run mount");
+        assert!(
+            out.status.success(),
+            "cannot mount a tmpfs (the test needs root): {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        SmallDisk {
+            dir: dir.to_path_buf(),
+        }
+    }
+
+    /// Fills the disk with one file; deleting it is space coming back.
+    fn fill(&self) -> PathBuf {
+        let filler = self.dir.join("filler");
+        let mut file = std::fs::File::create(&filler).unwrap();
+        let block = vec![0u8; 4096];
+        while file.write_all(&block).is_ok() {}
+        filler
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("-l").arg(&self.dir).status();
+    }
+}
 
 #[test]
 fn lines_that_cannot_be_written_are_counted_and_writing_resumes() {
@@ -21,9 +71,8 @@ command = ["sh", "-c", "i=0; while true; do i=$((i+1)); echo tick $i; sleep 0.02
 "#,
     );
     let logs = project.path("logs");
-    std::fs::create_dir_all(&logs).unwrap();
-    let current = logs.join("app.log.000001");
-    std::os::unix::fs::symlink("/dev/full", &current).unwrap();
+    let disk = SmallDisk::mount(&logs, "256k");
+    let filler = disk.fill();
     project.start();
 
     let dropped = |project: &Project| {
@@ -47,7 +96,7 @@ command = ["sh", "-c", "i=0; while true; do i=$((i+1)); echo tick $i; sleep 0.02
     );
 
     // Space comes back.
-    std::fs::remove_file(&current).unwrap();
+    std::fs::remove_file(&filler).unwrap();
     let mut all = Vec::new();
     let resumed = wait_for(Duration::from_secs(20), || {
         all = records(&logs, "app.log");

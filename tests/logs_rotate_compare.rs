@@ -45,7 +45,11 @@ fn ours(dir: &std::path::Path) -> Figures {
         compress: true,
     };
     let family = Family::new(dir, "app.log");
-    let mut log = RotatingFile::open(family.clone(), policy, Some(compressor)).unwrap();
+    let rule = svc::secure_fs::FileRule {
+        mode: 0o640,
+        group: None,
+    };
+    let mut log = RotatingFile::open(family.clone(), policy, Some(compressor), rule).unwrap();
     let mut longest = Duration::ZERO;
     let start = Instant::now();
     for i in 0..RECORDS {

@@ -38,6 +38,7 @@ mod logs_follow;
 mod logs_rotate_compare;
 mod logs_rotation;
 mod operations;
+mod private_files;
 mod queue_cli;
 mod queue_contract;
 mod queue_contract_redis;

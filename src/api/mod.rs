@@ -202,6 +202,13 @@ pub fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    if uses_data_dir(&settings)
+        && let Err(error) = crate::data_dir::prepare(&settings.data_dir)
+    {
+        tracing::error!(%error, "refusing to start");
+        eprintln!("svc api: {error}");
+        return ExitCode::from(2);
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -216,6 +223,14 @@ pub fn main() -> ExitCode {
     // Requests cut off by the drain timeout may still hold blocking tasks: do not wait forever.
     runtime.shutdown_timeout(Duration::from_millis(500));
     code
+}
+
+/// Whether the API keeps anything in `DATA_DIR`: the embedded store or queue, or the key file.
+/// With MongoDB, Redis and `AUTH_SECRET` it does not, and the folder is not checked.
+fn uses_data_dir(settings: &Settings) -> bool {
+    matches!(settings.database, settings::Database::Embedded)
+        || matches!(settings.queue, crate::queue::Backend::Sqlite { .. })
+        || settings.auth.secret.is_none()
 }
 
 async fn serve(settings: Settings) -> ExitCode {

@@ -67,8 +67,12 @@ pub struct Config {
     pub file: PathBuf,
     /// Where `svc.pid` and `svc.sock` live (mode 0700).
     pub state_dir: PathBuf,
-    /// Where the daemon writes the programs' logs and its own `svc.log`.
+    /// Where the daemon writes the programs' logs and its own `svc.log` (0750, refused when it
+    /// is a symlink, another user's, or writable by group or others).
     pub log_dir: PathBuf,
+    /// `[daemon] log_group`: the log folder and files get this group, which may read them.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub log_group: Option<LogGroup>,
     /// Where the daemon serves Prometheus metrics (`[daemon] metrics`); no TCP port when `None`.
     pub metrics: Option<std::net::SocketAddr>,
     /// Log rotation for every program without an override.
@@ -77,6 +81,13 @@ pub struct Config {
     pub env: BTreeMap<String, String>,
     /// In the order of their names.
     pub programs: Vec<Program>,
+}
+
+/// A group by name and id.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct LogGroup {
+    pub name: String,
+    pub gid: u32,
 }
 
 /// Size-based rotation of the log files.

@@ -9,7 +9,7 @@ use serde::{Deserialize, Deserializer, Serialize};
 use toml::Spanned;
 
 use super::values::{ByteSize, EnvValue, HumanDuration, SignalName};
-use super::{Config, ConfigError, LogPolicy, Problem, Program, Ready, RestartPolicy};
+use super::{Config, ConfigError, LogGroup, LogPolicy, Problem, Program, Ready, RestartPolicy};
 
 /// Most instances one program may ask for; beyond this is a typo, not a plan.
 const MAX_INSTANCES: u32 = 256;
@@ -36,6 +36,8 @@ struct RawDaemon {
     log_dir: PathBuf,
     /// `IP:PORT` for the daemon's Prometheus endpoint; off when absent.
     metrics: Option<std::net::SocketAddr>,
+    /// A group (name or id) that may read the logs.
+    log_group: Option<Spanned<String>>,
 }
 
 impl Default for RawDaemon {
@@ -44,6 +46,7 @@ impl Default for RawDaemon {
             state_dir: default_state_dir(),
             log_dir: default_log_dir(),
             metrics: None,
+            log_group: None,
         }
     }
 }
@@ -234,6 +237,10 @@ pub(super) fn resolve(
         found: Vec::new(),
     };
     let logs = raw.logs.over(DEFAULT_LOGS);
+    let log_group = raw
+        .daemon
+        .log_group
+        .and_then(|name| resolve_log_group(&mut problems, name));
     let mut env = dotenv;
     env.extend(raw.env.into_iter().map(|(k, v)| (k, v.0)));
     check_env_names(&mut problems, "env", 0..0, env.keys());
@@ -253,6 +260,7 @@ pub(super) fn resolve(
         file: file.to_path_buf(),
         state_dir: dir.join(raw.daemon.state_dir),
         log_dir: dir.join(raw.daemon.log_dir),
+        log_group,
         metrics: raw.daemon.metrics,
         logs,
         env,
@@ -407,6 +415,28 @@ fn resolve_program(
     }
 }
 
+/// `[daemon] log_group`: a group name, or a numeric gid, that exists.
+fn resolve_log_group(problems: &mut Problems<'_>, name: Spanned<String>) -> Option<LogGroup> {
+    let span = name.span();
+    let name = name.into_inner();
+    let found = match name.parse::<u32>() {
+        Ok(gid) => nix::unistd::Group::from_gid(nix::unistd::Gid::from_raw(gid)),
+        Err(_) => nix::unistd::Group::from_name(&name),
+    };
+    let message = match found {
+        Ok(Some(group)) => {
+            return Some(LogGroup {
+                name,
+                gid: group.gid.as_raw(),
+            });
+        }
+        Ok(None) => format!("no group {name:?} on this system"),
+        Err(error) => format!("cannot look up group {name:?}: {error}"),
+    };
+    problems.add(span, "daemon.log_group".into(), message);
+    None
+}
+
 fn resolve_ready(table: ReadyTable) -> Result<Ready, String> {
     let timeout = table.timeout.map_or(DEFAULT_READY_TIMEOUT, |t| t.0);
     if let Some(after) = table.uptime {
@@ -481,6 +511,33 @@ mod tests {
         let config = load(text).expect("svc.toml parses");
         assert!(config.program("api").is_some());
         assert!(config.program("worker").is_some());
+    }
+
+    #[test]
+    fn log_group_names_a_group_that_exists() {
+        let config = load("[daemon]\nlog_group = \"root\"\n").unwrap();
+        assert_eq!(
+            config.log_group,
+            Some(LogGroup {
+                name: "root".into(),
+                gid: 0
+            })
+        );
+        assert_eq!(
+            load("[daemon]\nlog_group = \"0\"\n")
+                .unwrap()
+                .log_group
+                .map(|g| g.gid),
+            Some(0)
+        );
+        assert!(load("").unwrap().log_group.is_none());
+        let found = problems("[daemon]\nstate_dir = \"run\"\nlog_group = \"no-such-group-here\"\n");
+        assert_eq!(
+            found,
+            vec![
+                "/x/svc.toml:3:13: daemon.log_group: no group \"no-such-group-here\" on this system"
+            ]
+        );
     }
 
     #[test]

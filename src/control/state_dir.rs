@@ -1,21 +1,19 @@
-//! The daemon's state folder (`run/`): created 0700 and never a symlink; the pid file inside it is
+//! The daemon's state folder (`run/`): created 0700 and never a symlink (the checks are
+//! [`crate::secure_fs::prepare_dir`]'s, shared with the log folder); the pid file inside it is
 //! locked with `flock` for the daemon's whole life, so two racing `svc start` never make two
 //! daemons, and a pid file left by a killed daemon is recognised as stale (nobody holds its lock).
 
-use std::fs::{DirBuilder, File};
+use std::fs::File;
 use std::io::{Read, Seek, Write};
-use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
 use std::path::Path;
 
 use nix::fcntl::{Flock, FlockArg};
 
-/// Why the state folder or pid file cannot be used.
+use crate::secure_fs::{self, DirRule, GuardError};
+
+/// Why the pid file cannot be used.
 #[derive(Debug, thiserror::Error)]
 pub enum StateDirError {
-    #[error("{path} is a symlink; refusing to use it as the state folder")]
-    Symlink { path: String },
-    #[error("{path} belongs to uid {owner}, not to this user (uid {me})")]
-    NotOwner { path: String, owner: u32, me: u32 },
     #[error("a daemon is already running for this config (pid {pid})")]
     AlreadyRunning { pid: String },
     #[error("{path}: {source}")]
@@ -33,38 +31,22 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> StateDirError + '_ {
     }
 }
 
+/// The state folder: 0700, never a symlink, ours; a looser mode is tightened.
+const STATE_DIR: DirRule = DirRule {
+    what: "state_dir",
+    mode: 0o700,
+    refuse_writable: false,
+    follow_symlink: false,
+    group: None,
+};
+
 /// Creates `dir` with mode 0700 (and its parents as needed), or checks an existing one: not a
-/// symlink, owned by this user; a looser mode is tightened to 0700.
+/// symlink, owned by this user; a looser mode is tightened to 0700 (with a log line).
 ///
 /// # Errors
-/// A symlink, a folder of another user, or an I/O error.
-pub fn prepare(dir: &Path) -> Result<(), StateDirError> {
-    if let Some(parent) = dir.parent() {
-        std::fs::create_dir_all(parent).map_err(io(parent))?;
-    }
-    match DirBuilder::new().mode(0o700).create(dir) {
-        Ok(()) => {}
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
-        Err(e) => return Err(io(dir)(e)),
-    }
-    let meta = std::fs::symlink_metadata(dir).map_err(io(dir))?;
-    if meta.file_type().is_symlink() {
-        return Err(StateDirError::Symlink {
-            path: dir.display().to_string(),
-        });
-    }
-    let me = nix::unistd::geteuid().as_raw();
-    if meta.uid() != me {
-        return Err(StateDirError::NotOwner {
-            path: dir.display().to_string(),
-            owner: meta.uid(),
-            me,
-        });
-    }
-    if meta.mode() & 0o077 != 0 {
-        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)).map_err(io(dir))?;
-    }
-    Ok(())
+/// A symlink, a folder of another user, or an I/O error, naming the folder and the fix.
+pub fn prepare(dir: &Path) -> Result<(), GuardError> {
+    secure_fs::prepare_dir(dir, &STATE_DIR)
 }
 
 /// The locked pid file; the lock is released when this is dropped (or the process dies).
@@ -123,6 +105,7 @@ impl Drop for PidFile {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
 
     #[test]
     fn state_dir_is_private_and_symlinks_are_refused() {
@@ -135,7 +118,7 @@ mod tests {
         assert_eq!(std::fs::metadata(&dir).unwrap().mode() & 0o777, 0o700);
         let link = tmp.path().join("link");
         std::os::unix::fs::symlink(&dir, &link).unwrap();
-        assert!(matches!(prepare(&link), Err(StateDirError::Symlink { .. })));
+        assert!(matches!(prepare(&link), Err(GuardError::Symlink { .. })));
     }
 
     #[test]

@@ -10,6 +10,7 @@
 use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::{self, BufReader, Read};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use flate2::read::MultiGzDecoder;
@@ -108,24 +109,38 @@ impl Family {
 
     /// Opens file `seq` for reading: the plain file when it is there, else its `.gz` (which a
     /// compression may have replaced it with meanwhile). `Ok(None)` when neither exists
-    /// (retention deleted it).
+    /// (retention deleted it). A symlink is not followed: the writer never makes one in the
+    /// series, so it was planted there, and it counts as absent.
     ///
     /// # Errors
     /// The file exists but cannot be opened.
     pub fn open(&self, seq: u64) -> io::Result<Option<Opened>> {
-        match File::open(self.path(seq)) {
+        match open_no_link(&self.path(seq)) {
             Ok(file) => return Ok(Some(Opened::Plain(file))),
-            Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
+            Err(e) if !is_absent(&e) => return Err(e),
             Err(_) => {}
         }
-        match File::open(self.gz_path(seq)) {
+        match open_no_link(&self.gz_path(seq)) {
             Ok(file) => Ok(Some(Opened::Gz(Box::new(MultiGzDecoder::new(
                 BufReader::with_capacity(256 * 1024, file),
             ))))),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) if is_absent(&e) => Ok(None),
             Err(e) => Err(e),
         }
     }
+}
+
+/// Opens a file for reading without following a symlink.
+fn open_no_link(path: &Path) -> io::Result<File> {
+    File::options()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+        .open(path)
+}
+
+/// No such file, or a symlink (which [`open_no_link`] does not follow).
+fn is_absent(error: &io::Error) -> bool {
+    error.kind() == io::ErrorKind::NotFound || error.raw_os_error() == Some(libc::ELOOP)
 }
 
 /// A numbered file opened for reading.

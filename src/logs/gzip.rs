@@ -3,10 +3,12 @@
 //! `file.N` is compressed to `file.N.gz.tmp`, renamed to `file.N.gz` once complete (so a `.gz`
 //! is always whole, for readers and after a crash), and only then is `file.N` removed. The
 //! thread runs at a lower priority: under load the programs and the writer come first, and the
-//! compression catches up when they are quiet.
+//! compression catches up when they are quiet. The file compressed is opened without following a
+//! link and checked like every log file, and the `.gz` is created exclusively with its mode and
+//! group ([`crate::secure_fs`]), so a planted link is never read into a log nor truncated.
 
-use std::fs::File;
 use std::io::{self, BufReader, BufWriter};
+use std::os::unix::fs::MetadataExt;
 use std::sync::mpsc;
 use std::thread::JoinHandle;
 
@@ -14,6 +16,7 @@ use flate2::write::GzEncoder;
 
 use super::family::Family;
 use super::rotate::remove_quietly;
+use crate::secure_fs::{self, FileRule, OpenError};
 
 /// gzip level of rotated files: the fastest. On JSON log lines it makes files ~9% larger than the
 /// default level 6 (7.0x instead of 7.7x) for ~60% of the CPU, which the programs and the writer
@@ -71,14 +74,20 @@ fn lower_priority() {
 /// deleted meanwhile is skipped, or its fresh `.gz` removed.
 fn compress(family: &Family, seq: u64) -> io::Result<()> {
     let source_path = family.path(seq);
-    let source = match File::open(&source_path) {
-        Ok(file) => file,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
-        Err(e) => return Err(e),
+    let (source, meta) = match secure_fs::open_read(&source_path) {
+        Ok(Some(opened)) => opened,
+        Ok(None) => return Ok(()),
+        Err(OpenError::Refused(refusal)) => return Err(io::Error::other(refusal.to_string())),
+        Err(OpenError::Io(e)) => return Err(e),
+    };
+    let rule = FileRule {
+        mode: meta.mode() & 0o777,
+        group: Some(meta.gid()),
     };
     let tmp = family.gz_tmp_path(seq);
+    remove_quietly(&tmp);
     let written = (|| {
-        let out = BufWriter::with_capacity(256 * 1024, File::create(&tmp)?);
+        let out = BufWriter::with_capacity(256 * 1024, secure_fs::create_new(&tmp, &rule)?);
         let mut encoder = GzEncoder::new(out, flate2::Compression::new(GZIP_LEVEL));
         io::copy(
             &mut BufReader::with_capacity(256 * 1024, source),

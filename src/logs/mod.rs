@@ -18,6 +18,12 @@
 //! A program whose `logs = {...}` differs from `[logs]` also gets its own log,
 //! `logs/programs/<name>.log`, rotated by its own policy (its lines stay in `app.log` too, which
 //! holds everything); `svc logs <name>` reads that one.
+//!
+//! The log folder is private ([`Layout::prepare`]: 0750, ours, refused when it is a symlink or
+//! group or others may write to it) and every file in it is opened without following a link and
+//! checked before it is written, cut or rotated ([`crate::secure_fs`]): a planted link or a file
+//! of another user is refused (left alone, logged to `svc.log`, listed by `svc status`) and the
+//! writer goes on in the next numbered file. Log files are 0640, in `log_group` when it is set.
 
 pub mod capture;
 pub mod family;
@@ -43,6 +49,7 @@ pub use family::Family;
 pub use record::{Level, Stream};
 
 use crate::config::{Config, LogPolicy};
+use crate::secure_fs::{self, DirRule, FileRule, GuardError};
 use gzip::Compressor;
 use writer::{Entry, Sinks, Stats, Writer};
 
@@ -58,6 +65,10 @@ pub struct Layout {
     pub policy: LogPolicy,
     /// Programs whose own `logs` policy differs from `[logs]`.
     pub programs: BTreeMap<String, LogPolicy>,
+    /// `[daemon] log_group`: the folder and the files get this group, which may read them.
+    pub group: Option<u32>,
+    /// The daemon's own `svc.log` (its older copy is `svc.log.1`), checked at start.
+    pub daemon_log: PathBuf,
 }
 
 impl Layout {
@@ -72,6 +83,37 @@ impl Layout {
             dir: config.log_dir.clone(),
             policy: config.logs,
             programs,
+            group: config.log_group.as_ref().map(|g| g.gid),
+            daemon_log: config.daemon_log_path(),
+        }
+    }
+
+    /// Creates the log folder (and `programs/` when a program has its own log) 0750, or checks
+    /// the existing one: not a symlink, ours, not writable by group or others; a looser mode is
+    /// tightened to 0750 (with a log line), and `log_group` given.
+    ///
+    /// # Errors
+    /// [`GuardError`] naming the folder and the fix.
+    pub fn prepare(&self) -> Result<(), GuardError> {
+        let rule = DirRule {
+            what: "log_dir",
+            mode: 0o750,
+            refuse_writable: true,
+            follow_symlink: false,
+            group: self.group,
+        };
+        secure_fs::prepare_dir(&self.dir, &rule)?;
+        if !self.programs.is_empty() {
+            secure_fs::prepare_dir(&self.dir.join("programs"), &rule)?;
+        }
+        Ok(())
+    }
+
+    /// What every log file is: 0640, in `log_group` when set.
+    pub fn file_rule(&self) -> FileRule {
+        FileRule {
+            mode: 0o640,
+            group: self.group,
         }
     }
 
@@ -156,15 +198,30 @@ struct Shared {
 }
 
 impl LogHandle {
-    /// Opens the logs of `layout` and starts the writer thread (and the gzip thread behind it).
+    /// Opens the logs of `layout` (whose folders [`Layout::prepare`] made safe) and starts the
+    /// writer thread (and the gzip thread behind it).
     ///
     /// # Errors
     /// A log folder cannot be created or read, or a thread cannot be started.
     pub fn start(layout: &Layout) -> std::io::Result<(LogHandle, JoinHandle<()>)> {
+        let stats = Arc::new(Stats::default());
+        let mut older = layout.daemon_log.clone().into_os_string();
+        older.push(".1");
+        for path in [layout.daemon_log.clone(), PathBuf::from(older)] {
+            match secure_fs::inspect(&path, &layout.file_rule()) {
+                Ok(()) => {}
+                Err(secure_fs::OpenError::Refused(refusal)) => {
+                    tracing::error!(file = %refusal.path.display(), reason = %refusal.why, "refusing a log file that is not svc's own: left alone, never written through");
+                    stats.refuse(refusal.to_string());
+                }
+                Err(secure_fs::OpenError::Io(error)) => {
+                    tracing::warn!(%error, file = %path.display(), "cannot check the daemon's log");
+                }
+            }
+        }
         let (compressor, gzip) = Compressor::start()?;
         let sinks = Sinks::open(layout, &compressor)?;
         drop(compressor);
-        let stats = Arc::new(Stats::default());
         let writer = Writer::new(sinks, stats.clone());
         let (tx, rx) = mpsc::channel(CHANNEL_CHUNKS);
         let thread = tokio::task::spawn_blocking(move || {
@@ -252,5 +309,11 @@ impl LogHandle {
     /// Lines of every program that could not be written to `app.log`.
     pub fn dropped_total(&self) -> u64 {
         self.shared.stats.total()
+    }
+
+    /// The files in the log folder the writer refused (planted links, files of another user),
+    /// each saying why; they are left alone.
+    pub fn refused(&self) -> Vec<String> {
+        self.shared.stats.refused()
     }
 }

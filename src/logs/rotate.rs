@@ -16,18 +16,29 @@
 //! - A failed write (disk full, file gone) is cut back to the last whole line, the lines that
 //!   did not make it are handed back to the caller to count ([`Dropped`]), and the next write
 //!   reopens the file: writing resumes by itself when space returns.
+//! - Files are opened without following a link, new ones created exclusively, and each handle is
+//!   checked (a regular file of ours with one link) before it is cut, appended to or rotated
+//!   ([`secure_fs::open_append`]). A file that fails the check (a link someone planted, a file
+//!   of another user) is refused: left alone, logged, handed to the caller
+//!   ([`RotatingFile::take_refusals`]), and writing goes on in the next numbered file. The
+//!   checks run when a file is opened, not per record.
 
-use std::fs::{File, OpenOptions};
+use std::collections::HashSet;
+use std::fs::File;
 use std::io::{self, Write};
 use std::os::unix::fs::FileExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use super::family::{Family, Forms};
 use super::gzip::Compressor;
 use crate::config::LogPolicy;
+use crate::secure_fs::{self, FileRule, OpenError, Refusal};
 
 /// Buffered bytes that trigger a write even while more records are coming.
 const FLUSH_BYTES: usize = 256 * 1024;
+
+/// Refused files skipped in a row before opening gives up (and the write fails, counted).
+const MAX_REFUSED_IN_A_ROW: usize = 16;
 
 /// Lines that could not be written, identified by the tags they were pushed with.
 #[derive(Debug)]
@@ -67,13 +78,21 @@ pub struct RotatingFile {
     healthy: bool,
     /// Whether the last rotation failed (so the warning is logged once).
     rotation_failing: bool,
+    /// The mode and group of the files.
+    rule: FileRule,
+    /// Files refused since the caller last took them, and every file refused so far (each is
+    /// logged once).
+    refusals: Vec<Refusal>,
+    refused: HashSet<PathBuf>,
 }
 
 impl RotatingFile {
     /// Opens the log `family`: continues its newest file (cut back to its last whole line, in
     /// case the daemon died mid-write), compresses finished files a crash left uncompressed,
-    /// applies retention and points the symlink at the current file. A current file that cannot
-    /// be opened is not an error here: writes retry it, and count what they lose.
+    /// applies retention and points the symlink at the current file. Every file found is
+    /// checked, and a looser mode of ours tightened to `rule`; a refused one is left alone. A
+    /// current file that cannot be opened is not an error here: writes retry it, and count what
+    /// they lose.
     ///
     /// # Errors
     /// The folder cannot be created or read.
@@ -81,6 +100,7 @@ impl RotatingFile {
         family: Family,
         policy: LogPolicy,
         compressor: Option<Compressor>,
+        rule: FileRule,
     ) -> io::Result<RotatingFile> {
         std::fs::create_dir_all(&family.dir)?;
         remove_stale_tmp(&family)?;
@@ -102,6 +122,9 @@ impl RotatingFile {
             compressor,
             healthy: true,
             rotation_failing: false,
+            rule,
+            refusals: Vec::new(),
+            refused: HashSet::new(),
         };
         for (&old, forms) in files.range(..seq) {
             log.finish_leftover(old, *forms);
@@ -122,6 +145,41 @@ impl RotatingFile {
     /// Whether the last write reached the file.
     pub fn is_healthy(&self) -> bool {
         self.healthy
+    }
+
+    /// The files refused since the last call (each was logged when it was met).
+    pub fn take_refusals(&mut self) -> Vec<Refusal> {
+        std::mem::take(&mut self.refusals)
+    }
+
+    /// Logs a refused file (once) and keeps it for [`RotatingFile::take_refusals`].
+    fn refuse(&mut self, refusal: Refusal) {
+        if self.refused.insert(refusal.path.clone()) {
+            tracing::error!(
+                file = %refusal.path.display(),
+                reason = %refusal.why,
+                "refusing a log file that is not svc's own (a planted link, another user's file): left alone, never written through; remove it"
+            );
+            self.refusals.push(refusal);
+        }
+    }
+
+    /// Opens file `seq` to append or, when it is refused, the next number that is not. Returns
+    /// the number opened and its file.
+    fn open_from(&mut self, mut seq: u64) -> io::Result<(u64, File)> {
+        for _ in 0..MAX_REFUSED_IN_A_ROW {
+            match secure_fs::open_append(&self.family.path(seq), &self.rule) {
+                Ok(file) => return Ok((seq, file)),
+                Err(OpenError::Refused(refusal)) => {
+                    self.refuse(refusal);
+                    seq += 1;
+                }
+                Err(OpenError::Io(error)) => return Err(error),
+            }
+        }
+        Err(io::Error::other(format!(
+            "{MAX_REFUSED_IN_A_ROW} log files in a row were refused"
+        )))
     }
 
     /// Appends one record (a whole line, newline included). Rotates first when the record would
@@ -189,17 +247,11 @@ impl RotatingFile {
     /// Starts the next numbered file. On failure the current file goes on (over its size) and the
     /// next record retries.
     fn rotate_now(&mut self) {
-        let next = self.seq + 1;
-        let opened = OpenOptions::new()
-            .append(true)
-            .create(true)
-            .read(true)
-            .open(self.family.path(next));
-        let file = match opened {
-            Ok(file) => file,
+        let (next, file) = match self.open_from(self.seq + 1) {
+            Ok(opened) => opened,
             Err(error) => {
                 if !self.rotation_failing {
-                    tracing::warn!(%error, file = %self.family.path(next).display(), "cannot start the next log file; the current one grows meanwhile");
+                    tracing::warn!(%error, file = %self.family.path(self.seq + 1).display(), "cannot start the next log file; the current one grows meanwhile");
                 }
                 self.rotation_failing = true;
                 return;
@@ -258,17 +310,18 @@ impl RotatingFile {
         Err((kept_lines, error))
     }
 
-    /// Opens the current file (and checks its tail) if it is not open.
+    /// Opens the current file (checked, then its tail cut to a whole line) if it is not open;
+    /// a refused one is skipped for the next number.
     fn ensure_open(&mut self) -> io::Result<()> {
         if self.file.is_none() {
-            let path = self.family.path(self.seq);
-            let file = OpenOptions::new()
-                .append(true)
-                .create(true)
-                .read(true)
-                .open(&path)?;
-            self.len = trim_partial_line(&file, &path)?;
+            let (seq, file) = self.open_from(self.seq)?;
+            let moved = seq != self.seq;
+            self.seq = seq;
+            self.len = trim_partial_line(&file, &self.family.path(seq))?;
             self.file = Some(file);
+            if moved {
+                self.update_link();
+            }
         }
         Ok(())
     }
@@ -311,16 +364,37 @@ impl RotatingFile {
         }
     }
 
-    /// A finished file found at start-up: drop the plain copy of a completed compression, or
-    /// compress it now.
-    fn finish_leftover(&self, seq: u64, forms: Forms) {
-        if forms.plain && forms.gz {
+    /// A finished file found at start-up: checked (a refused one is left alone), then the plain
+    /// copy of a completed compression dropped, or the file compressed now.
+    fn finish_leftover(&mut self, seq: u64, forms: Forms) {
+        if forms.gz {
+            self.check_finished(self.family.gz_path(seq));
+        }
+        if !forms.plain || !self.check_finished(self.family.path(seq)) {
+            return;
+        }
+        if forms.gz {
             remove_quietly(&self.family.path(seq));
-        } else if forms.plain
-            && self.policy.compress
+        } else if self.policy.compress
             && let Some(compressor) = &self.compressor
         {
             compressor.compress(&self.family, seq);
+        }
+    }
+
+    /// Whether a finished file found at start-up is a private file of ours (tightened to the
+    /// rule if looser); a refused one is logged and left alone.
+    fn check_finished(&mut self, path: PathBuf) -> bool {
+        match secure_fs::inspect(&path, &self.rule) {
+            Ok(()) => true,
+            Err(OpenError::Refused(refusal)) => {
+                self.refuse(refusal);
+                false
+            }
+            Err(OpenError::Io(error)) => {
+                tracing::warn!(%error, file = %path.display(), "cannot check an old log file");
+                false
+            }
         }
     }
 }
@@ -375,8 +449,8 @@ pub(super) fn remove_quietly(path: &Path) {
     }
 }
 
-/// Cuts a regular file back to its last newline (a daemon killed mid-write leaves half a line),
-/// returning its length. Other files (a device) count as empty.
+/// Cuts a file (checked: regular, ours) back to its last newline (a daemon killed mid-write
+/// leaves half a line), returning its length.
 fn trim_partial_line(file: &File, path: &Path) -> io::Result<u64> {
     let meta = file.metadata()?;
     if !meta.is_file() || meta.len() == 0 {
@@ -413,6 +487,11 @@ mod tests {
     use flate2::write::GzEncoder;
     use std::io::Read;
 
+    const RULE: FileRule = FileRule {
+        mode: 0o640,
+        group: None,
+    };
+
     fn policy(max_size: u64, keep: u32, compress: bool) -> LogPolicy {
         LogPolicy {
             max_size,
@@ -440,7 +519,8 @@ mod tests {
     fn rotates_before_the_record_that_would_overflow_and_keeps_n_files() {
         let dir = tempfile::tempdir().unwrap();
         let family = Family::new(dir.path(), "app.log");
-        let mut log = RotatingFile::open(family.clone(), policy(100, 3, false), None).unwrap();
+        let mut log =
+            RotatingFile::open(family.clone(), policy(100, 3, false), None, RULE).unwrap();
         for i in 0..100 {
             log.push(format!("line {i:04} of the test\n").as_bytes(), 0)
                 .unwrap();
@@ -470,8 +550,13 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let family = Family::new(dir.path(), "app.log");
         let (compressor, thread) = Compressor::start().unwrap();
-        let mut log =
-            RotatingFile::open(family.clone(), policy(1000, 50, true), Some(compressor)).unwrap();
+        let mut log = RotatingFile::open(
+            family.clone(),
+            policy(1000, 50, true),
+            Some(compressor),
+            RULE,
+        )
+        .unwrap();
         for i in 0..1000 {
             log.push(format!("{i}\n").as_bytes(), 0).unwrap();
         }
@@ -508,7 +593,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let family = Family::new(dir.path(), "app.log");
         std::fs::write(family.path(4), "whole\ntorn li").unwrap();
-        let mut log = RotatingFile::open(family.clone(), policy(1 << 20, 5, false), None).unwrap();
+        let mut log =
+            RotatingFile::open(family.clone(), policy(1 << 20, 5, false), None, RULE).unwrap();
         log.push(b"next\n", 0).unwrap();
         log.flush().unwrap();
         assert_eq!(
@@ -522,7 +608,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let family = Family::new(dir.path(), "app.log");
         std::fs::write(family.link(), "from an older layout\n").unwrap();
-        let mut log = RotatingFile::open(family.clone(), policy(1 << 20, 5, false), None).unwrap();
+        let mut log =
+            RotatingFile::open(family.clone(), policy(1 << 20, 5, false), None, RULE).unwrap();
         log.push(b"new\n", 0).unwrap();
         log.flush().unwrap();
         assert_eq!(read_all(&family), vec!["from an older layout", "new"]);
@@ -534,23 +621,131 @@ mod tests {
         );
     }
 
+    /// A tmpfs of `size` bytes on a fresh folder, unmounted on drop; `None` when this process
+    /// may not mount (not root).
+    struct SmallDisk {
+        dir: tempfile::TempDir,
+    }
+
+    impl SmallDisk {
+        fn mount(size: u64) -> Option<SmallDisk> {
+            let dir = tempfile::tempdir().unwrap();
+            let mounted = std::process::Command::new("mount")
+                .args([
+                    "-t",
+                    "tmpfs",
+                    "-o",
+                    &format!("size={size},mode=0700"),
+                    "tmpfs",
+                ])
+                .arg(dir.path())
+                .stderr(std::process::Stdio::null())
+                .status()
+                .is_ok_and(|s| s.success());
+            mounted.then_some(SmallDisk { dir })
+        }
+
+        /// Fills the disk with one file, whose removal is space coming back.
+        fn fill(&self) -> PathBuf {
+            let filler = self.dir.path().join("filler");
+            let mut file = File::create(&filler).unwrap();
+            let block = vec![0u8; 4096];
+            while file.write_all(&block).is_ok() {}
+            filler
+        }
+    }
+
+    impl Drop for SmallDisk {
+        fn drop(&mut self) {
+            let _ = std::process::Command::new("umount")
+                .arg("-l")
+                .arg(self.dir.path())
+                .status();
+        }
+    }
+
     #[test]
     fn a_full_disk_hands_back_the_lost_lines_and_writing_resumes() {
-        let dir = tempfile::tempdir().unwrap();
-        let family = Family::new(dir.path(), "app.log");
-        std::os::unix::fs::symlink("/dev/full", family.path(1)).unwrap();
-        let mut log = RotatingFile::open(family.clone(), policy(1 << 20, 5, false), None).unwrap();
+        let Some(disk) = SmallDisk::mount(64 * 1024) else {
+            eprintln!(
+                "cannot mount a tmpfs (not root?): the full disk is tested by the daemon's test"
+            );
+            return;
+        };
+        let family = Family::new(disk.dir.path(), "app.log");
+        let filler = disk.fill();
+        let mut log =
+            RotatingFile::open(family.clone(), policy(1 << 20, 5, false), None, RULE).unwrap();
         log.push(b"a\n", 1).unwrap();
         log.push(b"b\n", 2).unwrap();
         let dropped = log.flush().unwrap_err();
         assert_eq!(dropped.tags, vec![1, 2]);
         assert_eq!(dropped.error.raw_os_error(), Some(libc::ENOSPC));
         assert!(!log.is_healthy());
-        std::fs::remove_file(family.path(1)).unwrap();
+        std::fs::remove_file(filler).unwrap();
         log.push(b"c\n", 3).unwrap();
         log.flush().unwrap();
         assert!(log.is_healthy());
         assert_eq!(std::fs::read_to_string(family.path(1)).unwrap(), "c\n");
+    }
+
+    #[test]
+    fn a_planted_link_is_refused_left_alone_and_writing_goes_on_in_the_next_file() {
+        use std::os::unix::fs::{MetadataExt, PermissionsExt};
+        let dir = tempfile::tempdir().unwrap();
+        let outside = tempfile::tempdir().unwrap();
+        let target = outside.path().join("secret");
+        std::fs::write(&target, "first\nlast line without newline").unwrap();
+        std::fs::set_permissions(&target, std::fs::Permissions::from_mode(0o600)).unwrap();
+        let family = Family::new(dir.path(), "app.log");
+        std::fs::write(family.path(1), "an old file\n").unwrap();
+        std::fs::set_permissions(family.path(1), std::fs::Permissions::from_mode(0o644)).unwrap();
+        std::os::unix::fs::symlink(&target, family.path(2)).unwrap();
+
+        let mut log =
+            RotatingFile::open(family.clone(), policy(1 << 20, 5, false), None, RULE).unwrap();
+        log.push(b"new\n", 0).unwrap();
+        log.flush().unwrap();
+        assert!(log.is_healthy());
+        let refused = log.take_refusals();
+        assert_eq!(refused.len(), 1, "{refused:?}");
+        assert_eq!(refused[0].path, family.path(2));
+        assert_eq!(refused[0].why, secure_fs::Why::Symlink);
+        assert!(
+            log.take_refusals().is_empty(),
+            "each refusal is handed over once"
+        );
+
+        assert_eq!(
+            std::fs::read_to_string(&target).unwrap(),
+            "first\nlast line without newline"
+        );
+        assert_eq!(std::fs::read_to_string(family.path(3)).unwrap(), "new\n");
+        assert_eq!(log.current_path(), family.path(3));
+        assert_eq!(
+            std::fs::read_link(family.link()).unwrap(),
+            Path::new("app.log.000003")
+        );
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().mode() & 0o777;
+        assert_eq!(mode(&family.path(3)), 0o640);
+        assert_eq!(
+            mode(&family.path(1)),
+            0o640,
+            "an old file of ours is tightened"
+        );
+
+        // Rotation skips a planted next file too.
+        std::os::unix::fs::symlink(&target, family.path(4)).unwrap();
+        log.rotate().unwrap();
+        log.push(b"after\n", 0).unwrap();
+        log.flush().unwrap();
+        assert_eq!(log.current_path(), family.path(5));
+        assert_eq!(log.take_refusals()[0].path, family.path(4));
+        assert_eq!(std::fs::read_to_string(family.path(5)).unwrap(), "after\n");
+        assert_eq!(
+            std::fs::read_to_string(&target).unwrap(),
+            "first\nlast line without newline"
+        );
     }
 
     #[test]
@@ -568,8 +763,13 @@ mod tests {
         gz.finish().unwrap();
         std::fs::write(family.path(3), "three\n").unwrap();
         let (compressor, thread) = Compressor::start().unwrap();
-        let log =
-            RotatingFile::open(family.clone(), policy(1 << 20, 5, true), Some(compressor)).unwrap();
+        let log = RotatingFile::open(
+            family.clone(),
+            policy(1 << 20, 5, true),
+            Some(compressor),
+            RULE,
+        )
+        .unwrap();
         drop(log);
         thread.join().unwrap();
         let files: Vec<(u64, Forms)> = family.list().unwrap().into_iter().collect();

@@ -9,6 +9,9 @@
 //! A record `app.log` could not take (disk full, file unwritable) is counted per instance for
 //! `svc status`; the first loss is logged to the daemon's own log, and when writing works again
 //! a warning record saying how many lines were lost goes into `app.log` itself.
+//!
+//! A file the rotating files refused (a planted link, a file of another user: see
+//! [`crate::secure_fs`]) is listed for `svc status` after the batch that met it.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -45,11 +48,16 @@ pub enum Entry {
     Rotate(oneshot::Sender<Result<(), String>>),
 }
 
-/// Lines the writer could not put into `app.log`, shared with `svc status`.
+/// The most refused files `svc status` lists (each is also in `svc.log`).
+const MAX_REFUSED: usize = 20;
+
+/// Lines the writer could not put into `app.log`, and the files it refused, shared with
+/// `svc status`.
 #[derive(Debug, Default)]
 pub struct Stats {
     total: AtomicU64,
     per_instance: Mutex<HashMap<(String, u32), u64>>,
+    refused: Mutex<Vec<String>>,
 }
 
 impl Stats {
@@ -65,6 +73,21 @@ impl Stats {
         map.get(&(program.to_owned(), instance))
             .copied()
             .unwrap_or(0)
+    }
+
+    pub fn refused(&self) -> Vec<String> {
+        self.refused
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Lists a refused file (once, and at most [`MAX_REFUSED`] of them).
+    pub fn refuse(&self, refusal: String) {
+        let mut list = self.refused.lock().unwrap_or_else(PoisonError::into_inner);
+        if list.len() < MAX_REFUSED && !list.contains(&refusal) {
+            list.push(refusal);
+        }
     }
 
     fn add(&self, program: &str, instance: u32, lines: u64) {
@@ -90,7 +113,9 @@ impl Sinks {
     /// # Errors
     /// A log folder cannot be created or read.
     pub fn open(layout: &Layout, compressor: &Compressor) -> std::io::Result<Sinks> {
-        let open = |family, policy| RotatingFile::open(family, policy, Some(compressor.clone()));
+        let rule = layout.file_rule();
+        let open =
+            |family, policy| RotatingFile::open(family, policy, Some(compressor.clone()), rule);
         let mut programs = HashMap::new();
         for (name, policy) in &layout.programs {
             if let Some(family) = layout.program(name) {
@@ -124,7 +149,7 @@ pub struct Writer {
 
 impl Writer {
     pub fn new(sinks: Sinks, stats: Arc<Stats>) -> Writer {
-        Writer {
+        let mut writer = Writer {
             sinks,
             stats,
             tags: Vec::new(),
@@ -133,7 +158,9 @@ impl Writer {
             clock: (u128::MAX, String::new()),
             losing: None,
             secondary_failing: false,
-        }
+        };
+        writer.collect_refusals();
+        writer
     }
 
     /// Runs until every sender is gone, then writes what is left.
@@ -228,6 +255,20 @@ impl Writer {
         {
             self.report_recovery(lines, &error);
         }
+        self.collect_refusals();
+    }
+
+    /// Lists for `svc status` the files the logs refused since the last look (each logged when
+    /// it was met).
+    fn collect_refusals(&mut self) {
+        let sinks = [&mut self.sinks.app, &mut self.sinks.error]
+            .into_iter()
+            .chain(self.sinks.programs.values_mut());
+        for sink in sinks {
+            for refusal in sink.take_refusals() {
+                self.stats.refuse(refusal.to_string());
+            }
+        }
     }
 
     fn rotate(&mut self) -> Result<(), String> {
@@ -240,6 +281,7 @@ impl Writer {
         }
         let failure = secondary.as_ref().err().map(|d| d.error.to_string());
         self.secondary(secondary);
+        self.collect_refusals();
         match (&self.losing, failure) {
             (Some((_, error)), _) => Err(format!("cannot write app.log: {error}")),
             (None, Some(error)) => Err(format!("cannot write a log file: {error}")),

@@ -79,6 +79,10 @@ pub struct StatusReport {
     /// Log lines of every program the daemon could not write (disk full) since it started.
     #[serde(default)]
     pub log_lines_dropped: u64,
+    /// Files in the log folder the daemon refused to write through (a planted symlink, another
+    /// user's file), each with why; they are left alone.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub log_refused: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -55,7 +55,9 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
         .with_context(|| format!("cannot bind {}", config.socket_path().display()))?;
     let notify_dir = config.state_dir.join("notify");
     state_dir::prepare(&notify_dir)?;
-    let (logs, writer) = LogHandle::start(&Layout::from_config(&config))
+    let layout = Layout::from_config(&config);
+    layout.prepare()?;
+    let (logs, writer) = LogHandle::start(&layout)
         .with_context(|| format!("cannot open the logs in {}", config.log_dir.display()))?;
     let reaper = reaper::Reaper::start().context("cannot watch SIGCHLD")?;
     let context = Context {
@@ -233,6 +235,7 @@ impl Supervisor {
             daemon_pid: std::process::id(),
             instances,
             log_lines_dropped: self.logs.dropped_total(),
+            log_refused: self.logs.refused(),
         }
     }
 

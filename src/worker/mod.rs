@@ -66,6 +66,13 @@ async fn run(config: WorkerConfig) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    if uses_data_dir(&config)
+        && let Err(error) = crate::data_dir::prepare(&config.data_dir)
+    {
+        tracing::error!(%error, "refusing to start");
+        eprintln!("error: {error}");
+        return ExitCode::from(2);
+    }
     let transport = match &config.smtp_url {
         Some(url) => match mail::smtp::Smtp::from_url(url) {
             Ok(smtp) => Transport::Smtp(smtp),
@@ -75,7 +82,7 @@ async fn run(config: WorkerConfig) -> ExitCode {
             }
         },
         None => {
-            let outbox = mail::outbox::Outbox::new(config.data_dir.join("outbox"));
+            let outbox = mail::outbox::Outbox::new(config.data_dir.join(crate::data_dir::OUTBOX));
             match outbox.sweep(ABANDONED_WRITE_AGE) {
                 Ok(0) => {}
                 Ok(removed) => tracing::info!(removed, "removed abandoned temporary outbox files"),
@@ -122,6 +129,16 @@ async fn run(config: WorkerConfig) -> ExitCode {
     });
     runner::run_until(queue, handler, settings, shutdown).await;
     ExitCode::SUCCESS
+}
+
+/// Whether the worker keeps anything in `DATA_DIR`: the outbox (no `SMTP_URL`) or the embedded
+/// queue. With Redis and SMTP it does not, and the folder is not checked.
+fn uses_data_dir(config: &WorkerConfig) -> bool {
+    config.smtp_url.is_none()
+        || matches!(
+            Backend::from_env(&config.data_dir),
+            Ok(Backend::Sqlite { .. })
+        )
 }
 
 /// The queue backend from the environment, with the worker's own settings applied: its idle

@@ -24,6 +24,9 @@ use crate::protocol::{Request, Response, StatusReport};
 /// # Errors
 /// A [`CliError`] carrying the message, hint and exit code to report.
 pub fn run(cli: Cli) -> CliResult {
+    // The daemon, `svc api`, `svc worker` and every command make private files and folders
+    // unless they set a mode on purpose; programs the daemon starts inherit this.
+    crate::secure_fs::restrict_umask();
     let global = &cli.global;
     match cli.command {
         Command::Api => return Ok(crate::api::main()),

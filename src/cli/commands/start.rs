@@ -11,7 +11,9 @@ use super::{load_config, request, runtime, status};
 use crate::cli::{CliError, CliResult, GlobalArgs, StartArgs};
 use crate::config::Config;
 use crate::control::state_dir::{self, PidFile};
+use crate::logs::Layout;
 use crate::protocol::{Names, Request};
+use crate::secure_fs::{self, GuardError, OpenError};
 
 /// How long `svc start` waits for a new daemon to report `READY=1`.
 const DAEMON_START_TIMEOUT: Duration = Duration::from_secs(300);
@@ -56,7 +58,12 @@ fn foreground(config: Config) -> CliResult {
         ignore_sighup()?;
         crate::supervisor::run(config, shutdown).await.map_err(|e| {
             tracing::error!(error = format!("{e:#}"), "daemon failed");
-            CliError::failure(format!("{e:#}"))
+            // A folder refused as unsafe is the configuration's to fix: exit 2.
+            if e.downcast_ref::<GuardError>().is_some() {
+                CliError::usage(format!("{e:#}"))
+            } else {
+                CliError::failure(format!("{e:#}"))
+            }
         })
     })?;
     Ok(ExitCode::SUCCESS)
@@ -112,7 +119,7 @@ async fn wait_for_socket(config: &Config) -> Result<(), CliError> {
 /// `max_size` (the `[logs]` policy), so it stays bounded over many starts. The daemon writes a
 /// few lines per start and stop there, and its startup errors; programs' output never goes there.
 fn keep_bounded(log_path: &std::path::Path, max_size: u64) {
-    let size = std::fs::metadata(log_path).map_or(0, |m| m.len());
+    let size = std::fs::symlink_metadata(log_path).map_or(0, |m| m.len());
     if size > max_size {
         let mut old = log_path.as_os_str().to_owned();
         old.push(".1");
@@ -123,19 +130,25 @@ fn keep_bounded(log_path: &std::path::Path, max_size: u64) {
 }
 
 /// Launches `svc start --foreground` in a new session, output to `logs/svc.log`, and waits for
-/// its `READY=1` (sent once the autostart programs settled) or its exit.
+/// its `READY=1` (sent once the autostart programs settled) or its exit. The state and log
+/// folders are checked first, and `svc.log` opened like every log file (never through a link):
+/// what is refused exits 2 naming the path and the fix.
 async fn launch(config: &Config) -> Result<bool, CliError> {
     let fail = |what: &str, e: std::io::Error| CliError::failure(format!("{what}: {e}"));
-    state_dir::prepare(&config.state_dir).map_err(|e| CliError::failure(e.to_string()))?;
-    std::fs::create_dir_all(&config.log_dir)
-        .map_err(|e| fail("cannot create the log folder", e))?;
+    state_dir::prepare(&config.state_dir).map_err(|e| CliError::usage(e.to_string()))?;
+    let layout = Layout::from_config(config);
+    layout
+        .prepare()
+        .map_err(|e| CliError::usage(e.to_string()))?;
     let log_path = config.daemon_log_path();
     keep_bounded(&log_path, config.logs.max_size);
-    let log = File::options()
-        .create(true)
-        .append(true)
-        .open(&log_path)
-        .map_err(|e| fail(&format!("cannot open {}", log_path.display()), e))?;
+    let log: File = match secure_fs::open_append(&log_path, &layout.file_rule()) {
+        Ok(file) => file,
+        Err(OpenError::Refused(refusal)) => return Err(CliError::usage(refusal.to_string())),
+        Err(OpenError::Io(e)) => {
+            return Err(fail(&format!("cannot open {}", log_path.display()), e));
+        }
+    };
     let log_len = log.metadata().map(|m| m.len()).unwrap_or(0);
     let notify_path = config
         .state_dir

@@ -143,6 +143,9 @@ pub fn render(report: &StatusReport) -> String {
             report.log_lines_dropped
         ));
     }
+    for refused in &report.log_refused {
+        out.push_str(&format!("log file refused: {refused}\n"));
+    }
     out
 }
 
