@@ -223,7 +223,8 @@ async fn hostile_bodies_get_400_naming_the_body_or_the_field() {
     resp.error(400, "VALIDATION_ERROR");
     assert_eq!(resp.detail_fields(), ["email", "password"]);
 
-    // Unicode is data; control characters in a name (a header of the welcome email) are not.
+    // Unicode is data; control characters, bidi overrides and zero-width characters in a name
+    // (a header of the welcome email, shown to people) are not.
     let resp = app
         .post(
             "/api/users",
@@ -232,14 +233,24 @@ async fn hostile_bodies_get_400_naming_the_body_or_the_field() {
         .await;
     resp.error(400, "VALIDATION_ERROR");
     assert_eq!(resp.detail_fields(), ["name"]);
+    for name in ["Zoë \u{202e}nneA", "Ann\u{200b}", "=?utf-8?b?QWRtaW4=?="] {
+        let resp = app
+            .post(
+                "/api/users",
+                &json!({"name": name, "email": "zoe@example.com", "password": "pässwörd🙂"}),
+            )
+            .await;
+        resp.error(400, "VALIDATION_ERROR");
+        assert_eq!(resp.detail_fields(), ["name"], "{name:?}");
+    }
     let resp = app
         .post(
             "/api/users",
-            &json!({"name": "Zoë 🙂 \u{202e}O'Brien", "email": "zoe@example.com", "password": "pässwörd🙂"}),
+            &json!({"name": "Zoë 🙂 O'Brien 張", "email": "zoe@example.com", "password": "pässwörd🙂"}),
         )
         .await;
     assert_eq!(resp.status, 201, "{}", resp.text);
-    assert_eq!(resp.json()["data"]["name"], "Zoë 🙂 \u{202e}O'Brien");
+    assert_eq!(resp.json()["data"]["name"], "Zoë 🙂 O'Brien 張");
     let title = "🙂".repeat(200);
     let resp = app
         .post("/api/products", &json!({"title": title, "price": 1}))
