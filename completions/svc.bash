@@ -1039,12 +1039,16 @@ _svc() {
             return 0
             ;;
         svc__subcmd__startup)
-            opts="-c -v -h -V --user --config --verbose --help --version systemd"
+            opts="-c -v -h -V --user --user-name --config --verbose --help --version systemd"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
+                --user-name)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --config)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0

@@ -102,6 +102,7 @@ complete -c svc -n "__fish_svc_using_subcommand config; and __fish_seen_subcomma
 complete -c svc -n "__fish_svc_using_subcommand config; and __fish_seen_subcommand_from check" -s V -l version -d 'Print version'
 complete -c svc -n "__fish_svc_using_subcommand config; and __fish_seen_subcommand_from help" -f -a "check" -d 'Validate svc.toml and print the resolved configuration'
 complete -c svc -n "__fish_svc_using_subcommand config; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c svc -n "__fish_svc_using_subcommand startup" -l user-name -d 'Run the daemon as this account (`User=`, and `Group=` its primary group) instead of root; its programs then run as that account too, so none may name another `user`' -r
 complete -c svc -n "__fish_svc_using_subcommand startup" -s c -l config -d 'The config file [default: ./svc.toml]' -r -F
 complete -c svc -n "__fish_svc_using_subcommand startup" -l user -d 'A unit for the user\'s own service manager (`systemctl --user`)'
 complete -c svc -n "__fish_svc_using_subcommand startup" -s v -l verbose -d 'More output on stderr (-v, -vv, -vvv)'

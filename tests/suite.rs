@@ -39,6 +39,7 @@ mod logs_rotate_compare;
 mod logs_rotation;
 mod operations;
 mod private_files;
+mod privilege;
 mod queue_cli;
 mod queue_contract;
 mod queue_contract_redis;

@@ -76,7 +76,7 @@ pub enum Command {
     Config(ConfigCommand),
     /// Print a boot-time unit that runs the daemon for this svc.toml
     #[command(
-        after_help = "Examples:\n  svc startup systemd > /etc/systemd/system/svc.service && systemctl enable --now svc\n  svc startup systemd --user > ~/.config/systemd/user/svc.service"
+        after_help = "Examples:\n  svc startup systemd > /etc/systemd/system/svc.service && systemctl enable --now svc\n  svc startup systemd --user-name svc > /etc/systemd/system/svc.service\n  svc startup systemd --user > ~/.config/systemd/user/svc.service\n\nThe unit is hardened (read-only system, private /tmp, no new privileges, a minimal capability\nbounding set); the folders the daemon and its programs write (state, logs, DATA_DIR) are its\nReadWritePaths= and must exist before it starts."
     )]
     Startup(StartupArgs),
     /// Print shell completions
@@ -270,8 +270,12 @@ pub struct StartupArgs {
     #[arg(value_enum)]
     pub init: InitSystem,
     /// A unit for the user's own service manager (`systemctl --user`)
-    #[arg(long)]
+    #[arg(long, conflicts_with = "user_name")]
     pub user: bool,
+    /// Run the daemon as this account (`User=`, and `Group=` its primary group) instead of
+    /// root; its programs then run as that account too, so none may name another `user`
+    #[arg(long, value_name = "NAME")]
+    pub user_name: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]

@@ -5,6 +5,7 @@
 //! (TOML cannot go on); the semantic checks after it report every problem at once. Relative paths
 //! resolve against the folder of the file itself.
 
+mod identity;
 mod schema;
 pub mod secrets;
 pub mod values;
@@ -16,6 +17,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
+pub use identity::{Loader, RunAs};
 pub use schema::RestartMode;
 use values::{HumanDuration, SignalName};
 
@@ -118,6 +120,10 @@ pub struct Program {
     /// (`LISTEN_FDS=1`): one accept queue, so reloads and crashes drop no connection.
     pub listen: Option<std::net::SocketAddr>,
     pub logs: LogPolicy,
+    /// `user` and `group`: the account a root daemon drops the program's processes to (with
+    /// that user's supplementary groups). `None`: they run as the daemon does.
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    pub run_as: Option<RunAs>,
 }
 
 /// When and how fast a program is restarted.
@@ -182,6 +188,16 @@ impl Config {
     /// [`ConfigError::Read`] when a file cannot be read; [`ConfigError::Invalid`] listing every
     /// problem found, each with its file, line and key.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        Config::load_for(path, Loader::current())
+    }
+
+    /// [`Config::load`] for a daemon that will run with the ids of `daemon` rather than this
+    /// process's, which `user` and `group` are checked against: `svc startup` writes a unit for
+    /// a root daemon, or one running as `--user-name`, whoever runs it.
+    ///
+    /// # Errors
+    /// As [`Config::load`].
+    pub fn load_for(path: &Path, daemon: Loader) -> Result<Config, ConfigError> {
         let read_error = |source| ConfigError::Read {
             path: path.to_path_buf(),
             source,
@@ -190,7 +206,7 @@ impl Config {
         let text = std::fs::read_to_string(&file).map_err(read_error)?;
         let dir = file.parent().unwrap_or(Path::new("/")).to_path_buf();
         let dotenv = read_dotenv(&dir.join(".env"))?;
-        schema::resolve(&file, &text, &dir, dotenv)
+        schema::resolve_for(&file, &text, &dir, dotenv, daemon)
     }
 
     /// The control socket's path.

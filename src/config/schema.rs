@@ -8,6 +8,7 @@ use std::time::Duration;
 use serde::{Deserialize, Deserializer, Serialize};
 use toml::Spanned;
 
+use super::identity::{self, Loader};
 use super::values::{ByteSize, EnvValue, HumanDuration, SignalName};
 use super::{Config, ConfigError, LogGroup, LogPolicy, Problem, Program, Ready, RestartPolicy};
 
@@ -121,6 +122,10 @@ struct RawProgram {
     ready: Option<Spanned<RawReady>>,
     listen: Option<Spanned<String>>,
     logs: Option<RawLogs>,
+    /// The account to run as (a root daemon drops the child to it); the daemon's own when absent.
+    user: Option<Spanned<String>>,
+    /// The group to run as; the user's primary group when absent.
+    group: Option<Spanned<String>>,
 }
 
 fn one() -> Spanned<u32> {
@@ -223,12 +228,14 @@ fn line_column(text: &str, offset: usize) -> (usize, usize) {
     (line, column)
 }
 
-/// Parses `text` (the contents of `file`) and resolves it against `dir`.
-pub(super) fn resolve(
+/// Parses `text` (the contents of `file`) and resolves it against `dir`, for a daemon running
+/// with the ids of `loader` (which `user` and `group` are checked against).
+pub(super) fn resolve_for(
     file: &Path,
     text: &str,
     dir: &Path,
     dotenv: BTreeMap<String, String>,
+    loader: Loader,
 ) -> Result<Config, ConfigError> {
     let raw = parse(file, text)?;
     let mut problems = Problems {
@@ -248,7 +255,9 @@ pub(super) fn resolve(
     let programs = raw
         .programs
         .into_iter()
-        .map(|(name, program)| resolve_program(&mut problems, dir, &env, logs, name, program))
+        .map(|(name, program)| {
+            resolve_program(&mut problems, dir, &env, logs, loader, name, program)
+        })
         .collect();
 
     if !problems.found.is_empty() {
@@ -305,6 +314,7 @@ fn resolve_program(
     dir: &Path,
     shared_env: &BTreeMap<String, String>,
     logs: LogPolicy,
+    loader: Loader,
     name: String,
     program: Spanned<RawProgram>,
 ) -> Program {
@@ -391,9 +401,12 @@ fn resolve_program(
         }
     });
 
+    let run_as = resolve_run_as(problems, loader, &name, raw.user, raw.group);
+
     Program {
         command,
         listen,
+        run_as,
         instances,
         cwd: raw
             .cwd
@@ -412,6 +425,41 @@ fn resolve_program(
         ready,
         logs: raw.logs.unwrap_or_default().over(logs),
         name,
+    }
+}
+
+/// `user` and `group` resolved to ids; a problem (located at the key at fault) when they do not
+/// exist, or name another account than a non-root daemon's own.
+fn resolve_run_as(
+    problems: &mut Problems<'_>,
+    loader: Loader,
+    name: &str,
+    user: Option<Spanned<String>>,
+    group: Option<Spanned<String>>,
+) -> Option<identity::RunAs> {
+    let key = |field: &str| format!("programs.{name}.{field}");
+    let Some(user) = user else {
+        if let Some(group) = group {
+            problems.add(
+                group.span(),
+                key("group"),
+                "`group` needs `user`: name the account the program runs as",
+            );
+        }
+        return None;
+    };
+    let group_name = group.as_ref().map(|g| g.get_ref().as_str());
+    match identity::resolve(user.get_ref(), group_name, loader) {
+        Ok(run_as) => Some(run_as),
+        Err((identity::Key::Group, message)) => {
+            let span = group.map_or_else(|| user.span(), |g| g.span());
+            problems.add(span, key("group"), message);
+            None
+        }
+        Err((identity::Key::User, message)) => {
+            problems.add(user.span(), key("user"), message);
+            None
+        }
     }
 }
 
@@ -488,11 +536,12 @@ mod tests {
     use super::*;
 
     fn load(text: &str) -> Result<Config, ConfigError> {
-        resolve(
+        resolve_for(
             Path::new("/x/svc.toml"),
             text,
             Path::new("/x"),
             BTreeMap::new(),
+            Loader::current(),
         )
     }
 
@@ -645,6 +694,88 @@ mod tests {
                 addr: "127.0.0.1:80".into(),
                 timeout: Duration::from_secs(2)
             }
+        );
+    }
+
+    fn problems_for(text: &str, loader: Loader) -> Vec<String> {
+        match resolve_for(
+            Path::new("/x/svc.toml"),
+            text,
+            Path::new("/x"),
+            BTreeMap::new(),
+            loader,
+        ) {
+            Err(ConfigError::Invalid { problems }) => {
+                problems.iter().map(ToString::to_string).collect()
+            }
+            other => panic!("expected problems, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_daemon_that_is_not_root_refuses_another_user_with_file_line_and_key() {
+        let daemon = Loader {
+            uid: 4321,
+            gid: 4321,
+        };
+        let found = problems_for(
+            "[programs.web]\ncommand = [\"x\"]\nuser = \"nobody\"\n",
+            daemon,
+        );
+        assert_eq!(found.len(), 1, "{found:#?}");
+        assert!(
+            found[0].starts_with("/x/svc.toml:3:8: programs.web.user: cannot run as \"nobody\""),
+            "{}",
+            found[0]
+        );
+        let found = problems_for(
+            "[programs.web]\ncommand = [\"x\"]\nuser = \"nobody\"\ngroup = \"root\"\n",
+            Loader {
+                uid: 65534,
+                gid: 4321,
+            },
+        );
+        assert!(
+            found[0].starts_with("/x/svc.toml:4:9: programs.web.group: cannot run with group"),
+            "{}",
+            found[0]
+        );
+    }
+
+    #[test]
+    fn user_and_group_resolve_for_a_root_daemon_and_unknown_ones_are_refused() {
+        let root = Loader { uid: 0, gid: 0 };
+        let config = resolve_for(
+            Path::new("/x/svc.toml"),
+            "[programs.web]\ncommand = [\"x\"]\nuser = \"nobody\"\n[programs.plain]\ncommand = [\"x\"]\n",
+            Path::new("/x"),
+            BTreeMap::new(),
+            root,
+        )
+        .unwrap();
+        let run_as = config.program("web").unwrap().run_as.as_ref().unwrap();
+        assert_eq!((run_as.user.as_str(), run_as.uid), ("nobody", 65534));
+        assert!(config.program("plain").unwrap().run_as.is_none());
+
+        let found = problems_for(
+            "[programs.a]\ncommand = [\"x\"]\nuser = \"no-such-user-here\"\n[programs.b]\ncommand = [\"x\"]\ngroup = \"root\"\n[programs.c]\ncommand = [\"x\"]\nuser = \"nobody\"\ngroup = \"no-such-group-here\"\n",
+            root,
+        );
+        assert_eq!(found.len(), 3, "{found:#?}");
+        assert!(
+            found[0].starts_with("/x/svc.toml:3:8: programs.a.user: no user"),
+            "{}",
+            found[0]
+        );
+        assert!(
+            found[1].starts_with("/x/svc.toml:6:9: programs.b.group: `group` needs `user`"),
+            "{}",
+            found[1]
+        );
+        assert!(
+            found[2].starts_with("/x/svc.toml:10:9: programs.c.group: no group"),
+            "{}",
+            found[2]
         );
     }
 }

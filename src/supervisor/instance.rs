@@ -9,10 +9,10 @@ use std::time::{Duration, Instant};
 
 use nix::sys::signal::{Signal, kill, killpg};
 use nix::unistd::Pid;
-use tokio::net::UnixDatagram;
 use tokio::sync::{mpsc, oneshot, watch};
 
 use super::backoff::{self, Decision};
+use super::notify::{NotifyMessage, NotifySocket};
 use super::probe;
 use super::reaper::Reaper;
 use super::spawn::{self, Placement};
@@ -58,7 +58,7 @@ pub struct InstanceHandle {
 pub struct Context {
     pub reaper: Reaper,
     pub logs: LogHandle,
-    /// Folder (mode 0700) for the instances' notify sockets.
+    /// Folder (mode 0700) for the notify sockets of instances that run as the daemon's user.
     pub notify_dir: PathBuf,
     /// Listening sockets the daemon holds for programs with `listen`, by program name.
     pub listeners: Arc<std::collections::HashMap<String, std::os::fd::OwnedFd>>,
@@ -178,7 +178,7 @@ struct Running {
     exit: oneshot::Receiver<ExitInfo>,
     started: Instant,
     /// Where it reports `READY=1` / `STOPPING=1`, for `ready = "notify"`.
-    notify: Option<UnixDatagram>,
+    notify: Option<NotifySocket>,
     /// Set once its exit has been received (the receiver must not be polled again).
     exited: Option<ExitInfo>,
 }
@@ -443,7 +443,7 @@ impl Actor {
             .map_err(|e| format!("notify socket: {e}"))?;
         let placement = Placement {
             instance: self.index,
-            notify_socket: notify.as_ref().map(|(path, _)| path.as_str()),
+            notify_socket: notify.as_ref().map(|(_, address)| address.as_str()),
             listener: self.context.listeners.get(&self.program.name),
         };
         let child = spawn::spawn(&self.program, &placement)
@@ -464,7 +464,7 @@ impl Actor {
             pid: child.pid,
             exit,
             started: Instant::now(),
-            notify: notify.map(|(_, socket)| socket),
+            notify: notify.map(|(socket, _)| socket),
             exited: None,
         })
     }
@@ -552,10 +552,18 @@ impl Actor {
         .await;
     }
 
-    /// Binds the notify socket for a `ready = "notify"` program.
-    fn notify_socket(&self) -> std::io::Result<Option<(String, UnixDatagram)>> {
+    /// Binds the notify socket for a `ready = "notify"` program: a file in the state folder, or
+    /// for a program switched to another user, who cannot reach that folder, an abstract socket
+    /// that heeds only that user (see [`super::notify`]). Returns it with its address.
+    fn notify_socket(&self) -> std::io::Result<Option<(NotifySocket, String)>> {
         if !matches!(self.program.ready, Ready::Notify { .. }) {
             return Ok(None);
+        }
+        let other_user = spawn::switches_to(&self.program)
+            .map(|run_as| run_as.uid)
+            .filter(|&uid| uid != nix::unistd::geteuid().as_raw());
+        if let Some(uid) = other_user {
+            return NotifySocket::bind_abstract(uid).map(Some);
         }
         let path = self.context.notify_dir.join(format!(
             "{}.{}.{}.sock",
@@ -563,12 +571,7 @@ impl Actor {
             self.index,
             self.generation % 2
         ));
-        match std::fs::remove_file(&path) {
-            Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
-            _ => {}
-        }
-        let socket = UnixDatagram::bind(&path)?;
-        Ok(Some((path.to_string_lossy().into_owned(), socket)))
+        NotifySocket::bind_path(&path).map(Some)
     }
 
     /// Graceful stop: the stop signal to the process group, SIGKILL after `stop_timeout`, and
@@ -643,30 +646,13 @@ async fn wait_ready(ready: &Ready) -> Result<(), String> {
         .map_err(|_| format!("not ready within {} ms", timeout.as_millis()))
 }
 
-/// A state change a program reported on its notify socket.
-enum NotifyMessage {
-    Ready,
-    Stopping,
-    Other,
-}
-
 /// The next message on the notify socket; never resolves without one.
-async fn recv_notify(socket: Option<&UnixDatagram>) -> NotifyMessage {
+async fn recv_notify(socket: Option<&NotifySocket>) -> NotifyMessage {
     let Some(socket) = socket else {
         return std::future::pending().await;
     };
-    let mut buf = [0u8; 4096];
-    match socket.recv(&mut buf).await {
-        Ok(n) => {
-            let lines = || buf[..n].split(|&b| b == b'\n');
-            if lines().any(|line| line == b"READY=1") {
-                NotifyMessage::Ready
-            } else if lines().any(|line| line == b"STOPPING=1") {
-                NotifyMessage::Stopping
-            } else {
-                NotifyMessage::Other
-            }
-        }
+    match socket.recv().await {
+        Ok(message) => message,
         Err(error) => {
             tracing::warn!(%error, "notify socket failed");
             std::future::pending().await

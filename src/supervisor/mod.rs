@@ -8,6 +8,7 @@
 pub mod backoff;
 mod instance;
 mod metrics;
+mod notify;
 mod orphans;
 pub mod probe;
 mod procstat;
@@ -88,6 +89,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
         metrics::serve(addr, Arc::new(move || source.report()), shutdown.clone()).await?;
     }
     tracing::info!(pid = std::process::id(), config = %config.file.display(), "daemon started");
+    warn_of_root_programs(&config);
 
     let autostart = supervisor.clone();
     tokio::spawn(async move {
@@ -116,6 +118,26 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
     drop(pid_file);
     tracing::info!("daemon stopped");
     Ok(())
+}
+
+/// A root daemon runs a program without `user` as root: say so once, naming them all.
+fn warn_of_root_programs(config: &Config) {
+    if !nix::unistd::geteuid().is_root() {
+        return;
+    }
+    let as_root: Vec<&str> = config
+        .programs
+        .iter()
+        .filter(|p| p.run_as.is_none())
+        .map(|p| p.name.as_str())
+        .collect();
+    if !as_root.is_empty() {
+        tracing::warn!(
+            programs = %as_root.join(", "),
+            "the daemon runs as root and these programs have no `user`, so they run as root too; \
+             give each a `user` in svc.toml"
+        );
+    }
 }
 
 /// Binds the `listen` socket of every program that has one; the daemon holds them for its life.

@@ -34,6 +34,8 @@ pub const NOT_ENV_CALLS: &[&str] = &[
     "split",
     "replace",
     "push_str",
+    // Vec::push: the capability names `svc startup systemd` writes into a unit.
+    "push",
 ];
 
 /// One place where the code reads a variable.

@@ -3,13 +3,13 @@
 use std::collections::BTreeMap;
 use std::process::ExitCode;
 
-use super::load_config;
+use super::load_daemon_config;
 use crate::cli::{CliError, CliResult, ConfigCheckArgs, GlobalArgs};
 use crate::config::secrets;
 use crate::config::{Config, Ready};
 
 pub fn check(global: &GlobalArgs, args: &ConfigCheckArgs) -> CliResult {
-    let mut config = load_config(global)?;
+    let mut config = load_daemon_config(global)?;
     if !args.show_secrets {
         hide_secrets(&mut config);
     }

@@ -15,7 +15,7 @@ mod user;
 use std::process::ExitCode;
 
 use super::{Cli, CliError, CliResult, Command, GlobalArgs};
-use crate::config::Config;
+use crate::config::{Config, Loader};
 use crate::control::client::{self, ClientError};
 use crate::protocol::{Request, Response, StatusReport};
 
@@ -60,8 +60,17 @@ fn names(names: Vec<String>) -> crate::protocol::Names {
     crate::protocol::Names { names }
 }
 
-/// Loads the config named by `--config`, `$SVC_CONFIG`, or `./svc.toml`.
+/// Loads the config named by `--config`, `$SVC_CONFIG`, or `./svc.toml`, as a client reads it:
+/// for its paths and settings, whoever the daemon runs as. Programs' `user` keys are resolved
+/// but not held against this process (whoever may read a root daemon's logs may run `svc logs`).
 fn load_config(global: &GlobalArgs) -> Result<Config, CliError> {
+    let path = Config::locate(global.config.as_deref());
+    Ok(Config::load_for(&path, Loader::ROOT)?)
+}
+
+/// Loads the config as the daemon this process runs (or checks it for) will: a `user` other than
+/// this process's own is refused unless it is root.
+fn load_daemon_config(global: &GlobalArgs) -> Result<Config, CliError> {
     let path = Config::locate(global.config.as_deref());
     Ok(Config::load(&path)?)
 }

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use tokio::net::UnixDatagram;
 
-use super::{load_config, request, runtime, status};
+use super::{load_daemon_config, request, runtime, status};
 use crate::cli::{CliError, CliResult, GlobalArgs, StartArgs};
 use crate::config::Config;
 use crate::control::state_dir::{self, PidFile};
@@ -22,7 +22,7 @@ const DAEMON_START_TIMEOUT: Duration = Duration::from_secs(300);
 const CONCURRENT_START_TIMEOUT: Duration = Duration::from_secs(10);
 
 pub fn run(global: &GlobalArgs, args: &StartArgs) -> CliResult {
-    let config = load_config(global)?;
+    let config = load_daemon_config(global)?;
     if args.foreground {
         return foreground(config);
     }

@@ -1,32 +1,103 @@
-//! `svc startup systemd`: a unit that runs the daemon at boot, ready-aware (`Type=notify`).
+//! `svc startup systemd`: a unit that runs the daemon at boot, ready-aware (`Type=notify`) and
+//! hardened: read-only system, private `/tmp`, no new privileges, and only the capabilities a
+//! supervisor needs (see [`capabilities`]).
 
+use std::collections::BTreeSet;
 use std::fmt::Write;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Component, Path, PathBuf};
 use std::process::ExitCode;
 
-use super::load_config;
+use nix::unistd::{Group, User};
+
 use crate::cli::{CliError, CliResult, GlobalArgs, InitSystem, StartupArgs};
-use crate::config::Config;
+use crate::config::{Config, Loader};
 
 /// Extra time systemd grants the stop beyond the slowest program's own `stop_timeout`.
 const STOP_MARGIN_SECS: u64 = 15;
 
+/// Folders that `ProtectHome=yes` hides.
+const HOME_FOLDERS: [&str; 3] = ["/home", "/root", "/run/user"];
+
+/// Folders that `PrivateTmp=yes` replaces with the unit's own.
+const TMP_FOLDERS: [&str; 2] = ["/tmp", "/var/tmp"];
+
+/// Whose service manager runs the unit, and as whom.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Manager {
+    /// The system's (`systemctl`); the daemon runs as this account, or as root.
+    System(Option<Account>),
+    /// The user's own (`systemctl --user`).
+    User,
+}
+
+/// The account a system unit runs the daemon as (`--user-name`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Account {
+    pub user: String,
+    pub uid: u32,
+    /// The user's primary group.
+    pub group: String,
+    pub gid: u32,
+}
+
 pub fn run(global: &GlobalArgs, args: &StartupArgs) -> CliResult {
-    let config = load_config(global)?;
+    let manager = match (&args.user_name, args.user) {
+        (_, true) => Manager::User,
+        (Some(name), false) => Manager::System(Some(account(name)?)),
+        (None, false) => Manager::System(None),
+    };
+    // The config is checked for the daemon the unit runs, not for whoever generates the unit:
+    // a root daemon may run programs as their `user`; one running as NAME only as NAME.
+    let daemon = match &manager {
+        Manager::User => Loader::current(),
+        Manager::System(None) => Loader::ROOT,
+        Manager::System(Some(account)) => Loader {
+            uid: account.uid,
+            gid: account.gid,
+        },
+    };
+    let config = Config::load_for(&Config::locate(global.config.as_deref()), daemon)?;
     let exe = std::env::current_exe()
         .map_err(|e| CliError::failure(format!("cannot find this binary: {e}")))?;
+    let exe = exe.to_string_lossy();
     match args.init {
-        InitSystem::Systemd => print!(
-            "{}",
-            systemd_unit(&config, &exe.to_string_lossy(), args.user)
-        ),
+        InitSystem::Systemd => {
+            print!("{}", systemd_unit(&config, &exe, &manager));
+            if let Manager::System(account) = &manager {
+                let account = account.as_ref();
+                let folders = writable_folders(&config, &exe, &daemon_owner(account));
+                hint_unready_folders(&folders, account.map_or(0, |a| a.uid));
+            }
+        }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The account called `name`, with its primary group.
+fn account(name: &str) -> Result<Account, CliError> {
+    let user = User::from_name(name)
+        .map_err(|e| CliError::failure(format!("cannot look up user {name:?}: {e}")))?
+        .ok_or_else(|| {
+            CliError::usage(format!("--user-name: no user {name:?} on this system"))
+                .hint("create it first, e.g. `useradd --system --no-create-home svc`")
+        })?;
+    let group = Group::from_gid(user.gid)
+        .ok()
+        .flatten()
+        .map_or_else(|| user.gid.to_string(), |g| g.name);
+    Ok(Account {
+        user: user.name,
+        uid: user.uid.as_raw(),
+        group,
+        gid: user.gid.as_raw(),
+    })
 }
 
 /// The unit: the daemon in the foreground sends READY=1 once every autostart program is online,
 /// so `systemctl start` waits for real readiness; SIGTERM (KillMode=mixed: to the daemon only)
 /// drains every program, and systemd SIGKILLs the whole cgroup only if that overruns.
-pub fn systemd_unit(config: &Config, exe: &str, user: bool) -> String {
+pub fn systemd_unit(config: &Config, exe: &str, manager: &Manager) -> String {
     let file = config.file.to_string_lossy();
     let dir = config
         .file
@@ -40,10 +111,15 @@ pub fn systemd_unit(config: &Config, exe: &str, user: bool) -> String {
         .unwrap_or(10)
         + STOP_MARGIN_SECS;
     let svc = format!("{} --config {}", quote(exe), quote(&file));
+    let flags = match manager {
+        Manager::User => " --user".to_owned(),
+        Manager::System(Some(account)) => format!(" --user-name {}", account.user),
+        Manager::System(None) => String::new(),
+    };
     let mut unit = String::new();
     let _ = write!(
         unit,
-        "# Generated by `svc startup systemd{}` for {file}\n\
+        "# Generated by `svc startup systemd{flags}` for {file}\n\
          [Unit]\n\
          Description=svc daemon for {file}\n\
          After=network-online.target\n\
@@ -60,13 +136,18 @@ pub fn systemd_unit(config: &Config, exe: &str, user: bool) -> String {
          TimeoutStartSec=300\n\
          TimeoutStopSec={stop_secs}\n\
          Restart=on-failure\n\
-         RestartSec=2\n\
-         \n\
-         [Install]\n\
-         WantedBy={}\n",
-        if user { " --user" } else { "" },
+         RestartSec=2\n",
         quote(&dir),
-        if user {
+    );
+    if let Manager::System(Some(account)) = manager {
+        let _ = write!(unit, "User={}\nGroup={}\n", account.user, account.group);
+    }
+    unit.push('\n');
+    unit.push_str(&hardening(config, exe, manager));
+    let _ = write!(
+        unit,
+        "\n[Install]\nWantedBy={}\n",
+        if *manager == Manager::User {
             "default.target"
         } else {
             "multi-user.target"
@@ -75,11 +156,295 @@ pub fn systemd_unit(config: &Config, exe: &str, user: bool) -> String {
     unit
 }
 
+/// The sandbox: every option that holds for any program a supervisor may run.
+///
+/// The system-call filter denies only groups that no service needs and that the bounding set
+/// mostly forbids anyway (mounts, modules, reboot, swap, raw I/O, setting the clock, ptrace,
+/// obsolete calls), with `EPERM` rather than a kill, so a program that probes one gets an error
+/// it can handle. The address families are those of network services (`AF_NETLINK` too:
+/// `getaddrinfo` asks it for the host's addresses); raw packets need CAP_NET_RAW, never granted.
+///
+/// Left out on purpose: `PrivateDevices=`, `MemoryDenyWriteExecute=`, `PrivateNetwork=`,
+/// `IPAddressDeny=`, `ProcSubset=pid` and `PrivateUsers=` would break programs we know nothing
+/// about (a device, a JIT, a peer, `/proc/meminfo`, a root daemon's uid switch); for a root
+/// daemon, `ProtectProc=invisible` would hide its children of other users from its `/proc`
+/// statistics. Add them by hand where the programs allow it.
+fn hardening(config: &Config, exe: &str, manager: &Manager) -> String {
+    let mut out = String::from(
+        "# Hardening. Programs run inside this sandbox too: give one more room by editing here.\n\
+         NoNewPrivileges=yes\n\
+         UMask=0077\n\
+         LockPersonality=yes\n\
+         RestrictRealtime=yes\n\
+         RestrictSUIDSGID=yes\n\
+         RestrictNamespaces=yes\n\
+         SystemCallArchitectures=native\n\
+         SystemCallFilter=~@clock @cpu-emulation @debug @module @mount @obsolete @raw-io @reboot @swap\n\
+         SystemCallErrorNumber=EPERM\n\
+         RestrictAddressFamilies=AF_UNIX AF_INET AF_INET6 AF_NETLINK\n",
+    );
+    let Manager::System(account) = manager else {
+        // A user's service manager cannot drop capabilities or set up mount namespaces
+        // (systemd applies those options only to system units, or with PrivateUsers=).
+        out.push_str("# (a user unit: systemd sets up no namespaces or capabilities for it)\n");
+        return out;
+    };
+    let writable = writable_folders(config, exe, &daemon_owner(account.as_ref()));
+    let visible = visible_paths(config, exe);
+    out.push_str(
+        "ProtectSystem=strict\n\
+         ProtectKernelTunables=yes\n\
+         ProtectKernelModules=yes\n\
+         ProtectKernelLogs=yes\n\
+         ProtectControlGroups=yes\n\
+         ProtectClock=yes\n\
+         ProtectHostname=yes\n\
+         PrivateMounts=yes\n",
+    );
+    if account.as_ref().is_some_and(|a| a.uid != 0) {
+        // Every process of the unit is this one user's: others' need not even be visible.
+        out.push_str("ProtectProc=invisible\n");
+    }
+    if let Some(home) = visible.iter().find(|p| under_any(p, &HOME_FOLDERS)) {
+        let _ = writeln!(
+            out,
+            "# {} is under a home folder, so homes stay visible, read-only\n\
+             ProtectHome=read-only",
+            home.display()
+        );
+    } else {
+        out.push_str("ProtectHome=yes\n");
+    }
+    if let Some(tmp) = visible.iter().find(|p| under_any(p, &TMP_FOLDERS)) {
+        let _ = writeln!(
+            out,
+            "# no PrivateTmp=: {} is under a temporary folder the daemon must share",
+            tmp.display()
+        );
+    } else {
+        out.push_str("PrivateTmp=yes\n");
+    }
+    out.push_str("# What the daemon and its programs write: state, logs, each DATA_DIR\n");
+    for folder in &writable {
+        let _ = writeln!(
+            out,
+            "ReadWritePaths={}",
+            quote(&folder.path.to_string_lossy())
+        );
+    }
+    let (comment, caps) = capabilities(config, account.as_ref());
+    out.push_str(&comment);
+    let _ = writeln!(out, "CapabilityBoundingSet={}", caps.join(" "));
+    if account.as_ref().is_some_and(|a| a.uid != 0) && !caps.is_empty() {
+        let _ = writeln!(out, "AmbientCapabilities={}", caps.join(" "));
+    }
+    out
+}
+
+/// The capability bounding set, and a comment saying why each one is there.
+///
+/// A root daemon keeps CAP_SETUID and CAP_SETGID (to switch a program to its `user`, with
+/// `setgroups` for its supplementary groups) and CAP_KILL (to signal and stop children that are
+/// no longer its uid, and orphans of theirs). Nothing else: it creates its state and log folders
+/// itself, so it needs no CAP_DAC_OVERRIDE to reach them, and it chowns nothing but its own log
+/// files (to `[daemon] log_group`, a group root is not in: CAP_CHOWN, only then); each child
+/// enters its own folders after the switch, with its own rights. A daemon with `--user-name`
+/// is an ordinary process that starts programs as itself: it needs none. Either needs
+/// CAP_NET_BIND_SERVICE only to bind a `listen` or `metrics` port below 1024 (the daemon binds
+/// those sockets; as a non-root user it gets it as an ambient capability, which its programs
+/// inherit). The bounding set caps the programs that run as root too.
+fn capabilities(config: &Config, account: Option<&Account>) -> (String, Vec<&'static str>) {
+    let mut comment = String::new();
+    let mut caps = Vec::new();
+    if account.is_none_or(|a| a.uid == 0) {
+        comment.push_str(
+            "# Capabilities: CAP_SETUID and CAP_SETGID to run each program as its `user` (with its\n\
+             # groups), CAP_KILL to stop the processes it no longer shares a uid with. No\n\
+             # CAP_DAC_OVERRIDE: the daemon owns every file it touches; programs without a\n\
+             # `user` run as root with no more than these either.\n",
+        );
+        caps.extend(["CAP_SETUID", "CAP_SETGID", "CAP_KILL"]);
+        if let Some(group) = &config.log_group {
+            let _ = writeln!(
+                comment,
+                "# CAP_CHOWN to give its own log folder and files `log_group = {:?}`",
+                group.name
+            );
+            caps.push("CAP_CHOWN");
+        }
+    } else {
+        comment.push_str("# Capabilities: none; the daemon runs its programs as itself.\n");
+    }
+    let low_ports: Vec<String> = config
+        .programs
+        .iter()
+        .filter_map(|p| {
+            p.listen
+                .map(|addr| (format!("programs.{}.listen", p.name), addr))
+        })
+        .chain(
+            config
+                .metrics
+                .map(|addr| ("daemon.metrics".to_owned(), addr)),
+        )
+        .filter(|(_, addr)| addr.port() != 0 && addr.port() < 1024)
+        .map(|(key, addr)| format!("{key} = {addr}"))
+        .collect();
+    if !low_ports.is_empty() {
+        let _ = writeln!(
+            comment,
+            "# CAP_NET_BIND_SERVICE for the ports below 1024: {}",
+            low_ports.join(", ")
+        );
+        caps.push("CAP_NET_BIND_SERVICE");
+    }
+    (comment, caps)
+}
+
+/// A folder the unit leaves writable, and the account that writes it.
+struct Writable {
+    path: PathBuf,
+    /// `user:group` that should own it.
+    owner: String,
+    /// The daemon's own (state, logs), which it refuses to use if another user owns it.
+    daemon_owned: bool,
+}
+
+/// The folders the unit must leave writable: the state and log folders, and the `DATA_DIR` of
+/// every program that reads it (this binary's `svc api` and `svc worker`, or any program whose
+/// env sets it), resolved as the program does: its env, else `data`, against its `cwd` (the
+/// daemon's own environment under systemd holds no `DATA_DIR`).
+fn writable_folders(config: &Config, exe: &str, daemon: &str) -> Vec<Writable> {
+    let mut folders = vec![
+        Writable {
+            path: normal(&config.state_dir),
+            owner: daemon.to_owned(),
+            daemon_owned: true,
+        },
+        Writable {
+            path: normal(&config.log_dir),
+            owner: daemon.to_owned(),
+            daemon_owned: true,
+        },
+    ];
+    for program in &config.programs {
+        let data = program.env.get("DATA_DIR");
+        if data.is_none() && program.command.first().is_none_or(|c| c != exe) {
+            continue;
+        }
+        let data = program.cwd.join(data.map_or("data", String::as_str));
+        folders.push(Writable {
+            path: normal(&data),
+            owner: program
+                .run_as
+                .as_ref()
+                .map_or_else(|| daemon.to_owned(), |r| format!("{}:{}", r.user, r.group)),
+            daemon_owned: false,
+        });
+    }
+    let mut seen = BTreeSet::new();
+    folders.retain(|f| seen.insert(f.path.clone()));
+    folders
+}
+
+/// Every path the daemon or a program must reach: what a hidden home or a private `/tmp` breaks.
+fn visible_paths(config: &Config, exe: &str) -> Vec<PathBuf> {
+    let mut paths = vec![PathBuf::from(exe), config.file.clone()];
+    paths.extend(
+        writable_folders(config, exe, "")
+            .into_iter()
+            .map(|f| f.path),
+    );
+    for program in &config.programs {
+        paths.push(program.cwd.clone());
+        if let Some(command) = program.command.first().filter(|c| c.starts_with('/')) {
+            paths.push(PathBuf::from(command));
+        }
+    }
+    paths.iter().map(|p| normal(p)).collect()
+}
+
+/// `user:group` of the daemon's account.
+fn daemon_owner(account: Option<&Account>) -> String {
+    account.map_or_else(
+        || "root:root".to_owned(),
+        |a| format!("{}:{}", a.user, a.group),
+    )
+}
+
+/// Whether `path` lies in one of `folders`.
+fn under_any(path: &Path, folders: &[&str]) -> bool {
+    folders.iter().any(|f| path.starts_with(f))
+}
+
+/// `path` without `.` and `..` (resolved by name, as systemd wants its paths normalized).
+fn normal(path: &Path) -> PathBuf {
+    let mut out = PathBuf::from("/");
+    for component in path.components() {
+        match component {
+            Component::Normal(part) => out.push(part),
+            Component::ParentDir => {
+                out.pop();
+            }
+            Component::RootDir | Component::CurDir | Component::Prefix(_) => {}
+        }
+    }
+    out
+}
+
+/// On stderr: the writable folders that would keep the unit from starting (systemd refuses
+/// to start a unit whose `ReadWritePaths=` do not exist) or the daemon from using them (its
+/// state and log folders must be its own).
+fn hint_unready_folders(folders: &[Writable], daemon_uid: u32) {
+    for folder in folders {
+        let path = quote(&folder.path.to_string_lossy());
+        let (user, group) = folder
+            .owner
+            .split_once(':')
+            .unwrap_or((&folder.owner, &folder.owner));
+        match std::fs::metadata(&folder.path) {
+            Err(_) => eprintln!(
+                "note: create {path} first (systemd starts the unit only once its \
+                 ReadWritePaths= exist): install -d -m 0700 -o {user} -g {group} {path}"
+            ),
+            Ok(meta) if folder.daemon_owned && meta.uid() != daemon_uid => eprintln!(
+                "note: {path} belongs to uid {}, not to the daemon's user: chown -R {} {path}",
+                meta.uid(),
+                folder.owner
+            ),
+            Ok(_) => {}
+        }
+    }
+}
+
 /// Quotes a path for a unit file when it holds spaces or quotes.
 fn quote(text: &str) -> String {
     if text.contains([' ', '"', '\\', '\'']) {
         format!("\"{}\"", text.replace('\\', "\\\\").replace('"', "\\\""))
     } else {
         text.to_owned()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_are_normalized_by_name() {
+        assert_eq!(
+            normal(Path::new("/srv/app/./x/../data")),
+            Path::new("/srv/app/data")
+        );
+        assert_eq!(normal(Path::new("/../x")), Path::new("/x"));
+    }
+
+    #[test]
+    fn homes_and_tmp_are_recognized_by_component() {
+        assert!(under_any(Path::new("/home/ann/app"), &HOME_FOLDERS));
+        assert!(under_any(Path::new("/root"), &HOME_FOLDERS));
+        assert!(!under_any(Path::new("/homestead/app"), &HOME_FOLDERS));
+        assert!(under_any(Path::new("/var/tmp/x"), &TMP_FOLDERS));
+        assert!(!under_any(Path::new("/srv/tmp"), &TMP_FOLDERS));
     }
 }

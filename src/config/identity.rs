@@ -1,0 +1,199 @@
+//! `user` and `group` of a program: the account its processes run as.
+//!
+//! Resolved when the config is loaded, against the ids of the process loading it (the daemon, or
+//! `svc config check` run by the same account): a root daemon may run a program as any account;
+//! any other daemon only as itself, because it has no right to change its ids. Refusing that at
+//! load time names the key, where a failed `setuid` at start would only name the program.
+
+use std::path::PathBuf;
+
+use nix::unistd::{Gid, Group, Uid, User};
+use serde::Serialize;
+
+/// The account a program runs as (`user`, `group` in svc.toml), resolved to ids.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RunAs {
+    pub user: String,
+    pub uid: u32,
+    /// `group`, else the user's primary group (for a non-root daemon: its own group).
+    pub group: String,
+    pub gid: u32,
+    /// The user's home folder, the program's `$HOME` unless its env sets one.
+    #[serde(skip)]
+    pub home: PathBuf,
+}
+
+/// The ids the programs would be started with: those of the process loading the config.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Loader {
+    pub uid: u32,
+    pub gid: u32,
+}
+
+impl Loader {
+    /// A root daemon, which may run programs as anyone.
+    pub const ROOT: Loader = Loader { uid: 0, gid: 0 };
+
+    /// This process's effective ids.
+    pub fn current() -> Loader {
+        Loader {
+            uid: nix::unistd::geteuid().as_raw(),
+            gid: nix::unistd::getegid().as_raw(),
+        }
+    }
+
+    fn is_root(self) -> bool {
+        self.uid == 0
+    }
+}
+
+/// Which key a problem is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Key {
+    User,
+    Group,
+}
+
+/// Resolves `user` (and `group`, else the user's primary group) for a daemon running as `loader`.
+///
+/// # Errors
+/// The key at fault and why: an unknown user or group, or (for a daemon that is not root) an
+/// account other than the daemon's own.
+pub(super) fn resolve(
+    user: &str,
+    group: Option<&str>,
+    loader: Loader,
+) -> Result<RunAs, (Key, String)> {
+    let account = lookup_user(user).map_err(|message| (Key::User, message))?;
+    let uid = account.uid.as_raw();
+    if !loader.is_root() && uid != loader.uid {
+        return Err((
+            Key::User,
+            format!(
+                "cannot run as {user:?} (uid {uid}): the daemon runs as uid {}, not as root, so \
+                 its programs can only run as itself; remove `user` or run the daemon as root",
+                loader.uid
+            ),
+        ));
+    }
+    let (group, gid) = match group {
+        Some(name) => {
+            let found = lookup_group(name).map_err(|message| (Key::Group, message))?;
+            (found.name, found.gid.as_raw())
+        }
+        // A non-root daemon cannot change its group: the program gets the daemon's.
+        None if !loader.is_root() => (group_name(loader.gid), loader.gid),
+        None => (group_name(account.gid.as_raw()), account.gid.as_raw()),
+    };
+    if !loader.is_root() && gid != loader.gid {
+        return Err((
+            Key::Group,
+            format!(
+                "cannot run with group {group:?} (gid {gid}): the daemon runs with gid {}, not \
+                 as root; remove `group` or run the daemon as root",
+                loader.gid
+            ),
+        ));
+    }
+    Ok(RunAs {
+        user: account.name,
+        uid,
+        group,
+        gid,
+        home: account.dir,
+    })
+}
+
+/// A user by name, or by number when no user has that name (as systemd's `User=` accepts).
+fn lookup_user(name: &str) -> Result<User, String> {
+    let found = match User::from_name(name) {
+        Ok(None) => match name.parse::<u32>() {
+            Ok(uid) => User::from_uid(Uid::from_raw(uid)),
+            Err(_) => Ok(None),
+        },
+        other => other,
+    };
+    match found {
+        Ok(Some(user)) => Ok(user),
+        Ok(None) => Err(format!("no user {name:?} on this system")),
+        Err(errno) => Err(format!("cannot look up user {name:?}: {errno}")),
+    }
+}
+
+/// A group by name, or by number when no group has that name.
+fn lookup_group(name: &str) -> Result<Group, String> {
+    let found = match Group::from_name(name) {
+        Ok(None) => match name.parse::<u32>() {
+            Ok(gid) => Group::from_gid(Gid::from_raw(gid)),
+            Err(_) => Ok(None),
+        },
+        other => other,
+    };
+    match found {
+        Ok(Some(group)) => Ok(group),
+        Ok(None) => Err(format!("no group {name:?} on this system")),
+        Err(errno) => Err(format!("cannot look up group {name:?}: {errno}")),
+    }
+}
+
+/// The name of `gid`, or the number when it has none.
+fn group_name(gid: u32) -> String {
+    Group::from_gid(Gid::from_raw(gid))
+        .ok()
+        .flatten()
+        .map_or_else(|| gid.to_string(), |g| g.name)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ROOT: Loader = Loader::ROOT;
+
+    #[test]
+    fn a_root_daemon_may_run_a_program_as_another_user() {
+        let run_as = resolve("nobody", None, ROOT).expect("nobody exists");
+        assert_eq!(run_as.user, "nobody");
+        assert_eq!(run_as.uid, 65534);
+        let primary = User::from_name("nobody").unwrap().unwrap().gid.as_raw();
+        assert_eq!(run_as.gid, primary);
+        let with_group = resolve("nobody", Some("0"), ROOT).unwrap();
+        assert_eq!((with_group.gid, with_group.group.as_str()), (0, "root"));
+        assert_eq!(resolve("65534", None, ROOT).unwrap().user, "nobody");
+    }
+
+    #[test]
+    fn a_daemon_that_is_not_root_refuses_any_account_but_its_own() {
+        let daemon = Loader {
+            uid: 4321,
+            gid: 4321,
+        };
+        let (key, message) = resolve("nobody", None, daemon).unwrap_err();
+        assert_eq!(key, Key::User);
+        assert!(message.contains("uid 4321, not as root"), "{message}");
+
+        // Its own account is fine, and keeps its own group...
+        let me = Loader {
+            uid: 65534,
+            gid: 4321,
+        };
+        let run_as = resolve("nobody", None, me).unwrap();
+        assert_eq!((run_as.uid, run_as.gid), (65534, 4321));
+        // ... which it cannot change either.
+        let (key, message) = resolve("nobody", Some("root"), me).unwrap_err();
+        assert_eq!(key, Key::Group);
+        assert!(message.contains("gid 4321, not as root"), "{message}");
+    }
+
+    #[test]
+    fn unknown_accounts_are_refused() {
+        let (key, message) = resolve("no-such-user-here", None, ROOT).unwrap_err();
+        assert_eq!(key, Key::User);
+        assert!(
+            message.contains("no user \"no-such-user-here\""),
+            "{message}"
+        );
+        let (key, _) = resolve("nobody", Some("no-such-group-here"), ROOT).unwrap_err();
+        assert_eq!(key, Key::Group);
+    }
+}
