@@ -108,21 +108,11 @@ impl UserRepository for MongoStore {
     }
 
     async fn soft_delete(&self, id: ObjectId, now: Timestamp) -> Result<User, StoreError> {
-        self.call(|c| async move {
-            let at = DateTime::from_millis(now.millis());
-            let found = c
-                .users
-                .find_one_and_update(
-                    doc! {"_id": oid(id), "deletedAt": Bson::Null},
-                    doc! {"$set": {"deletedAt": at, "updatedAt": at}},
-                )
-                .projection(public())
-                .return_document(ReturnDocument::After)
-                .await
-                .map_err(map_err)?
-                .ok_or(StoreError::NotFound)?;
-            from_document(&found)
-        })
+        let at = DateTime::from_millis(now.millis());
+        self.update_live(
+            doc! {"_id": oid(id), "deletedAt": Bson::Null},
+            doc! {"deletedAt": at, "updatedAt": at},
+        )
         .await
     }
 
