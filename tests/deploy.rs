@@ -483,12 +483,16 @@ fn pods_run_non_root_read_only_without_capabilities_and_with_limits() {
             );
         }
 
-        // The root filesystem is read-only: DATA_DIR must be a mounted emptyDir.
+        // The root filesystem is read-only: DATA_DIR must be in a mounted emptyDir.
         let mount = c["volumeMounts"]
             .as_array()
             .unwrap()
             .iter()
-            .find(|m| m["mountPath"] == data_dir.as_str())
+            .find(|m| {
+                m["mountPath"]
+                    .as_str()
+                    .is_some_and(|mount| std::path::Path::new(&data_dir).starts_with(mount))
+            })
             .unwrap_or_else(|| panic!("{name}: DATA_DIR {data_dir} is not mounted"));
         let volume = pod["volumes"]
             .as_array()
