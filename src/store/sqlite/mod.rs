@@ -223,8 +223,41 @@ impl Health for SqliteStore {
     }
 }
 
+/// The search index: an FTS5 table over `products.search_text` (external content: it stores only
+/// the index, the text stays in `products`), tokenized into trigrams so any substring of three
+/// characters or more is found from the index. `case_sensitive 1`: the text is lowercased by us
+/// already (Rust's `to_lowercase`, as the search is), so the index keeps exactly the characters
+/// stored and no second case folding can disagree with the first. Kept in sync by triggers, in
+/// the writing transaction, whatever statement changes a product. The index is keyed by the
+/// products' rowid, which SQLite keeps for every row unless a `VACUUM` renumbers a table without
+/// an `INTEGER PRIMARY KEY`; after one, `INSERT INTO products_fts (products_fts) VALUES ('rebuild')`
+/// rebuilds the index.
+const SEARCH_INDEX: &str = "
+CREATE VIRTUAL TABLE products_fts USING fts5(
+    search_text,
+    content = 'products',
+    content_rowid = 'rowid',
+    tokenize = 'trigram case_sensitive 1'
+);
+CREATE TRIGGER products_fts_insert AFTER INSERT ON products BEGIN
+    INSERT INTO products_fts (rowid, search_text) VALUES (new.rowid, new.search_text);
+END;
+CREATE TRIGGER products_fts_delete AFTER DELETE ON products BEGIN
+    INSERT INTO products_fts (products_fts, rowid, search_text)
+    VALUES ('delete', old.rowid, old.search_text);
+END;
+CREATE TRIGGER products_fts_update AFTER UPDATE OF search_text ON products
+WHEN old.search_text IS NOT new.search_text BEGIN
+    INSERT INTO products_fts (products_fts, rowid, search_text)
+    VALUES ('delete', old.rowid, old.search_text);
+    INSERT INTO products_fts (rowid, search_text) VALUES (new.rowid, new.search_text);
+END;
+INSERT INTO products_fts (products_fts) VALUES ('rebuild');
+";
+
 /// Brings a database made by an older svc up to [`SCHEMA`]: columns added since (a `CREATE TABLE
-/// IF NOT EXISTS` leaves an existing table as it was).
+/// IF NOT EXISTS` leaves an existing table as it was), and the search index, made and filled
+/// from the products already there the first time.
 fn migrate(tx: &rusqlite::Transaction<'_>) -> rusqlite::Result<()> {
     let has_role = tx
         .prepare("SELECT 1 FROM pragma_table_info('users') WHERE name = 'role'")?
@@ -232,6 +265,12 @@ fn migrate(tx: &rusqlite::Transaction<'_>) -> rusqlite::Result<()> {
     if !has_role {
         // Users who signed up before roles existed are plain users.
         tx.execute_batch("ALTER TABLE users ADD COLUMN role TEXT NOT NULL DEFAULT 'user'")?;
+    }
+    let has_search_index = tx
+        .prepare("SELECT 1 FROM sqlite_schema WHERE type = 'table' AND name = 'products_fts'")?
+        .exists([])?;
+    if !has_search_index {
+        tx.execute_batch(SEARCH_INDEX)?;
     }
     Ok(())
 }

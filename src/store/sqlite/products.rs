@@ -178,11 +178,18 @@ fn where_clause(filter: &ProductFilter) -> (String, Vec<Sql>) {
         conditions.push("deleted_at IS NULL".into());
     }
     if let Some(search) = &filter.search {
+        let search = search.to_lowercase();
+        if search.chars().count() >= INDEXED_SEARCH {
+            // The index finds the rows holding every trigram of the text in a row (the phrase);
+            // the `LIKE` below then decides on those few, so the answer is the scan's by
+            // construction.
+            conditions.push(
+                "rowid IN (SELECT rowid FROM products_fts WHERE products_fts MATCH ?)".into(),
+            );
+            args.push(Sql::Text(fts_phrase(&search)));
+        }
         conditions.push("search_text LIKE ? ESCAPE '\\'".into());
-        args.push(Sql::Text(format!(
-            "%{}%",
-            escape_like(&search.to_lowercase())
-        )));
+        args.push(Sql::Text(format!("%{}%", escape_like(&search))));
     }
     if let Some(category) = &filter.category {
         conditions.push("category = ?".into());
@@ -256,6 +263,15 @@ fn order_by(query: &ProductQuery) -> String {
     let last = query.sort.last().map_or(Direction::Desc, |k| k.direction);
     parts.push(format!("id {}", dir(last)));
     parts.join(", ")
+}
+
+/// The shortest search the trigram index can answer (in characters); a shorter one scans.
+const INDEXED_SEARCH: usize = 3;
+
+/// `text` as one FTS5 phrase: quoted, its quotes doubled, so every character is data (FTS5's
+/// operators, `*`, `^`, `:` and parentheses included).
+fn fts_phrase(text: &str) -> String {
+    format!("\"{}\"", text.replace('"', "\"\""))
 }
 
 /// The lowercased text `search` matches against.
@@ -371,7 +387,21 @@ mod tests {
             "{sql}"
         );
         assert_eq!(sql.matches('?').count(), args.len());
-        assert_eq!(args[0], Sql::Text("%'; drop table products;--%".into()));
+        assert_eq!(args[0], Sql::Text("\"'; drop table products;--\"".into()));
+        assert_eq!(args[1], Sql::Text("%'; drop table products;--%".into()));
+    }
+
+    #[test]
+    fn a_search_is_one_phrase_of_data_for_the_index() {
+        assert_eq!(fts_phrase("phone"), "\"phone\"");
+        assert_eq!(fts_phrase("say \"hi\" OR x*"), "\"say \"\"hi\"\" OR x*\"");
+        // Short searches scan: no index condition, only the LIKE.
+        let query = parse_products(Some("search=ab")).unwrap();
+        let (sql, _) = where_clause(&query.filter);
+        assert!(!sql.contains("MATCH"), "{sql}");
+        let query = parse_products(Some("search=abc")).unwrap();
+        let (sql, _) = where_clause(&query.filter);
+        assert!(sql.contains("MATCH") && sql.contains("LIKE"), "{sql}");
     }
 
     #[test]

@@ -165,6 +165,147 @@ async fn updates_deletes_and_restores() {
 }
 
 #[tokio::test]
+async fn the_search_index_finds_what_the_scan_finds_and_follows_every_write() {
+    let (_dir, owned) = store();
+    let store: &dyn ProductRepository = &owned;
+    let bodies = [
+        json!({"title": "Straße Ölkanne", "description": "say \"hi\" OR not*", "price": 1}),
+        json!({"title": "ÉCRAN 4K", "brand": "Ünï", "category": "screens", "price": 2}),
+        json!({"title": "aaaa", "description": "(x) ^y: z", "price": 3}),
+        json!({"title": "end", "description": "tail", "brand": "abc", "price": 4}),
+    ];
+    let mut ids = Vec::new();
+    for (i, body) in bodies.into_iter().enumerate() {
+        ids.push(store.insert(product(body, i as i64)).await.unwrap().id);
+    }
+    for (search, expected) in [
+        ("straße", vec!["Straße Ölkanne"]),
+        ("ölk", vec!["Straße Ölkanne"]),
+        ("%22hi%22%20or", vec!["Straße Ölkanne"]),
+        ("not*", vec!["Straße Ölkanne"]),
+        ("écran", vec!["ÉCRAN 4K"]),
+        ("ÜNÏ", vec!["ÉCRAN 4K"]),
+        ("aaa", vec!["aaaa"]),
+        ("aaaa", vec!["aaaa"]),
+        ("aaaaa", vec![]),
+        ("(x)%20%5Ey%3A", vec!["aaaa"]),
+        // A search never matches across two fields.
+        ("endtail", vec![]),
+        ("tailabc", vec![]),
+        ("ab", vec!["end"]),
+        ("4", vec!["ÉCRAN 4K"]),
+    ] {
+        let (found, total) = titles(store, &format!("search={search}&sort=price")).await;
+        assert_eq!(found, expected, "search={search}");
+        assert_eq!(total, expected.len() as u64, "search={search}");
+    }
+
+    let patch = ProductPatch::from_json(&json!({"title": "Kettle"})).unwrap();
+    store
+        .update(ids[0], patch, Timestamp::from_millis(9))
+        .await
+        .unwrap();
+    assert_eq!(titles(store, "search=straße").await.1, 0);
+    assert_eq!(titles(store, "search=kettle").await.0, ["Kettle"]);
+    let patch = ProductPatch::from_json(&json!({"price": 8})).unwrap();
+    store
+        .update(ids[0], patch, Timestamp::from_millis(10))
+        .await
+        .unwrap();
+    assert_eq!(titles(store, "search=kettle").await.1, 1);
+    store
+        .soft_delete(ids[0], Timestamp::from_millis(11))
+        .await
+        .unwrap();
+    assert_eq!(titles(store, "search=kettle").await.1, 0);
+    assert_eq!(
+        titles(store, "search=kettle&includeDeleted=true").await.1,
+        1
+    );
+    store
+        .restore(ids[0], Timestamp::from_millis(12))
+        .await
+        .unwrap();
+    assert_eq!(titles(store, "search=kettle").await.1, 1);
+    owned
+        .pool
+        .write(|tx| {
+            tx.execute("DELETE FROM products WHERE title = 'Kettle'", [])
+                .map_err(super::map_err)
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        titles(store, "search=kettle&includeDeleted=true").await.1,
+        0
+    );
+    let check = owned
+        .pool
+        .read(|conn| {
+            conn.execute(
+                "INSERT INTO products_fts (products_fts, rank) VALUES ('integrity-check', 1)",
+                [],
+            )
+            .map_err(super::map_err)
+        })
+        .await;
+    assert!(check.is_ok(), "{check:?}");
+}
+
+#[tokio::test]
+async fn a_database_of_the_schema_before_the_search_index_is_indexed_when_opened() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join(super::DB_FILE);
+    {
+        // The products table as the previous schema made it, with rows, and no search index.
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        conn.execute_batch(
+            "CREATE TABLE products (
+                id TEXT PRIMARY KEY, title TEXT NOT NULL, description TEXT, price REAL NOT NULL,
+                brand TEXT, category TEXT, tags TEXT NOT NULL DEFAULT '[]',
+                stock INTEGER NOT NULL DEFAULT 0, search_text TEXT NOT NULL,
+                created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL, deleted_at INTEGER
+            );
+            CREATE INDEX products_price ON products (price, id);",
+        )
+        .unwrap();
+        for (i, title) in ["Old Phone", "Old Lamp", "Headphones"]
+            .into_iter()
+            .enumerate()
+        {
+            conn.execute(
+                "INSERT INTO products (id, title, price, search_text, created_at, updated_at) \
+                 VALUES (?1, ?2, ?3, ?4, 1, 1)",
+                rusqlite::params![
+                    ObjectId::new().to_string(),
+                    title,
+                    i as f64,
+                    title.to_lowercase()
+                ],
+            )
+            .unwrap();
+        }
+    }
+    let owned = SqliteStore::open(&path).unwrap();
+    let store: &dyn ProductRepository = &owned;
+    assert_eq!(
+        titles(store, "search=phone&sort=price").await,
+        (vec!["Old Phone".into(), "Headphones".into()], 2)
+    );
+    let added = store
+        .insert(product(json!({"title": "New Phone", "price": 9}), 2))
+        .await
+        .unwrap();
+    assert_eq!(titles(store, "search=phone").await.1, 3);
+    drop(owned);
+    // Opening again keeps the index as it is (no second fill, no duplicates).
+    let owned = SqliteStore::open(&path).unwrap();
+    let store: &dyn ProductRepository = &owned;
+    assert_eq!(titles(store, "search=phone").await.1, 3);
+    assert!(store.get(added.id, false).await.is_ok());
+}
+
+#[tokio::test]
 async fn pages_never_overlap_when_sort_keys_tie() {
     let (_dir, owned) = store();
     let store: &dyn ProductRepository = &owned;
