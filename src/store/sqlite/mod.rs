@@ -48,6 +48,25 @@ CREATE INDEX IF NOT EXISTS products_title    ON products (title, id);
 CREATE INDEX IF NOT EXISTS products_stock    ON products (stock, id);
 CREATE INDEX IF NOT EXISTS products_category ON products (category);
 CREATE INDEX IF NOT EXISTS products_brand    ON products (brand);
+-- The list queries of live products (deleted_at IS NULL: soft-deleted rows stay out of these
+-- indexes): one per sort key alone, and per category or brand then sort key, so a filter and
+-- its order come from one index walk. Price and stock trail each one, so the numeric filters
+-- and the count are answered from the index without reading the rows.
+CREATE INDEX IF NOT EXISTS products_live_created ON products (created_at, id, price, stock) WHERE deleted_at IS NULL;
+CREATE INDEX IF NOT EXISTS products_live_updated ON products (updated_at, id, price, stock) WHERE deleted_at IS NULL;
+CREATE INDEX IF NOT EXISTS products_live_price ON products (price, id, stock) WHERE deleted_at IS NULL;
+CREATE INDEX IF NOT EXISTS products_live_title ON products (title, id, price, stock) WHERE deleted_at IS NULL;
+CREATE INDEX IF NOT EXISTS products_live_stock ON products (stock, id, price) WHERE deleted_at IS NULL;
+CREATE INDEX IF NOT EXISTS products_live_category_created ON products (category, created_at, id, price, stock) WHERE deleted_at IS NULL;
+CREATE INDEX IF NOT EXISTS products_live_category_updated ON products (category, updated_at, id, price, stock) WHERE deleted_at IS NULL;
+CREATE INDEX IF NOT EXISTS products_live_category_price ON products (category, price, id, stock) WHERE deleted_at IS NULL;
+CREATE INDEX IF NOT EXISTS products_live_category_title ON products (category, title, id, price, stock) WHERE deleted_at IS NULL;
+CREATE INDEX IF NOT EXISTS products_live_category_stock ON products (category, stock, id, price) WHERE deleted_at IS NULL;
+CREATE INDEX IF NOT EXISTS products_live_brand_created ON products (brand, created_at, id, price, stock) WHERE deleted_at IS NULL;
+CREATE INDEX IF NOT EXISTS products_live_brand_updated ON products (brand, updated_at, id, price, stock) WHERE deleted_at IS NULL;
+CREATE INDEX IF NOT EXISTS products_live_brand_price ON products (brand, price, id, stock) WHERE deleted_at IS NULL;
+CREATE INDEX IF NOT EXISTS products_live_brand_title ON products (brand, title, id, price, stock) WHERE deleted_at IS NULL;
+CREATE INDEX IF NOT EXISTS products_live_brand_stock ON products (brand, stock, id, price) WHERE deleted_at IS NULL;
 CREATE TABLE IF NOT EXISTS product_tags (
     tag        TEXT NOT NULL,
     product_id TEXT NOT NULL REFERENCES products (id),

@@ -253,7 +253,7 @@ async fn the_search_index_finds_what_the_scan_finds_and_follows_every_write() {
 }
 
 #[tokio::test]
-async fn a_database_of_the_schema_before_the_search_index_is_indexed_when_opened() {
+async fn a_database_of_the_schema_before_the_search_index_gets_its_indexes_when_opened() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join(super::DB_FILE);
     {
@@ -288,6 +288,20 @@ async fn a_database_of_the_schema_before_the_search_index_is_indexed_when_opened
     }
     let owned = SqliteStore::open(&path).unwrap();
     let store: &dyn ProductRepository = &owned;
+    let live_indexes: i64 = owned
+        .pool
+        .read(|conn| {
+            conn.query_row(
+                "SELECT COUNT(*) FROM sqlite_schema WHERE type = 'index' \
+                 AND name LIKE 'products_live_%' AND sql LIKE '%WHERE deleted_at IS NULL'",
+                [],
+                |r| r.get(0),
+            )
+            .map_err(super::map_err)
+        })
+        .await
+        .unwrap();
+    assert_eq!(live_indexes, 15);
     assert_eq!(
         titles(store, "search=phone&sort=price").await,
         (vec!["Old Phone".into(), "Headphones".into()], 2)
