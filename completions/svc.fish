@@ -127,21 +127,68 @@ complete -c svc -n "__fish_svc_using_subcommand smoke" -s c -l config -d 'The co
 complete -c svc -n "__fish_svc_using_subcommand smoke" -s v -l verbose -d 'More output on stderr (-v, -vv, -vvv)'
 complete -c svc -n "__fish_svc_using_subcommand smoke" -s h -l help -d 'Print help'
 complete -c svc -n "__fish_svc_using_subcommand smoke" -s V -l version -d 'Print version'
-complete -c svc -n "__fish_svc_using_subcommand queue; and not __fish_seen_subcommand_from status retry-failed add help" -l data-dir -d 'The folder holding svc.db (relative to the current folder); unused with REDIS_URL/REDIS_HOST' -r -F
-complete -c svc -n "__fish_svc_using_subcommand queue; and not __fish_seen_subcommand_from status retry-failed add help" -s c -l config -d 'The config file [default: ./svc.toml]' -r -F
-complete -c svc -n "__fish_svc_using_subcommand queue; and not __fish_seen_subcommand_from status retry-failed add help" -s v -l verbose -d 'More output on stderr (-v, -vv, -vvv)'
-complete -c svc -n "__fish_svc_using_subcommand queue; and not __fish_seen_subcommand_from status retry-failed add help" -s h -l help -d 'Print help'
-complete -c svc -n "__fish_svc_using_subcommand queue; and not __fish_seen_subcommand_from status retry-failed add help" -s V -l version -d 'Print version'
-complete -c svc -n "__fish_svc_using_subcommand queue; and not __fish_seen_subcommand_from status retry-failed add help" -f -a "status" -d 'Jobs per state: waiting, prioritized, delayed, active, completed, failed'
-complete -c svc -n "__fish_svc_using_subcommand queue; and not __fish_seen_subcommand_from status retry-failed add help" -f -a "retry-failed" -d 'Move every failed job back to waiting, with fresh attempts'
-complete -c svc -n "__fish_svc_using_subcommand queue; and not __fish_seen_subcommand_from status retry-failed add help" -f -a "add" -d 'Add a job (idempotent with --job-id)'
-complete -c svc -n "__fish_svc_using_subcommand queue; and not __fish_seen_subcommand_from status retry-failed add help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c svc -n "__fish_svc_using_subcommand queue; and not __fish_seen_subcommand_from status list show retry remove clean pause resume retry-failed add help" -l data-dir -d 'The folder holding svc.db (relative to the current folder); unused with REDIS_URL/REDIS_HOST' -r -F
+complete -c svc -n "__fish_svc_using_subcommand queue; and not __fish_seen_subcommand_from status list show retry remove clean pause resume retry-failed add help" -s c -l config -d 'The config file [default: ./svc.toml]' -r -F
+complete -c svc -n "__fish_svc_using_subcommand queue; and not __fish_seen_subcommand_from status list show retry remove clean pause resume retry-failed add help" -s v -l verbose -d 'More output on stderr (-v, -vv, -vvv)'
+complete -c svc -n "__fish_svc_using_subcommand queue; and not __fish_seen_subcommand_from status list show retry remove clean pause resume retry-failed add help" -s h -l help -d 'Print help'
+complete -c svc -n "__fish_svc_using_subcommand queue; and not __fish_seen_subcommand_from status list show retry remove clean pause resume retry-failed add help" -s V -l version -d 'Print version'
+complete -c svc -n "__fish_svc_using_subcommand queue; and not __fish_seen_subcommand_from status list show retry remove clean pause resume retry-failed add help" -f -a "status" -d 'Jobs per state: waiting, prioritized, delayed, active, completed, failed; and whether paused'
+complete -c svc -n "__fish_svc_using_subcommand queue; and not __fish_seen_subcommand_from status list show retry remove clean pause resume retry-failed add help" -f -a "list" -d 'The jobs in one state: id, name, attempts made, age, and the reason of a failed job'
+complete -c svc -n "__fish_svc_using_subcommand queue; and not __fish_seen_subcommand_from status list show retry remove clean pause resume retry-failed add help" -f -a "show" -d 'One job: data (addresses masked), options, attempts, failures, timestamps, request id'
+complete -c svc -n "__fish_svc_using_subcommand queue; and not __fish_seen_subcommand_from status list show retry remove clean pause resume retry-failed add help" -f -a "retry" -d 'Send one failed or completed job back to waiting, with fresh attempts'
+complete -c svc -n "__fish_svc_using_subcommand queue; and not __fish_seen_subcommand_from status list show retry remove clean pause resume retry-failed add help" -f -a "remove" -d 'Delete one job (an active job is refused: a worker holds it)'
+complete -c svc -n "__fish_svc_using_subcommand queue; and not __fish_seen_subcommand_from status list show retry remove clean pause resume retry-failed add help" -f -a "clean" -d 'Delete the jobs in one state older than a duration'
+complete -c svc -n "__fish_svc_using_subcommand queue; and not __fish_seen_subcommand_from status list show retry remove clean pause resume retry-failed add help" -f -a "pause" -d 'Stop every worker (svc\'s and Node BullMQ\'s) from taking jobs; active jobs finish'
+complete -c svc -n "__fish_svc_using_subcommand queue; and not __fish_seen_subcommand_from status list show retry remove clean pause resume retry-failed add help" -f -a "resume" -d 'Let the workers take jobs again'
+complete -c svc -n "__fish_svc_using_subcommand queue; and not __fish_seen_subcommand_from status list show retry remove clean pause resume retry-failed add help" -f -a "retry-failed" -d 'Move every failed job back to waiting, with fresh attempts'
+complete -c svc -n "__fish_svc_using_subcommand queue; and not __fish_seen_subcommand_from status list show retry remove clean pause resume retry-failed add help" -f -a "add" -d 'Add a job (idempotent with --job-id)'
+complete -c svc -n "__fish_svc_using_subcommand queue; and not __fish_seen_subcommand_from status list show retry remove clean pause resume retry-failed add help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c svc -n "__fish_svc_using_subcommand queue; and __fish_seen_subcommand_from status" -l data-dir -d 'The folder holding svc.db (relative to the current folder); unused with REDIS_URL/REDIS_HOST' -r -F
 complete -c svc -n "__fish_svc_using_subcommand queue; and __fish_seen_subcommand_from status" -s c -l config -d 'The config file [default: ./svc.toml]' -r -F
 complete -c svc -n "__fish_svc_using_subcommand queue; and __fish_seen_subcommand_from status" -l json -d 'Print a JSON object instead of a table'
 complete -c svc -n "__fish_svc_using_subcommand queue; and __fish_seen_subcommand_from status" -s v -l verbose -d 'More output on stderr (-v, -vv, -vvv)'
 complete -c svc -n "__fish_svc_using_subcommand queue; and __fish_seen_subcommand_from status" -s h -l help -d 'Print help'
 complete -c svc -n "__fish_svc_using_subcommand queue; and __fish_seen_subcommand_from status" -s V -l version -d 'Print version'
+complete -c svc -n "__fish_svc_using_subcommand queue; and __fish_seen_subcommand_from list" -l limit -d 'Show at most this many jobs (the next to leave the state first)' -r
+complete -c svc -n "__fish_svc_using_subcommand queue; and __fish_seen_subcommand_from list" -l data-dir -d 'The folder holding svc.db (relative to the current folder); unused with REDIS_URL/REDIS_HOST' -r -F
+complete -c svc -n "__fish_svc_using_subcommand queue; and __fish_seen_subcommand_from list" -s c -l config -d 'The config file [default: ./svc.toml]' -r -F
+complete -c svc -n "__fish_svc_using_subcommand queue; and __fish_seen_subcommand_from list" -l json -d 'Print a JSON array instead of a table'
+complete -c svc -n "__fish_svc_using_subcommand queue; and __fish_seen_subcommand_from list" -s v -l verbose -d 'More output on stderr (-v, -vv, -vvv)'
+complete -c svc -n "__fish_svc_using_subcommand queue; and __fish_seen_subcommand_from list" -s h -l help -d 'Print help'
+complete -c svc -n "__fish_svc_using_subcommand queue; and __fish_seen_subcommand_from list" -s V -l version -d 'Print version'
+complete -c svc -n "__fish_svc_using_subcommand queue; and __fish_seen_subcommand_from show" -l data-dir -d 'The folder holding svc.db (relative to the current folder); unused with REDIS_URL/REDIS_HOST' -r -F
+complete -c svc -n "__fish_svc_using_subcommand queue; and __fish_seen_subcommand_from show" -s c -l config -d 'The config file [default: ./svc.toml]' -r -F
+complete -c svc -n "__fish_svc_using_subcommand queue; and __fish_seen_subcommand_from show" -l show-data -d 'Show email addresses in full (masked by default: a***@example.com)'
+complete -c svc -n "__fish_svc_using_subcommand queue; and __fish_seen_subcommand_from show" -l json -d 'Print a JSON object instead of text'
+complete -c svc -n "__fish_svc_using_subcommand queue; and __fish_seen_subcommand_from show" -s v -l verbose -d 'More output on stderr (-v, -vv, -vvv)'
+complete -c svc -n "__fish_svc_using_subcommand queue; and __fish_seen_subcommand_from show" -s h -l help -d 'Print help'
+complete -c svc -n "__fish_svc_using_subcommand queue; and __fish_seen_subcommand_from show" -s V -l version -d 'Print version'
+complete -c svc -n "__fish_svc_using_subcommand queue; and __fish_seen_subcommand_from retry" -l data-dir -d 'The folder holding svc.db (relative to the current folder); unused with REDIS_URL/REDIS_HOST' -r -F
+complete -c svc -n "__fish_svc_using_subcommand queue; and __fish_seen_subcommand_from retry" -s c -l config -d 'The config file [default: ./svc.toml]' -r -F
+complete -c svc -n "__fish_svc_using_subcommand queue; and __fish_seen_subcommand_from retry" -s v -l verbose -d 'More output on stderr (-v, -vv, -vvv)'
+complete -c svc -n "__fish_svc_using_subcommand queue; and __fish_seen_subcommand_from retry" -s h -l help -d 'Print help'
+complete -c svc -n "__fish_svc_using_subcommand queue; and __fish_seen_subcommand_from retry" -s V -l version -d 'Print version'
+complete -c svc -n "__fish_svc_using_subcommand queue; and __fish_seen_subcommand_from remove" -l data-dir -d 'The folder holding svc.db (relative to the current folder); unused with REDIS_URL/REDIS_HOST' -r -F
+complete -c svc -n "__fish_svc_using_subcommand queue; and __fish_seen_subcommand_from remove" -s c -l config -d 'The config file [default: ./svc.toml]' -r -F
+complete -c svc -n "__fish_svc_using_subcommand queue; and __fish_seen_subcommand_from remove" -s v -l verbose -d 'More output on stderr (-v, -vv, -vvv)'
+complete -c svc -n "__fish_svc_using_subcommand queue; and __fish_seen_subcommand_from remove" -s h -l help -d 'Print help'
+complete -c svc -n "__fish_svc_using_subcommand queue; and __fish_seen_subcommand_from remove" -s V -l version -d 'Print version'
+complete -c svc -n "__fish_svc_using_subcommand queue; and __fish_seen_subcommand_from clean" -l older-than -d 'Delete the jobs older than this (finished for completed and failed jobs, else created), e.g. 7d, 12h' -r
+complete -c svc -n "__fish_svc_using_subcommand queue; and __fish_seen_subcommand_from clean" -l data-dir -d 'The folder holding svc.db (relative to the current folder); unused with REDIS_URL/REDIS_HOST' -r -F
+complete -c svc -n "__fish_svc_using_subcommand queue; and __fish_seen_subcommand_from clean" -s c -l config -d 'The config file [default: ./svc.toml]' -r -F
+complete -c svc -n "__fish_svc_using_subcommand queue; and __fish_seen_subcommand_from clean" -s v -l verbose -d 'More output on stderr (-v, -vv, -vvv)'
+complete -c svc -n "__fish_svc_using_subcommand queue; and __fish_seen_subcommand_from clean" -s h -l help -d 'Print help'
+complete -c svc -n "__fish_svc_using_subcommand queue; and __fish_seen_subcommand_from clean" -s V -l version -d 'Print version'
+complete -c svc -n "__fish_svc_using_subcommand queue; and __fish_seen_subcommand_from pause" -l data-dir -d 'The folder holding svc.db (relative to the current folder); unused with REDIS_URL/REDIS_HOST' -r -F
+complete -c svc -n "__fish_svc_using_subcommand queue; and __fish_seen_subcommand_from pause" -s c -l config -d 'The config file [default: ./svc.toml]' -r -F
+complete -c svc -n "__fish_svc_using_subcommand queue; and __fish_seen_subcommand_from pause" -s v -l verbose -d 'More output on stderr (-v, -vv, -vvv)'
+complete -c svc -n "__fish_svc_using_subcommand queue; and __fish_seen_subcommand_from pause" -s h -l help -d 'Print help'
+complete -c svc -n "__fish_svc_using_subcommand queue; and __fish_seen_subcommand_from pause" -s V -l version -d 'Print version'
+complete -c svc -n "__fish_svc_using_subcommand queue; and __fish_seen_subcommand_from resume" -l data-dir -d 'The folder holding svc.db (relative to the current folder); unused with REDIS_URL/REDIS_HOST' -r -F
+complete -c svc -n "__fish_svc_using_subcommand queue; and __fish_seen_subcommand_from resume" -s c -l config -d 'The config file [default: ./svc.toml]' -r -F
+complete -c svc -n "__fish_svc_using_subcommand queue; and __fish_seen_subcommand_from resume" -s v -l verbose -d 'More output on stderr (-v, -vv, -vvv)'
+complete -c svc -n "__fish_svc_using_subcommand queue; and __fish_seen_subcommand_from resume" -s h -l help -d 'Print help'
+complete -c svc -n "__fish_svc_using_subcommand queue; and __fish_seen_subcommand_from resume" -s V -l version -d 'Print version'
 complete -c svc -n "__fish_svc_using_subcommand queue; and __fish_seen_subcommand_from retry-failed" -l data-dir -d 'The folder holding svc.db (relative to the current folder); unused with REDIS_URL/REDIS_HOST' -r -F
 complete -c svc -n "__fish_svc_using_subcommand queue; and __fish_seen_subcommand_from retry-failed" -s c -l config -d 'The config file [default: ./svc.toml]' -r -F
 complete -c svc -n "__fish_svc_using_subcommand queue; and __fish_seen_subcommand_from retry-failed" -s v -l verbose -d 'More output on stderr (-v, -vv, -vvv)'
@@ -161,7 +208,14 @@ complete -c svc -n "__fish_svc_using_subcommand queue; and __fish_seen_subcomman
 complete -c svc -n "__fish_svc_using_subcommand queue; and __fish_seen_subcommand_from add" -s v -l verbose -d 'More output on stderr (-v, -vv, -vvv)'
 complete -c svc -n "__fish_svc_using_subcommand queue; and __fish_seen_subcommand_from add" -s h -l help -d 'Print help'
 complete -c svc -n "__fish_svc_using_subcommand queue; and __fish_seen_subcommand_from add" -s V -l version -d 'Print version'
-complete -c svc -n "__fish_svc_using_subcommand queue; and __fish_seen_subcommand_from help" -f -a "status" -d 'Jobs per state: waiting, prioritized, delayed, active, completed, failed'
+complete -c svc -n "__fish_svc_using_subcommand queue; and __fish_seen_subcommand_from help" -f -a "status" -d 'Jobs per state: waiting, prioritized, delayed, active, completed, failed; and whether paused'
+complete -c svc -n "__fish_svc_using_subcommand queue; and __fish_seen_subcommand_from help" -f -a "list" -d 'The jobs in one state: id, name, attempts made, age, and the reason of a failed job'
+complete -c svc -n "__fish_svc_using_subcommand queue; and __fish_seen_subcommand_from help" -f -a "show" -d 'One job: data (addresses masked), options, attempts, failures, timestamps, request id'
+complete -c svc -n "__fish_svc_using_subcommand queue; and __fish_seen_subcommand_from help" -f -a "retry" -d 'Send one failed or completed job back to waiting, with fresh attempts'
+complete -c svc -n "__fish_svc_using_subcommand queue; and __fish_seen_subcommand_from help" -f -a "remove" -d 'Delete one job (an active job is refused: a worker holds it)'
+complete -c svc -n "__fish_svc_using_subcommand queue; and __fish_seen_subcommand_from help" -f -a "clean" -d 'Delete the jobs in one state older than a duration'
+complete -c svc -n "__fish_svc_using_subcommand queue; and __fish_seen_subcommand_from help" -f -a "pause" -d 'Stop every worker (svc\'s and Node BullMQ\'s) from taking jobs; active jobs finish'
+complete -c svc -n "__fish_svc_using_subcommand queue; and __fish_seen_subcommand_from help" -f -a "resume" -d 'Let the workers take jobs again'
 complete -c svc -n "__fish_svc_using_subcommand queue; and __fish_seen_subcommand_from help" -f -a "retry-failed" -d 'Move every failed job back to waiting, with fresh attempts'
 complete -c svc -n "__fish_svc_using_subcommand queue; and __fish_seen_subcommand_from help" -f -a "add" -d 'Add a job (idempotent with --job-id)'
 complete -c svc -n "__fish_svc_using_subcommand queue; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
@@ -204,7 +258,14 @@ complete -c svc -n "__fish_svc_using_subcommand help; and not __fish_seen_subcom
 complete -c svc -n "__fish_svc_using_subcommand help; and not __fish_seen_subcommand_from start stop restart reload status signal logs config startup completions api worker smoke queue user help" -f -a "user" -d 'Create accounts and change roles in the API\'s database directly (no daemon or API needed)'
 complete -c svc -n "__fish_svc_using_subcommand help; and not __fish_seen_subcommand_from start stop restart reload status signal logs config startup completions api worker smoke queue user help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c svc -n "__fish_svc_using_subcommand help; and __fish_seen_subcommand_from config" -f -a "check" -d 'Validate svc.toml and print the resolved configuration'
-complete -c svc -n "__fish_svc_using_subcommand help; and __fish_seen_subcommand_from queue" -f -a "status" -d 'Jobs per state: waiting, prioritized, delayed, active, completed, failed'
+complete -c svc -n "__fish_svc_using_subcommand help; and __fish_seen_subcommand_from queue" -f -a "status" -d 'Jobs per state: waiting, prioritized, delayed, active, completed, failed; and whether paused'
+complete -c svc -n "__fish_svc_using_subcommand help; and __fish_seen_subcommand_from queue" -f -a "list" -d 'The jobs in one state: id, name, attempts made, age, and the reason of a failed job'
+complete -c svc -n "__fish_svc_using_subcommand help; and __fish_seen_subcommand_from queue" -f -a "show" -d 'One job: data (addresses masked), options, attempts, failures, timestamps, request id'
+complete -c svc -n "__fish_svc_using_subcommand help; and __fish_seen_subcommand_from queue" -f -a "retry" -d 'Send one failed or completed job back to waiting, with fresh attempts'
+complete -c svc -n "__fish_svc_using_subcommand help; and __fish_seen_subcommand_from queue" -f -a "remove" -d 'Delete one job (an active job is refused: a worker holds it)'
+complete -c svc -n "__fish_svc_using_subcommand help; and __fish_seen_subcommand_from queue" -f -a "clean" -d 'Delete the jobs in one state older than a duration'
+complete -c svc -n "__fish_svc_using_subcommand help; and __fish_seen_subcommand_from queue" -f -a "pause" -d 'Stop every worker (svc\'s and Node BullMQ\'s) from taking jobs; active jobs finish'
+complete -c svc -n "__fish_svc_using_subcommand help; and __fish_seen_subcommand_from queue" -f -a "resume" -d 'Let the workers take jobs again'
 complete -c svc -n "__fish_svc_using_subcommand help; and __fish_seen_subcommand_from queue" -f -a "retry-failed" -d 'Move every failed job back to waiting, with fresh attempts'
 complete -c svc -n "__fish_svc_using_subcommand help; and __fish_seen_subcommand_from queue" -f -a "add" -d 'Add a job (idempotent with --job-id)'
 complete -c svc -n "__fish_svc_using_subcommand help; and __fish_seen_subcommand_from user" -f -a "create" -d 'Create an account (an administrator with --admin); the password is read from stdin'

@@ -98,7 +98,7 @@ pub enum Command {
     Smoke(SmokeArgs),
     /// Inspect and feed the email queue directly (no daemon needed)
     #[command(
-        after_help = "Examples:\n  svc queue status\n  svc queue status --json\n  svc queue retry-failed\n  svc queue add welcome-email --data '{\"userId\":\"1\",\"email\":\"a@example.com\",\"name\":\"A\"}' --job-id welcome-1 --attempts 3"
+        after_help = "Examples:\n  svc queue status\n  svc queue status --json\n  svc queue list failed\n  svc queue show welcome-1\n  svc queue retry welcome-1\n  svc queue remove welcome-1\n  svc queue clean completed --older-than 7d\n  svc queue pause\n  svc queue resume\n  svc queue retry-failed\n  svc queue add welcome-email --data '{\"userId\":\"1\",\"email\":\"a@example.com\",\"name\":\"A\"}' --job-id welcome-1 --attempts 3"
     )]
     Queue(QueueArgs),
     /// Create accounts and change roles in the API's database directly (no daemon or API needed)
@@ -188,8 +188,22 @@ pub struct QueueArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum QueueCommand {
-    /// Jobs per state: waiting, prioritized, delayed, active, completed, failed
+    /// Jobs per state: waiting, prioritized, delayed, active, completed, failed; and whether paused
     Status(QueueStatusArgs),
+    /// The jobs in one state: id, name, attempts made, age, and the reason of a failed job
+    List(QueueListArgs),
+    /// One job: data (addresses masked), options, attempts, failures, timestamps, request id
+    Show(QueueShowArgs),
+    /// Send one failed or completed job back to waiting, with fresh attempts
+    Retry(QueueIdArgs),
+    /// Delete one job (an active job is refused: a worker holds it)
+    Remove(QueueIdArgs),
+    /// Delete the jobs in one state older than a duration
+    Clean(QueueCleanArgs),
+    /// Stop every worker (svc's and Node BullMQ's) from taking jobs; active jobs finish
+    Pause,
+    /// Let the workers take jobs again
+    Resume,
     /// Move every failed job back to waiting, with fresh attempts
     RetryFailed,
     /// Add a job (idempotent with --job-id)
@@ -201,6 +215,62 @@ pub struct QueueStatusArgs {
     /// Print a JSON object instead of a table
     #[arg(long)]
     pub json: bool,
+}
+
+/// The states `svc queue list` shows.
+const LIST_STATES: [&str; 6] = [
+    "waiting",
+    "active",
+    "delayed",
+    "prioritized",
+    "completed",
+    "failed",
+];
+
+/// The states `svc queue clean` empties (active jobs are held by workers).
+const CLEAN_STATES: [&str; 5] = ["waiting", "delayed", "prioritized", "completed", "failed"];
+
+#[derive(Debug, Args)]
+pub struct QueueListArgs {
+    /// The state to list
+    #[arg(value_name = "STATE", value_parser = LIST_STATES)]
+    pub state: String,
+    /// Show at most this many jobs (the next to leave the state first)
+    #[arg(long, default_value_t = 50, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub limit: u32,
+    /// Print a JSON array instead of a table
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct QueueShowArgs {
+    /// The job's id
+    #[arg(value_name = "ID")]
+    pub id: String,
+    /// Show email addresses in full (masked by default: a***@example.com)
+    #[arg(long)]
+    pub show_data: bool,
+    /// Print a JSON object instead of text
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct QueueIdArgs {
+    /// The job's id
+    #[arg(value_name = "ID")]
+    pub id: String,
+}
+
+#[derive(Debug, Args)]
+pub struct QueueCleanArgs {
+    /// The state to clean
+    #[arg(value_name = "STATE", value_parser = CLEAN_STATES)]
+    pub state: String,
+    /// Delete the jobs older than this (finished for completed and failed jobs, else created), e.g. 7d, 12h
+    #[arg(long, required = true, value_name = "DURATION")]
+    pub older_than: String,
 }
 
 #[derive(Debug, Args)]

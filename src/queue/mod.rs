@@ -337,7 +337,71 @@ pub struct JobRecord {
     pub finished_on: Option<u64>,
     /// The latest failure's reason, kept after a later success (as BullMQ does).
     pub failed_reason: Option<String>,
+    /// Every recorded failure, oldest first, the newest 10 kept: BullMQ's `stacktrace` (svc
+    /// writes `Error: <reason>`, a Node worker its error's stack).
+    pub stacktrace: Vec<String>,
     pub returnvalue: Option<Value>,
+}
+
+impl JobState {
+    /// Every state, in the order `svc queue status` shows them.
+    pub const ALL: [JobState; 6] = [
+        JobState::Waiting,
+        JobState::Prioritized,
+        JobState::Delayed,
+        JobState::Active,
+        JobState::Completed,
+        JobState::Failed,
+    ];
+
+    /// BullMQ's name of the state.
+    pub fn name(self) -> &'static str {
+        match self {
+            JobState::Waiting => "waiting",
+            JobState::Prioritized => "prioritized",
+            JobState::Delayed => "delayed",
+            JobState::Active => "active",
+            JobState::Completed => "completed",
+            JobState::Failed => "failed",
+        }
+    }
+
+    /// Whether a job in this state has finished (its age counts from `finished_on`).
+    pub fn is_finished(self) -> bool {
+        matches!(self, JobState::Completed | JobState::Failed)
+    }
+}
+
+impl std::fmt::Display for JobState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl std::str::FromStr for JobState {
+    type Err = QueueError;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        JobState::ALL
+            .into_iter()
+            .find(|state| state.name() == text)
+            .ok_or_else(|| {
+                QueueError::Invalid(format!(
+                    "unknown state `{text}` (waiting, prioritized, delayed, active, completed or failed)"
+                ))
+            })
+    }
+}
+
+/// What a change to one job named by its id ([`Queue::retry_job`], [`Queue::remove`]) did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JobChange {
+    /// The change was made.
+    Done,
+    /// No job has this id.
+    NotFound,
+    /// The job is in a state the change does not apply to; nothing changed.
+    Refused(JobState),
 }
 
 /// A job handed to a worker under a lease: only the holder of `token` may finish it.
@@ -564,6 +628,26 @@ pub trait Queue: Send + Sync + 'static {
     async fn retry_failed(&self) -> Result<u64, QueueError>;
     /// One job by id.
     async fn job(&self, id: &str) -> Result<Option<JobRecord>, QueueError>;
+    /// Up to `limit` jobs in `state`, in the order they leave it: waiting and prioritized jobs
+    /// next to run first, delayed ones soonest due first, active ones latest taken first,
+    /// completed and failed ones latest finished first.
+    async fn list(&self, state: JobState, limit: usize) -> Result<Vec<JobRecord>, QueueError>;
+    /// Sends one failed or completed job back to waiting with fresh attempts (BullMQ's
+    /// `Job.retry`); a job in another state is [`JobChange::Refused`].
+    async fn retry_job(&self, id: &str) -> Result<JobChange, QueueError>;
+    /// Deletes one job; an active job is [`JobChange::Refused`] (its worker holds it).
+    async fn remove(&self, id: &str) -> Result<JobChange, QueueError>;
+    /// Deletes the jobs in `state` older than `older_than` (by finish time for completed and
+    /// failed jobs, else by creation time); returns how many.
+    ///
+    /// # Errors
+    /// [`QueueError::Invalid`] for [`JobState::Active`]: active jobs are held by workers.
+    async fn clean(&self, state: JobState, older_than: Duration) -> Result<u64, QueueError>;
+    /// Pauses (`true`) or resumes the queue for every worker, svc's and Node's (BullMQ's
+    /// `paused` flag): no job is taken while paused; active jobs finish.
+    async fn set_paused(&self, paused: bool) -> Result<(), QueueError>;
+    /// Whether the queue is paused.
+    async fn is_paused(&self) -> Result<bool, QueueError>;
     /// Where the queue lives, for logs (never with credentials).
     fn describe(&self) -> String {
         "queue".to_owned()

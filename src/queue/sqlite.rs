@@ -27,8 +27,9 @@ use serde_json::Value;
 use tokio::sync::Notify;
 
 use super::{
-    ActiveJob, Added, EMAIL_QUEUE, Fetch, JobCounts, JobOptions, JobRecord, JobState, KeepPolicy,
-    LockOutcome, NewJob, Queue, QueueError, Retry, STALLED_TOO_OFTEN, StalledReport, Taken,
+    ActiveJob, Added, EMAIL_QUEUE, Fetch, JobChange, JobCounts, JobOptions, JobRecord, JobState,
+    KeepPolicy, LockOutcome, NewJob, Queue, QueueError, Retry, STALLED_TOO_OFTEN, StalledReport,
+    Taken,
 };
 
 /// How often an idle waiter checks the database for changes made by other processes.
@@ -39,6 +40,9 @@ pub const DB_FILE: &str = "svc.db";
 
 /// Longest failure reason stored.
 const MAX_REASON: usize = 4000;
+
+/// Failures kept in a job's `stacktrace` (BullMQ's default `stackTraceLimit`).
+const STACK_LIMIT: usize = 10;
 
 /// At most this many finished jobs are deleted by one trim (BullMQ's `limit`), so a finish never
 /// stalls on a huge backlog; the next finishes continue.
@@ -70,10 +74,17 @@ CREATE TABLE IF NOT EXISTS queue_jobs (
 CREATE INDEX IF NOT EXISTS queue_jobs_ready ON queue_jobs (queue, state, priority, run_at, seq);
 CREATE INDEX IF NOT EXISTS queue_jobs_due ON queue_jobs (queue, state, run_at);
 CREATE INDEX IF NOT EXISTS queue_jobs_finished ON queue_jobs (queue, state, finished_on, seq);
+CREATE TABLE IF NOT EXISTS queue_meta (
+    queue  TEXT PRIMARY KEY,
+    paused INTEGER NOT NULL DEFAULT 0
+);
 ";
 
+/// Columns added after the first release, with their definition: added at open when missing.
+const ADDED_COLUMNS: [(&str, &str); 1] = [("stacktrace", "TEXT")];
+
 const COLUMNS: &str = "id, name, data, opts, state, priority, attempts_made, attempts_started, stalled_count, \
-                       timestamp, processed_on, finished_on, failed_reason, returnvalue";
+                       timestamp, processed_on, finished_on, failed_reason, returnvalue, stacktrace";
 
 /// The embedded queue. Cheap to clone; clones share one connection.
 #[derive(Clone)]
@@ -118,6 +129,7 @@ impl SqliteQueue {
         let conn = crate::sqlite::open(path).map_err(|e| unavailable(path, &e))?;
         conn.execute_batch(SCHEMA)
             .map_err(|e| unavailable(path, &e))?;
+        add_missing_columns(&conn).map_err(|e| unavailable(path, &e))?;
         Ok(SqliteQueue {
             inner: Arc::new(Inner {
                 conn: Mutex::new(conn),
@@ -186,6 +198,29 @@ impl SqliteQueue {
     }
 }
 
+/// Brings an older `queue_jobs` table up to date, in one write transaction so that two processes
+/// opening it at once cannot both add a column.
+fn add_missing_columns(conn: &Connection) -> rusqlite::Result<()> {
+    conn.execute_batch("BEGIN IMMEDIATE")?;
+    let result = (|| {
+        for (column, definition) in ADDED_COLUMNS {
+            let present: i64 = conn.query_row(
+                "SELECT COUNT(*) FROM pragma_table_info('queue_jobs') WHERE name = ?1",
+                params![column],
+                |r| r.get(0),
+            )?;
+            if present == 0 {
+                conn.execute_batch(&format!(
+                    "ALTER TABLE queue_jobs ADD COLUMN {column} {definition}"
+                ))?;
+            }
+        }
+        Ok(())
+    })();
+    conn.execute_batch(if result.is_ok() { "COMMIT" } else { "ROLLBACK" })?;
+    result
+}
+
 fn lock(conn: &Mutex<Connection>) -> MutexGuard<'_, Connection> {
     // A panic while holding the connection rolls its transaction back; the connection is fine.
     conn.lock()
@@ -236,6 +271,7 @@ struct RawJob {
     finished_on: Option<i64>,
     failed_reason: Option<String>,
     returnvalue: Option<String>,
+    stacktrace: Option<String>,
 }
 
 impl RawJob {
@@ -255,6 +291,7 @@ impl RawJob {
             finished_on: row.get(11)?,
             failed_reason: row.get(12)?,
             returnvalue: row.get(13)?,
+            stacktrace: row.get(14)?,
         })
     }
 
@@ -297,6 +334,11 @@ impl RawJob {
             processed_on: self.processed_on.map(time),
             finished_on: self.finished_on.map(time),
             failed_reason: self.failed_reason,
+            stacktrace: self
+                .stacktrace
+                .as_deref()
+                .and_then(|text| serde_json::from_str(text).ok())
+                .unwrap_or_default(),
             returnvalue,
         })
     }
@@ -343,6 +385,72 @@ fn next_due(tx: &rusqlite::Transaction<'_>, queue: &str) -> rusqlite::Result<Opt
         )?
         .query_row(params![queue], |r| r.get(0))?;
     Ok(next.map(|t| UNIX_EPOCH + Duration::from_millis(u64::try_from(t).unwrap_or(0))))
+}
+
+/// Whether the queue is paused (`svc queue pause`).
+fn paused(conn: &Connection, queue: &str) -> rusqlite::Result<bool> {
+    let paused: Option<i64> = conn
+        .prepare_cached("SELECT paused FROM queue_meta WHERE queue = ?1")?
+        .query_row(params![queue], |r| r.get(0))
+        .optional()?;
+    Ok(paused.unwrap_or(0) != 0)
+}
+
+/// The job's `stacktrace` with one more failure, as JSON: `Error: <reason>`, the shape of the
+/// first line of a Node stack (what the Redis backend stores too), the newest
+/// [`STACK_LIMIT`] kept.
+fn stack_with(
+    tx: &rusqlite::Transaction<'_>,
+    queue: &str,
+    id: &str,
+    reason: &str,
+) -> Result<String, QueueError> {
+    let stored: Option<Option<String>> = tx
+        .prepare_cached("SELECT stacktrace FROM queue_jobs WHERE queue = ?1 AND id = ?2")?
+        .query_row(params![queue, id], |r| r.get(0))
+        .optional()?;
+    let mut stack: Vec<String> = stored
+        .flatten()
+        .and_then(|text| serde_json::from_str(&text).ok())
+        .unwrap_or_default();
+    stack.push(format!("Error: {reason}"));
+    let excess = stack.len().saturating_sub(STACK_LIMIT);
+    stack.drain(..excess);
+    serde_json::to_string(&stack).map_err(|e| QueueError::Invalid(e.to_string()))
+}
+
+/// The state of a job as its row says (`waiting` with a priority is prioritized).
+fn state_of(
+    tx: &rusqlite::Transaction<'_>,
+    queue: &str,
+    id: &str,
+) -> rusqlite::Result<Option<JobState>> {
+    let row: Option<(String, i64)> = tx
+        .prepare_cached("SELECT state, priority FROM queue_jobs WHERE queue = ?1 AND id = ?2")?
+        .query_row(params![queue, id], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?;
+    Ok(
+        row.and_then(|(state, priority)| match (state.as_str(), priority > 0) {
+            ("waiting", false) => Some(JobState::Waiting),
+            ("waiting", true) => Some(JobState::Prioritized),
+            (other, _) => other.parse().ok(),
+        }),
+    )
+}
+
+/// The rows of a state (the `WHERE` after `queue = ?1`) and their order, for [`Queue::list`].
+fn listing(state: JobState) -> (&'static str, &'static str) {
+    match state {
+        JobState::Waiting => ("state = 'waiting' AND priority = 0", "run_at, seq"),
+        JobState::Prioritized => (
+            "state = 'waiting' AND priority > 0",
+            "priority, run_at, seq",
+        ),
+        JobState::Delayed => ("state = 'delayed'", "run_at, seq"),
+        JobState::Active => ("state = 'active'", "processed_on DESC, seq DESC"),
+        JobState::Completed => ("state = 'completed'", "finished_on DESC, seq DESC"),
+        JobState::Failed => ("state = 'failed'", "finished_on DESC, seq DESC"),
+    }
 }
 
 /// The `WHERE` of every change to a leased job: the job is active under this token.
@@ -435,6 +543,9 @@ impl Queue for SqliteQueue {
         let token = token.to_owned();
         self.write(move |tx, queue, now| {
             promote_due(tx, queue, now)?;
+            if paused(tx, queue)? {
+                return Ok(Fetch::Empty { next_due: next_due(tx, queue)? });
+            }
             let taken = tx
                 .prepare_cached(&format!(
                     "UPDATE queue_jobs SET state = 'active', lock_token = ?2, lock_until = ?3, processed_on = ?4, \
@@ -463,6 +574,9 @@ impl Queue for SqliteQueue {
         let max = i64::try_from(max.max(1)).unwrap_or(i64::MAX);
         self.write(move |tx, queue, now| {
             promote_due(tx, queue, now)?;
+            if paused(tx, queue)? {
+                return Ok(Taken { jobs: Vec::new(), next_due: next_due(tx, queue)? });
+            }
             // Each job's token is the prefix plus its row number: unique, and made in the update.
             let mut stmt = tx.prepare_cached(&format!(
                 "UPDATE queue_jobs SET state = 'active', lock_token = ?2 || seq, lock_until = ?3, processed_on = ?4, \
@@ -473,7 +587,7 @@ impl Queue for SqliteQueue {
             ))?;
             let rows = stmt
                 .query_map(params![queue, prefix, now.saturating_add(ms(lock)), now, max], |row| {
-                    Ok((RawJob::from_row(row)?, row.get::<_, String>(14)?, row.get::<_, i64>(15)?))
+                    Ok((RawJob::from_row(row)?, row.get::<_, String>(15)?, row.get::<_, i64>(16)?))
                 })?
                 .collect::<rusqlite::Result<Vec<_>>>()?;
             let mut taken = Vec::with_capacity(rows.len());
@@ -562,22 +676,24 @@ impl Queue for SqliteQueue {
         let (id, token, reason) = (job.job.id.clone(), job.token.clone(), truncate(reason));
         let outcome = self
             .write(move |tx, queue, now| {
+                let stack = stack_with(tx, queue, &id, &reason)?;
                 let n = match retry {
                     Retry::After(delay) => {
                         let state = if delay.is_zero() { "waiting" } else { "delayed" };
                         tx.prepare_cached(&format!(
                             "UPDATE queue_jobs SET state = ?4, run_at = ?5, lock_token = NULL, lock_until = NULL, \
-                             attempts_made = attempts_made + 1, failed_reason = ?6 WHERE {LEASED}"
+                             attempts_made = attempts_made + 1, failed_reason = ?6, stacktrace = ?7 WHERE {LEASED}"
                         ))?
-                        .execute(params![queue, id, token, state, now.saturating_add(ms(delay)), reason])?
+                        .execute(params![queue, id, token, state, now.saturating_add(ms(delay)), reason, stack])?
                     }
                     Retry::Never => {
                         let n = tx
                             .prepare_cached(&format!(
                                 "UPDATE queue_jobs SET state = 'failed', finished_on = ?4, lock_token = NULL, \
-                                 lock_until = NULL, attempts_made = attempts_made + 1, failed_reason = ?5 WHERE {LEASED}"
+                                 lock_until = NULL, attempts_made = attempts_made + 1, failed_reason = ?5, \
+                                 stacktrace = ?6 WHERE {LEASED}"
                             ))?
-                            .execute(params![queue, id, token, now, reason])?;
+                            .execute(params![queue, id, token, now, reason, stack])?;
                         if n == 1 {
                             trim(tx, queue, "failed", keep, now)?;
                         }
@@ -627,12 +743,14 @@ impl Queue for SqliteQueue {
                 let mut report = StalledReport::default();
                 for (id, stalls) in expired {
                     if stalls + 1 > i64::from(max_stalled) {
+                        let stack = stack_with(tx, queue, &id, STALLED_TOO_OFTEN)?;
                         tx.prepare_cached(
                             "UPDATE queue_jobs SET state = 'failed', stalled_count = stalled_count + 1, \
                              lock_token = NULL, lock_until = NULL, finished_on = ?3, \
-                             attempts_made = attempts_made + 1, failed_reason = ?4 WHERE queue = ?1 AND id = ?2",
+                             attempts_made = attempts_made + 1, failed_reason = ?4, stacktrace = ?5 \
+                             WHERE queue = ?1 AND id = ?2",
                         )?
-                        .execute(params![queue, id, now, STALLED_TOO_OFTEN])?;
+                        .execute(params![queue, id, now, STALLED_TOO_OFTEN, stack])?;
                         report.failed.push(id);
                     } else {
                         tx.prepare_cached(
@@ -685,6 +803,99 @@ impl Queue for SqliteQueue {
             raw.map(RawJob::into_record).transpose()
         })
         .await
+    }
+
+    async fn list(&self, state: JobState, limit: usize) -> Result<Vec<JobRecord>, QueueError> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        self.run(move |conn, queue| {
+            let (filter, order) = listing(state);
+            let mut stmt = conn.prepare_cached(&format!(
+                "SELECT {COLUMNS} FROM queue_jobs WHERE queue = ?1 AND {filter} ORDER BY {order} LIMIT ?2"
+            ))?;
+            let rows = stmt
+                .query_map(params![queue, limit], RawJob::from_row)?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            rows.into_iter().map(RawJob::into_record).collect()
+        })
+        .await
+    }
+
+    async fn retry_job(&self, id: &str) -> Result<JobChange, QueueError> {
+        let id = id.to_owned();
+        let change = self
+            .write(move |tx, queue, now| match state_of(tx, queue, &id)? {
+                None => Ok(JobChange::NotFound),
+                Some(JobState::Failed | JobState::Completed) => {
+                    tx.prepare_cached(
+                        "UPDATE queue_jobs SET state = 'waiting', run_at = ?3, attempts_made = 0, stalled_count = 0, \
+                         finished_on = NULL, returnvalue = NULL WHERE queue = ?1 AND id = ?2",
+                    )?
+                    .execute(params![queue, id, now])?;
+                    Ok(JobChange::Done)
+                }
+                Some(other) => Ok(JobChange::Refused(other)),
+            })
+            .await?;
+        if change == JobChange::Done {
+            self.changed();
+        }
+        Ok(change)
+    }
+
+    async fn remove(&self, id: &str) -> Result<JobChange, QueueError> {
+        let id = id.to_owned();
+        self.write(move |tx, queue, _| match state_of(tx, queue, &id)? {
+            None => Ok(JobChange::NotFound),
+            Some(JobState::Active) => Ok(JobChange::Refused(JobState::Active)),
+            Some(_) => {
+                tx.prepare_cached("DELETE FROM queue_jobs WHERE queue = ?1 AND id = ?2")?
+                    .execute(params![queue, id])?;
+                Ok(JobChange::Done)
+            }
+        })
+        .await
+    }
+
+    async fn clean(&self, state: JobState, older_than: Duration) -> Result<u64, QueueError> {
+        if state == JobState::Active {
+            return Err(QueueError::Invalid(
+                "active jobs are held by workers and cannot be cleaned".into(),
+            ));
+        }
+        self.write(move |tx, queue, now| {
+            let (filter, _) = listing(state);
+            let age = if state.is_finished() {
+                "finished_on"
+            } else {
+                "timestamp"
+            };
+            let n = tx
+                .prepare_cached(&format!(
+                    "DELETE FROM queue_jobs WHERE queue = ?1 AND {filter} AND {age} < ?2"
+                ))?
+                .execute(params![queue, now.saturating_sub(ms(older_than))])?;
+            Ok(u64::try_from(n).unwrap_or(0))
+        })
+        .await
+    }
+
+    async fn set_paused(&self, paused: bool) -> Result<(), QueueError> {
+        self.write(move |tx, queue, _| {
+            tx.prepare_cached(
+                "INSERT INTO queue_meta (queue, paused) VALUES (?1, ?2) \
+                 ON CONFLICT (queue) DO UPDATE SET paused = excluded.paused",
+            )?
+            .execute(params![queue, i64::from(paused)])?;
+            Ok(())
+        })
+        .await?;
+        // Resumed: this process's idle waiters take again (others see the commit).
+        self.changed();
+        Ok(())
+    }
+
+    async fn is_paused(&self) -> Result<bool, QueueError> {
+        self.run(|conn, queue| Ok(paused(conn, queue)?)).await
     }
 
     fn describe(&self) -> String {

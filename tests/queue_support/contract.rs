@@ -18,8 +18,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 use svc::queue::{
-    ActiveJob, Added, Backoff, Fetch, JobOptions, JobState, KeepPolicy, LockOutcome, NewJob, Queue,
-    Retry, STALLED_TOO_OFTEN,
+    ActiveJob, Added, Backoff, Fetch, JobChange, JobOptions, JobState, KeepPolicy, LockOutcome,
+    NewJob, Queue, QueueError, Retry, STALLED_TOO_OFTEN,
 };
 
 /// An isolated queue and the means to open more handles on the same store.
@@ -562,6 +562,204 @@ pub async fn concurrent_takers_never_share_a_job<Q: Queue>(f: Fixture<Q>) {
     assert_eq!(handles[0].counts().await.unwrap().completed, 60);
 }
 
+async fn listed<Q: Queue>(q: &Q, state: JobState, limit: usize) -> Vec<String> {
+    let jobs = q.list(state, limit).await.expect("list");
+    assert!(jobs.iter().all(|j| j.state == state), "{jobs:?}");
+    jobs.into_iter().map(|j| j.id).collect()
+}
+
+pub async fn list_shows_each_state_in_the_order_jobs_leave_it<Q: Queue>(f: Fixture<Q>) {
+    let q = &f.queue;
+    for id in ["a", "b", "c", "d"] {
+        added(q, job(Some(id))).await;
+    }
+    for (id, priority) in [("p2", 2), ("p1", 1)] {
+        let mut j = job(Some(id));
+        j.opts.priority = priority;
+        added(q, j).await;
+    }
+    for (id, secs) in [("later", 120), ("soon", 60)] {
+        let mut j = job(Some(id));
+        j.opts.delay = Duration::from_secs(secs);
+        added(q, j).await;
+    }
+    let a = take(q).await.unwrap();
+    q.complete(&a, json!("sent"), KEEP_ALL).await.unwrap();
+    let b = take(q).await.unwrap();
+    q.fail(&b, "first", Retry::After(Duration::ZERO), KEEP_ALL)
+        .await
+        .unwrap();
+    // b went back to the end of waiting: c is next.
+    let c = take(q).await.unwrap();
+    assert_eq!(c.job.id, "c");
+    q.fail(
+        &c,
+        "550 no such user ada@example.com",
+        Retry::Never,
+        KEEP_ALL,
+    )
+    .await
+    .unwrap();
+    let d = take(q).await.unwrap();
+    assert_eq!(d.job.id, "d");
+
+    assert_eq!(listed(q, JobState::Waiting, 10).await, ["b"]);
+    added(q, job(Some("e"))).await;
+    assert_eq!(listed(q, JobState::Waiting, 10).await, ["b", "e"]);
+    assert_eq!(
+        listed(q, JobState::Waiting, 1).await,
+        ["b"],
+        "the next to run"
+    );
+    assert_eq!(listed(q, JobState::Prioritized, 10).await, ["p1", "p2"]);
+    assert_eq!(listed(q, JobState::Delayed, 10).await, ["soon", "later"]);
+    assert_eq!(listed(q, JobState::Active, 10).await, ["d"]);
+    assert_eq!(listed(q, JobState::Completed, 10).await, ["a"]);
+    let failed = q.list(JobState::Failed, 10).await.unwrap();
+    assert_eq!(failed.len(), 1);
+    let c = &failed[0];
+    assert_eq!((c.id.as_str(), c.attempts_made), ("c", 1));
+    assert_eq!(
+        c.failed_reason.as_deref(),
+        Some("550 no such user ada@example.com")
+    );
+    assert_eq!(c.stacktrace, ["Error: 550 no such user ada@example.com"]);
+    let b = q.job("b").await.unwrap().unwrap();
+    assert_eq!(
+        b.stacktrace,
+        ["Error: first"],
+        "a retried failure is recorded too"
+    );
+    assert!(q.list(JobState::Failed, 0).await.unwrap().is_empty());
+}
+
+pub async fn one_job_can_be_retried_or_removed<Q: Queue>(f: Fixture<Q>) {
+    let q = &f.queue;
+    for id in ["done", "broken", "running", "queued"] {
+        added(q, job(Some(id))).await;
+    }
+    let done = take(q).await.unwrap();
+    q.complete(&done, json!("sent"), KEEP_ALL).await.unwrap();
+    let broken = take(q).await.unwrap();
+    q.fail(&broken, "bad", Retry::Never, KEEP_ALL)
+        .await
+        .unwrap();
+    let running = take(q).await.unwrap();
+    assert_eq!(running.job.id, "running");
+
+    assert_eq!(q.retry_job("broken").await.unwrap(), JobChange::Done);
+    let again = q.job("broken").await.unwrap().unwrap();
+    assert_eq!((again.state, again.attempts_made), (JobState::Waiting, 0));
+    assert_eq!(again.finished_on, None);
+    assert_eq!(q.retry_job("done").await.unwrap(), JobChange::Done);
+    assert_eq!(state(q, "done").await, Some(JobState::Waiting));
+    assert_eq!(
+        q.retry_job("queued").await.unwrap(),
+        JobChange::Refused(JobState::Waiting)
+    );
+    assert_eq!(q.retry_job("nope").await.unwrap(), JobChange::NotFound);
+
+    assert_eq!(
+        q.remove("running").await.unwrap(),
+        JobChange::Refused(JobState::Active)
+    );
+    assert_eq!(state(q, "running").await, Some(JobState::Active));
+    assert_eq!(
+        q.complete(&running, json!(null), KEEP_ALL).await.unwrap(),
+        LockOutcome::Held,
+        "the refused remove left the worker's lease alone"
+    );
+    assert_eq!(q.remove("queued").await.unwrap(), JobChange::Done);
+    assert_eq!(q.job("queued").await.unwrap(), None);
+    assert_eq!(q.remove("queued").await.unwrap(), JobChange::NotFound);
+    assert_eq!(q.remove("running").await.unwrap(), JobChange::Done);
+    let counts = q.counts().await.unwrap();
+    assert_eq!((counts.waiting, counts.completed), (2, 0));
+    // The retried jobs run again.
+    let mut again = vec![take(q).await.unwrap().job.id, take(q).await.unwrap().job.id];
+    again.sort();
+    assert_eq!(again, ["broken", "done"]);
+}
+
+pub async fn clean_deletes_the_jobs_of_a_state_older_than_a_duration<Q: Queue>(f: Fixture<Q>) {
+    let q = &f.queue;
+    for id in ["c1", "c2", "w1"] {
+        added(q, job(Some(id))).await;
+    }
+    for _ in 0..2 {
+        let active = take(q).await.unwrap();
+        q.complete(&active, json!(null), KEEP_ALL).await.unwrap();
+    }
+    assert_eq!(
+        q.clean(JobState::Completed, Duration::from_secs(3600))
+            .await
+            .unwrap(),
+        0,
+        "nothing finished an hour ago"
+    );
+    tokio::time::sleep(Duration::from_millis(30)).await;
+    let mut fresh = job(Some("w2"));
+    fresh.opts.priority = 0;
+    added(q, fresh).await;
+    let recent = Duration::from_millis(15);
+    assert_eq!(q.clean(JobState::Completed, recent).await.unwrap(), 2);
+    assert_eq!(q.clean(JobState::Waiting, recent).await.unwrap(), 1);
+    assert_eq!(q.job("c1").await.unwrap(), None);
+    assert_eq!(q.job("w1").await.unwrap(), None);
+    assert_eq!(state(q, "w2").await, Some(JobState::Waiting), "too young");
+    assert!(matches!(
+        q.clean(JobState::Active, Duration::ZERO).await,
+        Err(QueueError::Invalid(_))
+    ));
+    let counts = q.counts().await.unwrap();
+    assert_eq!((counts.waiting, counts.completed), (1, 0));
+}
+
+pub async fn a_paused_queue_hands_out_nothing_until_resumed<Q: Queue>(f: Fixture<Q>) {
+    let other = (f.open)();
+    let q = Arc::new(f.queue);
+    added(&*q, job(Some("before"))).await;
+    added(&*q, job(Some("queued"))).await;
+    let running = take(&*q).await.unwrap();
+    assert!(!q.is_paused().await.unwrap());
+    q.set_paused(true).await.unwrap();
+    assert!(other.is_paused().await.unwrap(), "seen by another handle");
+    assert!(take(&*q).await.is_none(), "paused: nothing is taken");
+    assert!(
+        q.take_many("paused", 5, LOCK)
+            .await
+            .unwrap()
+            .jobs
+            .is_empty()
+    );
+    added(&*q, job(Some("while-paused"))).await;
+    assert!(take(&other).await.is_none());
+    assert_eq!(
+        q.complete(&running, json!(null), KEEP_ALL).await.unwrap(),
+        LockOutcome::Held,
+        "an active job finishes"
+    );
+    assert_eq!(q.counts().await.unwrap().waiting, 2, "jobs stay waiting");
+    let waiter = {
+        let q = Arc::clone(&q);
+        tokio::spawn(async move {
+            let start = Instant::now();
+            q.wait_for_work(Duration::from_secs(10)).await.unwrap();
+            start.elapsed()
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    other.set_paused(false).await.unwrap();
+    let waited = tokio::time::timeout(Duration::from_secs(5), waiter)
+        .await
+        .expect("woke")
+        .unwrap();
+    assert!(waited < Duration::from_secs(5), "woke after {waited:?}");
+    assert!(!q.is_paused().await.unwrap());
+    assert_eq!(take(&*q).await.unwrap().job.id, "queued");
+    assert_eq!(take(&*q).await.unwrap().job.id, "while-paused");
+}
+
 /// Expands to one `#[tokio::test]` per contract function, each with a fresh fixture from `$fixture`.
 #[macro_export]
 macro_rules! queue_contract {
@@ -583,6 +781,10 @@ macro_rules! queue_contract {
             an_idle_waiter_wakes_on_an_add_from_another_handle,
             take_many_leases_each_job_under_its_own_token,
             concurrent_takers_never_share_a_job,
+            list_shows_each_state_in_the_order_jobs_leave_it,
+            one_job_can_be_retried_or_removed,
+            clean_deletes_the_jobs_of_a_state_older_than_a_duration,
+            a_paused_queue_hands_out_nothing_until_resumed,
         );
     };
     (@tests $fixture:expr; $($name:ident),+ $(,)?) => {

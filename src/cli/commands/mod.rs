@@ -4,6 +4,7 @@ mod completions;
 mod config;
 mod logs;
 mod queue;
+mod queue_view;
 mod signal;
 mod smoke;
 mod start;

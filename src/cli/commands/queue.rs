@@ -1,16 +1,21 @@
-//! `svc queue status | retry-failed | add`: the email queue, opened directly (no daemon and no
-//! worker needed) from the environment like every other part of svc: Redis with BullMQ's layout
-//! when `REDIS_URL`/`REDIS_HOST` is set, else the embedded store in `DATA_DIR`.
+//! `svc queue status | list | show | retry | remove | clean | pause | resume | retry-failed |
+//! add`: the email queue, opened directly (no daemon and no worker needed) from the environment
+//! like every other part of svc: Redis with BullMQ's layout when `REDIS_URL`/`REDIS_HOST` is
+//! set, else the embedded store in `DATA_DIR`. Both backends print the same; what `list` and
+//! `show` print is `queue_view`.
 
 use std::process::ExitCode;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use comfy_table::{ContentArrangement, Table, presets};
 
-use super::runtime;
+use serde_json::Value;
+
+use super::{queue_view, runtime};
 use crate::cli::{CliError, CliResult, QueueAddArgs, QueueArgs, QueueCommand};
 use crate::queue::{
-    Added, Backend, Backoff, JobCounts, JobOptions, KeepPolicy, NewJob, QueueError,
+    Added, Backend, Backoff, JobChange, JobCounts, JobOptions, JobState, KeepPolicy, NewJob,
+    QueueError,
 };
 
 pub fn run(args: &QueueArgs) -> CliResult {
@@ -19,22 +24,95 @@ pub fn run(args: &QueueArgs) -> CliResult {
         QueueCommand::Add(add) => Some(new_job(add)?),
         _ => None,
     };
+    let older_than = match &args.command {
+        QueueCommand::Clean(clean) => parse_duration("--older-than", &clean.older_than)?,
+        _ => Duration::ZERO,
+    };
     let backend = Backend::from_env(&args.data_dir).map_err(|e| store_error(&e, None))?;
     let fail = |e: QueueError| store_error(&e, Some(&backend));
     let rt = runtime()?;
     let queue = rt
         .block_on(async { crate::queue::open(&backend) })
         .map_err(fail)?;
+    let queue = queue.as_ref();
     match (&args.command, job) {
         (QueueCommand::Status(status), _) => {
-            let counts = rt.block_on(queue.counts()).map_err(fail)?;
+            let (counts, paused) = rt
+                .block_on(async { tokio::try_join!(queue.counts(), queue.is_paused()) })
+                .map_err(fail)?;
             if status.json {
-                let json = serde_json::to_string_pretty(&counts)
-                    .map_err(|e| CliError::failure(e.to_string()))?;
-                println!("{json}");
+                let mut json =
+                    serde_json::to_value(counts).map_err(|e| CliError::failure(e.to_string()))?;
+                json["paused"] = Value::Bool(paused);
+                print_json(&json)?;
             } else {
-                print!("{}", render(&counts));
+                print!("{}", render(&counts, paused));
             }
+        }
+        (QueueCommand::List(list), _) => {
+            let state = parse_state(&list.state)?;
+            let limit = usize::try_from(list.limit).unwrap_or(usize::MAX);
+            let jobs = rt.block_on(queue.list(state, limit)).map_err(fail)?;
+            let now = SystemTime::now();
+            if list.json {
+                print_json(&queue_view::list_json(&jobs, now))?;
+            } else {
+                print!("{}", queue_view::list_table(state, &jobs, now));
+            }
+        }
+        (QueueCommand::Show(show), _) => {
+            let job = rt
+                .block_on(queue.job(&show.id))
+                .map_err(fail)?
+                .ok_or_else(|| no_job(&show.id))?;
+            let shown = queue_view::show_json(&job, show.show_data);
+            if show.json {
+                print_json(&shown)?;
+            } else {
+                print!("{}", queue_view::show_text(&job, &shown, SystemTime::now()));
+            }
+        }
+        (QueueCommand::Retry(target), _) => {
+            match rt.block_on(queue.retry_job(&target.id)).map_err(fail)? {
+                JobChange::Done => println!("job {} moved back to waiting", target.id),
+                JobChange::NotFound => return Err(no_job(&target.id)),
+                JobChange::Refused(state) => {
+                    return Err(CliError::failure(format!(
+                        "job {} is {state}: only a failed or completed job can be retried",
+                        target.id
+                    )));
+                }
+            }
+        }
+        (QueueCommand::Remove(target), _) => {
+            match rt.block_on(queue.remove(&target.id)).map_err(fail)? {
+                JobChange::Done => println!("removed job {}", target.id),
+                JobChange::NotFound => return Err(no_job(&target.id)),
+                JobChange::Refused(state) => {
+                    return Err(CliError::failure(format!(
+                        "job {} is {state}: a worker holds it, so it is not removed",
+                        target.id
+                    ))
+                    .hint(
+                        "wait until it finishes, then remove it (svc queue show shows its state)",
+                    ));
+                }
+            }
+        }
+        (QueueCommand::Clean(clean), _) => {
+            let state = parse_state(&clean.state)?;
+            let n = rt.block_on(queue.clean(state, older_than)).map_err(fail)?;
+            println!("removed {n} {state} job(s) older than {}", clean.older_than);
+        }
+        (QueueCommand::Pause, _) => {
+            rt.block_on(queue.set_paused(true)).map_err(fail)?;
+            println!(
+                "queue paused: workers take no new jobs, active jobs finish (svc queue resume to continue)"
+            );
+        }
+        (QueueCommand::Resume, _) => {
+            rt.block_on(queue.set_paused(false)).map_err(fail)?;
+            println!("queue resumed: workers take jobs again");
         }
         (QueueCommand::RetryFailed, _) => {
             let moved = rt.block_on(queue.retry_failed()).map_err(fail)?;
@@ -47,6 +125,22 @@ pub fn run(args: &QueueArgs) -> CliResult {
         (QueueCommand::Add(_), None) => {}
     }
     Ok(ExitCode::SUCCESS)
+}
+
+fn print_json(value: &Value) -> Result<(), CliError> {
+    let json = serde_json::to_string_pretty(value).map_err(|e| CliError::failure(e.to_string()))?;
+    println!("{json}");
+    Ok(())
+}
+
+fn parse_state(text: &str) -> Result<JobState, CliError> {
+    text.parse()
+        .map_err(|e: QueueError| CliError::usage(e.to_string()))
+}
+
+fn no_job(id: &str) -> CliError {
+    CliError::failure(format!("no job {id}"))
+        .hint("svc queue list STATE shows the ids (completed and failed jobs beyond the keep policy are deleted)")
 }
 
 fn store_error(error: &QueueError, backend: Option<&Backend>) -> CliError {
@@ -134,7 +228,7 @@ fn parse_backoff(text: &str) -> Result<Backoff, CliError> {
     }
 }
 
-fn render(counts: &JobCounts) -> String {
+fn render(counts: &JobCounts, paused: bool) -> String {
     let mut table = Table::new();
     table
         .load_style(presets::UTF8_FULL_CONDENSED)
@@ -150,7 +244,12 @@ fn render(counts: &JobCounts) -> String {
     ] {
         table.add_row(vec![state.to_owned(), n.to_string()]);
     }
-    format!("{table}\n")
+    let queue = if paused {
+        "paused: workers take no new jobs (svc queue resume to continue)"
+    } else {
+        "running"
+    };
+    format!("{table}\nqueue: {queue}\n")
 }
 
 #[cfg(test)]

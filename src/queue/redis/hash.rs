@@ -96,6 +96,10 @@ impl JobHash {
             processed_on: self.number("processedOn"),
             finished_on: self.number("finishedOn"),
             failed_reason: self.get("failedReason").map(str::to_owned),
+            stacktrace: self
+                .get("stacktrace")
+                .and_then(|text| serde_json::from_str(text).ok())
+                .unwrap_or_default(),
             returnvalue,
         })
     }

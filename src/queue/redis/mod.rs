@@ -40,8 +40,8 @@ use self::connection::{Connections, base64};
 use self::hash::{JobHash, parse_state};
 use self::scripts::scripts;
 use super::{
-    ActiveJob, Added, Fetch, JobCounts, JobRecord, JobState, KeepPolicy, LockOutcome, NewJob,
-    Queue, QueueError, Retry, StalledReport, Taken,
+    ActiveJob, Added, Fetch, JobChange, JobCounts, JobRecord, JobState, KeepPolicy, LockOutcome,
+    NewJob, Queue, QueueError, Retry, StalledReport, Taken,
 };
 
 /// Waits shorter than this are slept, not blocked on (tiny BZPOPMIN timeouts round to 0, which
@@ -55,6 +55,8 @@ const RETRY_BATCH: u64 = 1000;
 const MAX_REASON: usize = 4000;
 /// Stack entries kept per job unless its `stackTraceLimit` says otherwise.
 const STACK_LIMIT: u64 = 10;
+/// Jobs examined per `clean` script run.
+const CLEAN_WINDOW: u64 = 1000;
 /// Jobs failed unrun by one take (`defa`, unreadable) before it gives up for this round.
 const TAKE_SKIPS: usize = 100;
 /// The worker name on the blocking connection (`… :w:<name>`).
@@ -624,6 +626,201 @@ impl Queue for RedisQueue {
             ))
         })?;
         JobHash::from_pairs(reply).into_record(id, state).map(Some)
+    }
+
+    async fn list(&self, state: JobState, limit: usize) -> Result<Vec<JobRecord>, QueueError> {
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        let k = &self.inner.keys;
+        let last = isize::try_from(limit).unwrap_or(isize::MAX) - 1;
+        let cmd = match state {
+            // Workers pop wait's tail: its last `limit` ids, reversed, are the next to run.
+            JobState::Waiting => {
+                let mut c = redis::cmd("LRANGE");
+                c.arg(&k.wait).arg(-last - 1).arg(-1);
+                c
+            }
+            JobState::Active => {
+                let mut c = redis::cmd("LRANGE");
+                c.arg(&k.active).arg(0).arg(last);
+                c
+            }
+            JobState::Prioritized | JobState::Delayed => {
+                let mut c = redis::cmd("ZRANGE");
+                let key = if state == JobState::Delayed {
+                    &k.delayed
+                } else {
+                    &k.prioritized
+                };
+                c.arg(key).arg(0).arg(last);
+                c
+            }
+            JobState::Completed | JobState::Failed => {
+                let mut c = redis::cmd("ZREVRANGE");
+                let key = if state == JobState::Failed {
+                    &k.failed
+                } else {
+                    &k.completed
+                };
+                c.arg(key).arg(0).arg(last);
+                c
+            }
+        };
+        let cmd = &cmd;
+        let mut ids: Vec<String> = self
+            .inner
+            .connections
+            .run(|mut conn| async move { cmd.query_async(&mut conn).await })
+            .await?;
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        if state == JobState::Waiting {
+            ids.reverse();
+        }
+        let mut pipe = redis::pipe();
+        for id in &ids {
+            pipe.cmd("HGETALL").arg(k.job(id));
+        }
+        let pipe = &pipe;
+        let hashes: Vec<std::collections::HashMap<String, String>> = self
+            .inner
+            .connections
+            .run(|mut conn| async move { pipe.query_async(&mut conn).await })
+            .await?;
+        let mut jobs = Vec::with_capacity(ids.len());
+        for (id, fields) in ids.iter().zip(hashes) {
+            // Removed between the two reads: not listed.
+            if !fields.is_empty() {
+                jobs.push(JobHash(fields).into_record(id, state)?);
+            }
+        }
+        Ok(jobs)
+    }
+
+    async fn retry_job(&self, id: &str) -> Result<JobChange, QueueError> {
+        let k = &self.inner.keys;
+        let mut call = scripts().retry_job.prepare_invoke();
+        call.key(k.job(id))
+            .key(&k.failed)
+            .key(&k.completed)
+            .key(&k.wait)
+            .key(&k.prioritized)
+            .key(&k.pc)
+            .key(&k.events)
+            .key(&k.meta)
+            .key(&k.marker)
+            .arg(&k.base)
+            .arg(id);
+        match self.invoke::<String>(&call).await?.as_str() {
+            "done" => Ok(JobChange::Done),
+            "missing" => Ok(JobChange::NotFound),
+            _ => Ok(match self.job(id).await? {
+                Some(job) => JobChange::Refused(job.state),
+                None => JobChange::NotFound,
+            }),
+        }
+    }
+
+    async fn remove(&self, id: &str) -> Result<JobChange, QueueError> {
+        let k = &self.inner.keys;
+        let mut call = scripts().remove.prepare_invoke();
+        call.key(k.job(id))
+            .key(&k.active)
+            .key(&k.wait)
+            .key(&k.paused)
+            .key(&k.prioritized)
+            .key(&k.delayed)
+            .key(&k.completed)
+            .key(&k.failed)
+            .key(&k.stalled)
+            .key(&k.events)
+            .key(&k.meta)
+            .arg(&k.base)
+            .arg(id);
+        match self.invoke::<String>(&call).await?.as_str() {
+            "done" => Ok(JobChange::Done),
+            "missing" => Ok(JobChange::NotFound),
+            _ => Ok(JobChange::Refused(JobState::Active)),
+        }
+    }
+
+    async fn clean(&self, state: JobState, older_than: Duration) -> Result<u64, QueueError> {
+        let k = &self.inner.keys;
+        let (key, kind) = match state {
+            JobState::Active => {
+                return Err(QueueError::Invalid(
+                    "active jobs are held by workers and cannot be cleaned".into(),
+                ));
+            }
+            JobState::Waiting => (&k.wait, "list"),
+            JobState::Prioritized => (&k.prioritized, "zset"),
+            JobState::Delayed => (&k.delayed, "zset"),
+            JobState::Completed => (&k.completed, "zset"),
+            JobState::Failed => (&k.failed, "zset"),
+        };
+        let field = if state.is_finished() {
+            "finishedOn"
+        } else {
+            "timestamp"
+        };
+        let cutoff = now_ms().saturating_sub(millis(older_than));
+        let (mut start, mut total) = (0u64, 0u64);
+        // Bounded: at most 10 million jobs examined per call.
+        for _ in 0..10_000 {
+            let mut call = scripts().clean.prepare_invoke();
+            call.key(key)
+                .key(&k.events)
+                .key(&k.meta)
+                .arg(&k.base)
+                .arg(cutoff)
+                .arg(kind)
+                .arg(field)
+                .arg(start)
+                .arg(CLEAN_WINDOW);
+            let (deleted, examined): (u64, u64) = self.invoke(&call).await?;
+            total += deleted;
+            if examined < CLEAN_WINDOW {
+                break;
+            }
+            start += examined - deleted;
+        }
+        Ok(total)
+    }
+
+    async fn set_paused(&self, paused: bool) -> Result<(), QueueError> {
+        let k = &self.inner.keys;
+        // Resuming moves at most 7000 jobs parked by an older BullMQ per run.
+        for _ in 0..10_000 {
+            let mut call = scripts().pause.prepare_invoke();
+            call.key(&k.paused)
+                .key(&k.wait)
+                .key(&k.meta)
+                .key(&k.prioritized)
+                .key(&k.events)
+                .key(&k.delayed)
+                .key(&k.marker)
+                .arg(if paused { "paused" } else { "resumed" });
+            if self.invoke::<u64>(&call).await? == 0 {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    async fn is_paused(&self) -> Result<bool, QueueError> {
+        let meta = &self.inner.keys.meta;
+        self.inner
+            .connections
+            .run(|mut conn| async move {
+                redis::cmd("HEXISTS")
+                    .arg(meta)
+                    .arg("paused")
+                    .query_async::<bool>(&mut conn)
+                    .await
+            })
+            .await
     }
 
     fn describe(&self) -> String {

@@ -34,6 +34,10 @@ pub struct Scripts {
     pub stalled: Script,
     pub retry_failed: Script,
     pub job: Script,
+    pub retry_job: Script,
+    pub remove: Script,
+    pub clean: Script,
+    pub pause: Script,
 }
 
 /// The scripts (hashed on first use).
@@ -50,5 +54,9 @@ pub fn scripts() -> &'static Scripts {
         stalled: Script::new(script!("lua/stalled.lua")),
         retry_failed: Script::new(script!("lua/retry_failed.lua")),
         job: Script::new(script!("lua/job.lua")),
+        retry_job: Script::new(script!("lua/retry_job.lua")),
+        remove: Script::new(script!("lua/remove.lua")),
+        clean: Script::new(script!("lua/clean.lua")),
+        pause: Script::new(script!("lua/pause.lua")),
     })
 }
