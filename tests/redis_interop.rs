@@ -910,3 +910,127 @@ fn node_keep_options_are_honoured_by_svc_worker() {
         "{text}"
     );
 }
+
+// ---- pause and resume across the fleet ----------------------------------------------------
+
+/// What the peer's `Queue.isPaused()` says, after `action` (pause, resume or state).
+fn node_pause(peer: &Path, redis: &RedisServer, action: &str) -> bool {
+    let out = node_run(
+        peer,
+        &redis_support::node_script("pause.js"),
+        &[action],
+        redis,
+        PREFIX,
+    );
+    let said: Value = serde_json::from_slice(&out.stdout).expect("pause.js JSON");
+    said["paused"].as_bool().expect("paused")
+}
+
+fn svc_paused(dir: &DataDir, redis: &RedisServer) -> bool {
+    let out = svc_queue(dir, redis, &["status", "--json"]);
+    let status: Value = serde_json::from_slice(&out.stdout).expect("status JSON");
+    status["paused"].as_bool().expect("paused")
+}
+
+fn svc_ids(dir: &DataDir, redis: &RedisServer, state: &str) -> Vec<String> {
+    let out = svc_queue(dir, redis, &["list", state, "--json"]);
+    let list: Value = serde_json::from_slice(&out.stdout).expect("list JSON");
+    list.as_array()
+        .expect("array")
+        .iter()
+        .filter_map(|j| j["id"].as_str().map(str::to_owned))
+        .collect()
+}
+
+#[test]
+fn svc_queue_pause_holds_a_node_worker_and_resume_releases_it() {
+    let Some(peer) = node_peer() else { return };
+    let redis = RedisServer::start();
+    let dir = DataDir::new();
+    let out = svc_queue(&dir, &redis, &["pause"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(node_pause(&peer, &redis, "state"), "Node's isPaused()");
+    let worker = node_worker(&peer, &redis, &[("FAIL_FIRST", "0")]);
+    worker.wait_for_line("worker up", 1, LONG);
+    svc_add(
+        &dir,
+        &redis,
+        &[
+            "welcome-email",
+            "--job-id",
+            "welcome-1",
+            "--data",
+            &welcome_data("1", "req-1"),
+        ],
+    );
+    // Nothing to wait for but time: the job must still be waiting after a while.
+    std::thread::sleep(Duration::from_millis(800));
+    assert!(
+        worker.lines_with("process id=welcome-1").is_empty(),
+        "{:?}",
+        worker.lines()
+    );
+    assert_eq!(svc_ids(&dir, &redis, "waiting"), ["welcome-1"]);
+    let out = svc_queue(&dir, &redis, &["resume"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    worker.wait_for_line("completed id=welcome-1", 1, LONG);
+    assert!(!node_pause(&peer, &redis, "state"));
+    assert_eq!(svc_ids(&dir, &redis, "completed"), ["welcome-1"]);
+    // The stream carries BullMQ's `paused` and `resumed` events, as Queue.pause()/resume() write them.
+    let events: Vec<String> = redis
+        .events(PREFIX)
+        .iter()
+        .filter_map(|event| field(event, "event").map(str::to_owned))
+        .collect();
+    for name in ["paused", "resumed"] {
+        assert!(
+            events.contains(&name.to_owned()),
+            "{name} not in {events:?}"
+        );
+    }
+}
+
+#[test]
+fn a_node_pause_holds_svc_worker_and_shows_in_svc_queue_status() {
+    let Some(peer) = node_peer() else { return };
+    let redis = RedisServer::start();
+    let dir = DataDir::new();
+    assert!(node_pause(&peer, &redis, "pause"));
+    assert!(
+        svc_paused(&dir, &redis),
+        "svc queue status sees Node's pause"
+    );
+    let status = svc_queue(&dir, &redis, &["status"]);
+    assert!(String::from_utf8_lossy(&status.stdout).contains("queue: paused"));
+    let worker = svc_worker(&dir, &redis, &[]);
+    worker.wait_for_log("worker ready", None, 1, LONG);
+    node_add(
+        &peer,
+        &redis,
+        PREFIX,
+        &[(
+            "welcome-email",
+            welcome("2"),
+            node_app_opts("welcome-2", 1000),
+        )],
+    );
+    std::thread::sleep(Duration::from_millis(800));
+    assert_eq!(
+        svc_ids(&dir, &redis, "waiting"),
+        ["welcome-2"],
+        "{}",
+        worker.dump()
+    );
+    assert!(!node_pause(&peer, &redis, "resume"));
+    assert!(!svc_paused(&dir, &redis));
+    worker.wait_for_log("job completed", Some("welcome-2"), 1, LONG);
+    assert_eq!(dir.emails().len(), 1);
+}
