@@ -1034,3 +1034,86 @@ fn a_node_pause_holds_svc_worker_and_shows_in_svc_queue_status() {
     worker.wait_for_log("job completed", Some("welcome-2"), 1, LONG);
     assert_eq!(dir.emails().len(), 1);
 }
+
+// ---- repairing jobs: what svc does, Node's Queue API sees -----------------------------------
+
+fn svc_ok(dir: &DataDir, redis: &RedisServer, args: &[&str]) -> String {
+    let out = svc_queue(dir, redis, args);
+    assert!(
+        out.status.success(),
+        "svc queue {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn a_job_failed_by_a_node_worker_is_shown_retried_removed_and_cleaned_by_svc_queue() {
+    let Some(peer) = node_peer() else { return };
+    let redis = RedisServer::start();
+    let dir = DataDir::new();
+    let mut broken = welcome("31");
+    broken["alwaysFail"] = json!(true);
+    broken["to"] = json!("user31@example.com");
+    let ids = node_add(
+        &peer,
+        &redis,
+        PREFIX,
+        &[
+            ("welcome-email", broken, json!({"jobId": "welcome-31"})),
+            (
+                "welcome-email",
+                welcome("32"),
+                json!({"jobId": "welcome-32"}),
+            ),
+        ],
+    );
+    assert_eq!(ids, ["welcome-31", "welcome-32"]);
+    let mut worker = node_worker(&peer, &redis, &[("EXIT_AFTER", "2")]);
+    worker.wait_exit(LONG);
+
+    // The failure as Node recorded it (a real JS stack), listed and shown by svc.
+    let list = svc_ok(&dir, &redis, &["list", "failed"]);
+    assert!(
+        list.contains("welcome-31") && list.contains("permanent failure for u***@example.com"),
+        "{list}"
+    );
+    let shown: Value =
+        serde_json::from_str(&svc_ok(&dir, &redis, &["show", "welcome-31", "--json"])).unwrap();
+    assert_eq!(shown["requestId"], "req-31");
+    assert_eq!(shown["attemptsMade"], 1);
+    let stack = shown["stacktrace"].as_array().expect("a stack");
+    assert_eq!(stack.len(), 1);
+    assert!(
+        stack[0]
+            .as_str()
+            .unwrap()
+            .starts_with("Error: permanent failure for u***@example.com\n"),
+        "{stack:?}"
+    );
+    let text = svc_ok(&dir, &redis, &["show", "welcome-31"]);
+    assert!(
+        text.contains("1. Error: permanent failure for u***@example.com\n"),
+        "the stack's first line only:\n{text}"
+    );
+
+    // retry, remove and clean: Node's Queue reads the result.
+    svc_ok(&dir, &redis, &["retry", "welcome-31"]);
+    let seen = inspect(&peer, &redis, PREFIX, &["welcome-31"]);
+    assert_eq!(seen.job("welcome-31")["state"], "waiting");
+    assert_eq!(seen.job("welcome-31")["attemptsMade"], 0);
+    svc_ok(&dir, &redis, &["remove", "welcome-31"]);
+    std::thread::sleep(Duration::from_millis(20));
+    svc_ok(&dir, &redis, &["clean", "completed", "--older-than", "5ms"]);
+    let seen = inspect(&peer, &redis, PREFIX, &[]);
+    for state in ["wait", "completed", "failed"] {
+        assert_eq!(seen.counts[state], 0, "{state}: {}", seen.counts);
+    }
+    assert!(seen.jobs.is_empty(), "{:?}", seen.jobs);
+    let mut keys: Vec<String> = redis::cmd("KEYS")
+        .arg(format!("{PREFIX}:email-queue:welcome-*"))
+        .query(&mut redis.conn())
+        .unwrap();
+    keys.sort();
+    assert!(keys.is_empty(), "left behind: {keys:?}");
+}
