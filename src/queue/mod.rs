@@ -824,6 +824,19 @@ mod tests {
     }
 
     #[test]
+    fn state_names_are_bullmqs_both_ways() {
+        for state in JobState::ALL {
+            assert_eq!(state.name().parse::<JobState>().ok(), Some(state));
+            assert_eq!(
+                serde_json::to_value(state).ok(),
+                Some(Value::String(state.name().into()))
+            );
+        }
+        assert!("paused".parse::<JobState>().is_err());
+        assert!(JobState::Failed.is_finished() && !JobState::Delayed.is_finished());
+    }
+
+    #[test]
     fn custom_ids_follow_bullmq_rules() {
         let job = |id: &str| NewJob {
             name: "welcome-email".into(),

@@ -1005,6 +1005,80 @@ mod tests {
         assert_eq!(b.counts().await.unwrap().waiting, 1);
     }
 
+    #[tokio::test]
+    async fn a_table_from_before_the_stack_of_failures_gets_its_column_at_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(DB_FILE);
+        {
+            let conn = Connection::open(&path).unwrap();
+            // SCHEMA is the first release's table; the stack's column comes from ADDED_COLUMNS.
+            conn.execute_batch(SCHEMA).unwrap();
+            conn.execute(
+                "INSERT INTO queue_jobs (queue, id, name, data, opts, state, run_at, timestamp) \
+                 VALUES ('email-queue', 'old-1', 'welcome-email', '{}', '{}', 'waiting', 0, 0)",
+                [],
+            )
+            .unwrap();
+            let has: i64 = conn
+                .query_row(
+                    "SELECT COUNT(*) FROM pragma_table_info('queue_jobs') WHERE name = 'stacktrace'",
+                    [],
+                    |r| r.get(0),
+                )
+                .unwrap();
+            assert_eq!(has, 0, "the old table has no stacktrace column");
+        }
+        let q = queue(&dir);
+        assert!(q.job("old-1").await.unwrap().unwrap().stacktrace.is_empty());
+        let Fetch::Job(job) = q.take("t", Duration::from_secs(30)).await.unwrap() else {
+            panic!("no job")
+        };
+        q.fail(&job, "boom", Retry::Never, KeepPolicy::ALL)
+            .await
+            .unwrap();
+        assert_eq!(
+            q.job("old-1").await.unwrap().unwrap().stacktrace,
+            ["Error: boom"]
+        );
+        // A second open finds the column there.
+        queue(&dir);
+    }
+
+    #[test]
+    fn the_stack_keeps_the_newest_failures() {
+        let dir = tempfile::tempdir().unwrap();
+        let q = queue(&dir);
+        let mut conn = lock(&q.inner.conn);
+        let tx = conn.transaction().unwrap();
+        tx.execute(
+            "INSERT INTO queue_jobs (queue, id, name, data, opts, state, run_at, timestamp) \
+             VALUES ('email-queue', 'j', 'n', '{}', '{}', 'waiting', 0, 0)",
+            [],
+        )
+        .unwrap();
+        for n in 0..12 {
+            let stack = stack_with(&tx, EMAIL_QUEUE, "j", &format!("r{n}")).unwrap();
+            tx.execute(
+                "UPDATE queue_jobs SET stacktrace = ?1 WHERE id = 'j'",
+                params![stack],
+            )
+            .unwrap();
+        }
+        let stack: String = tx
+            .query_row(
+                "SELECT stacktrace FROM queue_jobs WHERE id = 'j'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        let stack: Vec<String> = serde_json::from_str(&stack).unwrap();
+        assert_eq!(stack.len(), STACK_LIMIT);
+        assert_eq!(
+            (stack[0].as_str(), stack[9].as_str()),
+            ("Error: r2", "Error: r11")
+        );
+    }
+
     #[test]
     fn an_unopenable_path_is_unavailable() {
         let dir = tempfile::tempdir().unwrap();
