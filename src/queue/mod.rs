@@ -17,6 +17,10 @@
 //! - Delayed jobs, priorities (0 = none and runs first, then 1, 2, ...: BullMQ's order), custom job
 //!   ids idempotent in any state (until the job is removed by a keep policy).
 //! - Completed and failed jobs are kept up to a [`KeepPolicy`] (count and age), never unbounded.
+//! - A paused queue ([`Queue::set_paused`], BullMQ's `paused` flag, shared with Node workers)
+//!   hands out no job; jobs in hand finish, and jobs added meanwhile wait.
+//! - The repairs an operator makes (`svc queue retry | remove | clean`) never touch a job a worker
+//!   holds: [`Queue::remove`] refuses an active job and [`Queue::clean`] the active state.
 //!
 //! `jobs` holds the payloads of the jobs svc knows (the welcome email).
 
