@@ -22,20 +22,32 @@ fn with(keys: Document, options: IndexOptions) -> IndexModel {
     IndexModel::builder().keys(keys).options(options).build()
 }
 
+/// The sort keys of a product list, each walked with `_id` (the tie-breaker).
+const SORT_KEYS: [&str; 5] = ["createdAt", "updatedAt", "price", "title", "stock"];
+
 /// `products`: every sort key with `_id` (the tie-breaker, so a sorted page is an index walk in
-/// either direction), and the exact-match filters. Search is an unanchored regex over one
-/// lowercased field, which no index can serve; see `products.rs`.
+/// either direction), the exact-match filters, and `category` or `brand` followed by each sort
+/// key (equality, then sort: a filtered page is one index walk in order, the price and stock
+/// conditions checked on the way). Search is an unanchored regex over one lowercased field,
+/// which no index can serve (docs/BENCHMARKS.md says what it costs); see `products.rs`.
 fn products() -> Vec<IndexModel> {
-    vec![
-        index(doc! {"createdAt": 1, "_id": 1}),
-        index(doc! {"updatedAt": 1, "_id": 1}),
-        index(doc! {"price": 1, "_id": 1}),
-        index(doc! {"title": 1, "_id": 1}),
-        index(doc! {"stock": 1, "_id": 1}),
+    let mut models: Vec<IndexModel> = SORT_KEYS
+        .iter()
+        .map(|key| index(doc! {*key: 1, "_id": 1}))
+        .collect();
+    models.extend([
         index(doc! {"category": 1}),
         index(doc! {"brand": 1}),
         index(doc! {"tags": 1}),
-    ]
+    ]);
+    for field in ["category", "brand"] {
+        models.extend(
+            SORT_KEYS
+                .iter()
+                .map(|key| index(doc! {field: 1, *key: 1, "_id": 1})),
+        );
+    }
+    models
 }
 
 /// `users`: the unique email (what makes a duplicate sign-up a 409, also under a race), the
