@@ -320,6 +320,29 @@ async fn a_database_of_the_schema_before_the_search_index_gets_its_indexes_when_
 }
 
 #[tokio::test]
+async fn a_bulk_insert_writes_like_single_inserts_or_not_at_all() {
+    let (_dir, owned) = store();
+    let phones: Vec<Product> = (0..3)
+        .map(|i| {
+            product(
+                json!({"title": format!("Phone {i}"), "price": i, "tags": ["x"]}),
+                i,
+            )
+        })
+        .collect();
+    owned.insert_many(phones.clone()).await.unwrap();
+    let store: &dyn ProductRepository = &owned;
+    assert_eq!(titles(store, "search=phone&tags=x").await.1, 3);
+    assert_eq!(store.get(phones[1].id, false).await.unwrap(), phones[1]);
+    // A batch with a product already stored fails whole.
+    let lamp = product(json!({"title": "Lamp", "price": 1}), 5);
+    let refused = owned.insert_many(vec![lamp, phones[0].clone()]).await;
+    assert!(refused.is_err(), "{refused:?}");
+    assert_eq!(titles(store, "search=lamp").await.1, 0);
+    assert_eq!(titles(store, "").await.1, 3);
+}
+
+#[tokio::test]
 async fn pages_never_overlap_when_sort_keys_tie() {
     let (_dir, owned) = store();
     let store: &dyn ProductRepository = &owned;
