@@ -242,36 +242,46 @@ impl Health for SqliteStore {
     }
 }
 
-/// The search index: an FTS5 table over `products.search_text` (external content: it stores only
-/// the index, the text stays in `products`), tokenized into trigrams so any substring of three
-/// characters or more is found from the index. `case_sensitive 1`: the text is lowercased by us
-/// already (Rust's `to_lowercase`, as the search is), so the index keeps exactly the characters
-/// stored and no second case folding can disagree with the first. Kept in sync by triggers, in
-/// the writing transaction, whatever statement changes a product. The index is keyed by the
+/// The search index: an FTS5 table over `products.search_text` of the live products (external
+/// content: it stores only the index, the text stays in `products`; soft-deleted rows are left
+/// out, as in the partial indexes), tokenized into trigrams so any substring of three characters
+/// or more is found from the index. `case_sensitive 1`: the text is lowercased by us already
+/// (Rust's `to_lowercase`, as the search is), so the index keeps exactly the characters stored
+/// and no second case folding can disagree with the first. Kept in sync by triggers, in the
+/// writing transaction, whatever statement changes a product. The index is keyed by the
 /// products' rowid, which SQLite keeps for every row unless a `VACUUM` renumbers a table without
-/// an `INTEGER PRIMARY KEY`; after one, `INSERT INTO products_fts (products_fts) VALUES ('rebuild')`
-/// rebuilds the index.
+/// an `INTEGER PRIMARY KEY`; after one, drop `products_search` and open the store to rebuild it.
+/// The first version of this index (`products_fts`) held deleted rows too: it is replaced.
 const SEARCH_INDEX: &str = "
-CREATE VIRTUAL TABLE products_fts USING fts5(
+DROP TRIGGER IF EXISTS products_fts_insert;
+DROP TRIGGER IF EXISTS products_fts_delete;
+DROP TRIGGER IF EXISTS products_fts_update;
+DROP TABLE IF EXISTS products_fts;
+CREATE VIRTUAL TABLE products_search USING fts5(
     search_text,
     content = 'products',
     content_rowid = 'rowid',
     tokenize = 'trigram case_sensitive 1'
 );
-CREATE TRIGGER products_fts_insert AFTER INSERT ON products BEGIN
-    INSERT INTO products_fts (rowid, search_text) VALUES (new.rowid, new.search_text);
+CREATE TRIGGER products_search_insert AFTER INSERT ON products
+WHEN new.deleted_at IS NULL BEGIN
+    INSERT INTO products_search (rowid, search_text) VALUES (new.rowid, new.search_text);
 END;
-CREATE TRIGGER products_fts_delete AFTER DELETE ON products BEGIN
-    INSERT INTO products_fts (products_fts, rowid, search_text)
+CREATE TRIGGER products_search_delete AFTER DELETE ON products
+WHEN old.deleted_at IS NULL BEGIN
+    INSERT INTO products_search (products_search, rowid, search_text)
     VALUES ('delete', old.rowid, old.search_text);
 END;
-CREATE TRIGGER products_fts_update AFTER UPDATE OF search_text ON products
-WHEN old.search_text IS NOT new.search_text BEGIN
-    INSERT INTO products_fts (products_fts, rowid, search_text)
-    VALUES ('delete', old.rowid, old.search_text);
-    INSERT INTO products_fts (rowid, search_text) VALUES (new.rowid, new.search_text);
+CREATE TRIGGER products_search_update AFTER UPDATE OF search_text, deleted_at ON products
+WHEN old.search_text IS NOT new.search_text
+    OR (old.deleted_at IS NULL) IS NOT (new.deleted_at IS NULL) BEGIN
+    INSERT INTO products_search (products_search, rowid, search_text)
+    SELECT 'delete', old.rowid, old.search_text WHERE old.deleted_at IS NULL;
+    INSERT INTO products_search (rowid, search_text)
+    SELECT new.rowid, new.search_text WHERE new.deleted_at IS NULL;
 END;
-INSERT INTO products_fts (products_fts) VALUES ('rebuild');
+INSERT INTO products_search (rowid, search_text)
+SELECT rowid, search_text FROM products WHERE deleted_at IS NULL;
 ";
 
 /// Brings a database made by an older svc up to [`SCHEMA`]: columns added since (a `CREATE TABLE
@@ -286,7 +296,7 @@ fn migrate(tx: &rusqlite::Transaction<'_>) -> rusqlite::Result<()> {
         tx.execute_batch("ALTER TABLE users ADD COLUMN role TEXT NOT NULL DEFAULT 'user'")?;
     }
     let has_search_index = tx
-        .prepare("SELECT 1 FROM sqlite_schema WHERE type = 'table' AND name = 'products_fts'")?
+        .prepare("SELECT 1 FROM sqlite_schema WHERE type = 'table' AND name = 'products_search'")?
         .exists([])?;
     if !has_search_index {
         tx.execute_batch(SEARCH_INDEX)?;

@@ -39,7 +39,7 @@ impl ProductRepository for SqliteStore {
     }
 
     async fn list(&self, query: &ProductQuery) -> Result<Page<Product>, StoreError> {
-        let (where_sql, args) = where_clause(&query.filter);
+        let filter = query.filter.clone();
         let order = order_by(query);
         let limit = i64::from(query.page.limit);
         let offset = i64::try_from(query.page.offset()).unwrap_or(i64::MAX);
@@ -47,12 +47,27 @@ impl ProductRepository for SqliteStore {
             .read(move |conn| {
                 // One read transaction: the count and the page see the same snapshot.
                 let tx = conn.transaction().map_err(map_err)?;
-                let total: i64 = tx
-                    .query_row(&count_sql(&where_sql), params_from_iter(args.iter()), |r| {
-                        r.get(0)
-                    })
-                    .map_err(map_err)?;
-                let mut page_args = args;
+                let total: i64 = match search_only(&filter) {
+                    Some(phrase) => tx.query_row(SEARCH_COUNT_SQL, [phrase], |r| r.get(0)),
+                    None => {
+                        let (where_sql, args) = where_clause(&filter, SearchPlan::Index);
+                        tx.query_row(&count_sql(&where_sql), params_from_iter(args.iter()), |r| {
+                            r.get(0)
+                        })
+                    }
+                }
+                .map_err(map_err)?;
+                let plan = if indexed_search(&filter).is_some() {
+                    let rows: i64 = tx
+                        .query_row("SELECT COALESCE(MAX(rowid), 0) FROM products", [], |r| {
+                            r.get(0)
+                        })
+                        .map_err(map_err)?;
+                    search_plan(total, offset.saturating_add(limit), rows)
+                } else {
+                    SearchPlan::Index
+                };
+                let (where_sql, mut page_args) = where_clause(&filter, plan);
                 page_args.push(Sql::Integer(limit));
                 page_args.push(Sql::Integer(offset));
                 let mut statement = tx
@@ -203,8 +218,53 @@ fn page_sql(where_sql: &str, order: &str) -> String {
     format!("SELECT {COLUMNS} FROM products WHERE {where_sql} ORDER BY {order} LIMIT ? OFFSET ?")
 }
 
+/// How the page of a search the index can answer finds its rows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum SearchPlan {
+    /// From the index's matches, then sorted: few matches.
+    Index,
+    /// By walking the sort key's index and testing each row with the `LIKE`: many matches, so
+    /// a page's worth comes up soon, where fetching and sorting every match would not.
+    Walk,
+}
+
+/// The cheaper way to a page of `total` matches among about `rows` products, ending `end`
+/// matches in: a walk reads about `end × rows / total` rows, the index fetches `total`.
+fn search_plan(total: i64, end: i64, rows: i64) -> SearchPlan {
+    let total = i128::from(total);
+    if total * total > i128::from(end) * i128::from(rows) {
+        SearchPlan::Walk
+    } else {
+        SearchPlan::Index
+    }
+}
+
+/// The count of a query that is a search the index answers and nothing else.
+const SEARCH_COUNT_SQL: &str = "SELECT COUNT(*) FROM products_search WHERE products_search MATCH ?";
+
+/// The phrase of a search the index answers: 3 characters or more, of live products (the
+/// index holds no deleted ones).
+fn indexed_search(filter: &ProductFilter) -> Option<String> {
+    let search = filter.search.as_ref()?.to_lowercase();
+    (search.chars().count() >= INDEXED_SEARCH && !filter.include_deleted)
+        .then(|| fts_phrase(&search))
+}
+
+/// The phrase, when `filter` is an indexed search and nothing else: its count is then the
+/// index's alone, no row read. Exact: the trigrams of the text at consecutive positions are
+/// found exactly in the texts holding it (the tests compare the two answers).
+fn search_only(filter: &ProductFilter) -> Option<String> {
+    let alone = filter.category.is_none()
+        && filter.brand.is_none()
+        && filter.tags.is_empty()
+        && filter.stock.is_none()
+        && filter.price.lower.is_none()
+        && filter.price.upper.is_none();
+    indexed_search(filter).filter(|_| alone)
+}
+
 /// The `WHERE` condition of `filter` and its bound arguments, in order.
-fn where_clause(filter: &ProductFilter) -> (String, Vec<Sql>) {
+fn where_clause(filter: &ProductFilter, plan: SearchPlan) -> (String, Vec<Sql>) {
     let mut conditions: Vec<String> = Vec::new();
     let mut args: Vec<Sql> = Vec::new();
     if !filter.include_deleted {
@@ -212,14 +272,14 @@ fn where_clause(filter: &ProductFilter) -> (String, Vec<Sql>) {
     }
     if let Some(search) = &filter.search {
         let search = search.to_lowercase();
-        if search.chars().count() >= INDEXED_SEARCH {
+        if let (Some(phrase), SearchPlan::Index) = (indexed_search(filter), plan) {
             // The index finds the rows holding every trigram of the text in a row (the phrase);
-            // the `LIKE` below then decides on those few, so the answer is the scan's by
+            // the `LIKE` below then decides on those, so the answer is the scan's by
             // construction.
             conditions.push(
-                "rowid IN (SELECT rowid FROM products_fts WHERE products_fts MATCH ?)".into(),
+                "rowid IN (SELECT rowid FROM products_search WHERE products_search MATCH ?)".into(),
             );
-            args.push(Sql::Text(fts_phrase(&search)));
+            args.push(Sql::Text(phrase));
         }
         conditions.push("search_text LIKE ? ESCAPE '\\'".into());
         args.push(Sql::Text(format!("%{}%", escape_like(&search))));
@@ -414,7 +474,7 @@ mod tests {
             "search=%27%3B%20DROP%20TABLE%20products%3B--&category=%27%20OR%201%3D1&tags=a%27,b&brand=x%22",
         ))
         .unwrap();
-        let (sql, args) = where_clause(&query.filter);
+        let (sql, args) = where_clause(&query.filter, SearchPlan::Index);
         assert!(
             !sql.contains("DROP") && !sql.contains("OR 1") && !sql.contains('"'),
             "{sql}"
@@ -427,7 +487,7 @@ mod tests {
     /// `EXPLAIN QUERY PLAN` of the count and of the page of `query`, one detail line each step.
     fn plans(conn: &rusqlite::Connection, query: &str) -> Vec<String> {
         let query = parse_products(Some(query)).unwrap();
-        let (where_sql, mut args) = where_clause(&query.filter);
+        let (where_sql, mut args) = where_clause(&query.filter, SearchPlan::Index);
         let mut lines = Vec::new();
         let mut explain = |sql: &str, args: &[Sql]| {
             let mut statement = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
@@ -436,9 +496,18 @@ mod tests {
                 .unwrap();
             lines.extend(rows.map(Result::unwrap));
         };
-        explain(&count_sql(&where_sql), &args);
+        match search_only(&query.filter) {
+            Some(phrase) => explain(SEARCH_COUNT_SQL, &[Sql::Text(phrase)]),
+            None => explain(&count_sql(&where_sql), &args),
+        }
         args.extend([Sql::Integer(20), Sql::Integer(40)]);
         explain(&page_sql(&where_sql, &order_by(&query)), &args);
+        if indexed_search(&query.filter).is_some() {
+            // The page of a search with many matches: a walk of the sort key's index.
+            let (where_sql, mut args) = where_clause(&query.filter, SearchPlan::Walk);
+            args.extend([Sql::Integer(20), Sql::Integer(40)]);
+            explain(&page_sql(&where_sql, &order_by(&query)), &args);
+        }
         lines
     }
 
@@ -502,7 +571,7 @@ mod tests {
                 if !filter.is_empty() {
                     assert!(
                         lines.iter().any(|l| l.starts_with("SEARCH products USING")
-                            || l.starts_with("SCAN products_fts VIRTUAL TABLE")),
+                            || l.starts_with("SCAN products_search VIRTUAL TABLE")),
                         "the filter does not seek: {context}"
                     );
                 }
@@ -525,11 +594,30 @@ mod tests {
         assert_eq!(fts_phrase("say \"hi\" OR x*"), "\"say \"\"hi\"\" OR x*\"");
         // Short searches scan: no index condition, only the LIKE.
         let query = parse_products(Some("search=ab")).unwrap();
-        let (sql, _) = where_clause(&query.filter);
+        let (sql, _) = where_clause(&query.filter, SearchPlan::Index);
         assert!(!sql.contains("MATCH"), "{sql}");
         let query = parse_products(Some("search=abc")).unwrap();
-        let (sql, _) = where_clause(&query.filter);
+        let (sql, _) = where_clause(&query.filter, SearchPlan::Index);
         assert!(sql.contains("MATCH") && sql.contains("LIKE"), "{sql}");
+        // The index holds live products only: a search of deleted ones scans.
+        let query = parse_products(Some("search=abc&includeDeleted=true")).unwrap();
+        let (sql, _) = where_clause(&query.filter, SearchPlan::Index);
+        assert!(!sql.contains("MATCH"), "{sql}");
+        assert!(search_only(&query.filter).is_none());
+        let query = parse_products(Some("search=abc&sort=price")).unwrap();
+        assert_eq!(search_only(&query.filter).as_deref(), Some("\"abc\""));
+        let query = parse_products(Some("search=abc&inStock=true")).unwrap();
+        assert!(search_only(&query.filter).is_none());
+    }
+
+    #[test]
+    fn many_matches_walk_the_sort_index_and_few_come_from_the_search_index() {
+        // A fifth of a million match, page 3 of 20: a walk reads ~300 rows, not 200,000.
+        assert_eq!(search_plan(200_000, 60, 1_000_000), SearchPlan::Walk);
+        // One match in a million: the index.
+        assert_eq!(search_plan(1, 20, 1_000_000), SearchPlan::Index);
+        assert_eq!(search_plan(1_647, 60, 1_000_000), SearchPlan::Index);
+        assert_eq!(search_plan(0, 20, 0), SearchPlan::Index);
     }
 
     #[test]

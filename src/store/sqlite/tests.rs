@@ -243,7 +243,7 @@ async fn the_search_index_finds_what_the_scan_finds_and_follows_every_write() {
         .pool
         .read(|conn| {
             conn.execute(
-                "INSERT INTO products_fts (products_fts, rank) VALUES ('integrity-check', 1)",
+                "INSERT INTO products_search (products_search) VALUES ('integrity-check')",
                 [],
             )
             .map_err(super::map_err)
@@ -254,6 +254,15 @@ async fn the_search_index_finds_what_the_scan_finds_and_follows_every_write() {
 
 #[tokio::test]
 async fn a_database_of_the_schema_before_the_search_index_gets_its_indexes_when_opened() {
+    opened_with_indexes(false).await;
+}
+
+#[tokio::test]
+async fn a_database_with_the_first_search_index_gets_the_live_one_when_opened() {
+    opened_with_indexes(true).await;
+}
+
+async fn opened_with_indexes(with_first_search_index: bool) {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join(super::DB_FILE);
     {
@@ -269,6 +278,17 @@ async fn a_database_of_the_schema_before_the_search_index_gets_its_indexes_when_
             CREATE INDEX products_price ON products (price, id);",
         )
         .unwrap();
+        if with_first_search_index {
+            // The first search index, which also held deleted products.
+            conn.execute_batch(
+                "CREATE VIRTUAL TABLE products_fts USING fts5(search_text, content = 'products',
+                    content_rowid = 'rowid', tokenize = 'trigram case_sensitive 1');
+                CREATE TRIGGER products_fts_insert AFTER INSERT ON products BEGIN
+                    INSERT INTO products_fts (rowid, search_text) VALUES (new.rowid, new.search_text);
+                END;",
+            )
+            .unwrap();
+        }
         for (i, title) in ["Old Phone", "Old Lamp", "Headphones"]
             .into_iter()
             .enumerate()
@@ -317,6 +337,57 @@ async fn a_database_of_the_schema_before_the_search_index_gets_its_indexes_when_
     let store: &dyn ProductRepository = &owned;
     assert_eq!(titles(store, "search=phone").await.1, 3);
     assert!(store.get(added.id, false).await.is_ok());
+    let first_index_left: i64 = owned
+        .pool
+        .read(|conn| {
+            conn.query_row(
+                "SELECT COUNT(*) FROM sqlite_schema WHERE name LIKE 'products_fts%'",
+                [],
+                |r| r.get(0),
+            )
+            .map_err(super::map_err)
+        })
+        .await
+        .unwrap();
+    assert_eq!(first_index_left, 0);
+}
+
+#[tokio::test]
+async fn a_search_with_many_matches_pages_like_one_with_few() {
+    let (_dir, owned) = store();
+    let mut phones = Vec::new();
+    for i in 0..40 {
+        phones.push(product(
+            json!({"title": format!("Phone {i:02}"), "price": 40 - i}),
+            i,
+        ));
+    }
+    phones.push(product(json!({"title": "Lamp", "price": 1}), 50));
+    owned.insert_many(phones.clone()).await.unwrap();
+    let store: &dyn ProductRepository = &owned;
+    store
+        .soft_delete(phones[0].id, Timestamp::from_millis(60))
+        .await
+        .unwrap();
+    // 39 live matches of 41 rows: pages walk the price index (the plan chosen from the count).
+    let mut seen = Vec::new();
+    for page in 1..=4 {
+        let (found, total) = titles(
+            store,
+            &format!("search=phone&sort=price&limit=10&page={page}"),
+        )
+        .await;
+        assert_eq!(total, 39);
+        seen.extend(found);
+    }
+    let expected: Vec<String> = (1..40).rev().map(|i| format!("Phone {i:02}")).collect();
+    assert_eq!(seen, expected);
+    assert_eq!(
+        titles(store, "search=phone&includeDeleted=true").await.1,
+        40
+    );
+    assert_eq!(titles(store, "search=phone&maxPrice=5").await.1, 5);
+    assert_eq!(titles(store, "search=lamp").await.0, ["Lamp"]);
 }
 
 #[tokio::test]
