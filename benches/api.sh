@@ -135,7 +135,14 @@ measure() {
   for _ in $(seq 1 "$RUNS"); do
     out=$(wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --timeout 10s --latency "http://127.0.0.1:$port$2")
     if echo "$out" | grep -q "Socket errors"; then echo "$2: $(echo "$out" | grep "Socket errors")" >&2; fi
-    if echo "$out" | grep -q "Non-2xx"; then echo "$out" >&2; grep "unavailable" "$work/api.log" | grep -v "failing fast" | head -3 >&2; echo "non-2xx answers for $2" >&2; exit 1; fi
+    if echo "$out" | grep -q "Non-2xx"; then
+      echo "$out" >&2; grep "unavailable" "$work/api.log" | grep -v "failing fast" | head -3 >&2 || true
+      if [ "${KEEP_GOING:-}" = 1 ]; then
+        printf '| %s | `%s` | %s | | |\n' "$1" "$2" "failed: $(echo "$out" | awk '/Non-2xx/ {print $NF}') non-2xx answers (503: slower than the store gate allows)"
+        return 0
+      fi
+      echo "non-2xx answers for $2" >&2; exit 1
+    fi
     rps=$(echo "$out" | awk '/Requests\/sec/ {print $2}')
     p50=$(echo "$out" | awk '$1 == "50%" {print $2}')
     p99=$(echo "$out" | awk '$1 == "99%" {print $2}')
@@ -194,6 +201,8 @@ if [ "$have" != "$LARGE_PRODUCTS" ]; then
   "$seeder" --data-dir "$large" --products "$LARGE_PRODUCTS" >&2
 fi
 start_api off "$large"
+# A path too slow for the store gate at this size is reported as such, and the next one runs.
+KEEP_GOING=1
 total=$(count "")
 [ "$total" = "$LARGE_PRODUCTS" ] || { echo "expected $LARGE_PRODUCTS products, found $total" >&2; exit 1; }
 echo
