@@ -40,6 +40,7 @@ impl ProductRepository for SqliteStore {
 
     async fn list(&self, query: &ProductQuery) -> Result<Page<Product>, StoreError> {
         let filter = query.filter.clone();
+        let sort_fields: Vec<SortField> = query.sort.iter().map(|k| k.field).collect();
         let order = order_by(query);
         let limit = i64::from(query.page.limit);
         let offset = i64::try_from(query.page.offset()).unwrap_or(i64::MAX);
@@ -70,8 +71,12 @@ impl ProductRepository for SqliteStore {
                 let (where_sql, mut page_args) = where_clause(&filter, plan);
                 page_args.push(Sql::Integer(limit));
                 page_args.push(Sql::Integer(offset));
+                let table = match plan {
+                    SearchPlan::Walk => walked_index(&sort_fields),
+                    SearchPlan::Index => "products".to_owned(),
+                };
                 let mut statement = tx
-                    .prepare_cached(&page_sql(&where_sql, &order))
+                    .prepare_cached(&page_sql(&table, &where_sql, &order))
                     .map_err(map_err)?;
                 let rows = statement
                     .query_map(params_from_iter(page_args.iter()), raw_row)
@@ -213,9 +218,24 @@ fn count_sql(where_sql: &str) -> String {
     format!("SELECT COUNT(*) FROM products WHERE {where_sql}")
 }
 
-/// The query of one page; its last two arguments are the limit and the offset.
-fn page_sql(where_sql: &str, order: &str) -> String {
-    format!("SELECT {COLUMNS} FROM products WHERE {where_sql} ORDER BY {order} LIMIT ? OFFSET ?")
+/// The query of one page from `table` (`products`, or it with an index named); its last two
+/// arguments are the limit and the offset.
+fn page_sql(table: &str, where_sql: &str, order: &str) -> String {
+    format!("SELECT {COLUMNS} FROM {table} WHERE {where_sql} ORDER BY {order} LIMIT ? OFFSET ?")
+}
+
+/// The table of a [`SearchPlan::Walk`] page: the live index of the first sort key, named, since
+/// with keys in mixed directions (`-price,title`) SQLite's planner would otherwise sort every
+/// live row rather than walk the first key's index and sort each run of equal keys.
+fn walked_index(sort: &[SortField]) -> String {
+    let index = match sort.first() {
+        Some(SortField::Price) => "products_live_price",
+        Some(SortField::Title) => "products_live_title",
+        Some(SortField::Stock) => "products_live_stock",
+        Some(SortField::UpdatedAt) => "products_live_updated",
+        Some(SortField::CreatedAt) | None => "products_live_created",
+    };
+    format!("products INDEXED BY {index}")
 }
 
 /// How the page of a search the index can answer finds its rows.
@@ -501,12 +521,14 @@ mod tests {
             None => explain(&count_sql(&where_sql), &args),
         }
         args.extend([Sql::Integer(20), Sql::Integer(40)]);
-        explain(&page_sql(&where_sql, &order_by(&query)), &args);
+        explain(&page_sql("products", &where_sql, &order_by(&query)), &args);
         if indexed_search(&query.filter).is_some() {
             // The page of a search with many matches: a walk of the sort key's index.
             let (where_sql, mut args) = where_clause(&query.filter, SearchPlan::Walk);
             args.extend([Sql::Integer(20), Sql::Integer(40)]);
-            explain(&page_sql(&where_sql, &order_by(&query)), &args);
+            let fields: Vec<SortField> = query.sort.iter().map(|k| k.field).collect();
+            let table = walked_index(&fields);
+            explain(&page_sql(&table, &where_sql, &order_by(&query)), &args);
         }
         lines
     }
@@ -585,6 +607,41 @@ mod tests {
                     );
                 }
             }
+        }
+    }
+
+    /// A page of many matches walks the first sort key's index and never sorts every live row,
+    /// also with keys in mixed directions.
+    #[test]
+    fn the_walk_of_many_matches_follows_the_first_sort_key() {
+        let dir = tempfile::tempdir().unwrap();
+        drop(SqliteStore::open_in(dir.path()).unwrap());
+        let conn = super::super::connect(&dir.path().join(super::super::DB_FILE)).unwrap();
+        for sort in [
+            "-price,title",
+            "title,-stock",
+            "",
+            "updatedAt",
+            "stock,price",
+        ] {
+            let query = parse_products(Some(&format!("search=phone&sort={sort}")))
+                .or_else(|_| parse_products(Some("search=phone")))
+                .unwrap();
+            let (where_sql, mut args) = where_clause(&query.filter, SearchPlan::Walk);
+            args.extend([Sql::Integer(20), Sql::Integer(40)]);
+            let fields: Vec<SortField> = query.sort.iter().map(|k| k.field).collect();
+            let sql = page_sql(&walked_index(&fields), &where_sql, &order_by(&query));
+            let mut statement = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
+            let lines: Vec<String> = statement
+                .query_map(params_from_iter(args.iter()), |r| r.get(3))
+                .unwrap()
+                .map(Result::unwrap)
+                .collect();
+            assert!(
+                lines[0].starts_with("SCAN products USING INDEX products_live_")
+                    && !lines.iter().any(|l| l == "USE TEMP B-TREE FOR ORDER BY"),
+                "sort={sort}: {lines:?}"
+            );
         }
     }
 
