@@ -14,8 +14,11 @@ use tokio::sync::Semaphore;
 use super::map_err;
 use crate::store::StoreError;
 
-/// Connections open at most at once (the machine has 2 cores; reads are short).
-const MAX_CONNECTIONS: usize = 4;
+/// Connections open at most at once: two per core the process may use (reads are short, so a
+/// second one per core covers a read waiting on I/O).
+fn max_connections() -> usize {
+    2 * std::thread::available_parallelism().map_or(1, std::num::NonZero::get)
+}
 
 pub(crate) struct Pool {
     path: PathBuf,
@@ -29,7 +32,7 @@ impl Pool {
         Pool {
             path: path.to_owned(),
             idle: Mutex::new(vec![first]),
-            permits: Arc::new(Semaphore::new(MAX_CONNECTIONS)),
+            permits: Arc::new(Semaphore::new(max_connections())),
             writer: tokio::sync::Mutex::new(()),
         }
     }
