@@ -343,27 +343,24 @@ async fn stored_refresh_hashes(app: &App) -> Vec<String> {
                 .collect()
         }
         Backend::Mongo(server) => {
-            use futures_util_lite::collect_ids;
             collect_ids(&server.database().await, "auth_refresh_tokens").await
         }
     }
 }
 
 /// Reads every `_id` of a collection (strings).
-mod futures_util_lite {
-    pub async fn collect_ids(db: &mongodb::Database, collection: &str) -> Vec<String> {
-        let mut cursor = db
-            .collection::<mongodb::bson::Document>(collection)
-            .find(mongodb::bson::doc! {})
-            .await
-            .expect("find");
-        let mut ids = Vec::new();
-        while cursor.advance().await.expect("cursor") {
-            let document = cursor.deserialize_current().expect("document");
-            ids.push(document.get_str("_id").expect("_id").to_owned());
-        }
-        ids
+async fn collect_ids(db: &mongodb::Database, collection: &str) -> Vec<String> {
+    let mut cursor = db
+        .collection::<mongodb::bson::Document>(collection)
+        .find(mongodb::bson::doc! {})
+        .await
+        .expect("find");
+    let mut ids = Vec::new();
+    while cursor.advance().await.expect("cursor") {
+        let document = cursor.deserialize_current().expect("document");
+        ids.push(document.get_str("_id").expect("_id").to_owned());
     }
+    ids
 }
 
 async fn a_replayed_refresh_token_revokes_its_whole_login(backend: Backend) {
@@ -630,7 +627,6 @@ async fn a_rotated_key_still_verifies_its_predecessors_tokens(backend: Backend) 
             .status,
         200
     );
-    let _ = TEST_AUTH_SECRET;
 }
 
 async fn five_failed_logins_lock_the_account_on_every_instance(backend: Backend) {

@@ -1,4 +1,4 @@
-//! Property tests on every parser that reads input from outside (issue 7, "Bad input"): the
+//! Property tests on every parser that reads input from outside: the
 //! svc.toml loader, the query-string parser, the JSON body reader and validators, the API's
 //! environment settings, and the log pipeline: a child's raw output cut into lines by the pipe
 //! reader, each line turned into one JSON record (`svc::logs::record::format_line`), and the
@@ -29,7 +29,7 @@ use svc::logs::read::render::Renderer;
 use svc::logs::read::{Filter, Output, history};
 use svc::logs::record::{Level, Origin, Stream, format_line};
 
-/// How long one input may take before the test calls it a hang (generous: CI shares 2 cores).
+/// How long one input may take before the test calls it a hang (generous: a loaded machine is slow).
 const PER_INPUT: Duration = Duration::from_secs(5);
 
 /// Runs `f` on its own thread and fails when it panics or does not finish within [`PER_INPUT`].

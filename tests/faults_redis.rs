@@ -1,4 +1,4 @@
-//! Fault suite on Redis (issue 7, "Service"): users sign up through the real `svc api` (which
+//! Fault suite on Redis: users sign up through the real `svc api` (which
 //! stores each user with its welcome-email job in its outbox, and relays the job to Redis) while
 //! the real `svc worker` consumes the queue into its file outbox. Meanwhile Redis (persistent:
 //! an append-only file fsynced on every write) is SIGKILLed and restarted; in the second case the

@@ -1,4 +1,4 @@
-//! Fault suite for the service (issue 7, "Service"): the embedded store unavailable at start and
+//! Fault suite for the service: the embedded store unavailable at start and
 //! mid-load, the worker SIGKILLed again and again while users sign up, and `wrk` at full speed
 //! against two daemon-supervised API instances while one is reloaded and the other SIGKILLed.
 //!

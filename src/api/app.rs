@@ -9,7 +9,7 @@ use tokio::net::{TcpListener, TcpSocket};
 use tokio_util::sync::CancellationToken;
 
 use super::metrics::{Metrics, MetricsError, UPKEEP_EVERY};
-use super::rate_limit::redis::RedisWindow;
+use super::rate_limit::redis::RedisCounters;
 use super::relay::Relay;
 use super::serve::RouterSlot;
 use super::settings::{Database, Settings};
@@ -62,7 +62,7 @@ struct Backends {
     store: OpenStore,
     queue: Arc<dyn Queue>,
     /// The limits' counter in Redis, when Redis is configured (else they count in the store).
-    rate_counter: Option<RedisWindow>,
+    rate_counter: Option<RedisCounters>,
     /// The access tokens' signing keys.
     keys: Keys,
 }

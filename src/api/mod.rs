@@ -1,4 +1,4 @@
-//! `svc api`: the HTTP service (issue 4).
+//! `svc api`: the HTTP service.
 //!
 //! [`Settings`] come from the environment; [`Application::build`] opens the store and the queue
 //! and binds the port; [`Application::run_until`] serves until SIGTERM and drains; [`router`]

@@ -110,14 +110,6 @@ pub struct RateLimit {
     pub window: Duration,
 }
 
-impl RateLimit {
-    /// A placeholder for a counter that only lends its connection to others.
-    pub const NONE: RateLimit = RateLimit {
-        max: u64::MAX,
-        window: Duration::from_secs(1),
-    };
-}
-
 /// Every invalid variable, with what is wrong with it.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub struct SettingsError(pub Vec<(String, String)>);

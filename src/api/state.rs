@@ -11,7 +11,7 @@ use super::client_ip::IpNet;
 use super::extract::{BodyLimit, BodyTimeout};
 use super::gate::{Gate, Guarded};
 use super::metrics::Metrics;
-use super::rate_limit::redis::RedisWindow;
+use super::rate_limit::redis::RedisCounters;
 use super::rate_limit::{FixedWindow, Limiter, RateLimiter};
 use super::settings::{CorsOrigins, RateLimit, Settings};
 use crate::auth::password::Hasher;
@@ -52,7 +52,7 @@ impl AppState {
     pub fn new<S: Store>(
         store: Arc<S>,
         queue: Arc<dyn Queue>,
-        redis: Option<RedisWindow>,
+        redis: Option<RedisCounters>,
         keys: Keys,
         settings: &Settings,
         metrics: Metrics,
@@ -61,7 +61,7 @@ impl AppState {
         let guarded = Arc::new(Guarded::new(store.clone(), gate.clone()));
         let counter = |limit: RateLimit| -> Arc<dyn RateLimiter> {
             match &redis {
-                Some(redis) => Arc::new(redis.sharing(limit)),
+                Some(redis) => Arc::new(redis.window(limit)),
                 None => Arc::new(FixedWindow::new(guarded.clone(), limit)),
             }
         };

@@ -13,7 +13,6 @@ pub mod token;
 /// When the operating system has no randomness to give, which no token may be made without.
 pub(crate) fn random_bytes<const N: usize>() -> [u8; N] {
     let mut bytes = [0u8; N];
-    #[allow(clippy::expect_used)]
     getrandom::fill(&mut bytes).expect("the operating system's random source failed");
     bytes
 }

@@ -143,6 +143,37 @@ impl LoginRequest {
     }
 }
 
+/// A validated `{refreshToken}` body (`POST /api/auth/refresh` and `/logout`).
+#[derive(Clone)]
+pub struct RefreshRequest {
+    pub refresh_token: String,
+}
+
+impl RefreshRequest {
+    /// Validates `{refreshToken}`: a string of a sane length (the store only sees its hash).
+    ///
+    /// # Errors
+    /// [`Invalid`] naming the bad, missing or unknown field.
+    pub fn from_json(body: &Value) -> Result<Self, Invalid> {
+        let mut r = Reader::new(body, &["refreshToken"])?;
+        let token = r.required("refreshToken", |value| match value {
+            Value::String(token) if (1..=512).contains(&token.len()) => Ok(token.clone()),
+            Value::String(_) => Err("must be 1 to 512 characters".into()),
+            _ => Err("must be a string".into()),
+        });
+        r.finish()?;
+        token
+            .map(|refresh_token| RefreshRequest { refresh_token })
+            .ok_or_else(|| Invalid::one("body", "is incomplete"))
+    }
+}
+
+impl fmt::Debug for RefreshRequest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("RefreshRequest(<redacted>)")
+    }
+}
+
 /// A validated sign-up.
 #[derive(Debug, Clone)]
 pub struct NewUser {

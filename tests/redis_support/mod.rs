@@ -247,7 +247,7 @@ fn stream_entries(value: &redis::Value) -> Option<Vec<Entry>> {
 }
 
 /// The installed Node peer (`target/bullmq-peer`, or `$BULLMQ_PEER_DIR`), or `None` when Node is
-/// not on this machine (the Node tests are then skipped with a message). Node present but the
+/// not installed (the Node tests are then skipped with a message). Node present but the
 /// peer missing is a setup error: run `scripts/test.sh` (or `npm ci` in the copy).
 pub fn node_peer() -> Option<PathBuf> {
     if Command::new("node").arg("--version").output().is_err() {

@@ -7,7 +7,7 @@ use axum::http::request::Parts;
 use crate::api::error::ApiError;
 use crate::api::state::AppState;
 use crate::auth::token;
-use crate::domain::{ObjectId, Role, Timestamp};
+use crate::domain::{ObjectId, Role, Timestamp, User};
 use crate::store::StoreError;
 
 /// The caller a valid access token names. As `Option<Caller>`, a request without an
@@ -29,9 +29,20 @@ impl Caller {
         if self.role != Role::Admin {
             return Err(ApiError::forbidden());
         }
+        match self.account(state).await?.role {
+            Role::Admin => Ok(()),
+            Role::User => Err(ApiError::forbidden()),
+        }
+    }
+
+    /// The caller's live account, as the store has it now.
+    ///
+    /// # Errors
+    /// 401 when the account no longer exists (deleted since the token was issued), 503 when
+    /// the store cannot answer.
+    pub async fn account(&self, state: &AppState) -> Result<User, ApiError> {
         match state.users.get(self.id, false).await {
-            Ok(user) if user.role == Role::Admin => Ok(()),
-            Ok(_) => Err(ApiError::forbidden()),
+            Ok(user) => Ok(user),
             Err(StoreError::NotFound) => Err(gone()),
             Err(error) => Err(ApiError::store(error, "User")),
         }

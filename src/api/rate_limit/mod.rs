@@ -175,12 +175,12 @@ pub async fn limit(State(state): State<AppState>, request: Request, next: Next) 
     }
     let client = super::client_ip::request_client(&request, &state.trusted_proxies);
     let mut shown: Option<Decision> = None;
-    let checks = [
-        (state.limiter.as_ref(), client.clone()),
-        (auth, format!("auth:{client}")),
-    ];
-    for (limiter, key) in checks {
-        let Some(limiter) = limiter else { continue };
+    let auth = auth.map(|limiter| (limiter, format!("auth:{client}")));
+    let checks = state
+        .limiter
+        .as_ref()
+        .map(|limiter| (limiter, client.clone()));
+    for (limiter, key) in checks.into_iter().chain(auth) {
         let Some(decision) = limiter.check(&key).await else {
             continue;
         };

@@ -53,16 +53,48 @@ const TIMEOUTS: Timeouts = Timeouts {
 /// The client name of the counter's (never used) blocking connection.
 const CONNECTION_NAME: &str = "svc:ratelimit";
 
-/// A Redis counter for `settings` when Redis is configured (every limit then counts there, each
-/// through [`RedisWindow::sharing`] its connection); `None` otherwise (they count in the store).
+/// The connection every limit counted in Redis shares, when Redis is configured; `None`
+/// otherwise (the limits then count in the store).
 ///
 /// # Errors
 /// [`QueueError::Config`] when the Redis client cannot be built from the settings.
-pub fn for_settings(settings: &Settings) -> Result<Option<RedisWindow>, QueueError> {
-    settings
-        .redis()
-        .map(|redis| RedisWindow::new(redis, settings.rate_limit.unwrap_or(RateLimit::NONE)))
-        .transpose()
+pub fn for_settings(settings: &Settings) -> Result<Option<RedisCounters>, QueueError> {
+    settings.redis().map(RedisCounters::new).transpose()
+}
+
+/// One connection to Redis for every limit's counters ([`RedisCounters::window`]).
+#[derive(Clone)]
+pub struct RedisCounters {
+    connections: Arc<Connections>,
+}
+
+impl RedisCounters {
+    /// Counters on the server of `config`. Nothing is connected yet.
+    ///
+    /// # Errors
+    /// [`QueueError::Config`] when the client cannot be built.
+    pub fn new(config: &RedisConfig) -> Result<Self, QueueError> {
+        let connections = Connections::with_timeouts(
+            connection::client(config)?,
+            format!("{} (rate limit)", config.describe_server()),
+            CONNECTION_NAME.to_owned(),
+            TIMEOUTS,
+        );
+        Ok(RedisCounters {
+            connections: Arc::new(connections),
+        })
+    }
+
+    /// The counter of `limit` over this connection.
+    pub fn window(&self, limit: RateLimit) -> RedisWindow {
+        RedisWindow {
+            connections: self.connections.clone(),
+            limit,
+            window_ms: millis(limit.window).max(1),
+            started: Instant::now(),
+            paused_until: AtomicU64::new(0),
+        }
+    }
 }
 
 /// At most `limit.max` requests per client per `limit.window`, counted in Redis.
@@ -78,39 +110,6 @@ pub struct RedisWindow {
 }
 
 impl RedisWindow {
-    /// A counter on the server of `config`. Nothing is connected yet.
-    ///
-    /// # Errors
-    /// [`QueueError::Config`] when the client cannot be built.
-    pub fn new(config: &RedisConfig, limit: RateLimit) -> Result<Self, QueueError> {
-        let connections = Connections::with_timeouts(
-            connection::client(config)?,
-            format!("{} (rate limit)", config.describe_server()),
-            CONNECTION_NAME.to_owned(),
-            TIMEOUTS,
-        );
-        Ok(RedisWindow {
-            connections: Arc::new(connections),
-            limit,
-            window_ms: u64::try_from(limit.window.as_millis())
-                .unwrap_or(u64::MAX)
-                .max(1),
-            started: Instant::now(),
-            paused_until: AtomicU64::new(0),
-        })
-    }
-
-    /// Another limit counted over the same connection.
-    pub fn sharing(&self, limit: RateLimit) -> Self {
-        RedisWindow {
-            connections: self.connections.clone(),
-            limit,
-            window_ms: millis(limit.window).max(1),
-            started: Instant::now(),
-            paused_until: AtomicU64::new(0),
-        }
-    }
-
     fn now_ms(&self) -> u64 {
         u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX)
     }

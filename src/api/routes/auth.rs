@@ -22,7 +22,9 @@ use crate::api::extract::JsonBody;
 use crate::api::rate_limit::too_many;
 use crate::api::state::AppState;
 use crate::auth::refresh;
-use crate::domain::{Email, Invalid, LoginRequest, ObjectId, Password, Role, Timestamp, User};
+use crate::domain::{
+    Email, Invalid, LoginRequest, ObjectId, Password, RefreshRequest, Role, Timestamp, User,
+};
 use crate::query;
 use crate::store::{Rotation, StoreError, StoredToken};
 
@@ -145,29 +147,11 @@ fn pair(
     }
 }
 
-/// The `refreshToken` of a refresh or logout body: a string of a sane length (the store only
-/// ever sees its hash).
+/// The token of a refresh or logout body.
 fn refresh_token_of(body: &Value) -> Result<String, ApiError> {
-    let invalid =
-        |message: &str| ApiError::invalid("Invalid request", Invalid::one("refreshToken", message));
-    let Value::Object(map) = body else {
-        return Err(ApiError::invalid(
-            "Invalid request",
-            Invalid::one("body", "must be a JSON object"),
-        ));
-    };
-    if let Some(extra) = map.keys().find(|k| k.as_str() != "refreshToken") {
-        return Err(ApiError::invalid(
-            "Invalid request",
-            Invalid::one(extra.clone(), "is not an allowed field"),
-        ));
-    }
-    match map.get("refreshToken") {
-        None => Err(invalid("is required")),
-        Some(Value::String(token)) if (1..=512).contains(&token.len()) => Ok(token.clone()),
-        Some(Value::String(_)) => Err(invalid("must be 1 to 512 characters")),
-        Some(_) => Err(invalid("must be a string")),
-    }
+    RefreshRequest::from_json(body)
+        .map(|request| request.refresh_token)
+        .map_err(|e| ApiError::invalid("Invalid request", e))
 }
 
 /// `POST /api/auth/refresh`.

@@ -10,21 +10,12 @@ use crate::api::auth::{Caller, gone};
 use crate::api::error::ApiError;
 use crate::api::extract::JsonBody;
 use crate::api::state::AppState;
-use crate::domain::{FieldError, Invalid, ProfilePatch, Timestamp, User};
+use crate::domain::{FieldError, Invalid, ProfilePatch, Timestamp};
 use crate::query;
 use crate::store::StoreError;
 
 fn bad_query(error: Invalid) -> ApiError {
     ApiError::invalid("Invalid query parameters", error)
-}
-
-/// The caller's live account; a token of a deleted account is a 401.
-async fn account(state: &AppState, caller: &Caller) -> Result<User, ApiError> {
-    match state.users.get(caller.id, false).await {
-        Ok(user) => Ok(user),
-        Err(StoreError::NotFound) => Err(gone()),
-        Err(error) => Err(ApiError::store(error, "User")),
-    }
 }
 
 /// `GET /api/users/me`.
@@ -34,7 +25,7 @@ pub async fn get(
     RawQuery(raw): RawQuery,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     query::parse_none(raw.as_deref()).map_err(bad_query)?;
-    let user = account(&state, &caller).await?;
+    let user = caller.account(&state).await?;
     Ok(super::data(StatusCode::OK, user))
 }
 
@@ -47,7 +38,7 @@ pub async fn update(
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     query::parse_none(raw.as_deref()).map_err(bad_query)?;
     let patch = ProfilePatch::from_json(&body).map_err(|e| ApiError::invalid("Invalid user", e))?;
-    let user = account(&state, &caller).await?;
+    let user = caller.account(&state).await?;
     let new_hash = match patch.password {
         Some((new, current)) => {
             super::auth::check_password(&state, &user.email, current)
