@@ -5,9 +5,12 @@
 //! (TOML cannot go on); the semantic checks after it report every problem at once. Relative paths
 //! resolve against the folder of the file itself.
 
+pub mod cron;
+mod depends;
 mod identity;
 mod schema;
 pub mod secrets;
+mod triggers;
 pub mod values;
 
 use std::collections::BTreeMap;
@@ -17,8 +20,11 @@ use std::time::Duration;
 
 use serde::Serialize;
 
+pub use cron::CronSchedule;
+pub use depends::{Condition, dependency_closure, dependency_order};
 pub use identity::{Loader, RunAs};
 pub use schema::RestartMode;
+pub use triggers::{Globs, MemoryLimit, Watch};
 use values::{HumanDuration, SignalName};
 
 /// The config file used when neither `--config` nor `$SVC_CONFIG` names one.
@@ -124,6 +130,31 @@ pub struct Program {
     /// that user's supplementary groups). `None`: they run as the daemon does.
     #[serde(flatten, skip_serializing_if = "Option::is_none")]
     pub run_as: Option<RunAs>,
+    /// `watch`: restart the program when files under these paths change.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub watch: Option<Watch>,
+    /// `max_memory`: restart an instance whose process group stays above this size.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_memory: Option<MemoryLimit>,
+    /// `cron_restart`: restart the program at these times (the daemon's local time zone).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cron_restart: Option<CronSchedule>,
+    /// `depends_on`: the programs to start first, each with how far it must have got.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub depends_on: BTreeMap<String, Condition>,
+}
+
+impl Program {
+    /// The program's `DATA_DIR` as it resolves it: its env's, else `data`, against its `cwd`.
+    /// `None` for a program that neither sets `DATA_DIR` nor is this binary (`exe`), so has no
+    /// such folder.
+    pub fn data_dir(&self, exe: &str) -> Option<PathBuf> {
+        let data = self.env.get("DATA_DIR");
+        if data.is_none() && self.command.first().is_none_or(|c| c != exe) {
+            return None;
+        }
+        Some(self.cwd.join(data.map_or("data", String::as_str)))
+    }
 }
 
 /// When and how fast a program is restarted.

@@ -8,7 +8,9 @@ use std::time::Duration;
 use serde::{Deserialize, Deserializer, Serialize};
 use toml::Spanned;
 
+use super::depends::{self, RawDependsOn};
 use super::identity::{self, Loader};
+use super::triggers::{self, RawTriggers};
 use super::values::{ByteSize, EnvValue, HumanDuration, SignalName};
 use super::{Config, ConfigError, LogGroup, LogPolicy, Problem, Program, Ready, RestartPolicy};
 
@@ -126,6 +128,15 @@ struct RawProgram {
     user: Option<Spanned<String>>,
     /// The group to run as; the user's primary group when absent.
     group: Option<Spanned<String>>,
+    /// Paths whose changes restart the program (see `triggers.rs` for these six keys).
+    watch: Option<Spanned<Vec<PathBuf>>>,
+    watch_ignore: Option<Spanned<Vec<Spanned<String>>>>,
+    watch_delay: Option<Spanned<HumanDuration>>,
+    max_memory: Option<Spanned<ByteSize>>,
+    memory_check: Option<Spanned<HumanDuration>>,
+    cron_restart: Option<Spanned<String>>,
+    /// Programs to start first (see `depends.rs`).
+    depends_on: Option<Spanned<RawDependsOn>>,
 }
 
 fn one() -> Spanned<u32> {
@@ -201,14 +212,14 @@ impl<'de> Deserialize<'de> for RawReady {
 }
 
 /// Collects semantic problems, locating each by its span in the text.
-struct Problems<'a> {
+pub(super) struct Problems<'a> {
     file: &'a Path,
     text: &'a str,
     found: Vec<Problem>,
 }
 
 impl Problems<'_> {
-    fn add(&mut self, span: Range<usize>, key: String, message: impl Into<String>) {
+    pub(super) fn add(&mut self, span: Range<usize>, key: String, message: impl Into<String>) {
         let (line, column) = line_column(self.text, span.start);
         self.found.push(Problem {
             file: self.file.to_path_buf(),
@@ -252,13 +263,18 @@ pub(super) fn resolve_for(
     env.extend(raw.env.into_iter().map(|(k, v)| (k, v.0)));
     check_env_names(&mut problems, "env", 0..0, env.keys());
 
-    let programs = raw
+    let mut depends_spans = BTreeMap::new();
+    let programs: Vec<Program> = raw
         .programs
         .into_iter()
         .map(|(name, program)| {
+            if let Some(depends_on) = &program.get_ref().depends_on {
+                depends_spans.insert(name.clone(), depends_on.span());
+            }
             resolve_program(&mut problems, dir, &env, logs, loader, name, program)
         })
         .collect();
+    depends::check(&mut problems, &programs, &depends_spans);
 
     if !problems.found.is_empty() {
         return Err(ConfigError::Invalid {
@@ -402,15 +418,45 @@ fn resolve_program(
     });
 
     let run_as = resolve_run_as(problems, loader, &name, raw.user, raw.group);
+    let cwd = raw
+        .cwd
+        .map_or_else(|| dir.to_path_buf(), |cwd| dir.join(cwd));
+    let triggers = triggers::resolve(
+        problems,
+        &name,
+        &cwd,
+        RawTriggers {
+            watch: raw.watch,
+            watch_ignore: raw.watch_ignore,
+            watch_delay: raw.watch_delay,
+            max_memory: raw.max_memory,
+            memory_check: raw.memory_check,
+            cron_restart: raw.cron_restart,
+        },
+    );
+    let depends_on = raw.depends_on.map_or_else(BTreeMap::new, |spanned| {
+        let span = spanned.span();
+        let depends_on = spanned.into_inner();
+        for repeated in depends_on.repeated {
+            problems.add(
+                span.clone(),
+                key("depends_on"),
+                format!("lists {repeated:?} twice"),
+            );
+        }
+        depends_on.names
+    });
 
     Program {
+        watch: triggers.watch,
+        max_memory: triggers.max_memory,
+        cron_restart: triggers.cron_restart,
+        depends_on,
         command,
         listen,
         run_as,
         instances,
-        cwd: raw
-            .cwd
-            .map_or_else(|| dir.to_path_buf(), |cwd| dir.join(cwd)),
+        cwd,
         env,
         autostart: raw.autostart,
         restart: RestartPolicy {
@@ -532,10 +578,11 @@ fn check_env_names<'k>(
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
 
-    fn load(text: &str) -> Result<Config, ConfigError> {
+    /// Loads `text` as `/x/svc.toml` (programs run from `/x`).
+    pub(in crate::config) fn load(text: &str) -> Result<Config, ConfigError> {
         resolve_for(
             Path::new("/x/svc.toml"),
             text,
@@ -545,7 +592,8 @@ mod tests {
         )
     }
 
-    fn problems(text: &str) -> Vec<String> {
+    /// The problems loading `text` finds, each as `svc config check` prints it.
+    pub(in crate::config) fn problems(text: &str) -> Vec<String> {
         match load(text) {
             Err(ConfigError::Invalid { problems }) => {
                 problems.iter().map(ToString::to_string).collect()
@@ -560,6 +608,26 @@ mod tests {
         let config = load(text).expect("svc.toml parses");
         assert!(config.program("api").is_some());
         assert!(config.program("worker").is_some());
+        assert_eq!(
+            config.program("api").unwrap().max_memory.map(|m| m.bytes),
+            Some(1 << 30)
+        );
+        // The keys the file shows commented out parse too.
+        let mut shown = text.to_owned();
+        for key in ["cron_restart", "depends_on", "watch"] {
+            shown = shown.replace(&format!("\n# {key}"), &format!("\n{key}"));
+        }
+        let config = load(&shown).expect("svc.toml with its commented keys parses");
+        let (api, worker) = (
+            config.program("api").unwrap(),
+            config.program("worker").unwrap(),
+        );
+        assert_eq!(api.cron_restart.as_ref().unwrap().expression(), "0 4 * * *");
+        assert_eq!(worker.depends_on.len(), 1);
+        let watch = worker.watch.as_ref().unwrap();
+        assert_eq!(watch.paths, [Path::new("/x/templates")]);
+        assert_eq!(watch.ignore.patterns().len(), 2);
+        assert_eq!(watch.delay, Duration::from_millis(500));
     }
 
     #[test]
