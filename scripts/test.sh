@@ -11,6 +11,7 @@ command -v tmux >/dev/null 2>&1 || need_apt+=(tmux)
 command -v wrk >/dev/null 2>&1 || need_apt+=(wrk)   # tests/faults_service.rs
 command -v python3 >/dev/null 2>&1 || need_apt+=(python3)
 command -v openssl >/dev/null 2>&1 || need_apt+=(openssl)
+command -v promtool >/dev/null 2>&1 || need_apt+=(prometheus)   # tests/monitoring.rs
 python3 -c 'import ensurepip, venv' >/dev/null 2>&1 || need_apt+=(python3-venv)
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "==> installing ${need_apt[*]} from Debian's packages"

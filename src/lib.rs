@@ -12,8 +12,9 @@
 //!   private folder.
 //! - [`domain`] (validated products, users, ids), [`query`] (query string → typed query) and
 //!   [`store`] (repository traits + the SQLite backend): the API's layers below HTTP.
-//! - [`telemetry`], [`shutdown`], [`sd_notify`], [`sqlite`]: shared plumbing; [`secure_fs`]: the
-//!   checks behind private folders and files never written through a planted link.
+//! - [`telemetry`], [`prometheus`], [`shutdown`], [`sd_notify`], [`sqlite`]: shared plumbing;
+//!   [`secure_fs`]: the checks behind private folders and files never written through a planted
+//!   link.
 //!
 //! Dependencies flow one way: `cli → control → protocol`; `supervisor → logs, config`; the
 //! service never imports the supervisor.
@@ -26,6 +27,7 @@ pub mod control;
 pub mod data_dir;
 pub mod domain;
 pub mod logs;
+pub mod prometheus;
 pub mod protocol;
 pub mod query;
 pub mod queue;

@@ -370,15 +370,21 @@ fn the_api_probes_answer_200_on_the_real_binary_at_the_configured_port() {
 }
 
 #[test]
-fn the_worker_has_no_port_and_no_probe() {
+fn the_worker_has_no_probe_and_no_port_but_its_metrics() {
     let cluster = Cluster::load();
     let c = container(cluster.get("Deployment", "svc-worker"));
-    for field in ["ports", "livenessProbe", "readinessProbe", "startupProbe"] {
+    for field in ["livenessProbe", "readinessProbe", "startupProbe"] {
         assert!(
             c[field].is_null(),
             "the worker has no {field} (see worker.yaml)"
         );
     }
+    // WORKER_METRICS_ADDR's port, for Prometheus (tests/monitoring.rs checks it).
+    let ports: Vec<&Value> = c["ports"].as_array().into_iter().flatten().collect();
+    assert!(
+        ports.iter().all(|p| p["name"] == "metrics"),
+        "the worker's only port is metrics: {ports:?}"
+    );
 }
 
 #[test]

@@ -37,6 +37,7 @@ mod logs_disk_full;
 mod logs_follow;
 mod logs_rotate_compare;
 mod logs_rotation;
+mod monitoring;
 mod operations;
 mod private_files;
 mod privilege;

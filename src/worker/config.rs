@@ -2,6 +2,7 @@
 //! value stops the start with a message naming the variable (a typo must never silently become
 //! a default).
 
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -35,6 +36,9 @@ pub struct WorkerConfig {
     pub keep_completed: KeepPolicy,
     /// `QUEUE_KEEP_FAILED` (5000) and `QUEUE_KEEP_FAILED_AGE` (7d).
     pub keep_failed: KeepPolicy,
+    /// `WORKER_METRICS_ADDR` (unset): where to serve Prometheus metrics at `/metrics`; unset
+    /// opens no port.
+    pub metrics_addr: Option<SocketAddr>,
 }
 
 /// The variables `svc worker` reads, for docs and error messages.
@@ -52,6 +56,7 @@ pub const VARIABLES: &[&str] = &[
     "QUEUE_KEEP_COMPLETED_AGE",
     "QUEUE_KEEP_FAILED",
     "QUEUE_KEEP_FAILED_AGE",
+    "WORKER_METRICS_ADDR",
     "LOG_LEVEL",
     // The queue backend (read by `queue::Backend::from_env`): Redis with BullMQ's layout.
     "REDIS_URL",
@@ -107,6 +112,7 @@ impl WorkerConfig {
             count: Some(env.number("QUEUE_KEEP_FAILED", 5000, 0, u64::MAX)),
             age: Some(env.duration("QUEUE_KEEP_FAILED_AGE", Duration::from_secs(7 * 24 * 3600))),
         };
+        let metrics_addr = env.socket_addr("WORKER_METRICS_ADDR");
         if let Some(level) = env.text("LOG_LEVEL")
             && let Err(e) = tracing_subscriber::EnvFilter::try_new(&level)
         {
@@ -126,6 +132,7 @@ impl WorkerConfig {
                 poll,
                 keep_completed,
                 keep_failed,
+                metrics_addr,
             }),
             _ => Err(ConfigError(env.errors)),
         }
@@ -175,6 +182,21 @@ impl<F: Fn(&str) -> Option<String>> Reader<'_, F> {
                     "{name}={raw:?} must be a duration such as 25s, 500ms or 2m"
                 ));
                 default
+            }
+        }
+    }
+
+    /// An `IP:PORT` address (no host name: the address is bound, not looked up).
+    fn socket_addr(&mut self, name: &str) -> Option<SocketAddr> {
+        let raw = self.text(name)?;
+        match raw.parse::<SocketAddr>() {
+            Ok(addr) => Some(addr),
+            Err(_) => {
+                self.errors.push(format!(
+                    "{name}={raw:?} must be an IP address and port such as 127.0.0.1:9465 or \
+                     0.0.0.0:9465"
+                ));
+                None
             }
         }
     }
@@ -250,6 +272,7 @@ mod tests {
         assert_eq!(c.lock, Duration::from_secs(30));
         assert!(c.smtp_url.is_none());
         assert_eq!(c.keep_completed.count, Some(1000));
+        assert_eq!(c.metrics_addr, None, "no port unless asked");
     }
 
     #[test]
@@ -261,6 +284,7 @@ mod tests {
             ("SMTP_URL", "http://x"),
             ("MAIL_FROM", "not an address"),
             ("LOG_LEVEL", "info,[[["),
+            ("WORKER_METRICS_ADDR", "localhost"),
         ])
         .unwrap_err()
         .to_string();
@@ -271,6 +295,7 @@ mod tests {
             "SMTP_URL",
             "MAIL_FROM",
             "LOG_LEVEL",
+            "WORKER_METRICS_ADDR",
         ] {
             assert!(err.contains(name), "{name} missing from: {err}");
         }
@@ -310,8 +335,10 @@ mod tests {
             ("SMTP_URL", "smtp://127.0.0.1:2525"),
             ("WORKER_DRAIN_TIMEOUT", "3s"),
             ("QUEUE_LOCK_MS", "1000"),
+            ("WORKER_METRICS_ADDR", "0.0.0.0:9465"),
         ])
         .unwrap();
+        assert_eq!(c.metrics_addr, Some(SocketAddr::from(([0, 0, 0, 0], 9465))));
         assert_eq!(
             (c.concurrency, c.drain_timeout, c.lock),
             (12, Duration::from_secs(3), Duration::from_secs(1))

@@ -1,5 +1,6 @@
 //! The queue store's health as the worker sees it, logged once per change of state (not once per
-//! failed attempt), so an outage of an hour is two log lines, not thousands.
+//! failed attempt), so an outage of an hour is two log lines, not thousands; each change also
+//! sets `svc_worker_up`.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -16,6 +17,7 @@ impl StoreHealth {
     /// Records a failure; logs only when the store was up.
     pub fn failed(&self, error: &QueueError) {
         if !self.down.swap(true, Ordering::SeqCst) {
+            super::metrics::set_up(false);
             tracing::error!(%error, "queue store unavailable; retrying with backoff");
         }
     }
@@ -23,6 +25,7 @@ impl StoreHealth {
     /// Records a success; logs only when the store was down.
     pub fn ok(&self) {
         if self.down.swap(false, Ordering::SeqCst) {
+            super::metrics::set_up(true);
             tracing::info!("queue store available again");
         }
     }

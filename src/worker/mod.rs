@@ -7,12 +7,14 @@
 //! the queue backend and the handler, so tests and benchmarks drive it directly.
 //!
 //! Layout: `config` (env), `runner` (take/renew/finish/drain loop), `handler` (what a job does),
-//! `mail` (rendering and transports), `health` (store up/down logging, retry delays).
+//! `mail` (rendering and transports), `health` (store up/down logging, retry delays), `metrics`
+//! (the Prometheus endpoint of `WORKER_METRICS_ADDR`).
 
 pub mod config;
 pub mod handler;
 pub mod health;
 pub mod mail;
+pub mod metrics;
 pub mod runner;
 
 use std::process::ExitCode;
@@ -105,10 +107,23 @@ async fn run(config: WorkerConfig) -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    // Stopped after the drain, so the last figures can still be scraped while it runs.
+    let metrics_stop = CancellationToken::new();
+    let _stop_metrics = metrics_stop.clone().drop_guard();
+    let queue_slot = metrics::QueueSlot::default();
+    if let Some(addr) = config.metrics_addr
+        && let Err(error) = metrics::serve(addr, queue_slot.clone(), metrics_stop).await
+    {
+        tracing::error!(%error, "refusing to start");
+        eprintln!("error: {error}");
+        return ExitCode::from(2);
+    }
     let Some(queue) = open_store(&backend, &shutdown).await else {
         tracing::info!("stopped before the queue store opened");
         return ExitCode::SUCCESS;
     };
+    let _ = queue_slot.set(Arc::clone(&queue));
+    metrics::set_up(true);
     crate::sd_notify::ready();
     tracing::info!(queue = %queue.describe(), backend = backend.kind(), "worker ready");
     let handler = Arc::new(EmailHandler::new(transport, config.mail_from.clone()));
@@ -125,6 +140,7 @@ async fn run(config: WorkerConfig) -> ExitCode {
     let draining = shutdown.clone();
     tokio::spawn(async move {
         draining.cancelled().await;
+        metrics::set_up(false);
         crate::sd_notify::stopping();
     });
     runner::run_until(queue, handler, settings, shutdown).await;

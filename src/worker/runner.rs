@@ -20,6 +20,7 @@ use tracing::Instrument;
 
 use super::handler::{Handler, JobError};
 use super::health::{RetryDelay, StoreHealth};
+use super::metrics;
 use crate::queue::{ActiveJob, Fetch, KeepPolicy, LockOutcome, Queue, QueueError, Retry};
 
 /// How the loop runs.
@@ -255,6 +256,7 @@ async fn check_stalled(shared: Arc<Shared>, shutdown: CancellationToken) {
             .await
         {
             Ok(report) => {
+                metrics::stalled(report.recovered.len(), report.failed.len());
                 for id in &report.recovered {
                     tracing::warn!(jobId = %id, "stalled job recovered: its lease expired, it will run again");
                 }
@@ -300,12 +302,14 @@ async fn attempt(shared: &Arc<Shared>, job: ActiveJob) -> Option<ActiveJob> {
         release(shared, &job).await;
         return None;
     };
-    let took = ms(started.elapsed());
+    let elapsed = started.elapsed();
+    let took = ms(elapsed);
     match result {
         Ok(value) => {
             let (recorded, next) = complete(shared, &job, value).await;
             if recorded {
                 shared.completed.fetch_add(1, Ordering::Relaxed);
+                metrics::completed(&job.job.name, elapsed, job.attempt());
                 tracing::info!(durationMs = took, "job completed");
             }
             return next;
@@ -326,6 +330,7 @@ async fn attempt(shared: &Arc<Shared>, job: ActiveJob) -> Option<ActiveJob> {
             if !finish(shared, || queue.fail(&job, &reason, retry, keep)).await {
                 return None;
             }
+            metrics::failed(&job.job.name, elapsed, matches!(retry, Retry::After(_)));
             match (retry, &error) {
                 (Retry::After(delay), _) => {
                     tracing::error!(%reason, durationMs = took, retryInMs = ms(delay), "job attempt failed");

@@ -85,13 +85,16 @@ impl Transport {
     /// # Errors
     /// [`MailError`] saying whether a retry may help.
     pub async fn send(&self, job_id: &str, message: Message) -> Result<Delivered, MailError> {
-        match self {
+        let started = std::time::Instant::now();
+        let sent = match self {
             Transport::Outbox(outbox) => outbox
                 .write(job_id, &message.formatted())
                 .await
                 .map(Delivered::File),
             Transport::Smtp(smtp) => smtp.send(message).await.map(|()| Delivered::Smtp),
-        }
+        };
+        super::metrics::sent(self.kind(), started.elapsed());
+        sent
     }
 
     /// A short name for logs.
