@@ -656,6 +656,29 @@ fn every_dashboard_query_is_valid_promql() {
 
 // ---------------------------------------------------------------- Kubernetes
 
+/// The pod template's `prometheus.io` annotations name `port` and `/metrics`.
+fn assert_scraped_at(deployment: &Value, port: u16) {
+    let annotations = &deployment["spec"]["template"]["metadata"]["annotations"];
+    assert_eq!(annotations["prometheus.io/scrape"], "true", "{annotations}");
+    assert_eq!(annotations["prometheus.io/port"], port.to_string());
+    assert_eq!(annotations["prometheus.io/path"], "/metrics");
+}
+
+#[test]
+fn the_api_pod_is_scraped_on_its_http_port() {
+    let cluster = deploy::Cluster::load();
+    let api = cluster.get("Deployment", "svc-api");
+    let ports = deploy::container(api)["ports"].as_array().unwrap().clone();
+    let http = ports
+        .iter()
+        .find(|p| p["name"] == "http")
+        .expect("the http port");
+    let port = u16::try_from(http["containerPort"].as_u64().unwrap()).unwrap();
+    assert_scraped_at(api, port);
+    // The scrape is let in: the ConfigMap allows the pod network.
+    assert!(!cluster.config()["METRICS_ALLOW"].is_empty());
+}
+
 #[test]
 fn the_worker_pod_exposes_its_metrics_port_to_prometheus() {
     let cluster = deploy::Cluster::load();
@@ -692,10 +715,7 @@ fn the_worker_pod_exposes_its_metrics_port_to_prometheus() {
         metrics["containerPort"].as_u64(),
         Some(u64::from(addr.port()))
     );
-    let annotations = &worker["spec"]["template"]["metadata"]["annotations"];
-    assert_eq!(annotations["prometheus.io/scrape"], "true");
-    assert_eq!(annotations["prometheus.io/port"], addr.port().to_string());
-    assert_eq!(annotations["prometheus.io/path"], "/metrics");
+    assert_scraped_at(worker, addr.port());
     // The pod's only network surface is that port: still no probe (see worker.yaml).
     for probe in ["livenessProbe", "readinessProbe", "startupProbe"] {
         assert!(container[probe].is_null(), "the worker has no {probe}");
