@@ -7,6 +7,8 @@
 
 pub mod backoff;
 mod instance;
+#[cfg_attr(not(test), allow(dead_code))]
+mod memory;
 mod metrics;
 mod notify;
 mod orphans;

@@ -11,14 +11,43 @@ pub fn rss_bytes(pid: u32) -> Option<u64> {
     Some(pages * page_size())
 }
 
-/// CPU time (user + system) of `pid`, in clock ticks.
-fn cpu_ticks(pid: u32) -> Option<u64> {
+/// The fields of `/proc/PID/stat` after the command name, from `state` on (so field N of
+/// proc(5) is at index N - 3).
+fn stat_fields(pid: u32) -> Option<Vec<String>> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     // The command name may hold spaces and parentheses: fields start after the last ')'.
-    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    let after_name = stat.rsplit_once(')')?.1;
+    Some(after_name.split_whitespace().map(str::to_owned).collect())
+}
+
+/// CPU time (user + system) of `pid`, in clock ticks.
+fn cpu_ticks(pid: u32) -> Option<u64> {
+    let fields = stat_fields(pid)?;
     let utime: u64 = fields.get(11)?.parse().ok()?;
     let stime: u64 = fields.get(12)?.parse().ok()?;
     Some(utime + stime)
+}
+
+/// The process group of `pid`, if it is alive (a zombie has ended: it holds no memory).
+pub fn process_group(pid: u32) -> Option<u32> {
+    let fields = stat_fields(pid)?;
+    if matches!(fields.first()?.as_str(), "Z" | "X") {
+        return None;
+    }
+    fields.get(2)?.parse().ok()
+}
+
+/// Every live process (not thread) whose process group is `pgid`, by reading `/proc`: the
+/// group's leader and whatever it forked that did not leave the group.
+pub fn group_members(pgid: u32) -> Vec<u32> {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .flatten()
+        .filter_map(|entry| entry.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|&pid| process_group(pid) == Some(pgid))
+        .collect()
 }
 
 fn page_size() -> u64 {
@@ -79,5 +108,9 @@ mod tests {
         assert!(rss_bytes(me).unwrap() > 100_000);
         assert!(cpu_ticks(me).is_some());
         assert!(rss_bytes(u32::MAX).is_none());
+        let group = nix::unistd::getpgrp().as_raw() as u32;
+        assert_eq!(process_group(me), Some(group));
+        assert!(group_members(group).contains(&me));
+        assert_eq!(process_group(u32::MAX), None);
     }
 }
