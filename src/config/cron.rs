@@ -5,7 +5,7 @@
 //! rules (a fixed-time job whose time falls in a skipped hour runs at the first instant after it;
 //! in a repeated hour it runs once, an interval job on both passes), which a hand-rolled walk over
 //! the calendar gets wrong. The local zone is chrono's `Local` (`TZ` when set, else
-//! `/etc/localtime`), through [`LocalZone`], which fixes the order of a repeated hour's two
+//! `/etc/localtime`), through `LocalZone`, which fixes the order of a repeated hour's two
 //! instants that croner relies on.
 
 use std::fmt;
@@ -120,14 +120,15 @@ impl Serialize for CronSchedule {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use std::time::{Duration, UNIX_EPOCH};
 
-    /// Runs `body` with the local time zone `tz`. chrono reads `TZ` for `Local`, and setting an
-    /// environment variable in a test binary whose other threads read it is unsound, so the test
-    /// runs again in a child copy of this binary started with `TZ=tz`, and passes when the child
-    /// ran it and it passed.
+    /// Runs `body`, the test `test` (its path, `concat!(module_path!(), "::NAME")`), with the
+    /// local time zone `tz`. chrono reads `TZ` for `Local`, and setting an environment variable
+    /// in a test binary whose other threads read it is unsound, so the test runs again in a
+    /// child copy of this binary started with `TZ=tz`, and passes when the child ran it and it
+    /// passed.
     pub(crate) fn with_tz(tz: &str, test: &str, body: impl FnOnce()) {
         const CHILD: &str = "SVC_TEST_TZ_CHILD";
         if std::env::var_os(CHILD).is_some() {
@@ -136,10 +137,9 @@ mod tests {
             return;
         }
         // libtest names a test by its path without the crate's name.
-        let module = module_path!().split_once("::").map_or("", |(_, rest)| rest);
-        let name = format!("{module}::{test}");
+        let name = test.split_once("::").map_or(test, |(_, rest)| rest);
         let output = std::process::Command::new(std::env::current_exe().unwrap())
-            .args([name.as_str(), "--exact", "--test-threads=1"])
+            .args([name, "--exact", "--test-threads=1"])
             .env("TZ", tz)
             .env(CHILD, "1")
             .output()
@@ -174,30 +174,38 @@ mod tests {
             // Mondays at 09:00: 2026-01-19.
             ("0 9 * * MON", midnight + 4 * 86_400 + 9 * 3600),
         ];
-        with_tz("UTC", "next_runs_after_a_fixed_instant_in_utc", || {
-            for (expression, expected) in table {
-                let schedule = CronSchedule::parse(expression).unwrap();
-                assert_eq!(
-                    schedule.next_after(at(BASE)),
-                    Some(at(*expected)),
-                    "{expression}"
-                );
-            }
-        });
+        with_tz(
+            "UTC",
+            concat!(module_path!(), "::next_runs_after_a_fixed_instant_in_utc"),
+            || {
+                for (expression, expected) in table {
+                    let schedule = CronSchedule::parse(expression).unwrap();
+                    assert_eq!(
+                        schedule.next_after(at(BASE)),
+                        Some(at(*expected)),
+                        "{expression}"
+                    );
+                }
+            },
+        );
     }
 
     #[test]
     fn local_time_follows_tz() {
-        with_tz("America/New_York", "local_time_follows_tz", || {
-            // 03:00 in New York on 2026-01-16 is 08:00 UTC (EST, UTC-5).
-            let next = CronSchedule::parse("0 3 * * *")
-                .unwrap()
-                .next_after(at(BASE));
-            assert_eq!(
-                next,
-                Some(at(BASE - (10 * 3600 + 20 * 60 + 30) + 86_400 + 8 * 3600))
-            );
-        });
+        with_tz(
+            "America/New_York",
+            concat!(module_path!(), "::local_time_follows_tz"),
+            || {
+                // 03:00 in New York on 2026-01-16 is 08:00 UTC (EST, UTC-5).
+                let next = CronSchedule::parse("0 3 * * *")
+                    .unwrap()
+                    .next_after(at(BASE));
+                assert_eq!(
+                    next,
+                    Some(at(BASE - (10 * 3600 + 20 * 60 + 30) + 86_400 + 8 * 3600))
+                );
+            },
+        );
     }
 
     #[test]
@@ -206,7 +214,10 @@ mod tests {
         // the job runs at 03:00 EDT (07:00 UTC), and the next day at 02:30 EDT (06:30 UTC).
         with_tz(
             "America/New_York",
-            "a_daily_run_in_the_skipped_hour_runs_once_right_after_it",
+            concat!(
+                module_path!(),
+                "::a_daily_run_in_the_skipped_hour_runs_once_right_after_it"
+            ),
             || {
                 let schedule = CronSchedule::parse("30 2 * * *").unwrap();
                 let first = schedule.next_after(at(1_772_920_800)).unwrap(); // 03-07 22:00 UTC
@@ -223,7 +234,10 @@ mod tests {
         // a daily job runs at the first only, then on 2026-11-02 at 01:30 EST (06:30 UTC).
         with_tz(
             "America/New_York",
-            "a_daily_run_in_the_repeated_hour_runs_once",
+            concat!(
+                module_path!(),
+                "::a_daily_run_in_the_repeated_hour_runs_once"
+            ),
             || {
                 let schedule = CronSchedule::parse("30 1 * * *").unwrap();
                 let first = schedule.next_after(at(1_793_491_200)).unwrap(); // 11-01 00:00 UTC
@@ -266,7 +280,10 @@ mod tests {
     fn an_expression_that_never_matches_has_no_next_run() {
         with_tz(
             "UTC",
-            "an_expression_that_never_matches_has_no_next_run",
+            concat!(
+                module_path!(),
+                "::an_expression_that_never_matches_has_no_next_run"
+            ),
             || {
                 let schedule = CronSchedule::parse("0 0 30 2 *").unwrap();
                 assert_eq!(schedule.next_after(at(BASE)), None);

@@ -6,6 +6,8 @@
 //! parallel, terminates orphans, and exits only when no child is left.
 
 pub mod backoff;
+#[cfg_attr(not(test), allow(dead_code))]
+mod cron;
 mod instance;
 #[cfg_attr(not(test), allow(dead_code))]
 mod memory;
