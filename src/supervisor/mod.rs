@@ -18,6 +18,8 @@ pub mod probe;
 mod procstat;
 mod reaper;
 mod spawn;
+#[cfg_attr(not(test), allow(dead_code))]
+mod watch;
 
 use std::collections::HashMap;
 use std::os::fd::OwnedFd;

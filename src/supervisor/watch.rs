@@ -1,0 +1,364 @@
+//! `watch`: restart a program when files it runs from change.
+//!
+//! One inotify watcher per program (notify's recommended watcher: events, no polling) feeds a
+//! task that turns a burst of events into one message, sent `watch_delay` after the burst's
+//! last event: an editor's save (a temporary file written, then renamed over the original), a
+//! `git checkout` or a build touching hundreds of files is one restart, not hundreds. Reads
+//! (open, read, close without writing) are no change. Paths the program or the daemon write
+//! themselves are ignored, else a program that logs or stores data under a watched folder would
+//! restart itself forever: `.git`, `node_modules` and `target` anywhere, the daemon's log and
+//! state folders, the program's `DATA_DIR`, and the program's `watch_ignore` globs.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::Context;
+use notify::event::EventKind;
+use notify::{RecursiveMode, Watcher};
+use tokio::sync::mpsc;
+
+use crate::config::{Config, Globs, Program};
+
+/// Folders of these names hold tools' and builds' churn, never a program's source.
+const IGNORED_NAMES: [&str; 3] = [".git", "node_modules", "target"];
+
+/// Bursts waiting to be taken; more are pointless (each is one restart).
+const BURSTS: usize = 4;
+
+/// A running watch; dropping it stops watching.
+pub struct ProgramWatch {
+    /// Owns the inotify descriptor and its thread; its event callback feeds `debounce`.
+    _watcher: notify::RecommendedWatcher,
+    debounce: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for ProgramWatch {
+    fn drop(&mut self) {
+        self.debounce.abort();
+    }
+}
+
+/// Starts watching `program`'s `watch` paths (inside a tokio runtime). Each message on the
+/// receiver is one burst of changes: its first changed path, sent once no change has come for
+/// `watch_delay`. Changes under `ignored_dirs` (see [`ignored_dirs`]) do not count.
+///
+/// # Errors
+/// The program has no `watch`, or a path cannot be watched (it does not exist, or the inotify
+/// limits are reached), named in the error.
+pub fn start(
+    program: &Program,
+    ignored_dirs: &[PathBuf],
+) -> anyhow::Result<(ProgramWatch, mpsc::Receiver<PathBuf>)> {
+    let watch = program
+        .watch
+        .as_ref()
+        .with_context(|| format!("program {} has no `watch`", program.name))?;
+    let filter = Filter {
+        cwd: program.cwd.clone(),
+        roots: watch.paths.clone(),
+        ignore: watch.ignore.clone(),
+        ignored_dirs: ignored_dirs.to_vec(),
+    };
+    let (changes_tx, changes) = mpsc::unbounded_channel();
+    let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
+        if let Some(path) = event.ok().and_then(|event| filter.first_change(&event)) {
+            // The receiver is gone only when the watch is being dropped.
+            let _ = changes_tx.send(path);
+        }
+    })
+    .context("cannot start a file watcher")?;
+    for path in &watch.paths {
+        watcher
+            .watch(path, RecursiveMode::Recursive)
+            .with_context(|| format!("cannot watch {}", path.display()))?;
+    }
+    let (bursts_tx, bursts) = mpsc::channel(BURSTS);
+    let debounce = tokio::spawn(debounce(changes, bursts_tx, watch.delay));
+    Ok((
+        ProgramWatch {
+            _watcher: watcher,
+            debounce,
+        },
+        bursts,
+    ))
+}
+
+/// Sends the first path of each burst once `delay` has passed without another change.
+async fn debounce(
+    mut changes: mpsc::UnboundedReceiver<PathBuf>,
+    bursts: mpsc::Sender<PathBuf>,
+    delay: Duration,
+) {
+    while let Some(first) = changes.recv().await {
+        loop {
+            match tokio::time::timeout(delay, changes.recv()).await {
+                Ok(Some(_)) => continue,
+                Ok(None) => return,
+                Err(_quiet) => break,
+            }
+        }
+        if bursts.send(first).await.is_err() {
+            return;
+        }
+    }
+}
+
+/// The folders whose changes never restart `program`: the daemon's log and state folders and
+/// the program's `DATA_DIR` (as it resolves it: its env's, else `data` for this binary's
+/// programs, against its `cwd`).
+pub fn ignored_dirs(config: &Config, program: &Program) -> Vec<PathBuf> {
+    let exe = std::env::current_exe()
+        .map(|p| p.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    [config.log_dir.clone(), config.state_dir.clone()]
+        .into_iter()
+        .chain(program.data_dir(&exe))
+        .collect()
+}
+
+/// Which events count as a change, and which paths are ignored.
+struct Filter {
+    cwd: PathBuf,
+    /// The watched paths.
+    roots: Vec<PathBuf>,
+    ignore: Globs,
+    ignored_dirs: Vec<PathBuf>,
+}
+
+impl Filter {
+    /// The first path of `event` that counts as a change; `None` when the event is a read or
+    /// touches ignored paths only.
+    fn first_change(&self, event: &notify::Event) -> Option<PathBuf> {
+        match event.kind {
+            // Opens, reads and closes: nothing changed.
+            EventKind::Access(_) => return None,
+            // The kernel dropped events (queue overflow): something changed, say where.
+            _ if event.need_rescan() => return self.roots.first().cloned(),
+            // Writes, renames, attribute changes, creations and removals.
+            _ => {}
+        }
+        event.paths.iter().find(|path| !self.ignored(path)).cloned()
+    }
+
+    fn ignored(&self, path: &Path) -> bool {
+        if self.ignored_dirs.iter().any(|dir| path.starts_with(dir)) {
+            return true;
+        }
+        // Tool folders count below the watched path, so watching a folder that is itself
+        // inside one (a `target/` of another project, say) still works.
+        let root = self.roots.iter().find(|root| path.starts_with(root));
+        let below_root = root.map_or(path, |root| path.strip_prefix(root).unwrap_or(path));
+        if below_root
+            .components()
+            .any(|c| IGNORED_NAMES.iter().any(|name| c.as_os_str() == *name))
+        {
+            return true;
+        }
+        let relative = path.strip_prefix(&self.cwd).unwrap_or(below_root);
+        self.ignore.is_match(relative)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Watch;
+    use std::fs;
+
+    /// How long a test waits for a message that must come.
+    const COMES: Duration = Duration::from_secs(5);
+
+    /// The debounce delay of the tests.
+    const DELAY: Duration = Duration::from_millis(150);
+
+    /// A program watching `watch` (relative to `dir`, its cwd) with `ignore` globs.
+    fn program(dir: &Path, watch: &[&str], ignore: &[&str]) -> Program {
+        let text = format!(
+            "[programs.web]\ncommand = [\"x\"]\nwatch = {watch:?}\nwatch_ignore = {ignore:?}\nwatch_delay = \"{}ms\"\n",
+            DELAY.as_millis()
+        );
+        fs::write(dir.join("svc.toml"), text).unwrap();
+        let config = Config::load(&dir.join("svc.toml")).unwrap();
+        config.program("web").unwrap().clone()
+    }
+
+    /// A folder with `src/main.rs` and `src/lib.rs`, watched at `src` by a program.
+    fn setup(ignore: &[&str]) -> (tempfile::TempDir, Program) {
+        let dir = tempfile::tempdir().unwrap();
+        fs::create_dir(dir.path().join("src")).unwrap();
+        fs::write(dir.path().join("src/main.rs"), "fn main() {}\n").unwrap();
+        fs::write(dir.path().join("src/lib.rs"), "\n").unwrap();
+        let program = program(dir.path(), &["src"], ignore);
+        (dir, program)
+    }
+
+    /// The next burst; panics when none comes.
+    async fn next(bursts: &mut mpsc::Receiver<PathBuf>) -> PathBuf {
+        tokio::time::timeout(COMES, bursts.recv())
+            .await
+            .expect("a burst within 5 s")
+            .expect("the watch is running")
+    }
+
+    /// Asserts that no burst comes within a few debounce delays.
+    async fn none(bursts: &mut mpsc::Receiver<PathBuf>) {
+        if let Ok(burst) = tokio::time::timeout(DELAY * 4, bursts.recv()).await {
+            panic!("no burst expected, got {burst:?}");
+        }
+    }
+
+    #[tokio::test]
+    async fn touching_a_file_is_one_burst() {
+        let (dir, program) = setup(&[]);
+        let (_watch, mut bursts) = start(&program, &[]).unwrap();
+        let new = dir.path().join("src/new.rs");
+        fs::write(&new, "").unwrap();
+        assert_eq!(next(&mut bursts).await, new);
+        none(&mut bursts).await;
+        // An existing file's times or mode change too.
+        let existing = dir.path().join("src/main.rs");
+        fs::File::options()
+            .write(true)
+            .open(&existing)
+            .unwrap()
+            .set_modified(std::time::SystemTime::now())
+            .unwrap();
+        assert_eq!(next(&mut bursts).await, existing);
+        none(&mut bursts).await;
+    }
+
+    #[tokio::test]
+    async fn an_editors_save_by_rename_is_one_burst() {
+        let (dir, program) = setup(&[]);
+        let (_watch, mut bursts) = start(&program, &[]).unwrap();
+        let temp = dir.path().join("src/.main.rs.swp");
+        fs::write(&temp, "fn main() { println!(\"saved\"); }\n").unwrap();
+        fs::rename(&temp, dir.path().join("src/main.rs")).unwrap();
+        assert_eq!(next(&mut bursts).await, temp);
+        none(&mut bursts).await;
+        assert_eq!(
+            fs::read_to_string(dir.path().join("src/main.rs")).unwrap(),
+            "fn main() { println!(\"saved\"); }\n"
+        );
+    }
+
+    #[tokio::test]
+    async fn fifty_writes_are_one_burst_sent_after_the_last() {
+        let (dir, program) = setup(&[]);
+        let (_watch, mut bursts) = start(&program, &[]).unwrap();
+        let file = dir.path().join("src/lib.rs");
+        let started = std::time::Instant::now();
+        for i in 0..50 {
+            fs::write(&file, format!("// {i}\n")).unwrap();
+        }
+        let written = started.elapsed();
+        assert_eq!(next(&mut bursts).await, file);
+        assert!(
+            // Half the delay: the last event may be read a moment before `written` is taken.
+            started.elapsed() >= written + DELAY / 2,
+            "sent {:?} after the first write, the last was at {written:?}",
+            started.elapsed()
+        );
+        none(&mut bursts).await;
+    }
+
+    #[tokio::test]
+    async fn ignored_paths_and_reads_are_no_change() {
+        let (dir, program) = setup(&["*.tmp", "src/cache/**"]);
+        let data = dir.path().join("src/data");
+        let logs = dir.path().join("src/logs");
+        for folder in [
+            ".git",
+            "node_modules/left-pad",
+            "target/debug",
+            "cache/deep",
+        ] {
+            fs::create_dir_all(dir.path().join("src").join(folder)).unwrap();
+        }
+        fs::create_dir(&data).unwrap();
+        fs::create_dir(&logs).unwrap();
+        let (_watch, mut bursts) = start(&program, &[data.clone(), logs.clone()]).unwrap();
+
+        let src = dir.path().join("src");
+        for ignored in [
+            src.join(".git/index"),
+            src.join("node_modules/left-pad/index.js"),
+            src.join("target/debug/web"),
+            src.join("cache/deep/entry"),
+            src.join("notes.tmp"),
+            data.join("svc.db"),
+            logs.join("app.log"),
+        ] {
+            fs::write(&ignored, "x").unwrap();
+        }
+        // A read is no change either.
+        assert_eq!(
+            fs::read_to_string(src.join("main.rs")).unwrap(),
+            "fn main() {}\n"
+        );
+        none(&mut bursts).await;
+
+        // The watch still works, and none of the ignored paths joined the burst.
+        fs::write(src.join("lib.rs"), "// changed\n").unwrap();
+        assert_eq!(next(&mut bursts).await, src.join("lib.rs"));
+    }
+
+    #[tokio::test]
+    async fn dropping_the_watch_ends_its_bursts() {
+        let (dir, program) = setup(&[]);
+        let (watch, mut bursts) = start(&program, &[]).unwrap();
+        drop(watch);
+        fs::write(dir.path().join("src/new.rs"), "").unwrap();
+        let end = tokio::time::timeout(COMES, bursts.recv()).await;
+        assert_eq!(end, Ok(None), "the channel closes with the watch");
+    }
+
+    #[tokio::test]
+    async fn a_missing_path_or_no_watch_is_an_error() {
+        let (dir, program) = setup(&[]);
+        let mut missing = program.clone();
+        missing.watch = Some(Watch {
+            paths: vec![dir.path().join("nope")],
+            ..program.watch.clone().unwrap()
+        });
+        let error = start(&missing, &[]).err().unwrap().to_string();
+        assert_eq!(
+            error,
+            format!("cannot watch {}", dir.path().join("nope").display())
+        );
+        let mut unwatched = program;
+        unwatched.watch = None;
+        let error = start(&unwatched, &[]).err().unwrap().to_string();
+        assert_eq!(error, "program web has no `watch`");
+    }
+
+    #[test]
+    fn the_daemons_folders_and_the_data_dir_are_ignored() {
+        let dir = tempfile::tempdir().unwrap();
+        let text = "[daemon]\nlog_dir = \"var/log\"\n\
+                    [programs.api]\ncommand = [\"svc\", \"api\"]\ncwd = \"app\"\n\
+                    [programs.own]\ncommand = [\"x\"]\ncwd = \"app\"\nenv = { DATA_DIR = \"/srv/own\" }\n\
+                    [programs.plain]\ncommand = [\"x\"]\n";
+        fs::write(dir.path().join("svc.toml"), text).unwrap();
+        let config = Config::load(&dir.path().join("svc.toml")).unwrap();
+        let root = dir.path();
+        let dirs = |name: &str| ignored_dirs(&config, config.program(name).unwrap());
+        assert_eq!(
+            dirs("api"),
+            [
+                root.join("var/log"),
+                root.join("run"),
+                root.join("app/data")
+            ]
+        );
+        assert_eq!(
+            dirs("own"),
+            [
+                root.join("var/log"),
+                root.join("run"),
+                PathBuf::from("/srv/own")
+            ]
+        );
+        assert_eq!(dirs("plain"), [root.join("var/log"), root.join("run")]);
+    }
+}
