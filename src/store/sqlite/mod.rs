@@ -10,6 +10,7 @@ mod pool;
 mod products;
 mod rate;
 mod sessions;
+mod totals;
 mod users;
 
 use std::path::{Path, PathBuf};
@@ -125,6 +126,8 @@ CREATE TABLE IF NOT EXISTS api_rate_limits (
 #[derive(Clone)]
 pub struct SqliteStore {
     pool: Arc<Pool>,
+    /// Exact list totals of the current catalogue generation, shared by the pool's connections.
+    totals: Arc<totals::Totals>,
     /// The latest rate-limit window seen, so old windows are deleted once per window change.
     rate_window: Arc<AtomicI64>,
     path: PathBuf,
@@ -159,9 +162,11 @@ impl SqliteStore {
             .map_err(map_err)?;
         tx.execute_batch(SCHEMA).map_err(map_err)?;
         migrate(&tx).map_err(map_err)?;
+        tx.execute_batch(totals::GENERATION).map_err(map_err)?;
         tx.commit().map_err(map_err)?;
         Ok(SqliteStore {
             pool: Arc::new(Pool::new(path, conn)),
+            totals: Arc::default(),
             rate_window: Arc::new(AtomicI64::new(0)),
             path: path.to_owned(),
         })

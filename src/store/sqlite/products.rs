@@ -4,6 +4,7 @@ use async_trait::async_trait;
 use rusqlite::types::Value as Sql;
 use rusqlite::{OptionalExtension, Row, Transaction, params, params_from_iter};
 
+use super::totals::{self, Totals};
 use super::{SqliteStore, escape_like, map_err, stored_id};
 use crate::domain::{ObjectId, Product, ProductPatch, Timestamp};
 use crate::query::{Direction, ProductFilter, ProductQuery, SortField, StockFilter};
@@ -44,20 +45,12 @@ impl ProductRepository for SqliteStore {
         let order = order_by(query);
         let limit = i64::from(query.page.limit);
         let offset = i64::try_from(query.page.offset()).unwrap_or(i64::MAX);
+        let totals = self.totals.clone();
         self.pool
             .read(move |conn| {
                 // One read transaction: the count and the page see the same snapshot.
                 let tx = conn.transaction().map_err(map_err)?;
-                let total: i64 = match search_only(&filter) {
-                    Some(phrase) => tx.query_row(SEARCH_COUNT_SQL, [phrase], |r| r.get(0)),
-                    None => {
-                        let (where_sql, args) = where_clause(&filter, SearchPlan::Index);
-                        tx.query_row(&count_sql(&where_sql), params_from_iter(args.iter()), |r| {
-                            r.get(0)
-                        })
-                    }
-                }
-                .map_err(map_err)?;
+                let total = count(&tx, &totals, &filter)?;
                 let plan = if indexed_search(&filter).is_some() {
                     let rows: i64 = tx
                         .query_row("SELECT COALESCE(MAX(rowid), 0) FROM products", [], |r| {
@@ -211,6 +204,31 @@ fn insert_row(tx: &Transaction<'_>, product: &Product) -> Result<(), StoreError>
         ])
         .map_err(map_err)?;
     write_tags(tx, product)
+}
+
+/// The exact number of products `filter` selects: remembered from an earlier list of the same
+/// query if the catalogue has not changed since (see [`Totals`]), else counted.
+fn count(tx: &Transaction<'_>, totals: &Totals, filter: &ProductFilter) -> Result<i64, StoreError> {
+    let (sql, args) = match search_only(filter) {
+        Some(phrase) => (SEARCH_COUNT_SQL.to_owned(), vec![Sql::Text(phrase)]),
+        None => {
+            let (where_sql, args) = where_clause(filter, SearchPlan::Index);
+            (count_sql(&where_sql), args)
+        }
+    };
+    let generation = totals::generation(tx).map_err(map_err)?;
+    let key = Totals::key(&sql, &args);
+    if let Some(total) = generation.and_then(|g| totals.get(&key, g)) {
+        return Ok(total);
+    }
+    let total: i64 = tx
+        .prepare_cached(&sql)
+        .and_then(|mut s| s.query_row(params_from_iter(args.iter()), |r| r.get(0)))
+        .map_err(map_err)?;
+    if let Some(generation) = generation {
+        totals.put(key, generation, total);
+    }
+    Ok(total)
 }
 
 /// The query behind `meta.total`.

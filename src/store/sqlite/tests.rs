@@ -564,3 +564,90 @@ async fn a_write_given_up_while_waiting_for_the_lock_never_happens() {
     let (titles, total) = titles(&store, "").await;
     assert_eq!((titles.len(), total), (0, 0), "{titles:?}");
 }
+
+/// Totals are remembered between lists of an unchanged catalogue; every kind of write, made by
+/// this store, by another one on the same file (a second API instance) or by plain SQL in
+/// another connection, is seen by the next list's `meta.total`.
+#[tokio::test]
+async fn a_remembered_total_follows_every_write_from_any_process() {
+    let (dir, owned) = store();
+    let other = SqliteStore::open_in(dir.path()).unwrap();
+    let store: &dyn ProductRepository = &owned;
+    let writer: &dyn ProductRepository = &other;
+    let queries = [
+        "search=phone",
+        "search=phone&inStock=true",
+        "category=phones&minPrice=10",
+        "tags=sale",
+        "search=ph",
+        "",
+    ];
+    async fn totals(store: &dyn ProductRepository, queries: &[&str]) -> Vec<u64> {
+        let mut out = Vec::new();
+        for query in queries {
+            out.push(titles(store, query).await.1);
+        }
+        out
+    }
+    let phone = store
+        .insert(product(
+            json!({"title": "Phone", "price": 50, "category": "phones", "stock": 1, "tags": ["sale"]}),
+            1,
+        ))
+        .await
+        .unwrap();
+    assert_eq!(totals(store, &queries).await, [1, 1, 1, 1, 1, 1]);
+    // Twice: the second lists come from the remembered totals, and agree.
+    assert_eq!(totals(store, &queries).await, [1, 1, 1, 1, 1, 1]);
+
+    writer
+        .insert(product(
+            json!({"title": "Headphones", "price": 5, "category": "phones"}),
+            2,
+        ))
+        .await
+        .unwrap();
+    assert_eq!(totals(store, &queries).await, [2, 1, 1, 1, 2, 2]);
+    let patch = ProductPatch::from_json(&json!({"stock": 0, "tags": ["new"]})).unwrap();
+    writer
+        .update(phone.id, patch, Timestamp::from_millis(3))
+        .await
+        .unwrap();
+    assert_eq!(totals(store, &queries).await, [2, 0, 1, 0, 2, 2]);
+    writer
+        .soft_delete(phone.id, Timestamp::from_millis(4))
+        .await
+        .unwrap();
+    assert_eq!(totals(store, &queries).await, [1, 0, 0, 0, 1, 1]);
+    writer
+        .restore(phone.id, Timestamp::from_millis(5))
+        .await
+        .unwrap();
+    assert_eq!(totals(store, &queries).await, [2, 0, 1, 0, 2, 2]);
+    other
+        .insert_many(vec![
+            product(
+                json!({"title": "Phone case", "price": 12, "tags": ["sale"], "stock": 3}),
+                6,
+            ),
+            product(json!({"title": "Lamp", "price": 12, "tags": ["sale"]}), 7),
+        ])
+        .await
+        .unwrap();
+    assert_eq!(totals(store, &queries).await, [3, 1, 1, 2, 3, 4]);
+
+    // Another process's plain SQL: a price change, a tag removed, a row deleted.
+    let conn = rusqlite::Connection::open(dir.path().join(super::DB_FILE)).unwrap();
+    conn.execute("UPDATE products SET price = 1 WHERE title = 'Phone'", [])
+        .unwrap();
+    assert_eq!(totals(store, &queries).await, [3, 1, 0, 2, 3, 4]);
+    conn.execute(
+        "DELETE FROM product_tags WHERE product_id = (SELECT id FROM products WHERE title = 'Lamp')",
+        [],
+    )
+    .unwrap();
+    assert_eq!(totals(store, &queries).await, [3, 1, 0, 1, 3, 4]);
+    conn.execute("DELETE FROM products WHERE title = 'Headphones'", [])
+        .unwrap();
+    assert_eq!(totals(store, &queries).await, [2, 1, 0, 1, 2, 3]);
+}
