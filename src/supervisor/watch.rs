@@ -8,12 +8,18 @@
 //! themselves are ignored, else a program that logs or stores data under a watched folder would
 //! restart itself forever: `.git`, `node_modules` and `target` anywhere, the daemon's log and
 //! state folders, the program's `DATA_DIR`, and the program's `watch_ignore` globs.
+//!
+//! The ignored folders are not even watched: the tree is walked and each other folder gets its
+//! own watch (a folder made later gets one when it appears), where a recursive watch would put
+//! one on every folder of a `target/` or `node_modules/`, tens of thousands, against the
+//! kernel's per-user limit.
 
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use anyhow::Context;
-use notify::event::EventKind;
+use notify::event::{EventKind, ModifyKind};
 use notify::{RecursiveMode, Watcher};
 use tokio::sync::mpsc;
 
@@ -25,10 +31,12 @@ const IGNORED_NAMES: [&str; 3] = [".git", "node_modules", "target"];
 /// Bursts waiting to be taken; more are pointless (each is one restart).
 const BURSTS: usize = 4;
 
+type SharedWatcher = Arc<Mutex<notify::RecommendedWatcher>>;
+
 /// A running watch; dropping it stops watching.
 pub struct ProgramWatch {
     /// Owns the inotify descriptor and its thread; its event callback feeds `debounce`.
-    _watcher: notify::RecommendedWatcher,
+    _watcher: SharedWatcher,
     debounce: tokio::task::JoinHandle<()>,
 }
 
@@ -36,6 +44,14 @@ impl Drop for ProgramWatch {
     fn drop(&mut self) {
         self.debounce.abort();
     }
+}
+
+/// What the watcher's callback saw.
+enum Seen {
+    /// A change that counts: its first path.
+    Change(PathBuf),
+    /// A folder that appeared (made, or moved in) and needs watches of its own.
+    Folder(PathBuf),
 }
 
 /// Starts watching `program`'s `watch` paths (inside a tokio runtime). Each message on the
@@ -53,27 +69,36 @@ pub fn start(
         .watch
         .as_ref()
         .with_context(|| format!("program {} has no `watch`", program.name))?;
-    let filter = Filter {
+    let filter = Arc::new(Filter {
         cwd: program.cwd.clone(),
         roots: watch.paths.clone(),
         ignore: watch.ignore.clone(),
         ignored_dirs: ignored_dirs.to_vec(),
-    };
-    let (changes_tx, changes) = mpsc::unbounded_channel();
+    });
+    let (seen_tx, seen) = mpsc::unbounded_channel();
+    let callback_filter = Arc::clone(&filter);
     let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
-        if let Some(path) = event.ok().and_then(|event| filter.first_change(&event)) {
+        if let Ok(event) = event {
             // The receiver is gone only when the watch is being dropped.
-            let _ = changes_tx.send(path);
+            for seen in callback_filter.classify(&event) {
+                let _ = seen_tx.send(seen);
+            }
         }
     })
     .context("cannot start a file watcher")?;
     for path in &watch.paths {
-        watcher
-            .watch(path, RecursiveMode::Recursive)
+        watch_tree(&mut watcher, &filter, path)
             .with_context(|| format!("cannot watch {}", path.display()))?;
     }
+    let watcher = Arc::new(Mutex::new(watcher));
     let (bursts_tx, bursts) = mpsc::channel(BURSTS);
-    let debounce = tokio::spawn(debounce(changes, bursts_tx, watch.delay));
+    let debounce = tokio::spawn(debounce(
+        seen,
+        bursts_tx,
+        watch.delay,
+        Arc::clone(&watcher),
+        filter,
+    ));
     Ok((
         ProgramWatch {
             _watcher: watcher,
@@ -83,24 +108,76 @@ pub fn start(
     ))
 }
 
-/// Sends the first path of each burst once `delay` has passed without another change.
+/// Sends the first path of each burst once `delay` has passed without another change, and
+/// watches the folders that appear.
 async fn debounce(
-    mut changes: mpsc::UnboundedReceiver<PathBuf>,
+    mut seen: mpsc::UnboundedReceiver<Seen>,
     bursts: mpsc::Sender<PathBuf>,
     delay: Duration,
+    watcher: SharedWatcher,
+    filter: Arc<Filter>,
 ) {
-    while let Some(first) = changes.recv().await {
-        loop {
-            match tokio::time::timeout(delay, changes.recv()).await {
-                Ok(Some(_)) => continue,
-                Ok(None) => return,
-                Err(_quiet) => break,
+    let mut first: Option<PathBuf> = None;
+    loop {
+        let next = match first {
+            None => seen.recv().await,
+            Some(_) => match tokio::time::timeout(delay, seen.recv()).await {
+                Ok(next) => next,
+                Err(_quiet) => {
+                    let Some(path) = first.take() else { continue };
+                    if bursts.send(path).await.is_err() {
+                        return;
+                    }
+                    continue;
+                }
+            },
+        };
+        match next {
+            None => return,
+            Some(Seen::Change(path)) => {
+                first.get_or_insert(path);
+            }
+            Some(Seen::Folder(folder)) => {
+                let (watcher, filter) = (Arc::clone(&watcher), Arc::clone(&filter));
+                // Adding a watch waits for notify's thread; a large new tree takes a while.
+                tokio::task::spawn_blocking(move || {
+                    let mut watcher = watcher.lock().unwrap_or_else(PoisonError::into_inner);
+                    // Gone again, or unreadable: there is nothing in it to watch.
+                    let _ = watch_tree(&mut watcher, &filter, &folder);
+                });
             }
         }
-        if bursts.send(first).await.is_err() {
-            return;
+    }
+}
+
+/// Watches `path`: a file by itself, a folder and every folder below it that is not pruned,
+/// each on its own. Errors below `path` (a folder removed meanwhile, or unreadable) skip that
+/// folder, except the kernel's watch limit.
+fn watch_tree(
+    watcher: &mut notify::RecommendedWatcher,
+    filter: &Filter,
+    path: &Path,
+) -> notify::Result<()> {
+    watcher.watch(path, RecursiveMode::NonRecursive)?;
+    let mut folders = vec![path.to_path_buf()];
+    while let Some(folder) = folders.pop() {
+        let Ok(entries) = std::fs::read_dir(&folder) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let child = entry.path();
+            // `file_type` does not follow symlinks: a link to a folder is not walked into.
+            if !entry.file_type().is_ok_and(|t| t.is_dir()) || filter.prunes(&child) {
+                continue;
+            }
+            match watcher.watch(&child, RecursiveMode::NonRecursive) {
+                Ok(()) => folders.push(child),
+                Err(e) if matches!(e.kind, notify::ErrorKind::MaxFilesWatch) => return Err(e),
+                Err(_) => {}
+            }
         }
     }
+    Ok(())
 }
 
 /// The folders whose changes never restart `program`: the daemon's log and state folders and
@@ -126,8 +203,28 @@ struct Filter {
 }
 
 impl Filter {
-    /// The first path of `event` that counts as a change; `None` when the event is a read or
-    /// touches ignored paths only.
+    /// What `event` means here: the first path that counts as a change (none for a read or
+    /// for ignored paths only), and the folders that appeared.
+    fn classify(&self, event: &notify::Event) -> Vec<Seen> {
+        let mut seen = Vec::new();
+        if let Some(path) = self.first_change(event) {
+            seen.push(Seen::Change(path));
+        }
+        if matches!(
+            event.kind,
+            EventKind::Create(_) | EventKind::Modify(ModifyKind::Name(_))
+        ) {
+            seen.extend(
+                event
+                    .paths
+                    .iter()
+                    .filter(|path| !self.prunes(path) && path.is_dir())
+                    .map(|path| Seen::Folder(path.clone())),
+            );
+        }
+        seen
+    }
+
     fn first_change(&self, event: &notify::Event) -> Option<PathBuf> {
         match event.kind {
             // Opens, reads and closes: nothing changed.
@@ -140,22 +237,35 @@ impl Filter {
         event.paths.iter().find(|path| !self.ignored(path)).cloned()
     }
 
-    fn ignored(&self, path: &Path) -> bool {
+    /// A folder neither watched nor walked into: a tool's folder below a watched path, or one
+    /// of the ignored folders.
+    fn prunes(&self, path: &Path) -> bool {
         if self.ignored_dirs.iter().any(|dir| path.starts_with(dir)) {
             return true;
         }
         // Tool folders count below the watched path, so watching a folder that is itself
         // inside one (a `target/` of another project, say) still works.
-        let root = self.roots.iter().find(|root| path.starts_with(root));
-        let below_root = root.map_or(path, |root| path.strip_prefix(root).unwrap_or(path));
-        if below_root
+        self.below_root(path)
             .components()
             .any(|c| IGNORED_NAMES.iter().any(|name| c.as_os_str() == *name))
-        {
+    }
+
+    fn ignored(&self, path: &Path) -> bool {
+        if self.prunes(path) {
             return true;
         }
-        let relative = path.strip_prefix(&self.cwd).unwrap_or(below_root);
+        let relative = path
+            .strip_prefix(&self.cwd)
+            .unwrap_or_else(|_| self.below_root(path));
         self.ignore.is_match(relative)
+    }
+
+    /// `path` relative to the watched path it is under.
+    fn below_root<'p>(&self, path: &'p Path) -> &'p Path {
+        self.roots
+            .iter()
+            .find_map(|root| path.strip_prefix(root).ok())
+            .unwrap_or(path)
     }
 }
 
@@ -330,6 +440,83 @@ mod tests {
         unwatched.watch = None;
         let error = start(&unwatched, &[]).err().unwrap().to_string();
         assert_eq!(error, "program web has no `watch`");
+    }
+
+    #[tokio::test]
+    async fn a_folder_made_after_the_start_is_watched() {
+        let (dir, program) = setup(&[]);
+        let (_watch, mut bursts) = start(&program, &[]).unwrap();
+        let folder = dir.path().join("src/models");
+        fs::create_dir(&folder).unwrap();
+        assert_eq!(next(&mut bursts).await, folder);
+        fs::write(folder.join("user.rs"), "").unwrap();
+        assert_eq!(next(&mut bursts).await, folder.join("user.rs"));
+        // A folder moved in is watched too.
+        let outside = dir.path().join("views");
+        fs::create_dir(&outside).unwrap();
+        fs::rename(&outside, dir.path().join("src/views")).unwrap();
+        assert_eq!(next(&mut bursts).await, dir.path().join("src/views"));
+        fs::write(dir.path().join("src/views/index.html"), "").unwrap();
+        assert_eq!(
+            next(&mut bursts).await,
+            dir.path().join("src/views/index.html")
+        );
+    }
+
+    /// The folders an inotify descriptor of this process watches, from `/proc/self/fdinfo`:
+    /// their inode numbers.
+    fn watched_inodes() -> Vec<u64> {
+        let mut inodes = Vec::new();
+        for entry in fs::read_dir("/proc/self/fdinfo").unwrap().flatten() {
+            let Ok(info) = fs::read_to_string(entry.path()) else {
+                continue;
+            };
+            for line in info.lines().filter(|l| l.starts_with("inotify wd:")) {
+                let inode = line
+                    .split_whitespace()
+                    .find_map(|field| field.strip_prefix("ino:"))
+                    .and_then(|hex| u64::from_str_radix(hex, 16).ok());
+                inodes.extend(inode);
+            }
+        }
+        inodes
+    }
+
+    #[tokio::test]
+    async fn ignored_folders_get_no_watch() {
+        use std::os::unix::fs::MetadataExt;
+        let (dir, program) = setup(&[]);
+        let src = dir.path().join("src");
+        let data = src.join("data");
+        for folder in [
+            "target/debug/deps",
+            "node_modules/a/b",
+            ".git/objects",
+            "data/x",
+            "ui/forms",
+        ] {
+            fs::create_dir_all(src.join(folder)).unwrap();
+        }
+        let (_watch, _bursts) = start(&program, &[data.clone()]).unwrap();
+        let inode = |path: &Path| fs::metadata(path).unwrap().ino();
+        let watched = watched_inodes();
+        for kept in [src.clone(), src.join("ui"), src.join("ui/forms")] {
+            assert!(watched.contains(&inode(&kept)), "{kept:?} is watched");
+        }
+        for pruned in [
+            "target",
+            "target/debug",
+            "node_modules",
+            "node_modules/a",
+            ".git",
+            "data",
+            "data/x",
+        ] {
+            assert!(
+                !watched.contains(&inode(&src.join(pruned))),
+                "{pruned} is not watched"
+            );
+        }
     }
 
     #[test]

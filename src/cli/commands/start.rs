@@ -49,13 +49,12 @@ pub fn run(global: &GlobalArgs, args: &StartArgs) -> CliResult {
     })
 }
 
-/// Runs the daemon in this process until `svc stop`, SIGTERM or SIGINT. SIGHUP is ignored.
+/// Runs the daemon in this process until `svc stop`, SIGTERM or SIGINT; SIGHUP applies svc.toml.
 fn foreground(config: Config) -> CliResult {
     let runtime = runtime()?;
     runtime.block_on(async {
         let shutdown = crate::shutdown::on_terminate()
             .map_err(|e| CliError::failure(format!("cannot install signal handlers: {e}")))?;
-        ignore_sighup()?;
         crate::supervisor::run(config, shutdown).await.map_err(|e| {
             tracing::error!(error = format!("{e:#}"), "daemon failed");
             // A folder refused as unsafe is the configuration's to fix: exit 2.
@@ -67,18 +66,6 @@ fn foreground(config: Config) -> CliResult {
         })
     })?;
     Ok(ExitCode::SUCCESS)
-}
-
-/// A SIGHUP (a closed terminal, a stray `kill -HUP`) must not take the programs down.
-fn ignore_sighup() -> Result<(), CliError> {
-    let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
-        .map_err(|e| CliError::failure(format!("cannot handle SIGHUP: {e}")))?;
-    tokio::spawn(async move {
-        while hup.recv().await.is_some() {
-            tracing::info!("SIGHUP received and ignored");
-        }
-    });
-    Ok(())
 }
 
 /// Makes sure a daemon answers on the socket, launching one if none runs; true when this call
