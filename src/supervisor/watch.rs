@@ -497,7 +497,7 @@ mod tests {
         ] {
             fs::create_dir_all(src.join(folder)).unwrap();
         }
-        let (_watch, _bursts) = start(&program, &[data.clone()]).unwrap();
+        let (_watch, _bursts) = start(&program, std::slice::from_ref(&data)).unwrap();
         let inode = |path: &Path| fs::metadata(path).unwrap().ino();
         let watched = watched_inodes();
         for kept in [src.clone(), src.join("ui"), src.join("ui/forms")] {
