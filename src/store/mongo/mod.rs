@@ -56,6 +56,9 @@ pub use config::{
     DEFAULT_DATABASE, DEFAULT_POOL_MAX, DEFAULT_TIMEOUT, MongoConfig, POOL_MAX_RANGE,
     TIMEOUT_RANGE, is_mongo_url,
 };
+/// The filter and sort documents of a product list, public so the tests can ask the server how
+/// it runs exactly what the store sends (`explain`).
+pub use products::{filter as product_filter, sort as product_sort};
 
 /// The name the driver reports to the server (visible in `db.currentOp()` and server logs).
 const APP_NAME: &str = "svc-api";

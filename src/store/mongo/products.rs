@@ -228,7 +228,7 @@ fn patch_set(patch: &ProductPatch, updated: Option<&Product>, now: Timestamp) ->
 }
 
 /// The filter document of `filter`.
-pub(crate) fn filter(filter: &ProductFilter) -> Document {
+pub fn filter(filter: &ProductFilter) -> Document {
     let mut d = Document::new();
     if !filter.include_deleted {
         // Matches a null and a missing field alike.
@@ -273,7 +273,7 @@ pub(crate) fn filter(filter: &ProductFilter) -> Document {
 
 /// The sort document: the query's keys, then `_id` in the last key's direction, so the order is
 /// total and consecutive pages never overlap or skip.
-pub(crate) fn sort(query: &ProductQuery) -> Document {
+pub fn sort(query: &ProductQuery) -> Document {
     let dir = |d: Direction| match d {
         Direction::Asc => 1_i32,
         Direction::Desc => -1_i32,
