@@ -25,6 +25,9 @@ _svc() {
             svc,config)
                 cmd="svc__subcmd__config"
                 ;;
+            svc,describe)
+                cmd="svc__subcmd__describe"
+                ;;
             svc,help)
                 cmd="svc__subcmd__help"
                 ;;
@@ -39,6 +42,9 @@ _svc() {
                 ;;
             svc,restart)
                 cmd="svc__subcmd__restart"
+                ;;
+            svc,scale)
+                cmd="svc__subcmd__scale"
                 ;;
             svc,signal)
                 cmd="svc__subcmd__signal"
@@ -85,6 +91,9 @@ _svc() {
             svc__subcmd__help,config)
                 cmd="svc__subcmd__help__subcmd__config"
                 ;;
+            svc__subcmd__help,describe)
+                cmd="svc__subcmd__help__subcmd__describe"
+                ;;
             svc__subcmd__help,help)
                 cmd="svc__subcmd__help__subcmd__help"
                 ;;
@@ -99,6 +108,9 @@ _svc() {
                 ;;
             svc__subcmd__help,restart)
                 cmd="svc__subcmd__help__subcmd__restart"
+                ;;
+            svc__subcmd__help,scale)
+                cmd="svc__subcmd__help__subcmd__scale"
                 ;;
             svc__subcmd__help,signal)
                 cmd="svc__subcmd__help__subcmd__signal"
@@ -254,7 +266,7 @@ _svc() {
 
     case "${cmd}" in
         svc)
-            opts="-c -v -h -V --config --verbose --help --version start stop restart reload status signal logs config startup completions api worker smoke queue user help"
+            opts="-c -v -h -V --config --verbose --help --version start stop restart reload scale describe status signal logs config startup completions api worker smoke queue user help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -405,8 +417,30 @@ _svc() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        svc__subcmd__describe)
+            opts="-c -v -h -V --json --config --verbose --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -c)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         svc__subcmd__help)
-            opts="start stop restart reload status signal logs config startup completions api worker smoke queue user help"
+            opts="start stop restart reload scale describe status signal logs config startup completions api worker smoke queue user help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -464,6 +498,20 @@ _svc() {
         svc__subcmd__help__subcmd__config__subcmd__check)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        svc__subcmd__help__subcmd__describe)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
@@ -672,6 +720,20 @@ _svc() {
             return 0
             ;;
         svc__subcmd__help__subcmd__restart)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        svc__subcmd__help__subcmd__scale)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -1366,7 +1428,7 @@ _svc() {
             return 0
             ;;
         svc__subcmd__reload)
-            opts="-c -v -h -V --config --verbose --help --version"
+            opts="-c -v -h -V --dry-run --config --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1388,6 +1450,28 @@ _svc() {
             return 0
             ;;
         svc__subcmd__restart)
+            opts="-c -v -h -V --config --verbose --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -c)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        svc__subcmd__scale)
             opts="-c -v -h -V --config --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )

@@ -94,7 +94,7 @@ fn the_daemon_serves_prometheus_metrics_only_when_asked() {
     });
     let body = scrape(port);
     assert!(
-        body.contains("svc_restarts_total{program=\"web\",instance=\"1\"} 1"),
+        body.contains("svc_restarts_total{program=\"web\",instance=\"1\",reason=\"crash\"} 1"),
         "{body}"
     );
     assert!(

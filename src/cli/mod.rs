@@ -16,6 +16,8 @@ Examples:
   svc status                one line per instance
   svc logs api -n 200       the last 200 lines of the api
   svc restart api           stop and start the api
+  svc reload                apply a changed svc.toml, touching only what changed
+  svc describe api          config, instances and restart history of the api
   svc stop                  drain everything, then the daemon exits
 
 Exit codes: 0 ok, 1 failure, 2 usage or config error, 3 daemon not running.";
@@ -54,12 +56,21 @@ pub enum Command {
     /// Stop and start the named programs (all when none is named); clears `errored`
     #[command(after_help = "Examples:\n  svc restart api\n  svc restart")]
     Restart(NamesArgs),
-    /// Restart the named programs one instance at a time without downtime: start a new process,
-    /// wait until it is ready, then drain the old one (all programs when none is named)
+    /// Apply a changed svc.toml (no names), or restart the named programs one instance at a time
+    /// without downtime: start a new process, wait until it is ready, then drain the old one
+    #[command(after_help = RELOAD_HELP)]
+    Reload(ReloadArgs),
+    /// Run N instances of a program now, until the next `svc reload` returns to svc.toml's number
     #[command(
-        after_help = "Examples:\n  svc reload api\n\nUse `ready = \"notify\"` (svc api speaks it) so readiness is the new process's own, and\n`listen = \"IP:PORT\"` so all instances share one accept queue and no connection is dropped."
+        after_help = "Examples:\n  svc scale api 4\n  svc scale worker 0    # drain every worker, keep the program"
     )]
-    Reload(NamesArgs),
+    Scale(ScaleArgs),
+    /// Show one program in detail: its resolved config (secrets masked), each instance's pid,
+    /// state and uptime, its latest restarts and why, readiness, log files, next cron restart
+    #[command(
+        after_help = "Examples:\n  svc describe api\n  svc describe api --json | jq '.instances[].history'"
+    )]
+    Describe(DescribeArgs),
     /// Show every instance: pid, state, uptime, restarts, CPU, memory, last exit
     #[command(
         after_help = "Examples:\n  svc status\n  svc status --json | jq '.[] | select(.state != \"online\")'"
@@ -105,6 +116,20 @@ pub enum Command {
     #[command(subcommand, after_help = USER_EXAMPLES)]
     User(UserCommand),
 }
+
+const RELOAD_HELP: &str = "Examples:
+  svc reload              apply svc.toml: start new programs, drain removed ones, replace changed
+                          ones one instance at a time, leave the rest alone (same pids)
+  svc reload --dry-run    print what would change, change nothing
+  svc reload api          replace every api instance, one at a time, without downtime
+
+Each change is one line: `+ name` started, `- name` removed, `~ name: env.PORT, instances 2→3`.
+An invalid svc.toml changes nothing (exit 2, with file:line:column: key), nor does a change of
+[daemon] state_dir, log_dir, log_group or metrics, which need `svc stop && svc start`.
+SIGHUP to the daemon applies svc.toml too (systemd's ExecReload).
+
+Use `ready = \"notify\"` (svc api speaks it) so readiness is the new process's own, and
+`listen = \"IP:PORT\"` so all instances share one accept queue and no connection is dropped.";
 
 const USER_EXAMPLES: &str = "Examples:
   printf '%s' \"$ADMIN_PASSWORD\" | svc user create --email admin@example.com --name Ada --admin --password-stdin
@@ -322,6 +347,36 @@ pub struct NamesArgs {
     /// Programs to act on (all when none is named)
     #[arg(value_name = "PROGRAM")]
     pub names: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct ReloadArgs {
+    /// Programs to replace; with none, svc.toml is read again and what changed is applied
+    #[arg(value_name = "PROGRAM")]
+    pub names: Vec<String>,
+    /// Print what applying svc.toml would change, and change nothing
+    #[arg(long, conflicts_with = "names")]
+    pub dry_run: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ScaleArgs {
+    /// The program
+    #[arg(value_name = "PROGRAM")]
+    pub name: String,
+    /// How many instances to run (0 drains them all)
+    #[arg(value_name = "N")]
+    pub instances: u32,
+}
+
+#[derive(Debug, Args)]
+pub struct DescribeArgs {
+    /// The program
+    #[arg(value_name = "PROGRAM")]
+    pub name: String,
+    /// Print JSON instead of text
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]

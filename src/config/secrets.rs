@@ -62,6 +62,22 @@ fn password_span(value: &str) -> Option<(usize, usize)> {
     ))
 }
 
+/// Masks every environment value of `program` that looks secret (see [`mask`]), and the
+/// password of its HTTP readiness URL.
+pub fn mask_program(program: &mut super::Program) {
+    mask_env(&mut program.env);
+    if let super::Ready::Http { url, .. } = &mut program.ready {
+        *url = mask_url(url).into_owned();
+    }
+}
+
+/// Masks every value of `env` that looks secret.
+pub fn mask_env(env: &mut std::collections::BTreeMap<String, String>) {
+    for (key, value) in env.iter_mut() {
+        *value = mask(key, value).into_owned();
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -107,5 +107,5 @@ async fn serve_one<H: Handler>(
 }
 
 fn error(message: String) -> Response {
-    Response::Error(ErrorReply { message })
+    Response::Error(ErrorReply::new(message))
 }

@@ -38,8 +38,14 @@ pub enum Request {
     Stop(Names),
     /// Stop, then start, the named programs (all when empty); clears `errored`.
     Restart(Names),
-    /// Replace each instance's process one at a time without downtime (all when empty).
+    /// Replace each instance's process one at a time without downtime.
     Reload(Names),
+    /// Re-read the config file and apply what changed (`svc reload` with no names, SIGHUP).
+    Apply(ApplyRequest),
+    /// Run this many instances of a program until the next config reload.
+    Scale(ScaleRequest),
+    /// Everything about one program: its resolved config, instances and restart history.
+    Describe(DescribeRequest),
     /// One entry per instance.
     Status,
     /// Send a signal to every instance of the named programs.
@@ -62,14 +68,128 @@ pub struct SignalRequest {
     pub signal: String,
 }
 
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApplyRequest {
+    /// Print the plan only.
+    #[serde(default)]
+    pub dry_run: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ScaleRequest {
+    pub name: String,
+    pub instances: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DescribeRequest {
+    pub name: String,
+}
+
 /// The daemon's answer.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "result", rename_all = "kebab-case")]
 pub enum Response {
     /// The state of every instance (after the request took effect).
     Status(StatusReport),
+    /// What a config reload or a scale changed (or would change), and the state after it.
+    Applied(ApplyReport),
+    /// One program in detail.
+    Description(Box<Description>),
     /// The request was refused or failed; `message` says why.
     Error(ErrorReply),
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ApplyReport {
+    /// One line per change: `+ name` added, `- name` removed, `~ name: what` changed.
+    pub changes: Vec<String>,
+    /// Nothing was applied: `changes` is the plan.
+    pub dry_run: bool,
+    /// Changes that failed while applying (the old processes keep running), one line each.
+    #[serde(default)]
+    pub failures: Vec<String>,
+    pub status: StatusReport,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Description {
+    pub name: String,
+    /// The resolved program as `svc config check --json` shows it, secrets masked.
+    pub config: serde_json::Value,
+    /// Instances run now when `svc scale` changed the config's number.
+    pub scaled_to: Option<u32>,
+    pub instances: Vec<InstanceDescription>,
+    /// The program's log files, newest first.
+    pub log_files: Vec<String>,
+    /// The next `cron_restart`, as local RFC 3339 time.
+    pub next_cron_restart: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct InstanceDescription {
+    pub status: InstanceStatus,
+    /// The latest restarts, oldest first.
+    pub history: Vec<RestartRecord>,
+}
+
+/// One restart of an instance.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RestartRecord {
+    /// Milliseconds since the Unix epoch.
+    pub at_ms: u64,
+    pub reason: RestartReason,
+    /// What happened: the exit, the file that changed, the memory figure...
+    pub detail: String,
+}
+
+/// Why an instance was restarted (the `reason` label of `svc_restarts_total`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RestartReason {
+    /// It exited by itself (the restart policy restarted it).
+    Crash,
+    /// Its memory stayed above `max_memory`.
+    Memory,
+    /// A watched file changed.
+    Watch,
+    /// Its `cron_restart` schedule came.
+    Cron,
+    /// `svc reload`, or a config change that touched it.
+    Reload,
+    /// `svc restart`.
+    Manual,
+}
+
+impl ErrorReply {
+    pub fn new(message: impl Into<String>) -> Self {
+        ErrorReply {
+            message: message.into(),
+            invalid_config: false,
+        }
+    }
+}
+
+impl RestartReason {
+    pub const ALL: [RestartReason; 6] = [
+        RestartReason::Crash,
+        RestartReason::Memory,
+        RestartReason::Watch,
+        RestartReason::Cron,
+        RestartReason::Reload,
+        RestartReason::Manual,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RestartReason::Crash => "crash",
+            RestartReason::Memory => "memory",
+            RestartReason::Watch => "watch",
+            RestartReason::Cron => "cron",
+            RestartReason::Reload => "reload",
+            RestartReason::Manual => "manual",
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -88,6 +208,9 @@ pub struct StatusReport {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ErrorReply {
     pub message: String,
+    /// The config file is invalid: nothing was changed (the CLI exits 2).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub invalid_config: bool,
 }
 
 /// One instance as `svc status --json` prints it.
@@ -108,6 +231,12 @@ pub struct InstanceStatus {
     /// This instance's log lines the daemon could not write (disk full) since it started.
     #[serde(default)]
     pub log_lines_dropped: u64,
+    /// Why it was last restarted, by any cause (`restarts` counts only the restart policy's).
+    #[serde(default)]
+    pub last_restart_reason: Option<RestartReason>,
+    /// Restarts since the daemon started, by cause (causes that never happened left out).
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub restarts_by_reason: std::collections::BTreeMap<RestartReason, u64>,
 }
 
 /// The life cycle of one instance.

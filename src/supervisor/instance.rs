@@ -3,9 +3,11 @@
 //! message, the end of a backoff — arrives as an event in one `select!`, so a crash is seen the
 //! moment it happens (no polling).
 
+use std::collections::VecDeque;
+use std::os::fd::OwnedFd;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use nix::sys::signal::{Signal, kill, killpg};
 use nix::unistd::Pid;
@@ -13,24 +15,48 @@ use tokio::sync::{mpsc, oneshot, watch};
 
 use super::backoff::{self, Decision};
 use super::notify::{NotifyMessage, NotifySocket};
-use super::probe;
+use super::readiness::{recv_notify, wait_ready};
 use super::reaper::Reaper;
 use super::spawn::{self, Placement};
 use crate::config::{Program, Ready};
 use crate::logs::{Capture, Level, LogHandle, Source};
-use crate::protocol::{ExitInfo, State};
+use crate::protocol::{ExitInfo, RestartReason, RestartRecord, State};
+
+/// How many restarts an instance remembers for `svc describe`.
+const HISTORY: usize = 10;
+
+/// Whether a control took effect; `Err` says why not.
+pub type Reply = oneshot::Sender<Result<(), String>>;
+
+/// Why a restart is asked for, as the history records it.
+#[derive(Debug, Clone)]
+pub struct Cause {
+    pub reason: RestartReason,
+    /// What happened, for people: the file that changed, the memory figure, the changed keys.
+    pub detail: String,
+}
 
 /// What the daemon can ask of an instance.
 pub enum Control {
-    /// Start if not running; acknowledged once the instance is starting (or already running).
-    Start(oneshot::Sender<()>),
+    /// Start if not running; answered once the process is forked (or already running).
+    Start(Reply),
     /// Stop if running; acknowledged once no process is left.
     Stop(oneshot::Sender<()>),
     /// Send a signal to the running process.
-    Signal(Signal, oneshot::Sender<Result<(), String>>),
+    Signal(Signal, Reply),
     /// Zero-downtime restart: start a new process beside the running one, wait until it is
     /// ready, then drain the old one. On failure the old one keeps running.
-    Reload(oneshot::Sender<Result<(), String>>),
+    Reload(Cause, Reply),
+    /// Stop the running process and start the next at once (no backoff); answered once the next
+    /// is forked. When nothing runs, start it if `start_if_stopped`, else answer `Err`.
+    Restart {
+        cause: Cause,
+        start_if_stopped: bool,
+        reply: Reply,
+    },
+    /// Use this config (and listening socket) for the processes forked from now on; the running
+    /// one is replaced only by a reload or restart.
+    Adopt(Arc<Program>, Option<Arc<OwnedFd>>),
 }
 
 /// The instance as the daemon sees it at one moment.
@@ -39,15 +65,26 @@ pub struct Snapshot {
     pub state: State,
     pub pid: Option<u32>,
     pub since: Option<Instant>,
+    /// Restarts by the restart policy (after the process ended by itself).
     pub restarts: u32,
     pub last_exit: Option<ExitInfo>,
     pub reason: Option<String>,
+    /// The latest restarts by any cause, oldest first (at most [`HISTORY`]).
+    pub history: VecDeque<RestartRecord>,
+    /// Restarts since the daemon started, by cause, in the order of [`RestartReason::ALL`].
+    pub by_reason: [u64; RestartReason::ALL.len()],
+}
+
+impl Snapshot {
+    pub fn last_restart_reason(&self) -> Option<RestartReason> {
+        self.history.back().map(|r| r.reason)
+    }
 }
 
 /// The daemon's handle to one instance actor.
 #[derive(Clone)]
 pub struct InstanceHandle {
-    pub program: Arc<Program>,
+    pub name: Arc<str>,
     pub index: u32,
     control: mpsc::Sender<Control>,
     status: watch::Receiver<Snapshot>,
@@ -60,13 +97,17 @@ pub struct Context {
     pub logs: LogHandle,
     /// Folder (mode 0700) for the notify sockets of instances that run as the daemon's user.
     pub notify_dir: PathBuf,
-    /// Listening sockets the daemon holds for programs with `listen`, by program name.
-    pub listeners: Arc<std::collections::HashMap<String, std::os::fd::OwnedFd>>,
 }
 
 impl InstanceHandle {
-    /// Starts the actor of instance `index` of `program`, initially stopped.
-    pub fn spawn(program: Arc<Program>, index: u32, context: Context) -> InstanceHandle {
+    /// Starts the actor of instance `index` of `program`, initially stopped. `listener` is the
+    /// program's shared listening socket (`listen`), passed to each process as fd 3.
+    pub fn spawn(
+        program: Arc<Program>,
+        listener: Option<Arc<OwnedFd>>,
+        index: u32,
+        context: Context,
+    ) -> InstanceHandle {
         let (control, rx) = mpsc::channel(8);
         let (status_tx, status) = watch::channel(Snapshot {
             state: State::Stopped,
@@ -75,10 +116,14 @@ impl InstanceHandle {
             restarts: 0,
             last_exit: None,
             reason: None,
+            history: VecDeque::new(),
+            by_reason: [0; RestartReason::ALL.len()],
         });
+        let name: Arc<str> = Arc::from(program.name.as_str());
         let actor = Actor {
-            name: Arc::from(program.name.as_str()),
-            program: program.clone(),
+            name: name.clone(),
+            program,
+            listener,
             index,
             rx,
             status: status_tx,
@@ -89,7 +134,7 @@ impl InstanceHandle {
         };
         tokio::spawn(actor.run());
         InstanceHandle {
-            program,
+            name,
             index,
             control,
             status,
@@ -102,11 +147,28 @@ impl InstanceHandle {
 
     /// Starts the instance and waits until it is online or has failed (crashed, errored, exited).
     pub async fn start(&self) {
-        let (ack, acked) = oneshot::channel();
-        if self.control.send(Control::Start(ack)).await.is_ok() && acked.await.is_ok() {
-            let mut status = self.status.clone();
-            let _ = status.wait_for(|s| s.state.is_settled()).await;
+        if self.begin().await {
+            self.settle().await;
         }
+    }
+
+    /// Asks the instance to start; true once its process is forked (or was running already).
+    pub async fn begin(&self) -> bool {
+        self.ask(Control::Start).await.is_ok()
+    }
+
+    /// Waits until a start has come to rest; true when the instance came up: online, or a
+    /// one-shot program that finished cleanly.
+    pub async fn settle(&self) -> bool {
+        let mut status = self.status.clone();
+        status
+            .wait_for(|s| s.state.is_settled())
+            .await
+            .is_ok_and(|s| {
+                s.state == State::Online
+                    || (s.state == State::Exited
+                        && s.last_exit.as_ref().is_some_and(ExitInfo::is_success))
+            })
     }
 
     /// Stops the instance and waits until its process is gone.
@@ -123,15 +185,30 @@ impl InstanceHandle {
     }
 
     /// Replaces the running process without a gap (see [`Control::Reload`]).
-    pub async fn reload(&self) -> Result<(), String> {
-        self.ask(Control::Reload).await
+    pub async fn reload(&self, cause: Cause) -> Result<(), String> {
+        self.ask(|reply| Control::Reload(cause, reply)).await
+    }
+
+    /// Stops and starts the process (see [`Control::Restart`]), then waits until the new one is
+    /// online or has failed.
+    pub async fn restart(&self, cause: Cause, start_if_stopped: bool) -> Result<(), String> {
+        self.ask(|reply| Control::Restart {
+            cause,
+            start_if_stopped,
+            reply,
+        })
+        .await?;
+        self.settle().await;
+        Ok(())
+    }
+
+    /// Gives the instance a new config for its next processes.
+    pub async fn adopt(&self, program: Arc<Program>, listener: Option<Arc<OwnedFd>>) {
+        let _ = self.control.send(Control::Adopt(program, listener)).await;
     }
 
     /// Sends a control that expects a yes/no answer, and waits for it.
-    async fn ask(
-        &self,
-        control: impl FnOnce(oneshot::Sender<Result<(), String>>) -> Control,
-    ) -> Result<(), String> {
+    async fn ask(&self, control: impl FnOnce(Reply) -> Control) -> Result<(), String> {
         let gone = || "instance actor is gone".to_owned();
         let (reply, replied) = oneshot::channel();
         self.control
@@ -146,6 +223,8 @@ impl InstanceHandle {
 enum RunEnd {
     /// Stopped on request; acknowledge once the state is recorded.
     Stopped(oneshot::Sender<()>),
+    /// Stopped to be restarted at once (a restart was asked for).
+    Replaced,
     /// The process exited by itself, or failed its readiness check (`failure`) and was stopped.
     Exited {
         exit: ExitInfo,
@@ -159,6 +238,7 @@ enum RunEnd {
 struct Actor {
     name: Arc<str>,
     program: Arc<Program>,
+    listener: Option<Arc<OwnedFd>>,
     index: u32,
     rx: mpsc::Receiver<Control>,
     status: watch::Sender<Snapshot>,
@@ -183,14 +263,24 @@ struct Running {
     exited: Option<ExitInfo>,
 }
 
+/// The exit of a process whose status the reaper could not tell (it was lost with the reaper).
+fn unknown_exit() -> ExitInfo {
+    ExitInfo::Code(-1)
+}
+
 impl Actor {
     /// Idle until asked to start; then supervise until stopped or settled.
     async fn run(mut self) {
         while let Some(control) = self.rx.recv().await {
             match control {
-                Control::Start(ack) => {
+                Control::Start(ack)
+                | Control::Restart {
+                    start_if_stopped: true,
+                    reply: ack,
+                    ..
+                } => {
                     self.streak = 0;
-                    self.supervise(ack).await;
+                    self.supervise(Some(ack)).await;
                 }
                 Control::Stop(ack) => {
                     self.update(|s| {
@@ -201,15 +291,23 @@ impl Actor {
                     });
                     let _ = ack.send(());
                 }
-                Control::Signal(_, reply) | Control::Reload(reply) => {
+                Control::Signal(_, reply)
+                | Control::Reload(_, reply)
+                | Control::Restart { reply, .. } => {
                     let _ = reply.send(Err("not running".into()));
                 }
+                Control::Adopt(program, listener) => self.adopt(program, listener),
             }
         }
     }
 
     fn update(&self, change: impl FnOnce(&mut Snapshot)) {
         self.status.send_modify(change);
+    }
+
+    fn adopt(&mut self, program: Arc<Program>, listener: Option<Arc<OwnedFd>>) {
+        self.program = program;
+        self.listener = listener;
     }
 
     async fn event(&self, level: Level, msg: String) {
@@ -219,9 +317,37 @@ impl Actor {
             .await;
     }
 
+    /// Records a restart in the history, the per-cause counts and the daemon's log.
+    async fn record_restart(&self, cause: Cause) {
+        let at_ms = SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+        let reason = cause.reason;
+        self.update(|s| {
+            if reason == RestartReason::Crash {
+                s.restarts += 1;
+            }
+            if let Some(count) = RestartReason::ALL
+                .iter()
+                .position(|r| *r == reason)
+                .and_then(|i| s.by_reason.get_mut(i))
+            {
+                *count += 1;
+            }
+            if s.history.len() == HISTORY {
+                s.history.pop_front();
+            }
+            s.history.push_back(RestartRecord {
+                at_ms,
+                reason,
+                detail: cause.detail,
+            });
+        });
+    }
+
     /// Runs the process, restarting it by policy, until it is stopped or comes to rest.
-    async fn supervise(&mut self, ack: oneshot::Sender<()>) {
-        let mut ack = Some(ack);
+    async fn supervise(&mut self, ack: Option<Reply>) {
+        let mut ack = ack;
         loop {
             let end = self.run_once(&mut ack).await;
             self.finish_captures().await;
@@ -232,13 +358,17 @@ impl Actor {
                     let _ = ack.send(());
                     return;
                 }
+                RunEnd::Replaced => continue,
                 RunEnd::SpawnFailed(reason) => {
-                    self.event(Level::Error, format!("cannot start: {reason}"))
-                        .await;
+                    let reason = format!("cannot start: {reason}");
+                    self.event(Level::Error, reason.clone()).await;
                     self.update(|s| {
                         s.state = State::Errored;
-                        s.reason = Some(format!("cannot start: {reason}"));
+                        s.reason = Some(reason.clone());
                     });
+                    if let Some(ack) = ack.take() {
+                        let _ = ack.send(Err(reason));
+                    }
                     return;
                 }
                 RunEnd::Exited {
@@ -284,23 +414,23 @@ impl Actor {
                     .await;
                     self.update(|s| {
                         s.state = State::Backoff;
-                        s.reason = Some(why);
+                        s.reason = Some(why.clone());
                     });
                     if !self.wait_backoff(delay, &mut ack).await {
                         return;
                     }
-                    self.update(|s| s.restarts += 1);
+                    self.record_restart(Cause {
+                        reason: RestartReason::Crash,
+                        detail: why,
+                    })
+                    .await;
                 }
             }
         }
     }
 
     /// Waits out a backoff. Returns false when a stop ended the supervision meanwhile.
-    async fn wait_backoff(
-        &mut self,
-        delay: Duration,
-        ack: &mut Option<oneshot::Sender<()>>,
-    ) -> bool {
+    async fn wait_backoff(&mut self, delay: Duration, ack: &mut Option<Reply>) -> bool {
         let sleep = tokio::time::sleep(delay);
         tokio::pin!(sleep);
         loop {
@@ -314,25 +444,26 @@ impl Actor {
                         let _ = stop_ack.send(());
                         return false;
                     }
-                    Some(Control::Start(start_ack)) => {
-                        // An explicit start skips the rest of the backoff.
+                    Some(Control::Start(start_ack) | Control::Restart { reply: start_ack, .. }) => {
+                        // An explicit start or restart skips the rest of the backoff.
                         *ack = Some(start_ack);
                         return true;
                     }
                     Some(Control::Signal(_, reply)) => {
                         let _ = reply.send(Err("not running (waiting to restart)".into()));
                     }
-                    Some(Control::Reload(reply)) => {
+                    Some(Control::Reload(_, reply)) => {
                         // Nothing runs to replace: the restart after this backoff starts afresh.
                         let _ = reply.send(Ok(()));
                     }
+                    Some(Control::Adopt(program, listener)) => self.adopt(program, listener),
                 },
             }
         }
     }
 
     /// One run: fork, wait for readiness, then for the exit or a stop.
-    async fn run_once(&mut self, ack: &mut Option<oneshot::Sender<()>>) -> RunEnd {
+    async fn run_once(&mut self, ack: &mut Option<Reply>) -> RunEnd {
         let mut current = match self.launch() {
             Ok(running) => running,
             Err(reason) => return RunEnd::SpawnFailed(reason),
@@ -344,7 +475,7 @@ impl Actor {
             s.reason = None;
         });
         if let Some(ack) = ack.take() {
-            let _ = ack.send(());
+            let _ = ack.send(Ok(()));
         }
         self.event(Level::Info, format!("started (pid {})", current.pid))
             .await;
@@ -356,7 +487,7 @@ impl Actor {
         loop {
             tokio::select! {
                 status = &mut current.exit => {
-                    let exit = status.unwrap_or(ExitInfo::Code(-1));
+                    let exit = status.unwrap_or_else(|_| unknown_exit());
                     return self.exited(exit, current.started.elapsed(), None);
                 }
                 message = recv_notify(current.notify.as_ref()) => match message {
@@ -392,17 +523,29 @@ impl Actor {
                         return RunEnd::Stopped(stop_ack);
                     }
                     Some(Control::Start(start_ack)) => {
-                        let _ = start_ack.send(());
+                        let _ = start_ack.send(Ok(()));
                     }
                     Some(Control::Signal(signal, reply)) => {
                         let sent = kill(Pid::from_raw(current.pid as i32), signal).map_err(|e| e.to_string());
                         let _ = reply.send(sent);
                     }
-                    Some(Control::Reload(reply)) if !online => {
+                    Some(Control::Adopt(program, listener)) => self.adopt(program, listener),
+                    Some(Control::Restart { cause, reply, .. }) => {
+                        self.event(Level::Info, format!("restarting ({}): {}", cause.reason.as_str(), cause.detail)).await;
+                        self.stop_current(&mut current).await;
+                        self.record_restart(cause).await;
+                        self.streak = 0;
+                        *ack = Some(reply);
+                        return RunEnd::Replaced;
+                    }
+                    Some(Control::Reload(_, reply)) if !online => {
                         let _ = reply.send(Err("not online yet; nothing to reload".into()));
                     }
-                    Some(Control::Reload(reply)) => {
+                    Some(Control::Reload(cause, reply)) => {
                         let result = self.reload(&mut current).await;
+                        if result.is_ok() {
+                            self.record_restart(cause).await;
+                        }
                         let _ = reply.send(result);
                         if let Some(exit) = current.exited.take() {
                             return self.exited(exit, current.started.elapsed(), None);
@@ -444,7 +587,7 @@ impl Actor {
         let placement = Placement {
             instance: self.index,
             notify_socket: notify.as_ref().map(|(_, address)| address.as_str()),
-            listener: self.context.listeners.get(&self.program.name),
+            listener: self.listener.as_deref(),
         };
         let child = spawn::spawn(&self.program, &placement)
             .map_err(|e| format!("{}: {e}", self.program.command[0]))?;
@@ -493,12 +636,12 @@ impl Actor {
                     }
                 }
                 status = &mut fresh.exit => {
-                    let exit = status.unwrap_or(ExitInfo::Code(-1));
+                    let exit = status.unwrap_or_else(|_| unknown_exit());
                     fresh.exited = Some(exit.clone());
                     break Err(format!("the new process exited with {exit} before it was ready"));
                 }
                 status = &mut current.exit, if current.exited.is_none() => {
-                    current.exited = Some(status.unwrap_or(ExitInfo::Code(-1)));
+                    current.exited = Some(status.unwrap_or_else(|_| unknown_exit()));
                 }
             }
         };
@@ -582,7 +725,7 @@ impl Actor {
         let _ = killpg(group, signal);
         let deadline = tokio::time::Instant::now() + self.program.stop_timeout;
         let status = match tokio::time::timeout_at(deadline, &mut *exit).await {
-            Ok(status) => status.unwrap_or(ExitInfo::Code(-1)),
+            Ok(status) => status.unwrap_or_else(|_| unknown_exit()),
             Err(_) => {
                 self.event(
                     Level::Warn,
@@ -609,53 +752,4 @@ async fn reap_group(group: Pid, deadline: tokio::time::Instant) {
         tokio::time::sleep(CHECK).await;
     }
     let _ = killpg(group, Signal::SIGKILL);
-}
-
-/// Resolves when the instance is ready by its `ready` setting, or fails after the timeout.
-/// For `notify`, readiness arrives as a message (see [`recv_notify`]): this only times it out.
-async fn wait_ready(ready: &Ready) -> Result<(), String> {
-    let timeout = match ready {
-        Ready::Uptime { after } => {
-            tokio::time::sleep(*after).await;
-            return Ok(());
-        }
-        Ready::Notify { timeout } | Ready::Http { timeout, .. } | Ready::Tcp { timeout, .. } => {
-            *timeout
-        }
-    };
-    let check = async {
-        match ready {
-            Ready::Http { url, .. } => match probe::HttpTarget::parse(url) {
-                Ok(target) => {
-                    while !probe::http_once(&target).await {
-                        tokio::time::sleep(probe::PROBE_INTERVAL).await;
-                    }
-                }
-                Err(_) => std::future::pending().await,
-            },
-            Ready::Tcp { addr, .. } => {
-                while !probe::tcp_once(addr).await {
-                    tokio::time::sleep(probe::PROBE_INTERVAL).await;
-                }
-            }
-            Ready::Notify { .. } | Ready::Uptime { .. } => std::future::pending().await,
-        }
-    };
-    tokio::time::timeout(timeout, check)
-        .await
-        .map_err(|_| format!("not ready within {} ms", timeout.as_millis()))
-}
-
-/// The next message on the notify socket; never resolves without one.
-async fn recv_notify(socket: Option<&NotifySocket>) -> NotifyMessage {
-    let Some(socket) = socket else {
-        return std::future::pending().await;
-    };
-    match socket.recv().await {
-        Ok(message) => message,
-        Err(error) => {
-            tracing::warn!(%error, "notify socket failed");
-            std::future::pending().await
-        }
-    }
 }

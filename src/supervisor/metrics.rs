@@ -8,7 +8,7 @@ use std::sync::Arc;
 use anyhow::Context as _;
 use tokio_util::sync::CancellationToken;
 
-use crate::protocol::{ExitInfo, State, StatusReport};
+use crate::protocol::{ExitInfo, RestartReason, State, StatusReport};
 
 const STATES: [State; 7] = [
     State::Starting,
@@ -56,13 +56,8 @@ pub async fn serve(
 /// The Prometheus text exposition of a status report.
 pub fn render(report: &StatusReport) -> String {
     let mut out = String::new();
-    let families: [(&str, &str, &str); 6] = [
+    let families: [(&str, &str, &str); 5] = [
         ("svc_up", "gauge", "1 when the instance is online"),
-        (
-            "svc_restarts_total",
-            "counter",
-            "automatic restarts after a crash",
-        ),
         (
             "svc_memory_bytes",
             "gauge",
@@ -89,7 +84,6 @@ pub fn render(report: &StatusReport) -> String {
         for i in &report.instances {
             let value = match name {
                 "svc_up" => Some(f64::from(u8::from(i.state == State::Online))),
-                "svc_restarts_total" => Some(f64::from(i.restarts)),
                 "svc_memory_bytes" => i.memory_bytes.map(|b| b as f64),
                 "svc_cpu_percent" => i.cpu_percent,
                 "svc_last_exit_code" => i.last_exit.as_ref().map(exit_code),
@@ -102,6 +96,22 @@ pub fn render(report: &StatusReport) -> String {
                     i.name, i.instance
                 );
             }
+        }
+    }
+    let _ = writeln!(
+        out,
+        "# HELP svc_restarts_total restarts of the instance since the daemon started, by cause\n# TYPE svc_restarts_total counter"
+    );
+    for i in &report.instances {
+        for reason in RestartReason::ALL {
+            let count = i.restarts_by_reason.get(&reason).copied().unwrap_or(0);
+            let _ = writeln!(
+                out,
+                "svc_restarts_total{{program=\"{}\",instance=\"{}\",reason=\"{}\"}} {count}",
+                i.name,
+                i.instance,
+                reason.as_str()
+            );
         }
     }
     let _ = writeln!(

@@ -2,9 +2,11 @@
 
 mod completions;
 mod config;
+mod describe;
 mod logs;
 mod queue;
 mod queue_view;
+mod reload;
 mod signal;
 mod smoke;
 mod start;
@@ -41,9 +43,12 @@ pub fn run(cli: Cli) -> CliResult {
         Command::Restart(args) => {
             status::run_request(global, Request::Restart(names(args.names)), true)
         }
+        Command::Reload(args) if args.names.is_empty() => reload::apply(global, args.dry_run),
         Command::Reload(args) => {
             status::run_request(global, Request::Reload(names(args.names)), true)
         }
+        Command::Scale(args) => reload::scale(global, &args),
+        Command::Describe(args) => describe::run(global, &args),
         Command::Status(args) => status::run(global, &args),
         Command::Signal(args) => signal::run(global, &args),
         Command::Logs(args) => logs::run(global, &args),
@@ -84,11 +89,21 @@ fn runtime() -> Result<tokio::runtime::Runtime, CliError> {
         .map_err(|e| CliError::failure(format!("cannot start the runtime: {e}")))
 }
 
-/// Sends `request` to the daemon of `config`; an error reply becomes a [`CliError`].
+/// Sends `request` to the daemon of `config`, expecting the status table back.
 async fn request(config: &Config, request: &Request) -> Result<StatusReport, CliError> {
+    match send(config, request).await? {
+        Response::Status(report) => Ok(report),
+        _ => Err(CliError::failure("the daemon answered with something else")),
+    }
+}
+
+/// Sends `request` to the daemon of `config`; an error reply becomes a [`CliError`] (exit 2
+/// when it says the config file is invalid).
+async fn send(config: &Config, request: &Request) -> Result<Response, CliError> {
     match client::request(&config.socket_path(), request).await {
-        Ok(Response::Status(report)) => Ok(report),
+        Ok(Response::Error(reply)) if reply.invalid_config => Err(CliError::usage(reply.message)),
         Ok(Response::Error(reply)) => Err(CliError::failure(reply.message)),
+        Ok(response) => Ok(response),
         Err(ClientError::NotRunning(_)) => Err(CliError::daemon_down(format!(
             "the daemon for {} is not running",
             config.file.display()
