@@ -11,7 +11,7 @@ use tokio::task::JoinSet;
 use tokio_util::sync::DropGuard;
 
 use super::instance::{Context, InstanceHandle};
-use crate::config::{Condition, Program};
+use crate::config::{Condition, Program, dependency_closure};
 use crate::logs::Level;
 use crate::protocol::State;
 
@@ -237,33 +237,17 @@ impl Programs {
         autostart_only: bool,
     ) -> Vec<(Arc<Program>, Vec<InstanceHandle>)> {
         let entries = self.lock();
-        let by_name: HashMap<&str, &Entry> = entries
-            .iter()
-            .map(|e| (e.program.name.as_str(), e))
-            .collect();
-        let mut order: Vec<(Arc<Program>, Vec<InstanceHandle>)> = Vec::new();
-        fn visit<'a>(
-            entry: &'a Entry,
-            by_name: &HashMap<&str, &'a Entry>,
-            order: &mut Vec<(Arc<Program>, Vec<InstanceHandle>)>,
-        ) {
-            if order.iter().any(|(p, _)| p.name == entry.program.name) {
-                return;
-            }
-            for dependency in entry.program.depends_on.keys() {
-                if let Some(dep) = by_name.get(dependency.as_str()) {
-                    visit(dep, by_name, order);
-                }
-            }
-            order.push((entry.program.clone(), entry.instances.clone()));
-        }
-        for entry in entries
+        let configs: Vec<Program> = entries.iter().map(|e| (*e.program).clone()).collect();
+        let chosen: Vec<String> = entries
             .iter()
             .filter(|e| selected(&e.program, names, autostart_only))
-        {
-            visit(entry, &by_name, &mut order);
-        }
-        order
+            .map(|e| e.program.name.clone())
+            .collect();
+        dependency_closure(&configs, &chosen)
+            .iter()
+            .filter_map(|name| entries.iter().find(|e| &e.program.name == name))
+            .map(|e| (e.program.clone(), e.instances.clone()))
+            .collect()
     }
 
     /// Gives every instance of `name` its new config, and the entry too.
