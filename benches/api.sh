@@ -16,6 +16,9 @@
 #        SecantusDB server from target/mongo-venv, as scripts/test.sh installs it, on a free
 #        loopback port with its storage in the work folder)
 #
+# Also measures sign-ups (POST /api/users: an argon2id hash, the user and its welcome-email job
+# written) on the small catalogue.
+#
 # Prints one markdown table row per measurement; docs/BENCHMARKS.md holds the figures.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -129,11 +132,18 @@ for i in range(count):
 PY
 }
 
-# measure LABEL PATH: RUNS wrk runs, one table row (the run with the median requests/s).
+# measure LABEL PATH [WRK_SCRIPT]: RUNS wrk runs, one table row (the run with the median
+# requests/s). A GET path is requested once first, its time printed: the first list of a query
+# shape counts its matches, later pages of an unchanged catalogue reuse that exact total.
 measure() {
-  local out rps p50 p99 rows=""
+  local out rps p50 p99 rows="" script=()
+  if [ -n "${3:-}" ]; then
+    script=(-s "$3")
+  else
+    echo "  $2: first request $(curl -fs -o /dev/null -w '%{time_total}' "http://127.0.0.1:$port$2") s" >&2
+  fi
   for _ in $(seq 1 "$RUNS"); do
-    out=$(wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --timeout 10s --latency "http://127.0.0.1:$port$2")
+    out=$(wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --timeout 10s --latency "${script[@]}" "http://127.0.0.1:$port$2")
     if echo "$out" | grep -q "Socket errors"; then echo "$2: $(echo "$out" | grep "Socket errors")" >&2; fi
     if echo "$out" | grep -q "Non-2xx"; then
       echo "$out" >&2; grep "unavailable" "$work/api.log" | grep -v "failing fast" | head -3 >&2 || true
@@ -152,6 +162,25 @@ measure() {
   read -r rps p50 p99 < <(printf '%s' "$rows" | sort -g -k1,1 | sed -n "$(( (RUNS + 1) / 2 ))p")
   printf '| %s | `%s` | %s | %s | %s |\n' "$1" "$2" "$rps" "$p50" "$p99"
 }
+
+# Sign-ups for wrk: POST /api/users, a new email each request (the thread, a counter and the
+# run's start second, so repeated runs on one database never collide).
+cat >"$work/signup.lua" <<'LUA'
+local counter = 0
+local threads = 0
+local prefix = os.time()
+function setup(thread)
+  threads = threads + 1
+  thread:set("tid", threads)
+end
+function request()
+  counter = counter + 1
+  local body = string.format(
+    '{"name":"Bench User","email":"bench-%d-%d-%d@example.com","password":"correct horse battery"}',
+    prefix, tid, counter)
+  return wrk.format("POST", "/api/users", { ["Content-Type"] = "application/json" }, body)
+end
+LUA
 
 QUERY='/api/products?search=phone&sort=-price,title&page=3&limit=20'
 FILTER='/api/products?category=laptops&minPrice=100&maxPrice=1500&inStock=true&sort=price&page=5'
@@ -174,6 +203,7 @@ echo "|---|---|---|---|---|"
 measure "/health" "/health"
 measure "search + sort + page, rate limit off" "$QUERY"
 measure "filters + sort + page, rate limit off" "$FILTER"
+measure "sign-ups (argon2id, $(nproc) cores), rate limit off" "/api/users" "$work/signup.lua"
 stop_api
 
 start_api 1000000000/1h
@@ -183,20 +213,21 @@ stop_api
 # The large catalogue: seeded through the store (benches/catalogue.rs), embedded store only.
 if [ "$LARGE_PRODUCTS" = 0 ]; then exit 0; fi
 if [ "$BACKEND" != sqlite ]; then echo "the $LARGE_PRODUCTS-product run seeds the embedded store only: skipped" >&2; exit 0; fi
-seeder=$(cargo build --release --bench catalogue --message-format=json 2>/dev/null |
-  python3 -c 'import json, sys
-for line in sys.stdin:
-    m = json.loads(line)
-    if m.get("reason") == "compiler-artifact" and m["target"]["name"] == "catalogue" and m.get("executable"):
-        print(m["executable"])')
-[ -x "$seeder" ] || { echo "could not build benches/catalogue.rs: cargo build --release --bench catalogue" >&2; exit 1; }
 large=${LARGE_DIR:-$work/large}
 mkdir -p -m 700 "$large"
 count() { curl -fs "http://127.0.0.1:$port/api/products?limit=1$1" | python3 -c 'import json,sys; print(json.load(sys.stdin)["meta"]["total"])'; }
 have=0
 if [ -e "$large/svc.db" ]; then start_api off "$large"; have=$(count ""); stop_api; fi
 if [ "$have" != "$LARGE_PRODUCTS" ]; then
+  # The seeder is built only when there is something to seed.
   [ "$have" = 0 ] || { echo "$large holds $have products, not $LARGE_PRODUCTS: empty it or pick another LARGE_DIR" >&2; exit 1; }
+  seeder=$(cargo build --release --bench catalogue --message-format=json 2>/dev/null |
+    python3 -c 'import json, sys
+for line in sys.stdin:
+    m = json.loads(line)
+    if m.get("reason") == "compiler-artifact" and m["target"]["name"] == "catalogue" and m.get("executable"):
+        print(m["executable"])')
+  [ -x "$seeder" ] || { echo "could not build benches/catalogue.rs: cargo build --release --bench catalogue" >&2; exit 1; }
   echo "seeding $LARGE_PRODUCTS products through the store ..." >&2
   "$seeder" --data-dir "$large" --products "$LARGE_PRODUCTS" >&2
 fi

@@ -733,3 +733,77 @@ async fn injection_attempts_are_inert(backend: Backend) {
         "the catalogue is intact"
     );
 }
+
+/// A database written by the embedded store's schema before the search index and the indexes of
+/// live products (`tests/fixtures/svc-db-before-search-index.sql`: that schema's SQL and rows as
+/// that version wrote them) is brought up to date when `svc api` opens it, and searched as
+/// before: substrings of every field, `%`, `_` and `.*` as themselves, deleted products left
+/// out unless asked for, exact totals; later writes are found too.
+#[tokio::test]
+async fn a_database_of_the_schema_before_the_search_index_is_searched_correctly() {
+    let dir = tempfile::tempdir().unwrap();
+    let conn = rusqlite::Connection::open(dir.path().join("svc.db")).unwrap();
+    conn.execute_batch(include_str!("fixtures/svc-db-before-search-index.sql"))
+        .unwrap();
+    drop(conn);
+    let app = Backend::Sqlite.spawn().data_dir(dir.path()).start().await;
+    // An administrator: `includeDeleted` and the writes below need one.
+    app.act_as_admin().await;
+    async fn expect(app: &App, q: &str, expected: &[&str]) {
+        let body = query(app, q).await;
+        assert_eq!(titles(&body), expected, "{q}");
+        assert_eq!(body["meta"]["total"], expected.len(), "{q}");
+    }
+    expect(&app, "search=phone", &["Headphones", "Old Phone"]).await;
+    expect(
+        &app,
+        "search=PHONE&sort=price",
+        &["Headphones", "Old Phone"],
+    )
+    .await;
+    expect(&app, "search=before%20the", &["Old Phone"]).await;
+    expect(&app, "search=acme", &["Lamp", "Old Phone"]).await;
+    expect(&app, "search=home", &["Lamp"]).await;
+    expect(&app, "search=100%25", &["Headphones"]).await;
+    expect(&app, "search=0%25%20n", &["Headphones"]).await;
+    expect(&app, "search=noise_free", &["Headphones"]).await;
+    expect(&app, "search=noise_fre", &["Headphones"]).await;
+    expect(&app, "search=oise%20free", &[]).await;
+    expect(&app, "search=.*", &[]).await;
+    expect(&app, "search=ph", &["Headphones", "Old Phone"]).await;
+    expect(&app, "search=phone&inStock=true", &["Old Phone"]).await;
+    expect(
+        &app,
+        "search=phone&includeDeleted=true",
+        &["Deleted Phone", "Headphones", "Old Phone"],
+    )
+    .await;
+    expect(&app, "category=phones&sort=-price", &["Old Phone"]).await;
+
+    let created = app
+        .post("/api/products", &json!({"title": "New Phone", "price": 5}))
+        .await;
+    assert_eq!(created.status, 201, "{}", created.text);
+    expect(
+        &app,
+        "search=phone&sort=price",
+        &["New Phone", "Headphones", "Old Phone"],
+    )
+    .await;
+    let resp = app.delete("/api/products/65a1b2c3d4e5f60718293a01").await;
+    assert_eq!(resp.status, 200, "{}", resp.text);
+    expect(
+        &app,
+        "search=phone&sort=price",
+        &["New Phone", "Headphones"],
+    )
+    .await;
+    let resp = app
+        .patch(
+            "/api/products/65a1b2c3d4e5f60718293a03",
+            &json!({"title": "Phone Lamp"}),
+        )
+        .await;
+    assert_eq!(resp.status, 200, "{}", resp.text);
+    expect(&app, "search=phone%20lamp", &["Phone Lamp"]).await;
+}
