@@ -216,19 +216,15 @@ fn count(tx: &Transaction<'_>, totals: &Totals, filter: &ProductFilter) -> Resul
             (count_sql(&where_sql), args)
         }
     };
-    let generation = totals::generation(tx).map_err(map_err)?;
-    let key = Totals::key(&sql, &args);
-    if let Some(total) = generation.and_then(|g| totals.get(&key, g)) {
-        return Ok(total);
+    let counted = || {
+        tx.prepare_cached(&sql)
+            .and_then(|mut s| s.query_row(params_from_iter(args.iter()), |r| r.get(0)))
+            .map_err(map_err)
+    };
+    match totals::generation(tx).map_err(map_err)? {
+        Some(generation) => totals.get_or_count(&Totals::key(&sql, &args), generation, counted),
+        None => counted(),
     }
-    let total: i64 = tx
-        .prepare_cached(&sql)
-        .and_then(|mut s| s.query_row(params_from_iter(args.iter()), |r| r.get(0)))
-        .map_err(map_err)?;
-    if let Some(generation) = generation {
-        totals.put(key, generation, total);
-    }
-    Ok(total)
 }
 
 /// The query behind `meta.total`.

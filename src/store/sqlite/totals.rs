@@ -9,8 +9,9 @@
 //! on: any write in between, here or in another API instance, changes the generation and the
 //! next list counts again.
 
-use std::collections::HashMap;
-use std::sync::Mutex;
+use std::collections::{HashMap, HashSet};
+use std::sync::{Condvar, Mutex};
+use std::time::{Duration, Instant};
 
 use rusqlite::types::Value as Sql;
 
@@ -52,10 +53,23 @@ pub(super) fn generation(conn: &rusqlite::Connection) -> rusqlite::Result<Option
 /// A few hundred bytes each, so a bounded memory cost however many different queries arrive.
 const CAPACITY: usize = 4096;
 
-/// Totals by count query (its SQL and arguments), each with the generation it was counted at.
+/// How long a list waits for another one counting the same query before counting itself (a
+/// bound, in case the other is stuck; it normally answers in milliseconds).
+const WAIT_FOR_OTHER: Duration = Duration::from_secs(2);
+
+/// Totals by count query (its SQL and arguments), each with the generation it was counted at,
+/// and the counts under way: after a write, the lists that arrive together for one query wait
+/// for the first one's count instead of each counting the same rows at once.
 #[derive(Debug, Default)]
 pub(super) struct Totals {
-    entries: Mutex<HashMap<String, (i64, i64)>>,
+    state: Mutex<State>,
+    counted: Condvar,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    entries: HashMap<String, (i64, i64)>,
+    counting: HashSet<(String, i64)>,
 }
 
 impl Totals {
@@ -64,37 +78,82 @@ impl Totals {
         format!("{sql}\u{0}{args:?}")
     }
 
-    /// The total of `key` counted at `generation`, if remembered.
-    pub(super) fn get(&self, key: &str, generation: i64) -> Option<i64> {
-        let entries = self
-            .entries
+    /// The total of `key` at `generation`: remembered, or counted by `count` (by this caller,
+    /// or by another one counting it right now, which this caller waits for), then remembered.
+    ///
+    /// # Errors
+    /// `count`'s error; nothing is remembered then.
+    pub(super) fn get_or_count<E>(
+        &self,
+        key: &str,
+        generation: i64,
+        count: impl FnOnce() -> Result<i64, E>,
+    ) -> Result<i64, E> {
+        let mut state = self.lock();
+        let deadline = Instant::now() + WAIT_FOR_OTHER;
+        let flight = (key.to_owned(), generation);
+        loop {
+            if let Some(total) = state.get(key, generation) {
+                return Ok(total);
+            }
+            let now = Instant::now();
+            if !state.counting.contains(&flight) || now >= deadline {
+                break;
+            }
+            state = self
+                .counted
+                .wait_timeout(state, deadline - now)
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .0;
+        }
+        state.counting.insert(flight.clone());
+        drop(state);
+        let counted = count();
+        let mut state = self.lock();
+        state.counting.remove(&flight);
+        if let Ok(total) = &counted {
+            state.put(flight.0, generation, *total);
+        }
+        drop(state);
+        self.counted.notify_all();
+        counted
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state
             .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        entries
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+impl State {
+    fn get(&self, key: &str, generation: i64) -> Option<i64> {
+        self.entries
             .get(key)
             .filter(|(at, _)| *at == generation)
             .map(|(_, total)| *total)
     }
 
-    /// Remembers the total of `key` counted at `generation`.
-    pub(super) fn put(&self, key: String, generation: i64, total: i64) {
-        let mut entries = self
-            .entries
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if entries.len() >= CAPACITY && !entries.contains_key(&key) {
-            entries.retain(|_, (at, _)| *at == generation);
-            if entries.len() >= CAPACITY {
-                entries.clear();
+    fn put(&mut self, key: String, generation: i64, total: i64) {
+        if self.entries.len() >= CAPACITY && !self.entries.contains_key(&key) {
+            self.entries.retain(|_, (at, _)| *at == generation);
+            if self.entries.len() >= CAPACITY {
+                self.entries.clear();
             }
         }
-        entries.insert(key, (generation, total));
+        self.entries.insert(key, (generation, total));
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    fn count(total: i64) -> impl FnOnce() -> Result<i64, ()> {
+        move || Ok(total)
+    }
 
     #[test]
     fn a_total_is_reused_only_at_the_generation_it_was_counted_at() {
@@ -103,28 +162,50 @@ mod tests {
             "SELECT COUNT(*) FROM products WHERE price > ?",
             &[Sql::Real(1.5)],
         );
-        assert_eq!(totals.get(&key, 7), None);
-        totals.put(key.clone(), 7, 42);
-        assert_eq!(totals.get(&key, 7), Some(42));
-        assert_eq!(totals.get(&key, 8), None);
+        assert_eq!(totals.get_or_count(&key, 7, count(42)), Ok(42));
+        assert_eq!(totals.get_or_count(&key, 7, || Err(())), Ok(42));
+        assert_eq!(totals.get_or_count(&key, 8, count(43)), Ok(43));
         let other = Totals::key(
             "SELECT COUNT(*) FROM products WHERE price > ?",
             &[Sql::Real(1.25)],
         );
-        assert_eq!(totals.get(&other, 7), None);
+        assert_eq!(totals.get_or_count(&other, 8, count(5)), Ok(5));
+        // A failed count is not remembered.
+        assert_eq!(totals.get_or_count(&key, 9, || Err(())), Err(()));
+        assert_eq!(totals.get_or_count(&key, 9, count(44)), Ok(44));
+    }
+
+    #[test]
+    fn lists_arriving_together_wait_for_one_count() {
+        let totals = Arc::new(Totals::default());
+        let counts = Arc::new(AtomicUsize::new(0));
+        let threads: Vec<_> = (0..4)
+            .map(|_| {
+                let (totals, counts) = (totals.clone(), counts.clone());
+                std::thread::spawn(move || {
+                    totals.get_or_count("q", 1, || {
+                        counts.fetch_add(1, Ordering::SeqCst);
+                        std::thread::sleep(Duration::from_millis(200));
+                        Ok::<_, ()>(7)
+                    })
+                })
+            })
+            .collect();
+        for thread in threads {
+            assert_eq!(thread.join().unwrap(), Ok(7));
+        }
+        assert_eq!(counts.load(Ordering::SeqCst), 1);
     }
 
     #[test]
     fn a_full_cache_drops_older_generations_first() {
         let totals = Totals::default();
         for i in 0..CAPACITY {
-            totals.put(format!("old {i}"), 1, 1);
+            assert_eq!(totals.get_or_count(&format!("old {i}"), 1, count(1)), Ok(1));
         }
-        totals.put("current".into(), 2, 5);
-        totals.put("current too".into(), 2, 6);
-        let entries = totals.entries.lock().unwrap();
-        assert_eq!(entries.len(), 2);
-        drop(entries);
-        assert_eq!(totals.get("current", 2), Some(5));
+        assert_eq!(totals.get_or_count("current", 2, count(5)), Ok(5));
+        assert_eq!(totals.get_or_count("current too", 2, count(6)), Ok(6));
+        assert_eq!(totals.lock().entries.len(), 2);
+        assert_eq!(totals.get_or_count("current", 2, || Err(())), Ok(5));
     }
 }
