@@ -51,7 +51,7 @@ pub struct Globs {
 
 impl Globs {
     /// Compiles `patterns`. `*` also matches across `/`, so `*.tmp` ignores such a file in any
-    /// folder, and `cache/**` everything under `cache`.
+    /// folder, and `cache/**` everything under `cache` and the folder itself.
     ///
     /// # Errors
     /// Every pattern that is not a glob: its index and what is wrong with it.
@@ -66,6 +66,12 @@ impl Globs {
             match GlobBuilder::new(pattern).build() {
                 Ok(glob) => {
                     builder.add(glob);
+                    // Making or removing the folder itself is no change either.
+                    if let Some(folder) = pattern.strip_suffix("/**")
+                        && let Ok(glob) = GlobBuilder::new(folder).build()
+                    {
+                        builder.add(glob);
+                    }
                 }
                 Err(e) => errors.push((index, format!("{pattern:?} is not a glob: {}", e.kind()))),
             }
@@ -309,10 +315,16 @@ mod tests {
         let watch = web.watch.unwrap();
         assert_eq!(watch.delay, Duration::from_secs(2));
         assert_eq!(watch.ignore.patterns(), ["*.tmp", "cache/**"]);
-        for ignored in ["a.tmp", "src/deep/b.tmp", "cache/x", "cache/x/y.rs"] {
+        for ignored in [
+            "a.tmp",
+            "src/deep/b.tmp",
+            "cache",
+            "cache/x",
+            "cache/x/y.rs",
+        ] {
             assert!(watch.ignore.is_match(Path::new(ignored)), "{ignored}");
         }
-        for kept in ["src/main.rs", "tmp", "src/cache.rs", "a.tmp.rs"] {
+        for kept in ["src/main.rs", "tmp", "src/cache.rs", "a.tmp.rs", "cachet"] {
             assert!(!watch.ignore.is_match(Path::new(kept)), "{kept}");
         }
     }

@@ -150,14 +150,22 @@ async fn debounce(
     }
 }
 
-/// Watches `path`: a file by itself, a folder and every folder below it that is not pruned,
-/// each on its own. Errors below `path` (a folder removed meanwhile, or unreadable) skip that
-/// folder, except the kernel's watch limit.
+/// Watches `path`: a folder and every folder below it that is not pruned, each on its own; a
+/// file through its folder. Errors below `path` (a folder removed meanwhile, or unreadable)
+/// skip that folder, except the kernel's watch limit.
 fn watch_tree(
     watcher: &mut notify::RecommendedWatcher,
     filter: &Filter,
     path: &Path,
 ) -> notify::Result<()> {
+    let meta = std::fs::metadata(path).map_err(|e| notify::Error::io(e).add_path(path.into()))?;
+    if !meta.is_dir() {
+        // An editor that saves by renaming a new file over the old one replaces it, and a
+        // watch on the file itself would end with the old one; the folder's watch goes on (and
+        // the filter keeps only this file of it).
+        let folder = path.parent().unwrap_or(Path::new("/"));
+        return watcher.watch(folder, RecursiveMode::NonRecursive);
+    }
     watcher.watch(path, RecursiveMode::NonRecursive)?;
     let mut folders = vec![path.to_path_buf()];
     while let Some(folder) = folders.pop() {
@@ -237,10 +245,12 @@ impl Filter {
         event.paths.iter().find(|path| !self.ignored(path)).cloned()
     }
 
-    /// A folder neither watched nor walked into: a tool's folder below a watched path, or one
-    /// of the ignored folders.
+    /// A folder neither watched nor walked into: a tool's folder below a watched path, one of
+    /// the ignored folders, or a path outside the watched ones (a sibling of a watched file).
     fn prunes(&self, path: &Path) -> bool {
-        if self.ignored_dirs.iter().any(|dir| path.starts_with(dir)) {
+        if !self.roots.iter().any(|root| path.starts_with(root))
+            || self.ignored_dirs.iter().any(|dir| path.starts_with(dir))
+        {
             return true;
         }
         // Tool folders count below the watched path, so watching a folder that is itself
@@ -350,6 +360,26 @@ mod tests {
             fs::read_to_string(dir.path().join("src/main.rs")).unwrap(),
             "fn main() { println!(\"saved\"); }\n"
         );
+    }
+
+    #[tokio::test]
+    async fn a_watched_file_survives_saves_by_rename_and_its_siblings_do_not_count() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("config.json");
+        fs::write(&file, "{}").unwrap();
+        let program = program(dir.path(), &["config.json"], &[]);
+        let (_watch, mut bursts) = start(&program, &[]).unwrap();
+        for save in ["{\"a\": 1}", "{\"a\": 2}"] {
+            let temp = dir.path().join("config.json.new");
+            fs::write(&temp, save).unwrap();
+            fs::rename(&temp, &file).unwrap();
+            assert_eq!(next(&mut bursts).await, file, "{save}");
+        }
+        fs::write(dir.path().join("other.json"), "{}").unwrap();
+        fs::create_dir(dir.path().join("sub")).unwrap();
+        none(&mut bursts).await;
+        fs::write(&file, "{\"a\": 3}").unwrap();
+        assert_eq!(next(&mut bursts).await, file);
     }
 
     #[tokio::test]
