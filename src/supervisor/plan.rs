@@ -186,15 +186,16 @@ mod tests {
         Config::load(&file).unwrap()
     }
 
-    fn plan(old: &str, new: &str) -> Vec<String> {
-        plan_with(old, new, &BTreeMap::new())
-    }
-
-    fn plan_with(old: &str, new: &str, running: &BTreeMap<String, u32>) -> Vec<String> {
+    /// The plan from the config text `old` (running `running` instances) to `new`.
+    fn plan_of(old: &str, new: &str, running: &BTreeMap<String, u32>) -> Plan {
         let dir = tempfile::tempdir().unwrap();
         let old = config(dir.path(), old);
         let new = config(dir.path(), new);
-        Plan::between(&old, running, &new).lines()
+        Plan::between(&old, running, &new)
+    }
+
+    fn plan(old: &str, new: &str) -> Vec<String> {
+        plan_of(old, new, &BTreeMap::new()).lines()
     }
 
     const BASE: &str = r#"
@@ -238,18 +239,16 @@ command = ["sleep", "60"]
     #[test]
     fn a_scaled_program_returns_to_the_file_number() {
         let running = BTreeMap::from([("a".to_owned(), 5)]);
-        assert_eq!(plan_with(BASE, BASE, &running), ["~ a: instances 5→2"]);
+        assert_eq!(
+            plan_of(BASE, BASE, &running).lines(),
+            ["~ a: instances 5→2"]
+        );
     }
 
     #[test]
     fn daemon_settings_are_refused_by_name() {
-        let dir = tempfile::tempdir().unwrap();
-        let old = config(dir.path(), BASE);
-        let new = config(
-            dir.path(),
-            &format!("[daemon]\nstate_dir = \"elsewhere\"\n{BASE}"),
-        );
-        let plan = Plan::between(&old, &BTreeMap::new(), &new);
+        let new = format!("[daemon]\nstate_dir = \"elsewhere\"\n{BASE}");
+        let plan = plan_of(BASE, &new, &BTreeMap::new());
         assert_eq!(plan.refused.len(), 1, "{:?}", plan.refused);
         assert!(plan.refused[0].starts_with("[daemon] state_dir"));
     }

@@ -92,12 +92,8 @@ async fn on_change(
             reason: RestartReason::Watch,
             detail: format!("{} changed", changed.display()),
         };
-        let Some(instances) = instances_of(&programs, &program.name) else {
+        if !restart_all(&program, &programs, &cause, &stop).await {
             return;
-        };
-        tokio::select! {
-            () = stop.cancelled() => return,
-            () = restart_each(&program, instances, &cause) => {}
         }
     }
 }
@@ -168,13 +164,26 @@ async fn on_schedule(program: Arc<Program>, programs: Weak<Programs>, stop: Canc
             reason: RestartReason::Cron,
             detail: format!("cron_restart \"{}\"", schedule.expression()),
         };
-        let Some(instances) = instances_of(&programs, &program.name) else {
+        if !restart_all(&program, &programs, &cause, &stop).await {
             return;
-        };
-        tokio::select! {
-            () = stop.cancelled() => return,
-            () = restart_each(&program, instances, &cause) => {}
         }
+    }
+}
+
+/// Restarts every instance of `program` (see [`restart_each`]); false once the program is gone
+/// or the trigger is stopped.
+async fn restart_all(
+    program: &Program,
+    programs: &Weak<Programs>,
+    cause: &Cause,
+    stop: &CancellationToken,
+) -> bool {
+    let Some(instances) = instances_of(programs, &program.name) else {
+        return false;
+    };
+    tokio::select! {
+        () = stop.cancelled() => false,
+        () = restart_each(program, instances, cause) => true,
     }
 }
 
