@@ -87,7 +87,7 @@ impl Supervisor {
             return None;
         }
         Some(error(format!(
-            "unknown program {}; svc.toml has {}",
+            "unknown program {}; the daemon runs {} (after editing svc.toml, `svc reload` applies it)",
             unknown.join(", "),
             self.programs.names().join(", ")
         )))
