@@ -58,10 +58,14 @@ impl CronSchedule {
     pub fn next_after(&self, now: SystemTime) -> Option<SystemTime> {
         let local: DateTime<LocalZone> =
             DateTime::<chrono::Utc>::from(now).with_timezone(&LocalZone);
-        self.cron
-            .find_next_occurrence(&local, false)
-            .ok()
-            .map(SystemTime::from)
+        let mut next = self.cron.find_next_occurrence(&local, false).ok()?;
+        if next <= local {
+            // croner answers the start itself when it is a run in the second pass of a
+            // repeated hour (an hourly job at 01:00 the second time): look from a second on.
+            let later = local + chrono::TimeDelta::seconds(1);
+            next = self.cron.find_next_occurrence(&later, true).ok()?;
+        }
+        Some(SystemTime::from(next))
     }
 
     /// The expression as written in svc.toml.
@@ -209,41 +213,44 @@ pub(crate) mod tests {
     }
 
     #[test]
-    fn a_daily_run_in_the_skipped_hour_runs_once_right_after_it() {
-        // 2026-03-08: New York skips 02:00-03:00 (07:00 UTC). 02:30 does not exist that day;
-        // the job runs at 03:00 EDT (07:00 UTC), and the next day at 02:30 EDT (06:30 UTC).
+    fn daylight_saving_changes_follow_vixie_cron() {
+        // New York, 2026: 02:00-03:00 EST is skipped on 03-08 (at 07:00 UTC), and 01:00-02:00
+        // is repeated on 11-01 (01:30 is 05:30 UTC in EDT, then 06:30 UTC in EST).
+        let table: &[(&str, &str, u64, &[u64])] = &[
+            (
+                "a daily run in the skipped hour runs right after it, then as usual",
+                "30 2 * * *",
+                1_772_920_800,                   // 03-07 22:00 UTC
+                &[1_772_953_200, 1_773_037_800], // 03-08 07:00, 03-09 06:30 UTC
+            ),
+            (
+                "a daily run in the repeated hour runs once, at the first pass",
+                "30 1 * * *",
+                1_793_491_200,                   // 11-01 00:00 UTC
+                &[1_793_511_000, 1_793_601_000], // 11-01 05:30, 11-02 06:30 UTC
+            ),
+            (
+                "an hourly run runs in both passes of the repeated hour",
+                "0 * * * *",
+                1_793_507_400, // 11-01 04:30 UTC, 00:30 EDT
+                &[1_793_509_200, 1_793_512_800, 1_793_516_400], // 05:00, 06:00, 07:00 UTC
+            ),
+        ];
         with_tz(
             "America/New_York",
             concat!(
                 module_path!(),
-                "::a_daily_run_in_the_skipped_hour_runs_once_right_after_it"
+                "::daylight_saving_changes_follow_vixie_cron"
             ),
             || {
-                let schedule = CronSchedule::parse("30 2 * * *").unwrap();
-                let first = schedule.next_after(at(1_772_920_800)).unwrap(); // 03-07 22:00 UTC
-                assert_eq!(first, at(1_772_953_200)); // 2026-03-08 07:00 UTC
-                let second = schedule.next_after(first).unwrap();
-                assert_eq!(second, at(1_773_037_800)); // 2026-03-09 06:30 UTC
-            },
-        );
-    }
-
-    #[test]
-    fn a_daily_run_in_the_repeated_hour_runs_once() {
-        // 2026-11-01: New York repeats 01:00-02:00. 01:30 comes twice (05:30 and 06:30 UTC);
-        // a daily job runs at the first only, then on 2026-11-02 at 01:30 EST (06:30 UTC).
-        with_tz(
-            "America/New_York",
-            concat!(
-                module_path!(),
-                "::a_daily_run_in_the_repeated_hour_runs_once"
-            ),
-            || {
-                let schedule = CronSchedule::parse("30 1 * * *").unwrap();
-                let first = schedule.next_after(at(1_793_491_200)).unwrap(); // 11-01 00:00 UTC
-                assert_eq!(first, at(1_793_511_000)); // 2026-11-01 05:30 UTC
-                let second = schedule.next_after(first).unwrap();
-                assert_eq!(second, at(1_793_601_000)); // 2026-11-02 06:30 UTC
+                for (what, expression, from, runs) in table {
+                    let schedule = CronSchedule::parse(expression).unwrap();
+                    let mut now = at(*from);
+                    for run in *runs {
+                        now = schedule.next_after(now).unwrap();
+                        assert_eq!(now, at(*run), "{what}");
+                    }
+                }
             },
         );
     }
