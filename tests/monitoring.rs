@@ -166,7 +166,7 @@ impl Setup {
 /// that died (the test takes it with a short lease and never finishes it). Then, paused, two
 /// waiting jobs and a delayed one: the queue gauges must equal `svc queue status`.
 fn worker_metrics_follow_real_jobs(redis: bool) {
-    let setup = Setup::new(redis);
+    let mut setup = Setup::new(redis);
     setup.add("stalled", &[]);
     let queue = setup.queue();
     let taken = runtime()
@@ -178,7 +178,7 @@ fn worker_metrics_follow_real_jobs(redis: bool) {
     }
     let flaky = setup.block_outbox("flaky");
     setup.block_outbox("doomed");
-    setup.add("flaky", &["--attempts", "3", "--backoff", "fixed:2s"]);
+    setup.add("flaky", &["--attempts", "3", "--backoff", "fixed:3s"]);
     setup.add("doomed", &["--attempts", "2", "--backoff", "fixed:100ms"]);
 
     let port = harness::free_port();
@@ -243,6 +243,20 @@ fn worker_metrics_follow_real_jobs(redis: bool) {
     assert_eq!(first_try, 6.0, "all but the flaky job completed at once");
     assert_eq!(value(&text, "svc_worker_up", &[]), 1.0);
     assert_eq!(value(&text, "svc_queue_up", &[]), 1.0);
+
+    // Redis gone: the worker is not taking jobs and the queue does not answer; back, both are 1.
+    if let Some(server) = setup.redis.as_mut() {
+        server.kill();
+        wait_until("svc_worker_up 0 while Redis is down", LONG, || {
+            let text = scrape(port);
+            value(&text, "svc_worker_up", &[]) == 0.0 && value(&text, "svc_queue_up", &[]) == 0.0
+        });
+        server.restart();
+        wait_until("svc_worker_up 1 once Redis is back", LONG, || {
+            let text = scrape(port);
+            value(&text, "svc_worker_up", &[]) == 1.0 && value(&text, "svc_queue_up", &[]) == 1.0
+        });
+    }
 
     // Paused, with jobs waiting and one delayed: the gauges are `svc queue status`.
     setup.svc_queue(&["pause"]);
