@@ -297,6 +297,57 @@ fn worker_metrics_count_real_jobs_on_redis() {
 }
 
 #[test]
+fn the_send_latency_is_the_smtp_servers() {
+    use crate::worker_support::smtp::{Mode, TestSmtp};
+    let slow = Duration::from_millis(300);
+    let smtp = TestSmtp::start(Mode::SlowAccept(slow));
+    let setup = Setup::new(false);
+    setup.add("1", &[]);
+    let port = harness::free_port();
+    let addr = format!("127.0.0.1:{port}");
+    let env = [
+        ("WORKER_METRICS_ADDR", addr.as_str()),
+        ("SMTP_URL", &smtp.url()),
+    ];
+    let worker = Proc::spawn(&["worker"], setup.dir.path(), &env);
+    wait_until("the job completed", LONG, || {
+        setup.status()["completed"] == 1
+    });
+    let text = scrape(port);
+    let smtp_label = ("transport", "smtp");
+    assert_eq!(
+        value(
+            &text,
+            "svc_worker_send_duration_seconds_count",
+            &[smtp_label]
+        ),
+        1.0,
+        "{}",
+        worker.dump()
+    );
+    let took = value(&text, "svc_worker_send_duration_seconds_sum", &[smtp_label]);
+    assert!(
+        took >= slow.as_secs_f64(),
+        "the server took {slow:?}, measured {took}s"
+    );
+    let under = value(
+        &text,
+        "svc_worker_send_duration_seconds_bucket",
+        &[smtp_label, ("le", "0.25")],
+    );
+    assert_eq!(under, 0.0, "a 300 ms send is not under 250 ms");
+    let job_took = value(
+        &text,
+        "svc_worker_job_duration_seconds_sum",
+        &[("name", "welcome-email")],
+    );
+    assert!(
+        job_took >= took,
+        "the job ({job_took}s) includes its send ({took}s)"
+    );
+}
+
+#[test]
 fn a_bad_worker_metrics_addr_stops_the_start_and_none_opens_no_port() {
     let dir = DataDir::new();
     for bad in ["localhost:9465", "9465", "127.0.0.1"] {
