@@ -311,9 +311,8 @@ struct Writable {
 }
 
 /// The folders the unit must leave writable: the state and log folders, and the `DATA_DIR` of
-/// every program that reads it (this binary's `svc api` and `svc worker`, or any program whose
-/// env sets it), resolved as the program does: its env, else `data`, against its `cwd` (the
-/// daemon's own environment under systemd holds no `DATA_DIR`).
+/// every program that reads it (see [`crate::config::Program::data_dir`]; the daemon's own
+/// environment under systemd holds no `DATA_DIR`).
 fn writable_folders(config: &Config, exe: &str, daemon: &str) -> Vec<Writable> {
     let mut folders = vec![
         Writable {
@@ -328,11 +327,9 @@ fn writable_folders(config: &Config, exe: &str, daemon: &str) -> Vec<Writable> {
         },
     ];
     for program in &config.programs {
-        let data = program.env.get("DATA_DIR");
-        if data.is_none() && program.command.first().is_none_or(|c| c != exe) {
+        let Some(data) = program.data_dir(exe) else {
             continue;
-        }
-        let data = program.cwd.join(data.map_or("data", String::as_str));
+        };
         folders.push(Writable {
             path: normal(&data),
             owner: program
