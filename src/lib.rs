@@ -9,14 +9,16 @@
 //! - [`supervisor`]: the daemon: one actor per instance, restart policy, reaping, readiness.
 //! - [`logs`]: capture of the children's output and the single log writer.
 //! - [`api`], [`worker`], [`queue`]: the service the daemon runs by default; [`data_dir`]: its
-//!   private folder.
+//!   private folder; [`redis`]: the Redis settings and connections the queue and the API's rate
+//!   limiter share.
 //! - [`domain`] (validated products, users, ids), [`query`] (query string → typed query) and
 //!   [`store`] (repository traits + the SQLite backend): the API's layers below HTTP.
 //! - [`telemetry`], [`prometheus`], [`shutdown`], [`sd_notify`], [`sqlite`]: shared plumbing;
 //!   [`secure_fs`]: the checks behind private folders and files never written through a planted
 //!   link.
 //!
-//! Dependencies flow one way: `cli → control → protocol`; `supervisor → logs, config`; the
+//! Dependencies flow one way: `cli → control → protocol`; `supervisor → logs, config`;
+//! `queue → redis` and `api → redis` (the rate limiter), and `redis` imports neither; the
 //! service never imports the supervisor.
 
 pub mod api;
@@ -31,6 +33,7 @@ pub mod prometheus;
 pub mod protocol;
 pub mod query;
 pub mod queue;
+pub mod redis;
 pub mod sd_notify;
 pub mod secure_fs;
 pub mod shutdown;

@@ -536,6 +536,17 @@ pub enum QueueError {
     Config(String),
 }
 
+impl From<crate::redis::RedisError> for QueueError {
+    /// Unusable settings are the queue's configuration; anything else means Redis is unavailable.
+    fn from(error: crate::redis::RedisError) -> Self {
+        if error.is_config() {
+            QueueError::Config(error.to_string())
+        } else {
+            QueueError::Unavailable(error.to_string())
+        }
+    }
+}
+
 /// A job queue. Implementations: embedded SQLite (`queue::sqlite`), Redis with BullMQ's layout.
 #[async_trait::async_trait]
 pub trait Queue: Send + Sync + 'static {

@@ -16,8 +16,8 @@
 //! counting (the login lockout looks before it checks a password).
 //!
 //! # Redis down or slow
-//! The counter uses the queue's connection code ([`Connections`], lazily connected, one quick
-//! reconnect) with short timeouts of its own, and every check is bounded by [`CHECK_TIMEOUT`].
+//! The counter uses svc's Redis connection code ([`Connections`], lazily connected, one quick
+//! reconnect; the queue's too) with short timeouts of its own, and every check is bounded by [`CHECK_TIMEOUT`].
 //! After a failure, Redis is left alone for [`PAUSE_AFTER_FAILURE`]: checks fail at once, so
 //! requests pass without waiting (the middleware lets them through and logs the change of state
 //! once), and the first check after the pause tries again — counting resumes by itself when
@@ -32,9 +32,8 @@ use redis::Script;
 
 use super::{Decision, RateLimiter};
 use crate::api::settings::{RateLimit, Settings};
-use crate::queue::QueueError;
-use crate::queue::redis::RedisConfig;
-use crate::queue::redis::connection::{self, Connections, Timeouts};
+use crate::redis::connection::{self, Connections, Timeouts};
+use crate::redis::{Endpoint, RedisError};
 use crate::store::StoreError;
 
 /// The first part of every counter's key.
@@ -57,9 +56,15 @@ const CONNECTION_NAME: &str = "svc:ratelimit";
 /// otherwise (the limits then count in the store).
 ///
 /// # Errors
-/// [`QueueError::Config`] when the Redis client cannot be built from the settings.
-pub fn for_settings(settings: &Settings) -> Result<Option<RedisCounters>, QueueError> {
-    settings.redis().map(RedisCounters::new).transpose()
+/// [`StoreError::Unavailable`] (the limiter's error, whichever side counts) when the Redis
+/// client cannot be built from the settings. The API opens its queue first from the same
+/// endpoint, so such settings stop the start there already.
+pub fn for_settings(settings: &Settings) -> Result<Option<RedisCounters>, StoreError> {
+    settings
+        .redis()
+        .map(|config| RedisCounters::new(&config.endpoint))
+        .transpose()
+        .map_err(|error| StoreError::Unavailable(format!("rate limit: {error}")))
 }
 
 /// One connection to Redis for every limit's counters ([`RedisCounters::window`]).
@@ -69,14 +74,14 @@ pub struct RedisCounters {
 }
 
 impl RedisCounters {
-    /// Counters on the server of `config`. Nothing is connected yet.
+    /// Counters on the server at `endpoint`. Nothing is connected yet.
     ///
     /// # Errors
-    /// [`QueueError::Config`] when the client cannot be built.
-    pub fn new(config: &RedisConfig) -> Result<Self, QueueError> {
+    /// [`RedisError::Address`] or [`RedisError::Client`] when the client cannot be built.
+    pub fn new(endpoint: &Endpoint) -> Result<Self, RedisError> {
         let connections = Connections::with_timeouts(
-            connection::client(config)?,
-            format!("{} (rate limit)", config.describe_server()),
+            connection::client(endpoint)?,
+            format!("{} (rate limit)", endpoint.describe()),
             CONNECTION_NAME.to_owned(),
             TIMEOUTS,
         );
@@ -125,11 +130,7 @@ impl RedisWindow {
         invocation.arg(self.window_ms);
         match tokio::time::timeout(CHECK_TIMEOUT, self.connections.invoke(&invocation)).await {
             Ok(Ok(reply)) => Ok(reply),
-            Ok(Err(
-                QueueError::Unavailable(message)
-                | QueueError::Config(message)
-                | QueueError::Invalid(message),
-            )) => Err(StoreError::Unavailable(message)),
+            Ok(Err(error)) => Err(StoreError::Unavailable(error.to_string())),
             Err(_) => Err(StoreError::Unavailable(format!(
                 "no answer from Redis within {} ms",
                 CHECK_TIMEOUT.as_millis()

@@ -59,6 +59,29 @@ impl Keys {
     }
 }
 
+/// Standard base64 with padding: Node names a worker's blocking connection
+/// `<prefix>:<base64(queue)>:w:<name>`.
+pub fn base64(bytes: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
+    for chunk in bytes.chunks(3) {
+        let b = [
+            chunk[0],
+            chunk.get(1).copied().unwrap_or(0),
+            chunk.get(2).copied().unwrap_or(0),
+        ];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(char::from(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize]));
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -70,5 +93,13 @@ mod tests {
         assert_eq!(keys.stalled_check, "bull:email-queue:stalled-check");
         assert_eq!(keys.job("42"), "bull:email-queue:42");
         assert_eq!(keys.lock("welcome-1"), "bull:email-queue:welcome-1:lock");
+    }
+
+    #[test]
+    fn base64_matches_node() {
+        assert_eq!(base64(b"email-queue"), "ZW1haWwtcXVldWU=");
+        assert_eq!(base64(b"ab"), "YWI=");
+        assert_eq!(base64(b"abc"), "YWJj");
+        assert_eq!(base64(b""), "");
     }
 }

@@ -9,7 +9,8 @@
 //!
 //! # Connections
 //! One lazily created command connection that fails fast while Redis is down, and a dedicated
-//! blocking connection without response timeout for the idle `BZPOPMIN` ([`connection`]).
+//! blocking connection without response timeout for the idle `BZPOPMIN`
+//! ([`crate::redis::connection`], shared with the API's rate limiter).
 //!
 //! # Differences from Node's worker, on purpose
 //! - A job's `defa` (set by the stalled check on a job that stalled too often) and an unreadable
@@ -20,13 +21,11 @@
 //!   when it is taken (BullMQ 6.x semantics), under its own `removeOnFail` or "keep".
 
 mod config;
-pub mod connection;
 mod hash;
 mod keys;
 mod scripts;
-pub mod tls;
 
-pub use config::{DEFAULT_PREFIX, DEFAULT_STALLED_INTERVAL, Problem, RedisConfig, Server};
+pub use config::{DEFAULT_PREFIX, DEFAULT_STALLED_INTERVAL, RedisConfig};
 pub use keys::Keys;
 
 use std::sync::Arc;
@@ -36,13 +35,14 @@ use async_trait::async_trait;
 use redis::{FromRedisValue, ScriptInvocation};
 use serde_json::Value;
 
-use self::connection::{Connections, base64};
 use self::hash::{JobHash, parse_state};
+use self::keys::base64;
 use self::scripts::scripts;
 use super::{
     ActiveJob, Added, Fetch, JobChange, JobCounts, JobRecord, JobState, KeepPolicy, LockOutcome,
     NewJob, Queue, QueueError, Retry, StalledReport, Taken,
 };
+use crate::redis::{Connections, connection};
 
 /// Waits shorter than this are slept, not blocked on (tiny BZPOPMIN timeouts round to 0, which
 /// means "forever", on older Redis versions).
@@ -88,7 +88,7 @@ impl RedisQueue {
     /// # Errors
     /// [`QueueError::Config`] when the server address is unusable.
     pub fn new(config: RedisConfig) -> Result<Self, QueueError> {
-        let client = connection::client(&config)?;
+        let client = connection::client(&config.endpoint)?;
         // Node names its workers' blocking connections `<prefix>:<base64(queue)>:w:<name>`.
         let worker_name = format!(
             "{}:{}:w:{WORKER_NAME}",
@@ -117,7 +117,7 @@ impl RedisQueue {
         &self,
         invocation: &ScriptInvocation<'_>,
     ) -> Result<T, QueueError> {
-        self.inner.connections.invoke(invocation).await
+        Ok(self.inner.connections.invoke(invocation).await?)
     }
 
     /// Runs a finishing script and reads its code ([`lock_outcome`]).
@@ -390,7 +390,8 @@ impl Queue for RedisQueue {
         let ping = |mut conn: redis::aio::ConnectionManager| async move {
             redis::cmd("PING").query_async::<String>(&mut conn).await
         };
-        self.inner.connections.run(ping).await.map(|_| ())
+        self.inner.connections.run(ping).await?;
+        Ok(())
     }
 
     async fn take(&self, token: &str, lock: Duration) -> Result<Fetch, QueueError> {
@@ -821,6 +822,7 @@ impl Queue for RedisQueue {
                     .await
             })
             .await
+            .map_err(QueueError::from)
     }
 
     fn describe(&self) -> String {

@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use rusqlite::types::Value as Sql;
 
 /// The counter and its triggers; idempotent, run at each open. Row-level triggers: a bulk insert
-/// bumps it once per row, a few microseconds each inside the writing transaction.
+/// bumps it once per row (one more update of a one-row table, in the writing transaction).
 pub(super) const GENERATION: &str = "
 CREATE TABLE IF NOT EXISTS catalogue_generation (
     id         INTEGER PRIMARY KEY CHECK (id = 1),

@@ -1,4 +1,4 @@
-//! The two kinds of Redis connection the queue needs, and how each behaves when Redis goes away.
+//! The two kinds of Redis connection svc uses, and how each behaves when Redis goes away.
 //!
 //! - Commands and scripts go through one [`ConnectionManager`], created lazily on first use (so
 //!   opening the queue never needs Redis to be up), with a 2 s connect timeout, a 5 s response
@@ -11,7 +11,7 @@
 //!   like a Node worker's blocking connection (`<prefix>:<base64(queue)>:w:<name>`), so BullMQ's
 //!   `getWorkers()` lists svc workers too.
 //!
-//! [`client`] is the one place a [`Client`] is built from a [`RedisConfig`] (plain or TLS), so
+//! [`client`] is the one place a [`Client`] is built from an [`Endpoint`] (plain or TLS), so
 //! the queue, the worker, `svc queue …` and the API's rate limiter connect alike. The limiter
 //! uses [`Connections`] too, with its own, shorter [`Timeouts`].
 
@@ -24,9 +24,9 @@ use redis::{
 };
 use tokio::sync::{Mutex, OnceCell};
 
-use super::config::RedisConfig;
+use super::RedisError as Error;
+use super::config::Endpoint;
 use super::tls::is_tls_error;
-use crate::queue::QueueError;
 
 /// The queue's connect timeout: connecting gives up after this.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
@@ -36,19 +36,19 @@ const RESPONSE_TIMEOUT: Duration = Duration::from_secs(5);
 /// The blocking wait is abandoned (and its connection rebuilt) this long after its own timeout.
 const BLOCK_WATCHDOG: Duration = Duration::from_secs(2);
 
-/// The client for `config`: TLS with its CA and client certificate for a `rediss://` URL,
+/// The client for `endpoint`: TLS with its CA and client certificate for a `rediss://` URL,
 /// plain TCP otherwise. Nothing is connected yet.
 ///
 /// # Errors
-/// [`QueueError::Config`] when the address or the TLS material is unusable.
-pub fn client(config: &RedisConfig) -> Result<Client, QueueError> {
-    let info = config.connection_info()?;
-    let client = if config.uses_tls() {
-        Client::build_with_tls(info, config.tls.certificates())
+/// [`Error::Address`] or [`Error::Client`] when the address or the TLS material is unusable.
+pub fn client(endpoint: &Endpoint) -> Result<Client, Error> {
+    let info = endpoint.connection_info()?;
+    let client = if endpoint.uses_tls() {
+        Client::build_with_tls(info, endpoint.tls.certificates())
     } else {
         Client::open(info)
     };
-    client.map_err(|e| QueueError::Config(format!("Redis connection settings: {e}")))
+    client.map_err(|source| Error::Client { source })
 }
 
 /// How long the command connection waits.
@@ -72,7 +72,7 @@ impl Timeouts {
 pub struct Connections {
     client: Client,
     timeouts: Timeouts,
-    /// Where the queue is, without credentials, for error messages.
+    /// The server (and what it serves) without credentials, for error messages.
     describe: String,
     /// The blocking connection's `CLIENT SETNAME`.
     worker_name: String,
@@ -105,23 +105,18 @@ impl Connections {
         }
     }
 
-    /// A Redis error as the queue reports it; a TLS failure says so and names the variables
-    /// that fix it (it will not go away by retrying).
-    pub fn unavailable(&self, e: &RedisError) -> QueueError {
-        if is_tls_error(e) {
-            QueueError::Unavailable(format!(
-                "redis at {}: TLS handshake failed: {e} (check the server certificate against \
-                 REDIS_TLS_CA_FILE, and REDIS_TLS_CERT_FILE/REDIS_TLS_KEY_FILE if the server \
-                 requires a client certificate)",
-                self.describe
-            ))
+    /// A failure of this server; a TLS failure is told apart (it will not go away by retrying).
+    pub fn unavailable(&self, source: RedisError) -> Error {
+        let server = self.describe.clone();
+        if is_tls_error(&source) {
+            Error::Tls { server, source }
         } else {
-            QueueError::Unavailable(format!("redis at {}: {e}", self.describe))
+            Error::Unavailable { server, source }
         }
     }
 
     /// The shared command connection.
-    async fn commands(&self) -> Result<ConnectionManager, QueueError> {
+    async fn commands(&self) -> Result<ConnectionManager, Error> {
         let manager = self
             .commands
             .get_or_try_init(|| async {
@@ -134,7 +129,7 @@ impl Connections {
                 ConnectionManager::new_lazy_with_config(self.client.clone(), config)
             })
             .await
-            .map_err(|e| self.unavailable(&e))?;
+            .map_err(|e| self.unavailable(e))?;
         Ok(manager.clone())
     }
 
@@ -145,8 +140,8 @@ impl Connections {
     /// finish reports a lost lease, a repeated take leases a job the stalled check returns).
     ///
     /// # Errors
-    /// [`QueueError::Unavailable`] with Redis' error.
-    pub async fn run<T, F, Fut>(&self, op: F) -> Result<T, QueueError>
+    /// [`Error::Unavailable`] (or [`Error::Tls`]) with Redis' error.
+    pub async fn run<T, F, Fut>(&self, op: F) -> Result<T, Error>
     where
         F: Fn(ConnectionManager) -> Fut,
         Fut: Future<Output = RedisResult<T>>,
@@ -156,7 +151,7 @@ impl Connections {
             Err(e) if e.is_connection_dropped() => op(conn).await,
             other => other,
         }
-        .map_err(|e| self.unavailable(&e))
+        .map_err(|e| self.unavailable(e))
     }
 
     /// Runs a script (EVALSHA, loading it after `NOSCRIPT`).
@@ -166,13 +161,13 @@ impl Connections {
     pub async fn invoke<T: FromRedisValue>(
         &self,
         invocation: &ScriptInvocation<'_>,
-    ) -> Result<T, QueueError> {
+    ) -> Result<T, Error> {
         self.run(|mut conn| async move { invocation.invoke_async(&mut conn).await })
             .await
     }
 
     /// The dedicated blocking connection, named like a Node worker's.
-    async fn connect_blocking(&self) -> Result<MultiplexedConnection, QueueError> {
+    async fn connect_blocking(&self) -> Result<MultiplexedConnection, Error> {
         let config = AsyncConnectionConfig::new()
             .set_connection_timeout(Some(self.timeouts.connect))
             .set_response_timeout(None);
@@ -180,7 +175,7 @@ impl Connections {
             .client
             .get_multiplexed_async_connection_with_config(&config)
             .await
-            .map_err(|e| self.unavailable(&e))?;
+            .map_err(|e| self.unavailable(e))?;
         // Some hosted Redis forbid CLIENT SETNAME; the name only serves dashboards.
         let named: Result<(), RedisError> = redis::cmd("CLIENT")
             .arg("SETNAME")
@@ -197,12 +192,12 @@ impl Connections {
     /// when it popped a member whose score is a due time.
     ///
     /// # Errors
-    /// [`QueueError::Unavailable`] when Redis cannot be reached or the block failed.
+    /// [`Error::Unavailable`] when Redis cannot be reached or the block failed.
     pub async fn pop_marker(
         &self,
         marker: &str,
         wait: Duration,
-    ) -> Result<Option<SystemTime>, QueueError> {
+    ) -> Result<Option<SystemTime>, Error> {
         let mut slot = self.blocking.lock().await;
         // Taken out while in use: if this future is dropped mid-block, the connection goes
         // with it instead of holding a stale BZPOPMIN in front of the next one.
@@ -222,7 +217,7 @@ impl Connections {
         match popped {
             // The watchdog: the connection is presumed dead and rebuilt next time.
             Err(_) => Ok(None),
-            Ok(Err(e)) => Err(self.unavailable(&e)),
+            Ok(Err(e)) => Err(self.unavailable(e)),
             Ok(Ok(reply)) => {
                 *slot = Some(conn);
                 let due = reply
@@ -232,40 +227,5 @@ impl Connections {
                 Ok(due)
             }
         }
-    }
-}
-
-/// Standard base64 with padding (for BullMQ's client names).
-pub fn base64(bytes: &[u8]) -> String {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
-    for chunk in bytes.chunks(3) {
-        let b = [
-            chunk[0],
-            chunk.get(1).copied().unwrap_or(0),
-            chunk.get(2).copied().unwrap_or(0),
-        ];
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        for i in 0..4 {
-            if i <= chunk.len() {
-                out.push(char::from(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize]));
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn base64_matches_node() {
-        assert_eq!(base64(b"email-queue"), "ZW1haWwtcXVldWU=");
-        assert_eq!(base64(b"ab"), "YWI=");
-        assert_eq!(base64(b"abc"), "YWJj");
-        assert_eq!(base64(b""), "");
     }
 }
