@@ -1,7 +1,11 @@
 //! Pipe readers: one task per stdout/stderr of every instance, handing whole lines to the writer.
 //!
-//! A reader reads what the pipe holds (up to 64 KiB), cuts it into lines and sends them as
-//! one [`Chunk`] over the bounded channel. When the writer falls behind, `send` waits, the reader
+//! A reader reads what the pipe holds (up to [`READ_SIZE`]), cuts it into lines and sends them
+//! as one [`Chunk`] over the bounded channel. A read that empties the pipe is followed by a short
+//! pause ([`GATHER`]) before the next one, so a child writing line by line has its output read
+//! (and woken for, and written to the log) in batches of a millisecond instead of a few lines
+//! at a time; the pipe is enlarged ([`PIPE_SIZE`]) so the child does not block meanwhile. A
+//! line that comes after a quiet time is read at once. When the writer falls behind, `send` waits, the reader
 //! stops reading, the pipe fills and the child's next `write` blocks: back-pressure instead of
 //! memory growth or loss. A line longer than [`MAX_LINE`] is cut into numbered pieces (at a UTF-8
 //! character boundary) so one runaway line cannot hold unbounded memory; the text of a child that
@@ -9,9 +13,9 @@
 
 use std::ops::Range;
 use std::os::fd::OwnedFd;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::SystemTime;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, SystemTime};
 
 use tokio::io::AsyncReadExt;
 use tokio::net::unix::pipe;
@@ -23,8 +27,16 @@ use super::writer::Entry;
 /// The longest line kept as one record; longer ones are split into pieces of at most this size.
 pub const MAX_LINE: usize = 64 * 1024;
 
-/// How much one read may take from a pipe (a Linux pipe holds 64 KiB by default).
-const READ_SIZE: usize = 64 * 1024;
+/// How much one read may take from a pipe: what [`PIPE_SIZE`] holds.
+const READ_SIZE: usize = PIPE_SIZE;
+
+/// The size asked for each output pipe (Linux's default is 64 KiB; an unprivileged process may
+/// ask up to `/proc/sys/fs/pipe-max-size`, 1 MiB by default). A child writing 60 MB/s fills it in
+/// 4 ms, several [`GATHER`] pauses. Kernel memory, and only while it holds output.
+pub const PIPE_SIZE: usize = 256 * 1024;
+
+/// The pause after a read that emptied the pipe, while the child's next lines gather in it.
+const GATHER: Duration = Duration::from_millis(1);
 
 /// Which program instance a pipe belongs to.
 #[derive(Debug, Clone)]
@@ -49,6 +61,35 @@ pub struct Piece {
     pub part: u32,
 }
 
+/// Emptied chunks on their way back from the writer to the readers, so a flood reuses a few
+/// buffers instead of allocating (and page-faulting in) a new 256 KiB one for every read.
+#[derive(Debug, Default)]
+pub struct Spares(Mutex<Vec<Chunk>>);
+
+/// The most chunks [`Spares`] keeps (about 1.3 MiB once a flood has passed).
+const SPARES: usize = 4;
+
+impl Spares {
+    /// An emptied chunk, if one came back.
+    pub fn take(&self) -> Option<Chunk> {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner).pop()
+    }
+
+    /// Keeps `chunk`'s buffers for a later read, unless [`SPARES`] are kept already or its data
+    /// buffer grew beyond two reads (an over-long line).
+    pub fn give(&self, mut chunk: Chunk) {
+        if chunk.data.capacity() > 2 * READ_SIZE {
+            return;
+        }
+        chunk.data.clear();
+        chunk.lines.clear();
+        let mut spares = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        if spares.len() < SPARES {
+            spares.push(chunk);
+        }
+    }
+}
+
 /// Cuts a byte stream into lines, keeping the unfinished last line for the next read.
 #[derive(Debug, Default)]
 pub struct Splitter {
@@ -57,9 +98,21 @@ pub struct Splitter {
     pending: Vec<u8>,
     /// Pieces already sent of the current (long) line.
     parts_sent: u32,
+    /// Empty buffers for the next chunk (see [`Spares`]).
+    spare: Option<Chunk>,
 }
 
 impl Splitter {
+    /// Whether the next chunk would need new buffers.
+    pub fn needs_spare(&self) -> bool {
+        self.spare.is_none()
+    }
+
+    /// Gives the splitter an emptied chunk whose buffers the next [`Splitter::take`] reuses.
+    pub fn recycle(&mut self, chunk: Chunk) {
+        self.spare = Some(chunk);
+    }
+
     /// The buffer the next read appends to.
     pub fn buffer(&mut self) -> &mut Vec<u8> {
         self.pending.reserve(READ_SIZE);
@@ -69,7 +122,8 @@ impl Splitter {
     /// Takes every complete line (and every full piece of an over-long one) out of the buffer.
     /// At the end of the stream (`eof`), the unfinished rest counts as a line too.
     pub fn take(&mut self, eof: bool) -> Option<Chunk> {
-        let mut lines = Vec::new();
+        let mut spare = self.spare.take().unwrap_or_default();
+        let mut lines = std::mem::take(&mut spare.lines);
         let mut start = 0;
         while let Some(newline) = memchr::memchr(b'\n', &self.pending[start..]) {
             let end = start + newline;
@@ -93,16 +147,14 @@ impl Splitter {
             start = end;
         }
         if lines.is_empty() {
+            spare.lines = lines;
+            self.spare = Some(spare);
             return None;
         }
-        let data = if start == self.pending.len() {
-            std::mem::take(&mut self.pending)
-        } else {
-            let rest = self.pending[start..].to_vec();
-            let mut data = std::mem::replace(&mut self.pending, rest);
-            data.truncate(start);
-            data
-        };
+        let mut rest = spare.data;
+        rest.extend_from_slice(&self.pending[start..]);
+        let mut data = std::mem::replace(&mut self.pending, rest);
+        data.truncate(start);
         Some(Chunk { data, lines })
     }
 
@@ -148,7 +200,10 @@ pub async fn read_pipe(
     stream: Stream,
     tx: mpsc::Sender<Entry>,
     progress: Arc<AtomicU64>,
+    spares: Arc<Spares>,
 ) {
+    // A read of less than this emptied the pipe.
+    let pipe_size = enlarge(&fd);
     let mut pipe = match pipe::Receiver::from_owned_fd(fd) {
         Ok(pipe) => pipe,
         Err(error) => {
@@ -161,11 +216,22 @@ pub async fn read_pipe(
     // writes neither block forever nor die of SIGPIPE.
     let mut writer_gone = false;
     loop {
-        let read = pipe.read_buf(splitter.buffer()).await;
+        if splitter.needs_spare()
+            && let Some(chunk) = spares.take()
+        {
+            splitter.recycle(chunk);
+        }
+        let buffer = splitter.buffer();
+        let room = buffer.capacity() - buffer.len();
+        let read = pipe.read_buf(buffer).await;
         progress.fetch_add(1, Ordering::Relaxed);
+        let mut emptied = false;
         let eof = match read {
             Ok(0) => true,
-            Ok(_) => false,
+            Ok(n) => {
+                emptied = n < room.min(pipe_size);
+                false
+            }
             Err(error) if error.kind() == std::io::ErrorKind::Interrupted => continue,
             Err(error) => {
                 tracing::warn!(%error, program = %source.program, "reading a child's output failed");
@@ -190,7 +256,25 @@ pub async fn read_pipe(
         if eof {
             return;
         }
+        if emptied {
+            tokio::time::sleep(GATHER).await;
+        }
     }
+}
+
+/// Asks for a [`PIPE_SIZE`] pipe and returns the pipe's capacity. Best effort: beyond the
+/// system's limits the pipe stays as it is.
+fn enlarge(fd: &OwnedFd) -> usize {
+    use std::os::fd::AsRawFd;
+    // SAFETY: F_SETPIPE_SZ and F_GETPIPE_SZ on a descriptor this function borrows; they change or
+    // read the pipe's capacity only, and fail harmlessly (EBUSY, EPERM, EBADF) when they cannot.
+    let size = unsafe {
+        match libc::fcntl(fd.as_raw_fd(), libc::F_SETPIPE_SZ, PIPE_SIZE as libc::c_int) {
+            -1 => libc::fcntl(fd.as_raw_fd(), libc::F_GETPIPE_SZ),
+            size => size,
+        }
+    };
+    usize::try_from(size).unwrap_or(0).max(1)
 }
 
 #[cfg(test)]

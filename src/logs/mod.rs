@@ -45,6 +45,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
 pub use capture::Source;
+use capture::Spares;
 pub use family::Family;
 pub use record::{Level, Stream};
 
@@ -54,8 +55,8 @@ use gzip::Compressor;
 use writer::{Entry, Sinks, Stats, Writer};
 
 /// Chunks in flight between the readers and the writer; beyond this, readers wait. A chunk is at
-/// most one pipe read (64 KiB) plus one unfinished line, so this bounds the memory to a few MiB.
-const CHANNEL_CHUNKS: usize = 64;
+/// most one pipe read (256 KiB) plus one unfinished line, so this bounds the memory to 2.5 MiB.
+const CHANNEL_CHUNKS: usize = 8;
 
 /// Where the logs are and how each is rotated.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -195,6 +196,8 @@ struct Shared {
     stats: Arc<Stats>,
     /// The pid of each instance's latest process, for its events' `pid`.
     pids: Mutex<HashMap<(Arc<str>, u32), u32>>,
+    /// Chunks the writer is done with, for the readers to reuse.
+    spares: Arc<Spares>,
 }
 
 impl LogHandle {
@@ -222,7 +225,8 @@ impl LogHandle {
         let (compressor, gzip) = Compressor::start()?;
         let sinks = Sinks::open(layout, &compressor)?;
         drop(compressor);
-        let writer = Writer::new(sinks, stats.clone());
+        let spares = Arc::new(Spares::default());
+        let writer = Writer::new(sinks, stats.clone(), spares.clone());
         let (tx, rx) = mpsc::channel(CHANNEL_CHUNKS);
         let thread = tokio::task::spawn_blocking(move || {
             writer.run(rx);
@@ -233,6 +237,7 @@ impl LogHandle {
         let shared = Arc::new(Shared {
             stats,
             pids: Mutex::new(HashMap::new()),
+            spares,
         });
         Ok((LogHandle { tx, shared }, thread))
     }
@@ -251,6 +256,7 @@ impl LogHandle {
             Stream::Stdout,
             self.tx.clone(),
             progress.clone(),
+            self.shared.spares.clone(),
         );
         let err = capture::read_pipe(
             stderr,
@@ -258,6 +264,7 @@ impl LogHandle {
             Stream::Stderr,
             self.tx.clone(),
             progress.clone(),
+            self.shared.spares.clone(),
         );
         let task = tokio::spawn(async move {
             tokio::join!(out, err);

@@ -110,9 +110,75 @@ pub struct Origin<'a> {
     pub pid: Option<u32>,
 }
 
+/// The parts of a line's record that only depend on where and when it was read, made once per
+/// read (a thousand lines or more in a flood) instead of once per line: `{"time":…,"level":…,
+/// "msg":` and `,"program":…,"instance":…,"pid":…` (with `,"stream":"stderr"` for stderr).
+#[derive(Debug)]
+pub struct Frame<'a> {
+    stream: Stream,
+    origin: Origin<'a>,
+    time: &'a str,
+    /// The head of a text line's record (the stream's level).
+    head: Vec<u8>,
+    /// The tail of a text line's record, the object still open.
+    tail: Vec<u8>,
+}
+
+impl<'a> Frame<'a> {
+    /// The frame of the lines of `stream` from `origin`, read at `time` (formatted).
+    pub fn new(stream: Stream, origin: Origin<'a>, time: &'a str) -> Frame<'a> {
+        let mut head = Vec::with_capacity(64);
+        write_head(&mut head, time, stream.default_level());
+        let mut tail = Vec::with_capacity(64);
+        write_tail(&mut tail, origin);
+        if stream == Stream::Stderr {
+            tail.extend_from_slice(b",\"stream\":\"stderr\"");
+        }
+        Frame {
+            stream,
+            origin,
+            time,
+            head,
+            tail,
+        }
+    }
+
+    /// Appends the record for one line (without its newline) to `out`, followed by `\n`, and
+    /// returns the record's level. `part` numbers the pieces of a line that was too long for one
+    /// record (1, 2, ...); 0 for a whole line.
+    pub fn format(&self, out: &mut Vec<u8>, line: &[u8], part: u32) -> Level {
+        if part > 0 {
+            // A piece of a long line: every byte is the line's (a `\r` at the cut is not a line
+            // end), so the pieces' messages join back to the line.
+            return self.format_text(out, line, part);
+        }
+        let line = trim_line_end(line);
+        if let Some(object) = parse_object(line) {
+            return format_object(out, object, self.stream, self.origin, self.time);
+        }
+        self.format_text(out, line, part)
+    }
+
+    /// The record of a line (or piece) that is not a JSON object: the text is `msg`.
+    fn format_text(&self, out: &mut Vec<u8>, line: &[u8], part: u32) -> Level {
+        out.extend_from_slice(&self.head);
+        match std::str::from_utf8(line) {
+            Ok(text) => json_str(out, text),
+            Err(_) => json_str(out, &String::from_utf8_lossy(line)),
+        }
+        out.extend_from_slice(&self.tail);
+        if part > 0 {
+            out.extend_from_slice(b",\"part\":");
+            write_number(out, part);
+        }
+        out.extend_from_slice(b"}\n");
+        self.stream.default_level()
+    }
+}
+
 /// Appends the record for one line of a child's output (without its newline) to `out`, followed
-/// by `\n`, and returns the record's level. `part` numbers the pieces of a line that was too long
-/// for one record (1, 2, ...); 0 for a whole line. `time` is the formatted time the line was read.
+/// by `\n`, and returns the record's level; see [`Frame::format`], which the writer uses to
+/// format many lines of one read.
 pub fn format_line(
     out: &mut Vec<u8>,
     line: &[u8],
@@ -121,55 +187,19 @@ pub fn format_line(
     origin: Origin<'_>,
     time: &str,
 ) -> Level {
-    if part > 0 {
-        // A piece of a long line: every byte is the line's (a `\r` at the cut is not a line end),
-        // so the pieces' messages join back to the line.
-        return format_text(out, line, stream, part, origin, time);
-    }
-    let line = trim_line_end(line);
-    if let Some(object) = parse_object(line) {
-        return format_object(out, object, stream, origin, time);
-    }
-    format_text(out, line, stream, part, origin, time)
-}
-
-/// The record of a line (or piece) that is not a JSON object: the text is `msg`.
-fn format_text(
-    out: &mut Vec<u8>,
-    line: &[u8],
-    stream: Stream,
-    part: u32,
-    origin: Origin<'_>,
-    time: &str,
-) -> Level {
-    let level = stream.default_level();
-    head(out, time, level);
-    match std::str::from_utf8(line) {
-        Ok(text) => json_str(out, text),
-        Err(_) => json_str(out, &String::from_utf8_lossy(line)),
-    }
-    tail(out, origin);
-    if stream == Stream::Stderr {
-        out.extend_from_slice(b",\"stream\":\"stderr\"");
-    }
-    if part > 0 {
-        out.extend_from_slice(b",\"part\":");
-        out.extend_from_slice(part.to_string().as_bytes());
-    }
-    out.extend_from_slice(b"}\n");
-    level
+    Frame::new(stream, origin, time).format(out, line, part)
 }
 
 /// Appends the record of a daemon event (`"source":"svc"`) to `out`.
 pub fn format_event(out: &mut Vec<u8>, msg: &str, level: Level, origin: Origin<'_>, time: &str) {
-    head(out, time, level);
+    write_head(out, time, level);
     json_str(out, msg);
-    tail(out, origin);
+    write_tail(out, origin);
     out.extend_from_slice(b",\"source\":\"svc\"}\n");
 }
 
 /// `{"time":"...","level":"...","msg":` — the caller writes the message next.
-fn head(out: &mut Vec<u8>, time: &str, level: Level) {
+fn write_head(out: &mut Vec<u8>, time: &str, level: Level) {
     out.extend_from_slice(b"{\"time\":\"");
     out.extend_from_slice(time.as_bytes());
     out.extend_from_slice(b"\",\"level\":\"");
@@ -178,21 +208,47 @@ fn head(out: &mut Vec<u8>, time: &str, level: Level) {
 }
 
 /// `,"program":...,"instance":...,"pid":...` — the object stays open.
-fn tail(out: &mut Vec<u8>, origin: Origin<'_>) {
+fn write_tail(out: &mut Vec<u8>, origin: Origin<'_>) {
     out.extend_from_slice(b",\"program\":");
     json_str(out, origin.program);
     out.extend_from_slice(b",\"instance\":");
-    out.extend_from_slice(origin.instance.to_string().as_bytes());
+    write_number(out, origin.instance);
     out.extend_from_slice(b",\"pid\":");
     match origin.pid {
-        Some(pid) => out.extend_from_slice(pid.to_string().as_bytes()),
+        Some(pid) => write_number(out, pid),
         None => out.extend_from_slice(b"null"),
     }
 }
 
+fn write_number(out: &mut Vec<u8>, number: u32) {
+    use std::io::Write;
+    // Writing into a Vec cannot fail.
+    let _ = write!(out, "{number}");
+}
+
+/// `text` as a JSON string. Most lines need no escaping: they are copied as they are, after a
+/// check that runs over 32 bytes at a time (serde_json looks at each byte in turn).
 fn json_str(out: &mut Vec<u8>, text: &str) {
-    // Writing JSON into a Vec cannot fail.
-    let _ = serde_json::to_writer(&mut *out, text);
+    if needs_escape(text.as_bytes()) {
+        // Writing JSON into a Vec cannot fail.
+        let _ = serde_json::to_writer(&mut *out, text);
+        return;
+    }
+    out.reserve(text.len() + 2);
+    out.push(b'"');
+    out.extend_from_slice(text.as_bytes());
+    out.push(b'"');
+}
+
+/// Whether a JSON string of `bytes` needs an escape: a control character, `"` or `\\` (what
+/// serde_json escapes; other characters, non-ASCII included, are written as they are).
+fn needs_escape(bytes: &[u8]) -> bool {
+    // No early exit inside a block, so the compiler can check it with vector instructions.
+    bytes.chunks(32).any(|block| {
+        block.iter().fold(false, |found, &b| {
+            found | (b < 0x20) | (b == b'"') | (b == b'\\')
+        })
+    })
 }
 
 fn json_value(out: &mut Vec<u8>, value: &Value) {
@@ -247,9 +303,9 @@ fn format_object(
             .find_map(|alias| object.remove(*alias))
     });
 
-    head(out, &time, level);
+    write_head(out, &time, level);
     json_value(out, &msg);
-    tail(out, origin);
+    write_tail(out, origin);
     if let Some(id) = request_id {
         out.extend_from_slice(b",\"requestId\":");
         json_value(out, &id);
@@ -412,6 +468,25 @@ mod tests {
         format_line(&mut out, b"ab\r", Stdout, 1, ORIGIN, T);
         let record: Value = serde_json::from_slice(&out).unwrap();
         assert_eq!(record["msg"], "ab\r");
+    }
+
+    #[test]
+    fn strings_are_escaped_as_serde_json_does() {
+        let long = "a".repeat(31) + "\"" + &"b".repeat(40);
+        for text in [
+            "",
+            "plain",
+            "tab\there",
+            "quote\"",
+            "back\\slash",
+            "é ☃ 🎉",
+            "\u{7f}\u{1f}",
+            &long,
+        ] {
+            let mut out = Vec::new();
+            json_str(&mut out, text);
+            assert_eq!(out, serde_json::to_vec(text).unwrap(), "{text:?}");
+        }
     }
 
     #[test]

@@ -21,9 +21,9 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use tokio::sync::{mpsc, oneshot};
 
 use super::Layout;
-use super::capture::{Chunk, Source};
+use super::capture::{Chunk, Source, Spares};
 use super::gzip::Compressor;
-use super::record::{self, Level, Origin, Stream};
+use super::record::{self, Frame, Level, Origin, Stream};
 use super::rotate::{Dropped, RotatingFile};
 
 /// What the readers, the instance actors and the control server send the writer.
@@ -148,10 +148,11 @@ pub struct Writer {
 }
 
 impl Writer {
-    pub fn new(sinks: Sinks, stats: Arc<Stats>) -> Writer {
+    pub fn new(sinks: Sinks, stats: Arc<Stats>, spares: Arc<Spares>) -> Writer {
         let mut writer = Writer {
             sinks,
             stats,
+            spares,
             tags: Vec::new(),
             tag_of: HashMap::new(),
             record: Vec::with_capacity(1024),
@@ -182,7 +183,10 @@ impl Writer {
                 stream,
                 time,
                 chunk,
-            } => self.lines(&source, stream, time, &chunk),
+            } => {
+                self.lines(&source, stream, time, &chunk);
+                self.spares.give(chunk);
+            }
             Entry::Event {
                 program,
                 instance,
@@ -216,18 +220,28 @@ impl Writer {
             instance: source.instance,
             pid: Some(source.pid),
         };
+        let frame = Frame::new(stream, origin, &time);
+        let own = (self.sinks.programs)
+            .contains_key(&*source.program)
+            .then_some(&*source.program);
         for piece in &chunk.lines {
             self.record.clear();
             let line = &chunk.data[piece.range.clone()];
-            let level =
-                record::format_line(&mut self.record, line, stream, piece.part, origin, &time);
+            let level = frame.format(&mut self.record, line, piece.part);
             let to_error = stream == Stream::Stderr || level >= Level::Error;
-            self.write(&source.program, tag, to_error);
+            self.write_to(own, tag, to_error);
         }
     }
 
     /// Appends `self.record` to the logs it belongs in.
     fn write(&mut self, program: &str, tag: u32, to_error: bool) {
+        let own = self.sinks.programs.contains_key(program).then_some(program);
+        self.write_to(own, tag, to_error);
+    }
+
+    /// [`Writer::write`] with the program's own log already looked up (`None`: it has none), so
+    /// a chunk's lines look it up once.
+    fn write_to(&mut self, own: Option<&str>, tag: u32, to_error: bool) {
         if let Err(dropped) = self.sinks.app.push(&self.record, tag) {
             self.lost(dropped);
         }
@@ -235,7 +249,7 @@ impl Writer {
         if to_error {
             secondary = self.sinks.error.push(&self.record, tag);
         }
-        if let Some(own) = self.sinks.programs.get_mut(program) {
+        if let Some(own) = own.and_then(|program| self.sinks.programs.get_mut(program)) {
             secondary = Dropped::merge(secondary, own.push(&self.record, tag));
         }
         self.secondary(secondary);

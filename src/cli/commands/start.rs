@@ -15,6 +15,8 @@ use crate::logs::Layout;
 use crate::protocol::{Names, Request};
 use crate::secure_fs::{self, GuardError, OpenError};
 
+mod resident;
+
 /// How long `svc start` waits for a new daemon to report `READY=1`.
 const DAEMON_START_TIMEOUT: Duration = Duration::from_secs(300);
 
@@ -51,10 +53,12 @@ pub fn run(global: &GlobalArgs, args: &StartArgs) -> CliResult {
 
 /// Runs the daemon in this process until `svc stop`, SIGTERM or SIGINT; SIGHUP applies svc.toml.
 fn foreground(config: Config) -> CliResult {
-    let runtime = runtime()?;
+    let runtime = resident::runtime()
+        .map_err(|e| CliError::failure(format!("cannot start the runtime: {e}")))?;
     runtime.block_on(async {
         let shutdown = crate::shutdown::on_terminate()
             .map_err(|e| CliError::failure(format!("cannot install signal handlers: {e}")))?;
+        tokio::spawn(resident::shedder());
         crate::supervisor::run(config, shutdown).await.map_err(|e| {
             tracing::error!(error = format!("{e:#}"), "daemon failed");
             // A folder refused as unsafe is the configuration's to fix: exit 2.
