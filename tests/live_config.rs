@@ -434,3 +434,56 @@ fn describe_shows_the_masked_config_instances_and_every_restart_with_its_reason(
     let out = project.svc(&["describe", "nope"]);
     assert_eq!(out.status.code(), Some(1));
 }
+
+/// The numbered files of a log (`app.log.000001`, ... compressed or not) in `dir`.
+fn log_files(dir: &std::path::Path, base: &str) -> usize {
+    std::fs::read_dir(dir).map_or(0, |entries| {
+        entries
+            .filter_map(Result::ok)
+            .filter(|e| {
+                let name = e.file_name().to_string_lossy().into_owned();
+                name.starts_with(&format!("{base}.")) && !name.ends_with(".tmp")
+            })
+            .count()
+    })
+}
+
+#[test]
+fn a_logs_change_is_taken_at_the_next_rotation_without_a_restart() {
+    let chatty = "while :; do echo 0123456789012345678901234567890123456789; sleep 0.01; done";
+    let before = format!(
+        "[logs]\nmax_size = \"10MiB\"\ncompress = false\n{}",
+        program("a", chatty, QUICK)
+    );
+    let project = Project::new(&before);
+    project.start();
+    let pid = pid_of(&project.instance("a", 0));
+    assert_eq!(log_files(&project.path("logs"), "app.log"), 1);
+
+    let after = format!(
+        "[logs]\nmax_size = \"2KiB\"\ncompress = false\n{}",
+        program(
+            "a",
+            chatty,
+            &format!("{QUICK}\nlogs = {{ max_size = \"1KiB\" }}")
+        )
+    );
+    std::fs::write(project.config(), after).unwrap();
+    let out = project.svc(&["reload"]);
+    assert_ok(&out, "svc reload");
+    let printed = stdout(&out);
+    assert!(
+        printed.contains("~ [logs]: max_size (from the next rotation)"),
+        "{printed}"
+    );
+    assert!(printed.contains("~ a: logs.max_size"), "{printed}");
+    wait_until("app.log rotated at 2 KiB", Duration::from_secs(20), || {
+        log_files(&project.path("logs"), "app.log") >= 3
+    });
+    wait_until(
+        "a's own log, rotated at 1 KiB",
+        Duration::from_secs(20),
+        || log_files(&project.path("logs/programs"), "a.log") >= 2,
+    );
+    assert_eq!(pid_of(&project.instance("a", 0)), pid, "a was restarted");
+}

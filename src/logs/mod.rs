@@ -308,6 +308,22 @@ impl LogHandle {
             .map_err(RotateError::Write)
     }
 
+    /// Rotates by the policies of `layout` from now on (each file takes its policy as the writer's `Sinks::relayout` says).
+    ///
+    /// # Errors
+    /// [`RotateError`]: the writer is gone, or a program's new log could not be opened.
+    pub async fn relayout(&self, layout: Layout) -> Result<(), RotateError> {
+        let (reply, replied) = oneshot::channel();
+        self.tx
+            .send(Entry::Relayout(Box::new(layout), reply))
+            .await
+            .map_err(|_| RotateError::WriterStopped)?;
+        replied
+            .await
+            .map_err(|_| RotateError::WriterStopped)?
+            .map_err(RotateError::Write)
+    }
+
     /// Lines of this instance that could not be written to `app.log` since the daemon started.
     pub fn dropped(&self, program: &str, instance: u32) -> u64 {
         self.shared.stats.of(program, instance)

@@ -137,6 +137,12 @@ impl RotatingFile {
         Ok(log)
     }
 
+    /// Rotates by `policy` from now on: a new `max_size` counts from the next write, `keep` and
+    /// `compress` from the next rotation.
+    pub fn set_policy(&mut self, policy: LogPolicy) {
+        self.policy = policy;
+    }
+
     /// The file being written.
     pub fn current_path(&self) -> std::path::PathBuf {
         self.family.path(self.seq)

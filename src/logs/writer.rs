@@ -46,6 +46,8 @@ pub enum Entry {
     },
     /// Rotate every log now; the reply says what failed.
     Rotate(oneshot::Sender<Result<(), String>>),
+    /// Rotate by these policies from now on (a changed `[logs]`, or a program's `logs`).
+    Relayout(Box<Layout>, oneshot::Sender<Result<(), String>>),
 }
 
 /// The most refused files `svc status` lists (each is also in `svc.log`).
@@ -105,6 +107,8 @@ pub struct Sinks {
     app: RotatingFile,
     error: RotatingFile,
     programs: HashMap<String, RotatingFile>,
+    /// For the programs' logs opened later, by [`Sinks::relayout`].
+    compressor: Compressor,
 }
 
 impl Sinks {
@@ -126,7 +130,39 @@ impl Sinks {
             app: open(layout.app(), layout.policy)?,
             error: open(layout.error(), layout.policy)?,
             programs,
+            compressor: compressor.clone(),
         })
+    }
+
+    /// Takes the policies of `layout`: `app.log` and `error.log` take `[logs]`, a program with a
+    /// policy of its own gets (or keeps) its own log, one without it no longer has one.
+    ///
+    /// # Errors
+    /// A program's new log cannot be opened (its folder cannot be created or read).
+    pub fn relayout(&mut self, layout: &Layout) -> std::io::Result<()> {
+        self.app.set_policy(layout.policy);
+        self.error.set_policy(layout.policy);
+        self.programs.retain(|name, log| {
+            let kept = layout.programs.contains_key(name);
+            if !kept {
+                let _ = log.flush();
+            }
+            kept
+        });
+        for (name, policy) in &layout.programs {
+            if let Some(log) = self.programs.get_mut(name) {
+                log.set_policy(*policy);
+            } else if let Some(family) = layout.program(name) {
+                let log = RotatingFile::open(
+                    family,
+                    *policy,
+                    Some(self.compressor.clone()),
+                    layout.file_rule(),
+                )?;
+                self.programs.insert(name.clone(), log);
+            }
+        }
+        Ok(())
     }
 }
 
@@ -208,6 +244,9 @@ impl Writer {
             }
             Entry::Rotate(reply) => {
                 let _ = reply.send(self.rotate());
+            }
+            Entry::Relayout(layout, reply) => {
+                let _ = reply.send(self.sinks.relayout(&layout).map_err(|e| e.to_string()));
             }
         }
     }

@@ -33,6 +33,8 @@ pub struct Plan {
     /// Programs no longer in the file.
     pub removed: Vec<String>,
     pub changed: Vec<Change>,
+    /// `[logs]` keys that differ; the log files take them at their next rotation.
+    pub logs: Vec<String>,
     /// Daemon settings that differ but cannot change while it runs, each with why.
     pub refused: Vec<String>,
 }
@@ -56,6 +58,7 @@ impl Plan {
     pub fn between(old: &Config, running: &BTreeMap<String, u32>, new: &Config) -> Plan {
         let mut plan = Plan {
             refused: refused(old, new),
+            logs: changed_keys(&old.logs, &new.logs),
             ..Plan::default()
         };
         for program in &new.programs {
@@ -63,9 +66,12 @@ impl Plan {
                 plan.added.push(Arc::new(program.clone()));
                 continue;
             };
+            // A program that follows `[logs]` in both files changes with it: said once, below.
+            let follows_logs = before.logs == old.logs && program.logs == new.logs;
             let keys: Vec<String> = changed_keys(before, program)
                 .into_iter()
                 .filter(|k| k != "instances")
+                .filter(|k| !(follows_logs && top_level(k) == "logs"))
                 .collect();
             let now = running
                 .get(&program.name)
@@ -93,7 +99,10 @@ impl Plan {
     }
 
     pub fn is_empty(&self) -> bool {
-        self.added.is_empty() && self.removed.is_empty() && self.changed.is_empty()
+        self.added.is_empty()
+            && self.removed.is_empty()
+            && self.changed.is_empty()
+            && self.logs.is_empty()
     }
 
     /// One line per change: `+ name`, `- name`, `~ name: env.PORT, instances 2→3`.
@@ -101,7 +110,13 @@ impl Plan {
         let added = self.added.iter().map(|p| format!("+ {}", p.name));
         let removed = self.removed.iter().map(|name| format!("- {name}"));
         let changed = self.changed.iter().map(Change::line);
-        added.chain(removed).chain(changed).collect()
+        let logs = (!self.logs.is_empty()).then(|| {
+            format!(
+                "~ [logs]: {} (from the next rotation)",
+                self.logs.join(", ")
+            )
+        });
+        added.chain(removed).chain(changed).chain(logs).collect()
     }
 }
 
@@ -138,7 +153,7 @@ fn refused(old: &Config, new: &Config) -> Vec<String> {
 }
 
 /// Dotted paths of the keys whose resolved values differ.
-fn changed_keys(old: &Program, new: &Program) -> Vec<String> {
+fn changed_keys<T: serde::Serialize>(old: &T, new: &T) -> Vec<String> {
     let (Ok(old), Ok(new)) = (serde_json::to_value(old), serde_json::to_value(new)) else {
         // Serializing plain data cannot fail; should it, call everything changed.
         return vec!["command".into()];
@@ -234,6 +249,15 @@ command = ["sleep", "60"]
     fn a_change_of_policy_alone_needs_no_restart() {
         let new = BASE.replace("instances = 2", "instances = 2\nstop_timeout = \"9s\"");
         assert_eq!(plan(BASE, &new), ["~ a: stop_timeout (no restart needed)"]);
+    }
+
+    #[test]
+    fn a_logs_change_is_named_and_taken_at_the_next_rotation() {
+        let new = format!("[logs]\nmax_size = \"1MiB\"\nkeep = 3\n{BASE}");
+        assert_eq!(
+            plan(BASE, &new),
+            ["~ [logs]: keep, max_size (from the next rotation)"]
+        );
     }
 
     #[test]

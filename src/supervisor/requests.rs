@@ -233,10 +233,16 @@ impl Supervisor {
                 status: self.report(),
             });
         }
-        let failures = match self.carry_out(&plan, &new).await {
+        let mut failures = match self.carry_out(&plan, &new).await {
             Ok(failures) => failures,
             Err(e) => return error(format!("{e:#}; nothing was changed")),
         };
+        let layout = Layout::from_config(&new);
+        if layout != Layout::from_config(&config) {
+            if let Err(e) = self.relayout(layout).await {
+                failures.push(format!("logs: {e:#}"));
+            }
+        }
         *config = new;
         Response::Applied(ApplyReport {
             changes,
@@ -298,6 +304,14 @@ impl Supervisor {
             self.programs.start(&autostart, false).await;
         }
         Ok(failures)
+    }
+
+    /// Has the log writer rotate by the new policies (a program given its own log needs its
+    /// folder first).
+    async fn relayout(&self, layout: Layout) -> anyhow::Result<()> {
+        layout.prepare()?;
+        self.logs.relayout(layout).await?;
+        Ok(())
     }
 
     /// Puts the program's new config into its running processes, one instance at a time: an
