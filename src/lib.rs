@@ -13,7 +13,8 @@
 //!   limiter share.
 //! - [`domain`] (validated products, users, ids), [`query`] (query string → typed query) and
 //!   [`store`] (repository traits + the SQLite backend): the API's layers below HTTP.
-//! - [`telemetry`], [`prometheus`], [`shutdown`], [`sd_notify`], [`sqlite`]: shared plumbing;
+//! - [`telemetry`], [`prometheus`], [`shutdown`], [`sd_notify`], [`sqlite`], [`clock`]
+//!   (milliseconds, converted one way everywhere): shared plumbing;
 //!   [`secure_fs`]: the checks behind private folders and files never written through a planted
 //!   link.
 //!
@@ -24,6 +25,7 @@
 pub mod api;
 pub mod auth;
 pub mod cli;
+pub mod clock;
 pub mod config;
 pub mod control;
 pub mod data_dir;

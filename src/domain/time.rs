@@ -1,6 +1,6 @@
 //! Server-set timestamps: milliseconds since the Unix epoch, written as RFC 3339 UTC.
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, UNIX_EPOCH};
 
 use serde::{Serialize, Serializer};
 
@@ -11,10 +11,7 @@ pub struct Timestamp(i64);
 impl Timestamp {
     /// The current time.
     pub fn now() -> Self {
-        let millis = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
-        Timestamp(millis)
+        Timestamp(crate::clock::now_millis_i64())
     }
 
     /// A timestamp from milliseconds since the epoch (how the store keeps it).

@@ -33,6 +33,7 @@ pub use backend::{Backend, open, open_from_env};
 
 use std::time::{Duration, SystemTime};
 
+use crate::clock::millis;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
@@ -711,10 +712,6 @@ pub fn validate(job: &NewJob) -> Result<(), QueueError> {
         )));
     }
     Ok(())
-}
-
-fn millis(d: Duration) -> u64 {
-    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
 
 #[cfg(test)]

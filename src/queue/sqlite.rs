@@ -31,6 +31,7 @@ use super::{
     KeepPolicy, LockOutcome, NewJob, Queue, QueueError, Retry, STALLED_TOO_OFTEN, StalledReport,
     Taken,
 };
+use crate::clock::{millis_i64, now_millis_i64};
 
 /// How often an idle waiter checks the database for changes made by other processes.
 pub const DEFAULT_POLL: Duration = Duration::from_millis(100);
@@ -190,7 +191,7 @@ impl SqliteQueue {
     {
         self.run(move |conn, queue| {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            let out = f(&tx, queue, now_ms())?;
+            let out = f(&tx, queue, now_millis_i64())?;
             tx.commit()?;
             Ok(out)
         })
@@ -235,16 +236,6 @@ impl From<rusqlite::Error> for QueueError {
     fn from(e: rusqlite::Error) -> Self {
         QueueError::Unavailable(format!("sqlite: {e}"))
     }
-}
-
-fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-}
-
-fn ms(d: Duration) -> i64 {
-    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
 }
 
 fn truncate(reason: &str) -> String {
@@ -365,7 +356,7 @@ fn trim(
             "DELETE FROM queue_jobs WHERE seq IN (SELECT seq FROM queue_jobs WHERE queue = ?1 AND state = ?2 \
              AND finished_on < ?3 ORDER BY finished_on LIMIT ?4)",
         )?
-        .execute(params![queue, state, now.saturating_sub(ms(age)), TRIM_BATCH])?;
+        .execute(params![queue, state, now.saturating_sub(millis_i64(age)), TRIM_BATCH])?;
     }
     Ok(())
 }
@@ -475,7 +466,7 @@ impl Queue for SqliteQueue {
             .write(move |tx, queue, now| {
                 let delayed = !job.opts.delay.is_zero();
                 let state = if delayed { "delayed" } else { "waiting" };
-                let run_at = now.saturating_add(ms(job.opts.delay));
+                let run_at = now.saturating_add(millis_i64(job.opts.delay));
                 let id = job.opts.job_id.clone().unwrap_or_else(|| format!("new-{}", uuid::Uuid::new_v4()));
                 let inserted = tx
                     .prepare_cached(
@@ -554,7 +545,7 @@ impl Queue for SqliteQueue {
                                   ORDER BY priority, run_at, seq LIMIT 1) \
                      RETURNING {COLUMNS}"
                 ))?
-                .query_row(params![queue, token, now.saturating_add(ms(lock)), now], RawJob::from_row)
+                .query_row(params![queue, token, now.saturating_add(millis_i64(lock)), now], RawJob::from_row)
                 .optional()?;
             match taken {
                 Some(raw) => Ok(Fetch::Job(Box::new(ActiveJob { job: raw.into_record()?, token }))),
@@ -586,7 +577,7 @@ impl Queue for SqliteQueue {
                  RETURNING {COLUMNS}, lock_token, seq"
             ))?;
             let rows = stmt
-                .query_map(params![queue, prefix, now.saturating_add(ms(lock)), now, max], |row| {
+                .query_map(params![queue, prefix, now.saturating_add(millis_i64(lock)), now, max], |row| {
                     Ok((RawJob::from_row(row)?, row.get::<_, String>(15)?, row.get::<_, i64>(16)?))
                 })?
                 .collect::<rusqlite::Result<Vec<_>>>()?;
@@ -637,7 +628,12 @@ impl Queue for SqliteQueue {
                 .prepare_cached(&format!(
                     "UPDATE queue_jobs SET lock_until = ?4 WHERE {LEASED}"
                 ))?
-                .execute(params![queue, id, token, now.saturating_add(ms(lock))])?;
+                .execute(params![
+                    queue,
+                    id,
+                    token,
+                    now.saturating_add(millis_i64(lock))
+                ])?;
             Ok(held(n))
         })
         .await
@@ -684,7 +680,7 @@ impl Queue for SqliteQueue {
                             "UPDATE queue_jobs SET state = ?4, run_at = ?5, lock_token = NULL, lock_until = NULL, \
                              attempts_made = attempts_made + 1, failed_reason = ?6, stacktrace = ?7 WHERE {LEASED}"
                         ))?
-                        .execute(params![queue, id, token, state, now.saturating_add(ms(delay)), reason, stack])?
+                        .execute(params![queue, id, token, state, now.saturating_add(millis_i64(delay)), reason, stack])?
                     }
                     Retry::Never => {
                         let n = tx
@@ -873,7 +869,7 @@ impl Queue for SqliteQueue {
                 .prepare_cached(&format!(
                     "DELETE FROM queue_jobs WHERE queue = ?1 AND {filter} AND {age} < ?2"
                 ))?
-                .execute(params![queue, now.saturating_sub(ms(older_than))])?;
+                .execute(params![queue, now.saturating_sub(millis_i64(older_than))])?;
             Ok(u64::try_from(n).unwrap_or(0))
         })
         .await

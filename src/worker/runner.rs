@@ -21,6 +21,7 @@ use tracing::Instrument;
 use super::handler::{Handler, JobError};
 use super::health::{RetryDelay, StoreHealth};
 use super::metrics;
+use crate::clock::millis;
 use crate::queue::{ActiveJob, Fetch, KeepPolicy, LockOutcome, Queue, QueueError, Retry};
 
 /// How the loop runs.
@@ -132,7 +133,7 @@ pub async fn run_until(
     if !tracker.is_empty() {
         tracing::info!(
             jobs = tracker.len(),
-            timeout_ms = ms(settings.drain_timeout),
+            timeout_ms = millis(settings.drain_timeout),
             "draining the jobs in hand"
         );
     }
@@ -303,7 +304,7 @@ async fn attempt(shared: &Arc<Shared>, job: ActiveJob) -> Option<ActiveJob> {
         return None;
     };
     let elapsed = started.elapsed();
-    let took = ms(elapsed);
+    let took = millis(elapsed);
     match result {
         Ok(value) => {
             let (recorded, next) = complete(shared, &job, value).await;
@@ -333,7 +334,7 @@ async fn attempt(shared: &Arc<Shared>, job: ActiveJob) -> Option<ActiveJob> {
             metrics::failed(&job.job.name, elapsed, matches!(retry, Retry::After(_)));
             match (retry, &error) {
                 (Retry::After(delay), _) => {
-                    tracing::error!(%reason, durationMs = took, retryInMs = ms(delay), "job attempt failed");
+                    tracing::error!(%reason, durationMs = took, retryInMs = millis(delay), "job attempt failed");
                 }
                 (Retry::Never, JobError::Retryable(_)) => {
                     tracing::error!(%reason, durationMs = took, "job attempt failed");
@@ -455,8 +456,4 @@ where
     }
     tracing::error!("cannot record the job's outcome; it will run again when its lease expires");
     false
-}
-
-fn ms(d: Duration) -> u64 {
-    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }

@@ -20,7 +20,7 @@ pub mod redis;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use async_trait::async_trait;
 use axum::extract::{Request, State};
@@ -31,6 +31,7 @@ use axum::response::{IntoResponse, Response};
 use super::error::{ApiError, ErrorCode};
 use super::settings::RateLimit;
 use super::state::AppState;
+use crate::clock;
 use crate::store::{RateCounter, StoreError};
 
 /// Paths never limited: probes and scrapes must work when a client is throttled.
@@ -116,12 +117,8 @@ impl FixedWindow {
 impl FixedWindow {
     /// The current window's start and how long until it ends, windows aligned to the epoch.
     fn window(&self) -> (i64, Duration) {
-        let now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
-        let window = i64::try_from(self.limit.window.as_millis())
-            .unwrap_or(i64::MAX)
-            .max(1);
+        let now = clock::now_millis_i64();
+        let window = clock::millis_i64(self.limit.window).max(1);
         let start = now - now.rem_euclid(window);
         let reset = u64::try_from(start + window - now).unwrap_or(0);
         (start, Duration::from_millis(reset))

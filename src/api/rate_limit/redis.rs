@@ -32,6 +32,7 @@ use redis::Script;
 
 use super::{Decision, RateLimiter};
 use crate::api::settings::{RateLimit, Settings};
+use crate::clock::millis;
 use crate::redis::connection::{self, Connections, Timeouts};
 use crate::redis::{Endpoint, RedisError};
 use crate::store::StoreError;
@@ -116,7 +117,7 @@ pub struct RedisWindow {
 
 impl RedisWindow {
     fn now_ms(&self) -> u64 {
-        u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX)
+        millis(self.started.elapsed())
     }
 
     fn pause(&self) {
@@ -201,10 +202,6 @@ pub fn key(window_ms: u64, client: &str) -> String {
         key.push_str(&piece);
     }
     key
-}
-
-fn millis(d: Duration) -> u64 {
-    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
 
 #[cfg(test)]

@@ -22,6 +22,7 @@ use crate::api::extract::JsonBody;
 use crate::api::rate_limit::too_many;
 use crate::api::state::AppState;
 use crate::auth::refresh;
+use crate::clock;
 use crate::domain::{
     Email, Invalid, LoginRequest, ObjectId, Password, RefreshRequest, Role, Timestamp, User,
 };
@@ -124,7 +125,7 @@ async fn start_login(state: &AppState, user: ObjectId, role: Role) -> Result<Tok
 
 fn new_refresh_token(state: &AppState, now: Timestamp) -> (String, StoredToken) {
     let token = refresh::generate();
-    let ttl = i64::try_from(state.auth.refresh_ttl.as_millis()).unwrap_or(i64::MAX);
+    let ttl = clock::millis_i64(state.auth.refresh_ttl);
     let stored = StoredToken {
         hash: refresh::fingerprint(&token),
         expires_at: Timestamp::from_millis(now.millis().saturating_add(ttl)),

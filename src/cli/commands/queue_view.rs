@@ -7,6 +7,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use comfy_table::{ContentArrangement, Table, presets};
 use serde_json::{Map, Value, json};
 
+use crate::clock;
 use crate::queue::{JobRecord, JobState};
 
 /// Longest failure reason shown in a `list` table (the full text is in `show`).
@@ -192,10 +193,7 @@ fn first_line(text: &str) -> &str {
 }
 
 fn age_ms(at: u64, now: SystemTime) -> u64 {
-    let now = now
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
-    now.saturating_sub(at)
+    clock::unix_millis(now).saturating_sub(at)
 }
 
 /// A job's age, in its largest unit: `42s`, `5m`, `3h`, `2d`.

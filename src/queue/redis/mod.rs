@@ -42,6 +42,7 @@ use super::{
     ActiveJob, Added, Fetch, JobChange, JobCounts, JobRecord, JobState, KeepPolicy, LockOutcome,
     NewJob, Queue, QueueError, Retry, StalledReport, Taken,
 };
+use crate::clock::{millis, millis_i64, now_millis};
 use crate::redis::{Connections, connection};
 
 /// Waits shorter than this are slept, not blocked on (tiny BZPOPMIN timeouts round to 0, which
@@ -168,7 +169,7 @@ impl RedisQueue {
             .arg(&k.base)
             .arg(id)
             .arg(token)
-            .arg(now_ms())
+            .arg(now_millis())
             .arg(truncate(reason))
             .arg(stack_entry(reason))
             .arg(stack_limit(hash))
@@ -207,7 +208,7 @@ impl RedisQueue {
                 .arg(&k.base)
                 .arg(token)
                 .arg(millis(lock).max(1))
-                .arg(now_ms())
+                .arg(now_millis())
                 .arg(WORKER_NAME)
                 .arg(max - taken.jobs.len())
                 .arg(if numbered { "1" } else { "0" })
@@ -305,7 +306,7 @@ impl RedisQueue {
             .arg(&k.base)
             .arg(id)
             .arg(&job.token)
-            .arg(now_ms())
+            .arg(now_millis())
             .arg(returnvalue.to_string())
             .arg(count)
             .arg(age)
@@ -344,7 +345,7 @@ impl Queue for RedisQueue {
             .arg(&job.name)
             .arg(data)
             .arg(opts)
-            .arg(now_ms())
+            .arg(now_millis())
             .arg(millis(job.opts.delay))
             .arg(job.opts.priority)
             .arg(if job.opts.lifo { "1" } else { "0" });
@@ -522,7 +523,7 @@ impl Queue for RedisQueue {
                     .arg(&k.base)
                     .arg(id)
                     .arg(&job.token)
-                    .arg(now_ms())
+                    .arg(now_millis())
                     .arg(truncate(reason))
                     .arg(stack_entry(reason))
                     .arg(STACK_LIMIT)
@@ -566,7 +567,7 @@ impl Queue for RedisQueue {
             .key(&k.meta)
             .arg(&k.base)
             .arg(max_stalled)
-            .arg(now_ms())
+            .arg(now_millis())
             .arg(millis(self.inner.config.stalled_interval).max(1));
         let mut reply: Vec<Vec<String>> = self.invoke(&call).await?;
         let failed = if reply.len() > 1 {
@@ -766,7 +767,7 @@ impl Queue for RedisQueue {
         } else {
             "timestamp"
         };
-        let cutoff = now_ms().saturating_sub(millis(older_than));
+        let cutoff = now_millis().saturating_sub(millis(older_than));
         let (mut start, mut total) = (0u64, 0u64);
         // Bounded: at most 10 million jobs examined per call.
         for _ in 0..10_000 {
@@ -847,9 +848,7 @@ fn keep_args(keep: KeepPolicy) -> (i64, i64) {
     let count = keep
         .count
         .map_or(-1, |n| i64::try_from(n).unwrap_or(i64::MAX));
-    let age = keep
-        .age
-        .map_or(-1, |a| i64::try_from(a.as_millis()).unwrap_or(i64::MAX));
+    let age = keep.age.map_or(-1, millis_i64);
     (count, age)
 }
 
@@ -873,16 +872,6 @@ fn truncate(reason: &str) -> String {
         end -= 1;
     }
     reason[..end].to_owned()
-}
-
-fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, millis)
-}
-
-fn millis(d: Duration) -> u64 {
-    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
 
 #[cfg(test)]

@@ -50,6 +50,7 @@ use mongodb::{Client, Collection, Database};
 use tokio::sync::watch;
 
 use super::{Health, Probe, StoreError};
+use crate::clock;
 use crate::domain::ObjectId;
 
 pub use config::{
@@ -136,9 +137,7 @@ impl MongoStore {
     }
 
     fn now_ms(&self) -> i64 {
-        i64::try_from(self.inner.epoch.elapsed().as_millis())
-            .unwrap_or(i64::MAX)
-            .max(1)
+        clock::millis_i64(self.inner.epoch.elapsed()).max(1)
     }
 
     /// Runs `op` on the collections, connecting and creating the indexes first if that has not
@@ -296,7 +295,7 @@ impl Health for MongoStore {
     async fn probe(&self) -> Probe {
         let ok = self.inner.last_ok.load(Ordering::Relaxed);
         let failed = self.inner.last_unavailable.load(Ordering::Relaxed);
-        let recent = i64::try_from(PASSIVE_PROBE.as_millis()).unwrap_or(i64::MAX);
+        let recent = clock::millis_i64(PASSIVE_PROBE);
         if ok > 0 && ok >= failed && self.now_ms() - ok <= recent {
             return Probe::UP;
         }

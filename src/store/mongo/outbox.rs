@@ -16,6 +16,7 @@ use async_trait::async_trait;
 use mongodb::bson::{Bson, DateTime, Document, doc};
 
 use super::{MongoStore, corrupt, map_err, oid};
+use crate::clock;
 use crate::domain::{ObjectId, Timestamp};
 use crate::store::{Outbox, OutboxEntry, OutboxId, OutboxMessage, StoreError};
 
@@ -35,8 +36,11 @@ pub(crate) fn pending(message: &OutboxMessage, now: Timestamp) -> Result<Documen
 }
 
 fn after(delay: Duration) -> DateTime {
-    let delay = i64::try_from(delay.as_millis()).unwrap_or(i64::MAX);
-    DateTime::from_millis(Timestamp::now().millis().saturating_add(delay))
+    DateTime::from_millis(
+        Timestamp::now()
+            .millis()
+            .saturating_add(clock::millis_i64(delay)),
+    )
 }
 
 /// The user id inside an [`OutboxId`] this backend handed out.
