@@ -9,6 +9,8 @@ write(2)); falls back to perl. Writes ~2 GB into a temp dir for the search part 
 """
 import concurrent.futures, gzip, json, os, shutil, signal, statistics, subprocess, sys, tempfile, time
 
+from daemon_probe import tail_has
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 args = [a for a in sys.argv[1:]]
 RUNS = 5
@@ -70,17 +72,6 @@ def peak_rss_kib(pid):
     for line in open(f"/proc/{pid}/status"):
         if line.startswith("VmHWM:"):
             return int(line.split()[1])
-
-
-def tail_has(path, needle, size=4096):
-    try:
-        with open(path, "rb") as f:
-            f.seek(0, 2)
-            end = f.tell()
-            f.seek(max(0, end - size))
-            return needle in f.read()
-    except OSError:
-        return False
 
 
 def all_lines(logs):

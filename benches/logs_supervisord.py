@@ -18,6 +18,8 @@ docs/BENCHMARKS.md with the ratio svc / supervisord (median of N runs, default 5
 """
 import json, os, signal, statistics, subprocess, sys, tempfile, time
 
+from daemon_probe import children, memory_kib, tail_has
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SUPERVISOR_VERSION = "4.3.0"
 LINES = 200_000
@@ -67,43 +69,12 @@ def venv_supervisord():
     return exe
 
 
-def tail_has(path, needle, size=4096):
-    try:
-        with open(path, "rb") as f:
-            f.seek(0, 2)
-            end = f.tell()
-            f.seek(max(0, end - size))
-            return needle in f.read()
-    except OSError:
-        return False
-
-
 def wait_for(cond, what, limit=30):
     deadline = time.perf_counter() + limit
     while not cond():
         if time.perf_counter() > deadline:
             raise RuntimeError(f"timed out waiting for {what}")
         time.sleep(0.0005)
-
-
-def children(pid):
-    found = []
-    for task in os.listdir(f"/proc/{pid}/task"):
-        with open(f"/proc/{pid}/task/{task}/children") as f:
-            found += [int(p) for p in f.read().split()]
-    return found
-
-
-def memory_kib(pid):
-    """RSS and PSS of one process."""
-    rss = pss = 0
-    with open(f"/proc/{pid}/smaps_rollup") as f:
-        for line in f:
-            if line.startswith("Rss:"):
-                rss = int(line.split()[1])
-            elif line.startswith("Pss:"):
-                pss = int(line.split()[1])
-    return rss, pss
 
 
 def threads(pid):

@@ -10,6 +10,8 @@ Prints a Markdown table for docs/BENCHMARKS.md. Bounded: ~20 s, loopback only, c
 """
 import json, os, signal, statistics, subprocess, sys, tempfile, time
 
+from daemon_probe import children, memory_kib
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 svc = sys.argv[1] if len(sys.argv) > 1 else next(
     p for p in (f"{ROOT}/target/release/svc", f"{ROOT}/target/debug/svc") if os.path.exists(p))
@@ -26,24 +28,6 @@ command = ["sleep", "1000"]
 instances = 3
 ready = { uptime = "0s" }
 """
-
-def children(pid):
-    found = []
-    for task in os.listdir(f"/proc/{pid}/task"):
-        with open(f"/proc/{pid}/task/{task}/children") as f:
-            found += [int(p) for p in f.read().split()]
-    return set(found)
-
-def memory_kib(pid):
-    """RSS and PSS."""
-    rss = pss = 0
-    with open(f"/proc/{pid}/smaps_rollup") as f:
-        for line in f:
-            if line.startswith("Rss:"):
-                rss = int(line.split()[1])
-            elif line.startswith("Pss:"):
-                pss = int(line.split()[1])
-    return rss, pss
 
 def pct(values, p):
     values = sorted(values)
@@ -62,14 +46,14 @@ with tempfile.TemporaryDirectory(prefix="svc-bench") as d:
         # crash -> restart: SIGKILL the crashy instance, time until the daemon has a new child.
         latencies = []
         for _ in range(50):
-            before = children(daemon)
+            before = set(children(daemon))
             status = json.loads(run("status", "--json").stdout)
             victim = next(i["pid"] for i in status if i["name"] == "crashy")
             t0 = time.perf_counter_ns()
             os.kill(victim, signal.SIGKILL)
             deadline = time.time() + 5
             while time.time() < deadline:
-                if children(daemon) - before:
+                if set(children(daemon)) - before:
                     latencies.append((time.perf_counter_ns() - t0) / 1e6)
                     break
             time.sleep(0.02)
