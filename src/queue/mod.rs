@@ -43,6 +43,9 @@ pub const EMAIL_QUEUE: &str = "email-queue";
 /// The failure reason of a job that stalled more often than allowed (BullMQ's text).
 pub const STALLED_TOO_OFTEN: &str = "job stalled more than allowable limit";
 
+/// Longest failure reason a backend stores, in bytes.
+pub const MAX_REASON: usize = 4000;
+
 /// Largest accepted `data` payload, serialized.
 pub const MAX_DATA_BYTES: usize = 512 * 1024;
 
@@ -714,9 +717,26 @@ pub fn validate(job: &NewJob) -> Result<(), QueueError> {
     Ok(())
 }
 
+/// `reason` as a backend stores it: cut to [`MAX_REASON`] bytes, on a character boundary.
+fn cap_reason(reason: &str) -> String {
+    let mut end = reason.len().min(MAX_REASON);
+    while !reason.is_char_boundary(end) {
+        end -= 1;
+    }
+    reason[..end].to_owned()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn reasons_are_cut_on_a_char_boundary() {
+        let long = "é".repeat(MAX_REASON);
+        let cut = cap_reason(&long);
+        assert!(cut.len() <= MAX_REASON && cut.chars().all(|c| c == 'é'));
+        assert_eq!(cap_reason("short"), "short");
+    }
 
     #[test]
     fn exponential_backoff_doubles_from_the_delay() {

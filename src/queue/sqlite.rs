@@ -29,18 +29,16 @@ use tokio::sync::Notify;
 use super::{
     ActiveJob, Added, EMAIL_QUEUE, Fetch, JobChange, JobCounts, JobOptions, JobRecord, JobState,
     KeepPolicy, LockOutcome, NewJob, Queue, QueueError, Retry, STALLED_TOO_OFTEN, StalledReport,
-    Taken,
+    Taken, cap_reason,
 };
 use crate::clock::{millis_i64, now_millis_i64};
 
 /// How often an idle waiter checks the database for changes made by other processes.
 pub const DEFAULT_POLL: Duration = Duration::from_millis(100);
 
-/// The database file's name inside `DATA_DIR`, shared with the API's store.
-pub const DB_FILE: &str = "svc.db";
-
-/// Longest failure reason stored.
-const MAX_REASON: usize = 4000;
+/// The database file's name inside `DATA_DIR`: the API's store's file, which holds the queue's
+/// tables too.
+pub use crate::store::sqlite::DB_FILE;
 
 /// Failures kept in a job's `stacktrace` (BullMQ's default `stackTraceLimit`).
 const STACK_LIMIT: usize = 10;
@@ -236,14 +234,6 @@ impl From<rusqlite::Error> for QueueError {
     fn from(e: rusqlite::Error) -> Self {
         QueueError::Unavailable(format!("sqlite: {e}"))
     }
-}
-
-fn truncate(reason: &str) -> String {
-    let mut end = reason.len().min(MAX_REASON);
-    while !reason.is_char_boundary(end) {
-        end -= 1;
-    }
-    reason[..end].to_owned()
 }
 
 /// A job row as stored, before its JSON columns are parsed.
@@ -669,7 +659,7 @@ impl Queue for SqliteQueue {
         retry: Retry,
         keep: KeepPolicy,
     ) -> Result<LockOutcome, QueueError> {
-        let (id, token, reason) = (job.job.id.clone(), job.token.clone(), truncate(reason));
+        let (id, token, reason) = (job.job.id.clone(), job.token.clone(), cap_reason(reason));
         let outcome = self
             .write(move |tx, queue, now| {
                 let stack = stack_with(tx, queue, &id, &reason)?;

@@ -40,7 +40,7 @@ use self::keys::base64;
 use self::scripts::scripts;
 use super::{
     ActiveJob, Added, Fetch, JobChange, JobCounts, JobRecord, JobState, KeepPolicy, LockOutcome,
-    NewJob, Queue, QueueError, Retry, StalledReport, Taken,
+    NewJob, Queue, QueueError, Retry, StalledReport, Taken, cap_reason,
 };
 use crate::clock::{millis, millis_i64, now_millis};
 use crate::redis::{Connections, connection};
@@ -52,8 +52,6 @@ const MIN_BLOCK: Duration = Duration::from_millis(10);
 const TRIM_LIMIT: u32 = 1000;
 /// Failed jobs moved back per `retry_failed` script run.
 const RETRY_BATCH: u64 = 1000;
-/// Longest failure reason stored.
-const MAX_REASON: usize = 4000;
 /// Stack entries kept per job unless its `stackTraceLimit` says otherwise.
 const STACK_LIMIT: u64 = 10;
 /// Jobs examined per `clean` script run.
@@ -170,7 +168,7 @@ impl RedisQueue {
             .arg(id)
             .arg(token)
             .arg(now_millis())
-            .arg(truncate(reason))
+            .arg(cap_reason(reason))
             .arg(stack_entry(reason))
             .arg(stack_limit(hash))
             .arg(count)
@@ -524,7 +522,7 @@ impl Queue for RedisQueue {
                     .arg(id)
                     .arg(&job.token)
                     .arg(now_millis())
-                    .arg(truncate(reason))
+                    .arg(cap_reason(reason))
                     .arg(stack_entry(reason))
                     .arg(STACK_LIMIT)
                     .arg(millis(delay))
@@ -863,15 +861,7 @@ fn stack_limit(hash: &JobHash) -> u64 {
 
 /// What svc stores in `stacktrace` for a failure: the reason in the shape of a JS stack head.
 fn stack_entry(reason: &str) -> String {
-    format!("Error: {}", truncate(reason))
-}
-
-fn truncate(reason: &str) -> String {
-    let mut end = reason.len().min(MAX_REASON);
-    while !reason.is_char_boundary(end) {
-        end -= 1;
-    }
-    reason[..end].to_owned()
+    format!("Error: {}", cap_reason(reason))
 }
 
 #[cfg(test)]
@@ -887,12 +877,5 @@ mod tests {
             age: Some(Duration::from_secs(2)),
         };
         assert_eq!(keep_args(both), (5, 2000));
-    }
-
-    #[test]
-    fn reasons_are_cut_on_a_char_boundary() {
-        let long = "é".repeat(MAX_REASON);
-        let cut = truncate(&long);
-        assert!(cut.len() <= MAX_REASON && cut.chars().all(|c| c == 'é'));
     }
 }
