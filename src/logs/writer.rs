@@ -170,6 +170,8 @@ impl Sinks {
 pub struct Writer {
     sinks: Sinks,
     stats: Arc<Stats>,
+    /// Where the chunks written go back to, for the readers to reuse.
+    spares: Arc<Spares>,
     /// Instances by tag (the index), so a lost record can be counted against its instance.
     tags: Vec<(Arc<str>, u32)>,
     tag_of: HashMap<(Arc<str>, u32), u32>,
