@@ -229,3 +229,57 @@ impl Connections {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io;
+
+    fn connections() -> Connections {
+        let endpoint = Endpoint::for_url("redis://127.0.0.1:1/0");
+        let client = client(&endpoint).expect("a client is built without connecting");
+        Connections::new(client, endpoint.describe(), "test".into())
+    }
+
+    #[test]
+    fn a_failure_names_the_server_and_keeps_its_cause() {
+        let refused = io::Error::from(io::ErrorKind::ConnectionRefused);
+        let error = connections().unavailable(refused.into());
+        assert!(matches!(error, Error::Unavailable { .. }), "{error:?}");
+        assert!(
+            error
+                .to_string()
+                .starts_with("redis at redis://127.0.0.1:1/0: "),
+            "{error}"
+        );
+        assert!(std::error::Error::source(&error).is_some());
+        assert!(!error.is_config());
+    }
+
+    #[test]
+    fn a_tls_failure_says_so_and_names_the_variables_that_fix_it() {
+        let tls = io::Error::new(
+            io::ErrorKind::InvalidData,
+            tokio_rustls::rustls::Error::DecryptError,
+        );
+        let error = connections().unavailable(tls.into());
+        assert!(matches!(error, Error::Tls { .. }), "{error:?}");
+        let text = error.to_string();
+        assert!(
+            text.contains("TLS handshake failed") && text.contains("REDIS_TLS_CA_FILE"),
+            "{text}"
+        );
+        assert!(std::error::Error::source(&error).is_some());
+    }
+
+    #[test]
+    fn an_unusable_address_is_a_settings_error() {
+        let endpoint = Endpoint::for_url("redis://h:notaport");
+        let error = client(&endpoint).expect_err("the URL is refused");
+        assert!(error.is_config(), "{error:?}");
+        assert!(
+            error.to_string().starts_with("REDIS_URL is not usable"),
+            "{error}"
+        );
+    }
+}
