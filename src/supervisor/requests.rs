@@ -238,10 +238,10 @@ impl Supervisor {
             Err(e) => return error(format!("{e:#}; nothing was changed")),
         };
         let layout = Layout::from_config(&new);
-        if layout != Layout::from_config(&config) {
-            if let Err(e) = self.relayout(layout).await {
-                failures.push(format!("logs: {e:#}"));
-            }
+        if layout != Layout::from_config(&config)
+            && let Err(e) = self.relayout(layout).await
+        {
+            failures.push(format!("logs: {e:#}"));
         }
         *config = new;
         Response::Applied(ApplyReport {
