@@ -28,6 +28,8 @@ pub enum BuildError {
     Store(#[from] StoreError),
     #[error("cannot open the queue: {0}")]
     Queue(#[from] QueueError),
+    #[error("cannot reach Redis for the rate limits: {0}")]
+    RateLimit(#[from] crate::redis::RedisError),
     #[error("cannot listen on {addr}: {source}")]
     Bind {
         addr: SocketAddr,

@@ -7,7 +7,7 @@ use std::collections::VecDeque;
 use std::os::fd::OwnedFd;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 use nix::sys::signal::{Signal, kill, killpg};
 use nix::unistd::Pid;
@@ -319,9 +319,7 @@ impl Actor {
 
     /// Records a restart in the history, the per-cause counts and the daemon's log.
     async fn record_restart(&self, cause: Cause) {
-        let at_ms = SystemTime::now()
-            .duration_since(SystemTime::UNIX_EPOCH)
-            .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+        let at_ms = crate::clock::now_millis();
         let reason = cause.reason;
         self.update(|s| {
             if reason == RestartReason::Crash {

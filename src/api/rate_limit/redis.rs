@@ -57,15 +57,13 @@ const CONNECTION_NAME: &str = "svc:ratelimit";
 /// otherwise (the limits then count in the store).
 ///
 /// # Errors
-/// [`StoreError::Unavailable`] (the limiter's error, whichever side counts) when the Redis
-/// client cannot be built from the settings. The API opens its queue first from the same
-/// endpoint, so such settings stop the start there already.
-pub fn for_settings(settings: &Settings) -> Result<Option<RedisCounters>, StoreError> {
+/// [`RedisError`] when the Redis client cannot be built from the settings. The API opens its
+/// queue first from the same endpoint, so such settings stop the start there already.
+pub fn for_settings(settings: &Settings) -> Result<Option<RedisCounters>, RedisError> {
     settings
         .redis()
         .map(|config| RedisCounters::new(&config.endpoint))
         .transpose()
-        .map_err(|error| StoreError::Unavailable(format!("rate limit: {error}")))
 }
 
 /// One connection to Redis for every limit's counters ([`RedisCounters::window`]).
