@@ -114,7 +114,7 @@ fn redis_queue(redis: &RedisServer) -> RedisQueue {
 
 #[test]
 fn node_job_failing_twice_then_succeeding_in_svc_worker_retries_after_1s_then_2s() {
-    let Some(peer) = node_peer() else { return };
+    let peer = node_peer();
     let redis = RedisServer::start();
     let dir = DataDir::new();
     // A regular file where the outbox folder should be: writing the email fails for real.
@@ -183,7 +183,7 @@ fn node_job_failing_twice_then_succeeding_in_svc_worker_retries_after_1s_then_2s
 
 #[test]
 fn node_backoff_jitter_spreads_the_svc_workers_retries() {
-    let Some(peer) = node_peer() else { return };
+    let peer = node_peer();
     let redis = RedisServer::start();
     let dir = DataDir::new();
     std::fs::write(dir.outbox(), "in the way").unwrap();
@@ -226,7 +226,7 @@ fn node_backoff_jitter_spreads_the_svc_workers_retries() {
 
 #[test]
 fn node_job_that_always_fails_ends_failed_after_3_with_retries_exhausted() {
-    let Some(peer) = node_peer() else { return };
+    let peer = node_peer();
     let redis = RedisServer::start();
     let dir = DataDir::new();
     std::fs::write(dir.outbox(), "in the way").unwrap();
@@ -270,7 +270,7 @@ fn node_job_that_always_fails_ends_failed_after_3_with_retries_exhausted() {
 
 #[test]
 fn a_duplicate_node_job_id_runs_once_in_svc_worker() {
-    let Some(peer) = node_peer() else { return };
+    let peer = node_peer();
     let redis = RedisServer::start();
     let dir = DataDir::new();
     let opts = json!({"jobId": "welcome-3"});
@@ -311,7 +311,7 @@ fn a_duplicate_node_job_id_runs_once_in_svc_worker() {
 
 #[test]
 fn node_delayed_and_prioritized_jobs_run_in_order_in_svc_worker() {
-    let Some(peer) = node_peer() else { return };
+    let peer = node_peer();
     let redis = RedisServer::start();
     let dir = DataDir::new();
     let ids = node_add(
@@ -357,7 +357,7 @@ fn node_delayed_and_prioritized_jobs_run_in_order_in_svc_worker() {
 
 #[test]
 fn svc_job_failing_twice_in_node_worker_succeeds_after_1s_then_2s() {
-    let Some(peer) = node_peer() else { return };
+    let peer = node_peer();
     let redis = RedisServer::start();
     let dir = DataDir::new();
     let out = svc_add(
@@ -411,7 +411,7 @@ fn svc_job_failing_twice_in_node_worker_succeeds_after_1s_then_2s() {
 
 #[test]
 fn svc_job_that_always_fails_in_node_worker_ends_failed_with_retries_exhausted() {
-    let Some(peer) = node_peer() else { return };
+    let peer = node_peer();
     let redis = RedisServer::start();
     let dir = DataDir::new();
     let mut data = welcome("21");
@@ -452,7 +452,7 @@ fn svc_job_that_always_fails_in_node_worker_ends_failed_with_retries_exhausted()
 
 #[test]
 fn a_duplicate_svc_job_id_runs_once_in_node_worker_including_adds_through_the_queue_api() {
-    let Some(peer) = node_peer() else { return };
+    let peer = node_peer();
     let redis = RedisServer::start();
     let dir = DataDir::new();
     let data = welcome_data("22", "req-22");
@@ -500,7 +500,7 @@ fn a_duplicate_svc_job_id_runs_once_in_node_worker_including_adds_through_the_qu
 
 #[test]
 fn svc_delayed_and_prioritized_jobs_run_in_order_in_node_worker() {
-    let Some(peer) = node_peer() else { return };
+    let peer = node_peer();
     let redis = RedisServer::start();
     let dir = DataDir::new();
     let add = |user: &str, id: &str, extra: &[&str]| {
@@ -545,7 +545,7 @@ fn svc_delayed_and_prioritized_jobs_run_in_order_in_node_worker() {
 
 #[test]
 fn a_job_held_by_a_crashed_node_worker_is_recovered_by_svc_worker_and_mailed_once() {
-    let Some(peer) = node_peer() else { return };
+    let peer = node_peer();
     let redis = RedisServer::start();
     let dir = DataDir::new();
     svc_add(
@@ -611,7 +611,7 @@ fn a_job_held_by_a_crashed_node_worker_is_recovered_by_svc_worker_and_mailed_onc
 
 #[test]
 fn a_job_held_by_a_killed_svc_worker_is_recovered_by_a_node_worker() {
-    let Some(peer) = node_peer() else { return };
+    let peer = node_peer();
     let redis = RedisServer::start();
     let dir = DataDir::new();
     let hung = TestSmtp::start(Mode::Silent);
@@ -667,7 +667,7 @@ fn a_job_held_by_a_killed_svc_worker_is_recovered_by_a_node_worker() {
 
 #[test]
 fn svc_queue_status_shows_the_counts_bullmq_get_job_counts_gives() {
-    let Some(peer) = node_peer() else { return };
+    let peer = node_peer();
     let redis = RedisServer::start();
     let dir = DataDir::new();
     let out = node_run(&peer, &peer.join("producer.js"), &["all"], &redis, PREFIX);
@@ -720,7 +720,7 @@ fn svc_queue_status_shows_the_counts_bullmq_get_job_counts_gives() {
 
 #[test]
 fn svc_and_node_workers_sharing_the_queue_run_each_job_exactly_once() {
-    let Some(peer) = node_peer() else { return };
+    let peer = node_peer();
     let redis = RedisServer::start();
     let dir = DataDir::new();
     let queue = redis_queue(&redis);
@@ -803,7 +803,7 @@ fn svc_and_node_workers_sharing_the_queue_run_each_job_exactly_once() {
 
 #[test]
 fn a_job_svc_finds_stalled_too_often_is_failed_unrun_by_a_node_worker() {
-    let Some(peer) = node_peer() else { return };
+    let peer = node_peer();
     let redis = RedisServer::start();
     let dir = DataDir::new();
     svc_add(
@@ -858,7 +858,7 @@ fn a_job_svc_finds_stalled_too_often_is_failed_unrun_by_a_node_worker() {
 
 #[test]
 fn node_keep_options_are_honoured_by_svc_worker() {
-    let Some(peer) = node_peer() else { return };
+    let peer = node_peer();
     let redis = RedisServer::start();
     let dir = DataDir::new();
     node_add(
@@ -944,7 +944,7 @@ fn svc_ids(dir: &DataDir, redis: &RedisServer, state: &str) -> Vec<String> {
 
 #[test]
 fn svc_queue_pause_holds_a_node_worker_and_resume_releases_it() {
-    let Some(peer) = node_peer() else { return };
+    let peer = node_peer();
     let redis = RedisServer::start();
     let dir = DataDir::new();
     let out = svc_queue(&dir, &redis, &["pause"]);
@@ -1000,7 +1000,7 @@ fn svc_queue_pause_holds_a_node_worker_and_resume_releases_it() {
 
 #[test]
 fn a_node_pause_holds_svc_worker_and_shows_in_svc_queue_status() {
-    let Some(peer) = node_peer() else { return };
+    let peer = node_peer();
     let redis = RedisServer::start();
     let dir = DataDir::new();
     assert!(node_pause(&peer, &redis, "pause"));
@@ -1049,7 +1049,7 @@ fn svc_ok(dir: &DataDir, redis: &RedisServer, args: &[&str]) -> String {
 
 #[test]
 fn a_job_failed_by_a_node_worker_is_shown_retried_removed_and_cleaned_by_svc_queue() {
-    let Some(peer) = node_peer() else { return };
+    let peer = node_peer();
     let redis = RedisServer::start();
     let dir = DataDir::new();
     let mut broken = welcome("31");

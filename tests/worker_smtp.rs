@@ -11,15 +11,13 @@ use svc::queue::JobState;
 
 const LONG: Duration = Duration::from_secs(30);
 
-fn python_or_skip() -> Option<std::path::PathBuf> {
-    let python = aiosmtpd_python();
-    if python.is_none() {
-        eprintln!(
-            "\n!!!!!!!! SKIPPED: aiosmtpd is not installed in target/pyenv; run scripts/test.sh \
-             (it installs it) to test the SMTP transport against a real server !!!!!!!!\n"
-        );
-    }
-    python
+/// The Python with aiosmtpd that scripts/test.sh installs; its absence fails the test, since the
+/// SMTP transport is tested only against a real server.
+fn smtp_python() -> std::path::PathBuf {
+    aiosmtpd_python().expect(
+        "aiosmtpd is not installed in target/pyenv; run scripts/test.sh (it installs it) to test \
+         the SMTP transport against a real server",
+    )
 }
 
 fn saved(dir: &std::path::Path) -> Vec<String> {
@@ -38,9 +36,7 @@ fn saved(dir: &std::path::Path) -> Vec<String> {
 
 #[test]
 fn the_welcome_email_is_delivered_over_smtp() {
-    let Some(python) = python_or_skip() else {
-        return;
-    };
+    let python = smtp_python();
     let dir = DataDir::new();
     let inbox = tempfile::tempdir().unwrap();
     let server = Aiosmtpd::start(&python, inbox.path(), 0);
@@ -81,9 +77,7 @@ fn the_welcome_email_is_delivered_over_smtp() {
 
 #[test]
 fn a_greylisting_server_gets_the_email_on_the_retry_once() {
-    let Some(python) = python_or_skip() else {
-        return;
-    };
+    let python = smtp_python();
     let dir = DataDir::new();
     let inbox = tempfile::tempdir().unwrap();
     let server = Aiosmtpd::start(&python, inbox.path(), 1);
@@ -170,9 +164,7 @@ fn smtp_credentials_without_tls_are_refused_at_start() {
 
 #[test]
 fn a_rejected_recipient_fails_the_job_and_its_address_is_never_logged() {
-    let Some(python) = python_or_skip() else {
-        return;
-    };
+    let python = smtp_python();
     let dir = DataDir::new();
     let inbox = tempfile::tempdir().unwrap();
     let server = Aiosmtpd::start_rejecting(&python, inbox.path(), "user31@");

@@ -246,14 +246,14 @@ fn stream_entries(value: &redis::Value) -> Option<Vec<Entry>> {
         .collect()
 }
 
-/// The installed Node peer (`target/bullmq-peer`, or `$BULLMQ_PEER_DIR`), or `None` when Node is
-/// not installed (the Node tests are then skipped with a message). Node present but the
-/// peer missing is a setup error: run `scripts/test.sh` (or `npm ci` in the copy).
-pub fn node_peer() -> Option<PathBuf> {
-    if Command::new("node").arg("--version").output().is_err() {
-        eprintln!("SKIPPED: node is not installed; the BullMQ interop checks need it");
-        return None;
-    }
+/// The installed Node peer (`target/bullmq-peer`, or `$BULLMQ_PEER_DIR`). A missing Node or
+/// peer fails the test: the interop checks are part of the suite, and `scripts/test.sh` installs
+/// the peer (or `npm ci` in the copy).
+pub fn node_peer() -> PathBuf {
+    assert!(
+        Command::new("node").arg("--version").output().is_ok(),
+        "node is not installed; the BullMQ interop checks need it (Debian: apt-get install nodejs npm)"
+    );
     let dir = std::env::var_os("BULLMQ_PEER_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("target/bullmq-peer"));
@@ -263,7 +263,7 @@ pub fn node_peer() -> Option<PathBuf> {
          cp -r ../shared/peers/bullmq target/bullmq-peer && (cd target/bullmq-peer && npm ci)",
         dir.display()
     );
-    Some(dir)
+    dir
 }
 
 /// Our own Node scripts for these tests (beside this file).
