@@ -7,6 +7,7 @@
 
 pub mod cron;
 mod depends;
+mod http_target;
 mod identity;
 mod schema;
 pub mod secrets;
@@ -22,6 +23,7 @@ use serde::Serialize;
 
 pub use cron::CronSchedule;
 pub use depends::{Condition, dependency_closure, dependency_order};
+pub use http_target::HttpTarget;
 pub use identity::{Loader, RunAs};
 pub use schema::RestartMode;
 pub use triggers::{Globs, MemoryLimit, Watch};
@@ -192,6 +194,9 @@ pub enum Ready {
     /// Online when `GET url` answers 2xx.
     Http {
         url: String,
+        /// `url`, parsed at load.
+        #[serde(skip)]
+        target: HttpTarget,
         #[serde(serialize_with = "human")]
         timeout: Duration,
     },

@@ -541,8 +541,12 @@ fn resolve_ready(table: ReadyTable) -> Result<Ready, String> {
     }
     match (table.http, table.tcp, table.notify.unwrap_or(false)) {
         (Some(url), None, false) => {
-            crate::supervisor::probe::HttpTarget::parse(&url)?;
-            Ok(Ready::Http { url, timeout })
+            let target = super::HttpTarget::parse(&url)?;
+            Ok(Ready::Http {
+                url,
+                target,
+                timeout,
+            })
         }
         (None, Some(addr), false) => {
             if addr

@@ -6,48 +6,13 @@ use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
+use crate::config::HttpTarget;
+
 /// Pause between two failed probe attempts.
 pub const PROBE_INTERVAL: Duration = Duration::from_millis(50);
 
 /// How long one attempt may take.
 const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(2);
-
-/// A parsed `http://host:port/path` URL (plain HTTP: probes target loopback or a pod IP).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct HttpTarget {
-    /// `host:port`
-    pub authority: String,
-    pub path: String,
-}
-
-impl HttpTarget {
-    /// Parses an `http://` URL.
-    ///
-    /// # Errors
-    /// A message naming what is wrong with the URL.
-    pub fn parse(url: &str) -> Result<HttpTarget, String> {
-        let rest = url
-            .strip_prefix("http://")
-            .ok_or_else(|| format!("http readiness needs an http:// URL, not {url:?}"))?;
-        let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
-        if authority.is_empty() || authority.contains(['@', ' ']) {
-            return Err(format!("no usable host in {url:?}"));
-        }
-        let authority = if authority
-            .rsplit_once(':')
-            .is_some_and(|(_, p)| p.parse::<u16>().is_ok())
-        {
-            authority.to_owned()
-        } else {
-            format!("{authority}:80")
-        };
-        let path = if path.is_empty() { "/" } else { path };
-        Ok(HttpTarget {
-            authority,
-            path: path.to_owned(),
-        })
-    }
-}
 
 /// One HTTP attempt: true when the status is 2xx.
 pub async fn http_once(target: &HttpTarget) -> bool {
@@ -81,18 +46,6 @@ pub async fn tcp_once(addr: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn urls_parse_with_default_port_and_path() {
-        let t = HttpTarget::parse("http://127.0.0.1:3000/ready").unwrap();
-        assert_eq!(t.authority, "127.0.0.1:3000");
-        assert_eq!(t.path, "/ready");
-        let t = HttpTarget::parse("http://localhost").unwrap();
-        assert_eq!(t.authority, "localhost:80");
-        assert_eq!(t.path, "/");
-        assert!(HttpTarget::parse("https://x/").is_err());
-        assert!(HttpTarget::parse("http:///x").is_err());
-    }
 
     #[tokio::test]
     async fn http_probe_sees_a_real_2xx_and_not_a_503() {

@@ -19,14 +19,11 @@ pub async fn wait_ready(ready: &Ready) -> Result<(), String> {
     };
     let check = async {
         match ready {
-            Ready::Http { url, .. } => match probe::HttpTarget::parse(url) {
-                Ok(target) => {
-                    while !probe::http_once(&target).await {
-                        tokio::time::sleep(probe::PROBE_INTERVAL).await;
-                    }
+            Ready::Http { target, .. } => {
+                while !probe::http_once(target).await {
+                    tokio::time::sleep(probe::PROBE_INTERVAL).await;
                 }
-                Err(_) => std::future::pending().await,
-            },
+            }
             Ready::Tcp { addr, .. } => {
                 while !probe::tcp_once(addr).await {
                     tokio::time::sleep(probe::PROBE_INTERVAL).await;
