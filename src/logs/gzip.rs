@@ -14,8 +14,7 @@ use std::thread::JoinHandle;
 
 use flate2::write::GzEncoder;
 
-use super::family::Family;
-use super::rotate::remove_quietly;
+use super::family::{Family, remove_quietly};
 use crate::secure_fs::{self, FileRule, OpenError};
 
 /// gzip level of rotated files: the fastest. On JSON log lines it makes files ~9% larger than the

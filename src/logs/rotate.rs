@@ -29,7 +29,7 @@ use std::io::{self, Write};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
-use super::family::{Family, Forms};
+use super::family::{Family, Forms, remove_quietly};
 use super::gzip::Compressor;
 use crate::config::LogPolicy;
 use crate::secure_fs::{self, FileRule, OpenError, Refusal};
@@ -444,15 +444,6 @@ fn remove_stale_tmp(family: &Family) -> io::Result<()> {
         }
     }
     Ok(())
-}
-
-pub(super) fn remove_quietly(path: &Path) {
-    match std::fs::remove_file(path) {
-        Err(e) if e.kind() != io::ErrorKind::NotFound => {
-            tracing::warn!(error = %e, file = %path.display(), "cannot delete an old log file");
-        }
-        _ => {}
-    }
 }
 
 /// Cuts a file (checked: regular, ours) back to its last newline (a daemon killed mid-write
