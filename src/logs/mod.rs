@@ -297,25 +297,27 @@ impl LogHandle {
     /// # Errors
     /// [`RotateError`]: the writer is gone, or a log could not be written.
     pub async fn rotate(&self) -> Result<(), RotateError> {
-        let (reply, replied) = oneshot::channel();
-        self.tx
-            .send(Entry::Rotate(reply))
-            .await
-            .map_err(|_| RotateError::WriterStopped)?;
-        replied
-            .await
-            .map_err(|_| RotateError::WriterStopped)?
-            .map_err(RotateError::Write)
+        self.ask(Entry::Rotate).await
     }
 
-    /// Rotates by the policies of `layout` from now on (each file takes its policy as the writer's `Sinks::relayout` says).
+    /// Rotates by the policies of `layout` from now on: `max_size` from the next write, `keep`
+    /// and `compress` from the next rotation; a program given its own log gets it now.
     ///
     /// # Errors
     /// [`RotateError`]: the writer is gone, or a program's new log could not be opened.
     pub async fn relayout(&self, layout: Layout) -> Result<(), RotateError> {
+        self.ask(|reply| Entry::Relayout(Box::new(layout), reply))
+            .await
+    }
+
+    /// Sends the writer a request and waits for its answer.
+    async fn ask(
+        &self,
+        entry: impl FnOnce(oneshot::Sender<Result<(), String>>) -> Entry,
+    ) -> Result<(), RotateError> {
         let (reply, replied) = oneshot::channel();
         self.tx
-            .send(Entry::Relayout(Box::new(layout), reply))
+            .send(entry(reply))
             .await
             .map_err(|_| RotateError::WriterStopped)?;
         replied
