@@ -310,6 +310,25 @@ pub struct JobCounts {
     pub failed: u64,
 }
 
+impl JobCounts {
+    /// How many jobs are in `state`.
+    pub fn of(&self, state: JobState) -> u64 {
+        match state {
+            JobState::Waiting => self.waiting,
+            JobState::Prioritized => self.prioritized,
+            JobState::Delayed => self.delayed,
+            JobState::Active => self.active,
+            JobState::Completed => self.completed,
+            JobState::Failed => self.failed,
+        }
+    }
+
+    /// Every state with its count, in the order of [`JobState::ALL`].
+    pub fn by_state(&self) -> [(JobState, u64); 6] {
+        JobState::ALL.map(|state| (state, self.of(state)))
+    }
+}
+
 /// Where a job is, with BullMQ's state names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]

@@ -6,7 +6,7 @@ use nix::sys::signal::Signal;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use super::instance::{Cause, InstanceHandle};
+use super::instance::{Cause, InstanceHandle, Snapshot};
 use super::plan::Plan;
 use super::procstat::{self, CpuMeter};
 use super::programs::{self, Programs};
@@ -99,19 +99,29 @@ impl Supervisor {
 
     /// The state of every instance, with its process figures.
     pub fn report(&self) -> StatusReport {
-        let instances = self.programs.all_instances();
-        let live: Vec<u32> = instances.iter().filter_map(|i| i.snapshot().pid).collect();
+        let instances: Vec<(InstanceHandle, Snapshot)> = self
+            .programs
+            .all_instances()
+            .into_iter()
+            .map(|handle| {
+                let snapshot = handle.snapshot();
+                (handle, snapshot)
+            })
+            .collect();
+        let live: Vec<u32> = instances.iter().filter_map(|(_, s)| s.pid).collect();
         self.cpu.retain(&live);
         StatusReport {
             daemon_pid: std::process::id(),
-            instances: instances.iter().map(|i| self.instance_status(i)).collect(),
+            instances: instances
+                .iter()
+                .map(|(handle, snapshot)| self.instance_status(handle, snapshot))
+                .collect(),
             log_lines_dropped: self.logs.dropped_total(),
             log_refused: self.logs.refused(),
         }
     }
 
-    fn instance_status(&self, handle: &InstanceHandle) -> InstanceStatus {
-        let snapshot = handle.snapshot();
+    fn instance_status(&self, handle: &InstanceHandle, snapshot: &Snapshot) -> InstanceStatus {
         let running = snapshot.pid.zip(snapshot.since);
         InstanceStatus {
             name: handle.name.to_string(),
@@ -378,9 +388,12 @@ impl Supervisor {
         let scaled_to = scaled.then_some(instances.len() as u32);
         let instances = instances
             .iter()
-            .map(|handle| InstanceDescription {
-                status: self.instance_status(handle),
-                history: handle.snapshot().history.into_iter().collect(),
+            .map(|handle| {
+                let snapshot = handle.snapshot();
+                InstanceDescription {
+                    status: self.instance_status(handle, &snapshot),
+                    history: snapshot.history.into_iter().collect(),
+                }
             })
             .collect();
         Response::Description(Box::new(Description {

@@ -17,8 +17,8 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use crate::prometheus::{CONTENT_TYPE, Metrics, MetricsError, record_process};
+use crate::queue::Queue;
 use crate::queue::jobs::WELCOME_EMAIL;
-use crate::queue::{JobCounts, Queue};
 
 /// 1 while the worker takes jobs; 0 before its queue opens, while the queue is unavailable, and
 /// while it drains.
@@ -123,26 +123,14 @@ async fn record_queue(queue: Option<&Arc<dyn Queue>>) {
     .await;
     match read {
         Ok(Ok((counts, paused))) => {
-            for (state, n) in by_state(&counts) {
-                metrics::gauge!(QUEUE_JOBS, "state" => state).set(n as f64);
+            for (state, n) in counts.by_state() {
+                metrics::gauge!(QUEUE_JOBS, "state" => state.name()).set(n as f64);
             }
             metrics::gauge!(QUEUE_PAUSED).set(f64::from(u8::from(paused)));
             metrics::gauge!(QUEUE_UP).set(1.0);
         }
         _ => metrics::gauge!(QUEUE_UP).set(0.0),
     }
-}
-
-/// The counts with BullMQ's state names.
-fn by_state(counts: &JobCounts) -> [(&'static str, u64); 6] {
-    [
-        ("waiting", counts.waiting),
-        ("active", counts.active),
-        ("delayed", counts.delayed),
-        ("prioritized", counts.prioritized),
-        ("completed", counts.completed),
-        ("failed", counts.failed),
-    ]
 }
 
 /// Whether the worker is taking jobs (see [`UP`]).

@@ -107,16 +107,8 @@ pub async fn ready(State(state): State<AppState>) -> Result<Json<Value>, ApiErro
 pub async fn metrics(State(state): State<AppState>) -> Response {
     match tokio::time::timeout(CHECK_TIMEOUT, state.queue.counts()).await {
         Ok(Ok(counts)) => {
-            let states = [
-                ("waiting", counts.waiting),
-                ("active", counts.active),
-                ("delayed", counts.delayed),
-                ("prioritized", counts.prioritized),
-                ("completed", counts.completed),
-                ("failed", counts.failed),
-            ];
-            for (name, n) in states {
-                metrics::gauge!("queue_jobs", "queue" => EMAIL_QUEUE, "state" => name)
+            for (state, n) in counts.by_state() {
+                metrics::gauge!("queue_jobs", "queue" => EMAIL_QUEUE, "state" => state.name())
                     .set(n as f64);
             }
             metrics::gauge!("queue_up", "queue" => EMAIL_QUEUE).set(1.0);

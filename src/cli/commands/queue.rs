@@ -234,15 +234,8 @@ fn render(counts: &JobCounts, paused: bool) -> String {
         .load_style(presets::UTF8_FULL_CONDENSED)
         .set_content_arrangement(ContentArrangement::Dynamic)
         .set_header(["state", "jobs"]);
-    for (state, n) in [
-        ("waiting", counts.waiting),
-        ("prioritized", counts.prioritized),
-        ("delayed", counts.delayed),
-        ("active", counts.active),
-        ("completed", counts.completed),
-        ("failed", counts.failed),
-    ] {
-        table.add_row(vec![state.to_owned(), n.to_string()]);
+    for (state, n) in counts.by_state() {
+        table.add_row(vec![state.name().to_owned(), n.to_string()]);
     }
     let queue = if paused {
         "paused: workers take no new jobs (svc queue resume to continue)"
