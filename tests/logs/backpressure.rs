@@ -1,0 +1,69 @@
+//! Back-pressure: a child producing output faster than the writer can format and write it makes
+//! the daemon's readers wait (and the child's writes block); the daemon's memory stays bounded
+//! and nothing is dropped.
+
+use crate::common::harness;
+use crate::common::logs;
+
+use std::time::Duration;
+
+use harness::{Project, wait_for};
+use logs::{numbered_files, read_file, records};
+
+/// The daemon's peak resident memory, in KiB.
+fn peak_rss_kib(pid: i32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .unwrap()
+}
+
+#[test]
+fn a_flood_of_output_is_written_whole_with_bounded_memory() {
+    // 100,000 lines of 1,000 bytes (100 MB) as fast as `yes` can, then `done` on stderr.
+    let project = Project::new(
+        r#"
+[logs]
+max_size = "10MiB"
+keep = 20
+compress = false
+
+[programs.flood]
+command = ["sh", "-c", "yes \"$(head -c 1000 /dev/zero | tr '\\0' x)\" | head -n 100000; echo done >&2; exec sleep 600"]
+"#,
+    );
+    project.start();
+    let daemon = project.daemon_pid().expect("daemon pid");
+    let logs = project.path("logs");
+    let done = wait_for(Duration::from_secs(120), || {
+        records(&logs, "error.log")
+            .iter()
+            .any(|r| r["msg"] == "done")
+    });
+    assert!(done, "the flood never finished");
+    let line = format!("\"msg\":\"{}\"", "x".repeat(1000));
+    let mut count = 0;
+    let complete = wait_for(Duration::from_secs(60), || {
+        count = numbered_files(&logs, "app.log")
+            .iter()
+            .map(|(_, path)| {
+                let text = read_file(path);
+                String::from_utf8_lossy(&text)
+                    .matches(line.as_str())
+                    .count()
+            })
+            .sum::<usize>();
+        count == 100_000
+    });
+    assert!(complete, "{count} of 100000 lines were written");
+    let peak = peak_rss_kib(daemon);
+    assert!(
+        peak < 48 * 1024,
+        "the daemon's memory grew with the flood: peak {peak} KiB for 100 MB of output"
+    );
+    let status = project.instance("flood", 0);
+    assert_eq!(status["log_lines_dropped"], 0);
+}
