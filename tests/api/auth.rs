@@ -569,6 +569,7 @@ async fn tampered_expired_and_foreign_tokens_are_refused(backend: Backend) {
     )
     .unwrap();
     let wait = u64::try_from(exp - now + 300).unwrap_or(0);
+    // The test: the token's lifetime runs out.
     tokio::time::sleep(Duration::from_millis(wait)).await;
     let expired = call(&app, Some(&token), Method::GET, "/api/users/me").await;
     unauthenticated(&expired);

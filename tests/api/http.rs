@@ -4,12 +4,14 @@
 //! run on both store backends.
 
 use crate::common::api;
+use crate::common::wait::{PATIENCE, holds_within_async, wait_for_async, wait_until_async};
 
+use std::future::ready;
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::os::unix::net::UnixDatagram;
 
-use api::{App, Backend, PATIENCE, Resp, Spawn, wait_for, wait_for_async};
+use api::{App, Backend, Resp, Spawn};
 use nix::sys::signal::Signal;
 use reqwest::Method;
 use serde_json::{Value, json};
@@ -138,12 +140,11 @@ async fn probes_answer_and_metrics_describe_the_service(backend: Backend) {
     ] {
         assert!(text.contains(expected), "{expected} missing in\n{text}");
     }
-    let waiting_ok = wait_for_async(PATIENCE, || async {
+    wait_until_async("the welcome email to show as waiting", || async {
         let text = app.get("/metrics").await.text;
         sample(&text, r#"queue_jobs{queue="email-queue",state="waiting"}"#) == Some(1.0)
     })
     .await;
-    assert!(waiting_ok, "the welcome email shows as waiting");
     assert!(sample(&text, "process_resident_memory_bytes").unwrap() > 1e6);
 }
 
@@ -172,14 +173,11 @@ async fn ready_names_what_is_down(backend: Backend) {
 
     backend.break_database(&app).await;
     // At once on SQLite; MongoDB's probe trusts calls that just succeeded for 2 s.
-    let deadline = std::time::Instant::now() + PATIENCE;
-    let resp = loop {
+    let resp = wait_for_async("/ready to name the database and the queue", || async {
         let resp = app.get("/ready").await;
-        if resp.detail_fields() == ["database", "queue"] || std::time::Instant::now() > deadline {
-            break resp;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    };
+        (resp.detail_fields() == ["database", "queue"]).then_some(resp)
+    })
+    .await;
     assert_eq!(resp.detail_fields(), ["database", "queue"], "{}", resp.text);
     resp.error(503, "SERVICE_UNAVAILABLE");
     assert!(
@@ -192,7 +190,8 @@ async fn ready_names_what_is_down(backend: Backend) {
     app.db()
         .execute_batch("ALTER TABLE queue_jobs_away RENAME TO queue_jobs;")
         .unwrap();
-    let ready = wait_for_async(PATIENCE, || async { app.get("/ready").await.status == 200 }).await;
+    let ready =
+        holds_within_async(PATIENCE, || async { app.get("/ready").await.status == 200 }).await;
     assert!(ready, "ready again once both are back");
 }
 
@@ -596,14 +595,13 @@ async fn a_database_busy_past_its_timeout_is_a_503() {
         "{body}"
     );
     // Writes come back once the store gate's prober sees the lock gone (every 200 ms).
-    let recovered = wait_for_async(PATIENCE, || async {
+    wait_until_async("writes to come back", || async {
         app.post("/api/products", &json!({"title": "t", "price": 1}))
             .await
             .status
             == 201
     })
     .await;
-    assert!(recovered, "writes never came back");
 }
 
 async fn the_rate_limit_holds_across_two_instances(backend: Backend) {
@@ -707,7 +705,8 @@ async fn instances_share_one_port(backend: Backend) {
             .count()
     };
     // The access lines reach the test through a pipe and a reader thread: wait for all 40.
-    let all_logged = wait_for(PATIENCE, || served(&one) + served(&two) == 40).await;
+    let all_logged =
+        holds_within_async(PATIENCE, || ready(served(&one) + served(&two) == 40)).await;
     assert!(
         all_logged,
         "{} + {} access lines",
@@ -792,12 +791,11 @@ async fn it_reports_ready_and_drains_a_slow_request_on_sigterm() {
             .json(&json!({"title": "slow", "price": 1}));
         tokio::spawn(async move { request.send().await })
     };
-    let in_flight = wait_for_async(PATIENCE, || async {
+    wait_until_async("the slow request to start", || async {
         let scrape = app.get("/metrics").await.text;
         sample(&scrape, "http_requests_in_flight").unwrap_or(0.0) >= 2.0
     })
     .await;
-    assert!(in_flight, "the slow request never started");
 
     app.signal(Signal::SIGTERM);
     assert!(
@@ -809,11 +807,10 @@ async fn it_reports_ready_and_drains_a_slow_request_on_sigterm() {
     assert_eq!(&buf[..n], b"STOPPING=1");
     // No new connections while draining.
     let port = app.port;
-    let refused = wait_for(PATIENCE, || {
-        TcpStream::connect(("127.0.0.1", port)).is_err()
+    wait_until_async("new connections to be refused after SIGTERM", || {
+        ready(TcpStream::connect(("127.0.0.1", port)).is_err())
     })
     .await;
-    assert!(refused, "still accepting after SIGTERM");
     assert!(!slow.is_finished(), "the slow request is still in flight");
 
     db.execute_batch("ROLLBACK;").unwrap();
@@ -849,11 +846,10 @@ async fn the_drain_is_bounded() {
         let _ = stream.read_to_end(&mut response);
         response
     });
-    let in_flight = wait_for_async(PATIENCE, || async {
+    wait_until_async("the slow request to start", || async {
         sample(&app.get("/metrics").await.text, "http_requests_in_flight").unwrap_or(0.0) >= 2.0
     })
     .await;
-    assert!(in_flight);
     let signalled = std::time::Instant::now();
     app.signal(Signal::SIGTERM);
     let status = app.wait_exit().await;

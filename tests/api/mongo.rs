@@ -9,12 +9,13 @@
 
 use crate::common::api;
 use crate::common::tls;
+use crate::common::wait::{PATIENCE, holds_within_async, wait_until_async};
 
 use std::os::unix::net::UnixDatagram;
 use std::sync::Arc;
 
 use api::mongo::MongoServer;
-use api::{App, Backend, PATIENCE, Spawn, wait_for_async};
+use api::{App, Backend, Spawn};
 use mongodb::bson::{Document, doc};
 use serde_json::json;
 
@@ -32,7 +33,7 @@ async fn sign_up(app: &App, email: &str) -> api::Resp {
 }
 
 async fn wait_ready(app: &App) -> bool {
-    wait_for_async(PATIENCE, || async { app.get("/ready").await.status == 200 }).await
+    holds_within_async(PATIENCE, || async { app.get("/ready").await.status == 200 }).await
 }
 
 fn users(db: &mongodb::Database) -> mongodb::Collection<Document> {
@@ -260,12 +261,11 @@ async fn a_pending_welcome_email_lives_in_the_user_document_until_relayed() {
 
     // The queue is back: the relay enqueues the job and clears the field.
     app.db().execute_batch("DROP TRIGGER queue_down;").unwrap();
-    let relayed = wait_for_async(PATIENCE, || async {
+    wait_until_async("the job to leave the user's document", || async {
         let user = users(&db).find_one(doc! {"_id": oid}).await.unwrap();
         user.is_some_and(|u| !u.contains_key("outbox"))
     })
     .await;
-    assert!(relayed, "the job never left the user's document");
     let queue = svc::queue::sqlite::SqliteQueue::open_in(&app.data_dir).unwrap();
     let job = svc::queue::Queue::job(&queue, &job_id).await.unwrap();
     assert_eq!(
@@ -404,7 +404,7 @@ async fn tls_to_the_server_works_with_its_ca_and_an_untrusted_or_plain_connectio
             .await;
         // Polled until a connection attempt has failed for that reason (not merely not
         // finished yet): /ready logs it.
-        let failed = wait_for_async(PATIENCE, || async {
+        let failed = holds_within_async(PATIENCE, || async {
             let ready = app.get("/ready").await;
             ready.error(503, "SERVICE_UNAVAILABLE");
             assert_eq!(ready.detail_fields(), ["database"], "{url}");

@@ -5,8 +5,9 @@
 
 use crate::common::api;
 use crate::common::redis_server;
+use crate::common::wait::{PATIENCE, holds_within_async};
 
-use api::{App, PATIENCE, Resp, Spawn};
+use api::{App, Resp, Spawn};
 use redis_server::RedisServer;
 
 /// The limit of these tests: 5 per day, so no window boundary falls inside a test (windows are
@@ -141,7 +142,7 @@ async fn with_redis_down_requests_pass_and_counting_resumes_when_it_is_back() {
     // Counting resumes by itself on each instance (the restarted Redis starts from an empty
     // count; requests in between pass uncounted).
     for app in [&one, &two] {
-        let resumed = api::wait_for_async(PATIENCE, || async {
+        let resumed = holds_within_async(PATIENCE, || async {
             let resp = get(app, "/api/products").await;
             assert_eq!(resp.status, 200, "{}", resp.text);
             resp.header("ratelimit-remaining").is_some()

@@ -3,10 +3,11 @@
 //! guarantee. Every test runs on both store backends.
 
 use crate::common::api;
+use crate::common::wait::{wait_for_async, wait_until_async};
 
 use std::time::Duration;
 
-use api::{App, Backend, PATIENCE};
+use api::{App, Backend};
 use serde_json::{Value, json};
 use svc::queue::Queue;
 use svc::queue::sqlite::SqliteQueue;
@@ -30,18 +31,10 @@ fn queue(app: &App) -> SqliteQueue {
 /// Waits for the job `id` to be on the queue.
 async fn wait_for_job(app: &App, id: &str) -> svc::queue::JobRecord {
     let queue = queue(app);
-    let deadline = std::time::Instant::now() + PATIENCE;
-    loop {
-        if let Some(job) = queue.job(id).await.expect("read queue") {
-            return job;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "job {id} never reached the queue; logs: {:?}",
-            app.logs()
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    wait_for_async(&format!("job {id} on the queue"), || async {
+        queue.job(id).await.expect("read queue")
+    })
+    .await
 }
 
 backend_tests!(
@@ -320,11 +313,10 @@ async fn a_user_created_while_the_queue_is_down_gets_its_email_once_the_queue_is
     app.db().execute_batch("DROP TRIGGER queue_down;").unwrap();
     let job = wait_for_job(&app, &job_id).await;
     assert_eq!(job.data["email"], "grace@example.com");
-    let cleared = api::wait_for_async(PATIENCE, || async {
+    wait_until_async("the outbox to let go of the job", || async {
         app.get("/metrics").await.text.contains("outbox_backlog 0")
     })
     .await;
-    assert!(cleared, "the outbox still holds the job");
     assert_eq!(queue(&app).counts().await.unwrap().waiting, 1);
 }
 

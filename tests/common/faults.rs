@@ -6,6 +6,7 @@
 #![allow(dead_code)]
 
 use std::collections::{HashMap, HashSet};
+use std::future::ready;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -16,6 +17,7 @@ use notify::{EventKind, RecursiveMode, Watcher};
 use serde_json::{Value, json};
 
 use crate::common::api::App;
+use crate::common::wait::{PATIENCE, holds_within_async};
 use crate::common::worker::Proc;
 
 /// `SVC_FAULTS=long`: the full-length variants `scripts/faults.sh` runs and
@@ -205,9 +207,9 @@ impl EmailWrites {
     /// The counts once every file in `expected` has been seen written (events arrive a little
     /// after the renames); panics when the event queue overflowed.
     pub async fn counts(&self, expected: &HashSet<String>) -> WriteCounts {
-        let seen = crate::common::api::wait_for(Duration::from_secs(10), || {
+        let seen = holds_within_async(PATIENCE, || {
             let writes = self.writes.lock().expect("counts");
-            expected.iter().all(|job| writes.contains_key(job))
+            ready(expected.iter().all(|job| writes.contains_key(job)))
         })
         .await;
         assert!(

@@ -6,14 +6,13 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::Value;
 
-pub const SVC: &str = env!("CARGO_BIN_EXE_svc");
+use crate::common::wait::{LONG_PATIENCE, PATIENCE, holds_within};
 
-/// How long any single `svc` invocation may take before the test fails.
-const COMMAND_TIMEOUT: Duration = Duration::from_secs(60);
+pub const SVC: &str = env!("CARGO_BIN_EXE_svc");
 
 pub struct Project {
     pub dir: tempfile::TempDir,
@@ -76,7 +75,7 @@ impl Project {
         check: impl Fn(&Value) -> bool,
     ) -> Value {
         let mut last = Value::Null;
-        let found = wait_for(Duration::from_secs(20), || {
+        let found = holds_within(PATIENCE, || {
             last = self.instance(name, index);
             check(&last)
         });
@@ -102,7 +101,7 @@ impl Drop for Project {
         let pid = self.daemon_pid();
         let mut command = Command::new(SVC);
         command.arg("--config").arg(self.config()).arg("stop");
-        let _ = run_bounded(command, Duration::from_secs(20));
+        let _ = run_bounded(command, PATIENCE);
         if let Some(pid) = pid.filter(|&p| alive(p)) {
             kill(pid, "KILL");
         }
@@ -111,7 +110,7 @@ impl Drop for Project {
 
 /// Runs a command with a timeout, capturing its output.
 pub fn run(command: Command) -> Output {
-    run_bounded(command, COMMAND_TIMEOUT).expect("command timed out")
+    run_bounded(command, LONG_PATIENCE).expect("command timed out")
 }
 
 fn run_bounded(mut command: Command, timeout: Duration) -> Option<Output> {
@@ -155,31 +154,8 @@ pub fn stdout(out: &Output) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
-/// Polls `condition` every 20 ms until it holds; panics naming `what` after `timeout`.
-pub fn wait_until(what: &str, timeout: Duration, mut condition: impl FnMut() -> bool) {
-    let deadline = Instant::now() + timeout;
-    while !condition() {
-        assert!(
-            Instant::now() < deadline,
-            "timed out after {timeout:?} waiting for {what}"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
-/// Polls `condition` every 10 ms until it holds or `timeout` passes.
-pub fn wait_for(timeout: Duration, mut condition: impl FnMut() -> bool) -> bool {
-    let deadline = Instant::now() + timeout;
-    loop {
-        if condition() {
-            return true;
-        }
-        if Instant::now() > deadline {
-            return false;
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
-}
+/// The name `supervisor::e2e` knows [`holds_within`] by.
+pub use crate::common::wait::holds_within as wait_for;
 
 /// Whether a process with this pid exists and is not a zombie.
 pub fn alive(pid: i32) -> bool {

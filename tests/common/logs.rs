@@ -8,6 +8,7 @@ use std::process::{Child, Command, Output, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+use crate::common::wait::holds_within;
 use serde_json::Value;
 
 /// The numbered files of a log (`app.log.000001[.gz]`, ...), oldest first.
@@ -226,7 +227,7 @@ impl Follow {
     /// it sets up right after reading the history.
     pub fn wait_watching(&self, timeout: Duration) -> bool {
         let fds = format!("/proc/{}/fd", self.child.id());
-        crate::common::harness::wait_for(timeout, || {
+        holds_within(timeout, || {
             std::fs::read_dir(&fds).is_ok_and(|entries| {
                 entries.filter_map(Result::ok).any(|e| {
                     std::fs::read_link(e.path())

@@ -11,4 +11,5 @@ pub mod harness;
 pub mod logs;
 pub mod redis_server;
 pub mod tls;
+pub mod wait;
 pub mod worker;

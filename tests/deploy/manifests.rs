@@ -8,6 +8,7 @@
 //! kubernetes-validate and PyYAML come from `target/pyenv` (`scripts/test.sh` installs them).
 
 use crate::common::deploy as support;
+use crate::common::wait::wait_until;
 
 use crate::common::harness;
 
@@ -287,10 +288,9 @@ impl ApiProcess {
             port,
             _dir: dir,
         };
-        let up = harness::wait_for(Duration::from_secs(30), || {
+        wait_until("svc api to answer with the ConfigMap's settings", || {
             harness::http(port, "GET", "/health", &[], "").is_ok()
         });
-        assert!(up, "svc api did not answer with the ConfigMap's settings");
         assert!(api.child.try_wait().unwrap().is_none());
         api
     }

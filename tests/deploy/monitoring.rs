@@ -9,7 +9,8 @@
 use crate::common::deploy;
 use crate::common::harness;
 use crate::common::redis_server::RedisServer;
-use crate::common::worker::{DataDir, Proc, runtime, wait_until, welcome_data};
+use crate::common::wait::{PATIENCE, wait_until};
+use crate::common::worker::{DataDir, Proc, runtime, welcome_data};
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
@@ -21,8 +22,6 @@ use serde_json::Value;
 use svc::queue::redis::{RedisConfig, RedisQueue};
 use svc::queue::sqlite::SqliteQueue;
 use svc::queue::{Fetch, Queue};
-
-const LONG: Duration = Duration::from_secs(30);
 
 fn monitoring_dir() -> PathBuf {
     deploy::root().join("deploy/monitoring")
@@ -183,12 +182,12 @@ fn worker_metrics_follow_real_jobs(redis: bool) {
 
     let port = harness::free_port();
     let worker = setup.worker(port);
-    wait_until("the flaky job's first attempt failed", LONG, || {
+    wait_until("the flaky job's first attempt failed", || {
         let job = runtime().block_on(queue.job("welcome-flaky")).unwrap();
         job.is_some_and(|j| j.attempts_made >= 1)
     });
     std::fs::remove_dir_all(&flaky).unwrap();
-    wait_until("7 jobs completed and 1 failed", LONG, || {
+    wait_until("7 jobs completed and 1 failed", || {
         let status = setup.status();
         status["completed"] == 7 && status["failed"] == 1
     });
@@ -247,12 +246,12 @@ fn worker_metrics_follow_real_jobs(redis: bool) {
     // Redis gone: the worker is not taking jobs and the queue does not answer; back, both are 1.
     if let Some(server) = setup.redis.as_mut() {
         server.kill();
-        wait_until("svc_worker_up 0 while Redis is down", LONG, || {
+        wait_until("svc_worker_up 0 while Redis is down", || {
             let text = scrape(port);
             value(&text, "svc_worker_up", &[]) == 0.0 && value(&text, "svc_queue_up", &[]) == 0.0
         });
         server.restart();
-        wait_until("svc_worker_up 1 once Redis is back", LONG, || {
+        wait_until("svc_worker_up 1 once Redis is back", || {
             let text = scrape(port);
             value(&text, "svc_worker_up", &[]) == 1.0 && value(&text, "svc_queue_up", &[]) == 1.0
         });
@@ -283,7 +282,7 @@ fn worker_metrics_follow_real_jobs(redis: bool) {
 
     worker.signal(nix::sys::signal::Signal::SIGTERM);
     let mut worker = worker;
-    assert!(worker.wait_exit(LONG).success(), "{}", worker.dump());
+    assert!(worker.wait_exit(PATIENCE).success(), "{}", worker.dump());
 }
 
 #[test]
@@ -310,9 +309,7 @@ fn the_send_latency_is_the_smtp_servers() {
         ("SMTP_URL", &smtp.url()),
     ];
     let worker = Proc::spawn(&["worker"], setup.dir.path(), &env);
-    wait_until("the job completed", LONG, || {
-        setup.status()["completed"] == 1
-    });
+    wait_until("the job completed", || setup.status()["completed"] == 1);
     let text = scrape(port);
     let smtp_label = ("transport", "smtp");
     assert_eq!(
@@ -352,7 +349,7 @@ fn a_bad_worker_metrics_addr_stops_the_start_and_none_opens_no_port() {
     let dir = DataDir::new();
     for bad in ["localhost:9465", "9465", "127.0.0.1"] {
         let mut worker = dir.worker(&[("WORKER_METRICS_ADDR", bad)]);
-        let status = worker.wait_exit(LONG);
+        let status = worker.wait_exit(PATIENCE);
         assert_eq!(status.code(), Some(2), "{bad}: {}", worker.dump());
         assert!(
             worker.stderr().contains("WORKER_METRICS_ADDR") && worker.stderr().contains(bad),
@@ -363,7 +360,12 @@ fn a_bad_worker_metrics_addr_stops_the_start_and_none_opens_no_port() {
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = taken.local_addr().unwrap().to_string();
     let mut worker = dir.worker(&[("WORKER_METRICS_ADDR", &addr)]);
-    assert_eq!(worker.wait_exit(LONG).code(), Some(2), "{}", worker.dump());
+    assert_eq!(
+        worker.wait_exit(PATIENCE).code(),
+        Some(2),
+        "{}",
+        worker.dump()
+    );
     let stderr = worker.stderr();
     assert!(
         stderr.contains(&format!("WORKER_METRICS_ADDR={addr}: cannot listen there")),
@@ -372,7 +374,7 @@ fn a_bad_worker_metrics_addr_stops_the_start_and_none_opens_no_port() {
 
     // Unset: the worker listens on no TCP port at all.
     let worker = dir.worker(&[]);
-    worker.wait_for_log("worker ready", None, 1, LONG);
+    worker.wait_for_log("worker ready", None, 1, PATIENCE);
     assert!(
         listening_ports(worker.pid()).is_empty(),
         "the worker opened a TCP port without WORKER_METRICS_ADDR"
@@ -664,7 +666,7 @@ fn exported_names() -> BTreeSet<String> {
     assert_eq!(status, 201, "{reply}");
     harness::http(api, "GET", "/api/products", &[], "").unwrap();
     harness::http(api, "GET", "/ready", &[], "").unwrap();
-    wait_until("the worker completed the welcome email", LONG, || {
+    wait_until("the worker completed the welcome email", || {
         samples(&scrape(worker))
             .iter()
             .any(|s| s.name == "svc_worker_jobs_completed_total" && s.value == 1.0)

@@ -4,13 +4,13 @@
 //! Some checks need root (a file of another user, a group), which the tests have in CI.
 
 use crate::common::harness;
+use crate::common::wait::{PATIENCE, holds_within, wait_until};
 
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::Duration;
 
-use harness::{Project, SVC, assert_ok, free_port, http, run, stderr, stdout, wait_for};
+use harness::{Project, SVC, assert_ok, free_port, http, run, stderr, stdout};
 
 const TICKER: &str = r#"
 [programs.ticker]
@@ -56,10 +56,9 @@ fn a_link_planted_in_the_log_folder_is_refused_reported_and_never_written_throug
     project.start();
 
     // Writing goes on past the planted files, and rotates (4 KiB files) past them too.
-    let written = wait_for(Duration::from_secs(20), || {
+    wait_until("the ticker's lines to reach the next files", || {
         std::fs::read_to_string(logs.join("app.log.000004")).is_ok_and(|t| t.contains("tick"))
     });
-    assert!(written, "the ticker's lines never reached the next files");
     let out = project.svc(&["logs", "--rotate"]);
     assert_ok(&out, "svc logs --rotate");
 
@@ -215,7 +214,7 @@ fn what_svc_start_makes_is_closed_to_other_users() {
     .unwrap();
     assert_eq!(status, 201, "{reply}");
     let outbox = project.path("data/outbox");
-    let mailed = wait_for(Duration::from_secs(10), || {
+    let mailed = holds_within(PATIENCE, || {
         std::fs::read_dir(&outbox).is_ok_and(|mut e| {
             e.any(|f| f.is_ok_and(|f| f.path().extension().is_some_and(|x| x == "eml")))
         })
@@ -223,10 +222,9 @@ fn what_svc_start_makes_is_closed_to_other_users() {
     assert!(mailed, "no email in {}", outbox.display());
     // Rotated and compressed files too.
     assert_ok(&project.svc(&["logs", "--rotate"]), "svc logs --rotate");
-    let compressed = wait_for(Duration::from_secs(10), || {
+    wait_until("the rotated log to be compressed", || {
         project.path("logs/app.log.000001.gz").exists()
     });
-    assert!(compressed, "the rotated log was never compressed");
 
     assert_eq!(mode(&project.path("data")), 0o700);
     assert_eq!(mode(&project.path("run")), 0o700);
@@ -308,10 +306,9 @@ fn an_older_looser_data_folder_is_tightened_with_a_log_line_and_another_users_is
         assert_ok(&out, "svc logs");
         stdout(&out).lines().filter(|l| l.contains(needle)).count()
     };
-    let said = wait_for(Duration::from_secs(10), || {
+    wait_until("a log line saying DATA_DIR was tightened", || {
         lines("DATA_DIR was mode 0755, now 0700") >= 1
     });
-    assert!(said, "no log line says DATA_DIR was tightened");
     assert!(lines("outbox folder was mode 0755, now 0700") >= 1);
     assert!(lines("an outbox file was mode 0644, now 0600") >= 1);
 
@@ -359,10 +356,9 @@ fn log_group_gives_the_log_folder_and_files_to_a_group_and_an_unknown_one_is_ref
     }
     project.start();
     let logs = project.path("logs");
-    let ticked = wait_for(Duration::from_secs(20), || {
+    wait_until("the ticker's lines in app.log", || {
         std::fs::read_to_string(logs.join("app.log")).is_ok_and(|t| t.contains("tick"))
     });
-    assert!(ticked);
     for path in [
         logs.clone(),
         logs.join("app.log.000001"),

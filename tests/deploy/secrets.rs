@@ -4,11 +4,11 @@
 //! the log files (svc.log, app.log, error.log, rotated or not).
 
 use crate::common::harness;
+use crate::common::wait::wait_until;
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::Duration;
 
 use harness::*;
 
@@ -158,8 +158,8 @@ fn no_secret_reaches_an_output_or_a_log() {
         "{status:#?}"
     );
     let seen = project.path("seen.env");
-    assert!(wait_for(Duration::from_secs(10), || seen.exists()));
-    wait_until("the shell's environment", Duration::from_secs(10), || {
+    wait_until("the program to write what it saw", || seen.exists());
+    wait_until("the shell's environment", || {
         let env = std::fs::read_to_string(&seen).unwrap_or_default();
         ALL.iter()
             .filter(|s| **s != PROGRAM && **s != PROGRAM_URL)
@@ -181,11 +181,11 @@ fn no_secret_reaches_an_output_or_a_log() {
     .unwrap();
     assert_eq!(code, 201, "{reply}");
     let app_log = project.path("logs/app.log");
-    wait_until("the failed email attempt", Duration::from_secs(20), || {
+    wait_until("the failed email attempt", || {
         std::fs::read_to_string(&app_log).is_ok_and(|log| log.contains("job attempt failed"))
     });
     let error_log = project.path("logs/error.log");
-    wait_until("the refusal in error.log", Duration::from_secs(20), || {
+    wait_until("the refusal in error.log", || {
         std::fs::read_to_string(&error_log)
             .is_ok_and(|log| log.contains("SMTP_URL has credentials"))
     });

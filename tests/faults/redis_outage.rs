@@ -9,13 +9,15 @@
 //! The default (CI) variant signs up 300 users; `SVC_FAULTS=long` (`scripts/faults.sh`) 10,000.
 //! Each case prints a `FIGURE` line that `docs/RELIABILITY.md` records.
 
-use crate::common::api::{PATIENCE, Spawn, wait_for, wait_for_async};
+use crate::common::api::Spawn;
 use crate::common::faults::{
     EmailWrites, SHORT_LEASES, SignUps, assert_one_email_per_user, emails, kill_storm, long, reruns,
 };
-use crate::common::redis_server::{RedisServer, wait_until};
+use crate::common::redis_server::RedisServer;
+use crate::common::wait::{LONG_PATIENCE, holds_within_async, wait_until_async, wait_until_within};
 use crate::common::worker::Proc;
 
+use std::future::ready;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
@@ -88,7 +90,7 @@ async fn run(case: &str, chaos: Chaos) {
             let mut outages = Vec::new();
             for round in 1..=chaos.redis_kills {
                 let at = users * u64::from(round) / u64::from(chaos.redis_kills + 1);
-                wait_until(&format!("{at} sign-ups"), deadline, || {
+                wait_until_within(&format!("{at} sign-ups"), deadline, || {
                     created.load(Ordering::Relaxed) >= at
                 });
                 let sent = emails(&outbox).0.len() as u64;
@@ -111,7 +113,7 @@ async fn run(case: &str, chaos: Chaos) {
         (kill_storm(start, done, deadline).await, None)
     } else {
         let worker = Proc::spawn(&["worker"], &data, &env);
-        let finished = wait_for(deadline, done).await;
+        let finished = holds_within_async(deadline, || ready(done())).await;
         assert!(
             finished,
             "not done after {:?}: {} sign-ups, {} emails",
@@ -134,7 +136,7 @@ async fn run(case: &str, chaos: Chaos) {
     // A worker nobody kills finishes whatever the kills left active (its lease expires).
     let worker = steady.unwrap_or_else(|| Proc::spawn(&["worker"], &data, &env));
     let queue = RedisQueue::new(RedisConfig::for_url(&url)).expect("queue");
-    let settled = wait_for_async(PATIENCE * 4, || async {
+    let settled = holds_within_async(LONG_PATIENCE, || async {
         queue.counts().await.is_ok_and(|c| {
             c.completed >= users && c.waiting + c.active + c.delayed + c.prioritized == 0
         })
@@ -156,8 +158,10 @@ async fn run(case: &str, chaos: Chaos) {
         n.unsigned_abs()
     };
     assert_eq!(count("SELECT COUNT(*) FROM users"), users);
-    let relayed = wait_for(PATIENCE, || count("SELECT COUNT(*) FROM api_outbox") == 0).await;
-    assert!(relayed, "rows left in the API's outbox");
+    wait_until_async("the API's outbox to empty", || {
+        ready(count("SELECT COUNT(*) FROM api_outbox") == 0)
+    })
+    .await;
     let (expected, leftovers) = assert_one_email_per_user(&outbox, &ids);
     let written = writes.counts(&expected).await;
     let (rerun, max_stalled) = reruns(&queue, &ids).await;

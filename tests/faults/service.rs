@@ -11,6 +11,9 @@ use crate::common::faults::{
     EmailWrites, SHORT_LEASES, SignUps, assert_one_email_per_user, emails, kill_storm, long, reruns,
 };
 use crate::common::harness;
+use crate::common::wait::{
+    LONG_PATIENCE, PATIENCE, holds_within, holds_within_async, wait_until_async,
+};
 use crate::common::worker::Proc;
 
 use std::collections::BTreeSet;
@@ -20,7 +23,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use api::{App, PATIENCE, Spawn, wait_for_async};
+use api::{App, Spawn};
 use serde_json::json;
 use svc::queue::Queue;
 use svc::queue::sqlite::SqliteQueue;
@@ -104,7 +107,7 @@ async fn collect(tasks: Vec<tokio::task::JoinHandle<Vec<Outcome>>>) -> Vec<Outco
 /// Polls `/ready` every 20 ms until it answers `status`; returns how long that took.
 async fn ready_becomes(app: &App, status: u16, within: Duration) -> Option<Duration> {
     let started = Instant::now();
-    let found = wait_for_async(within, || async {
+    let found = holds_within_async(within, || async {
         app.get("/ready").await.status == status
     })
     .await;
@@ -182,11 +185,10 @@ async fn a_store_unavailable_at_start_answers_503_at_once_and_recovers_by_itself
     let id = created.json()["data"]["id"].as_str().unwrap().to_owned();
     let queue = SqliteQueue::open_in(&data).unwrap();
     let job_id = format!("welcome-{id}");
-    let relayed = wait_for_async(PATIENCE, || async {
+    wait_until_async("the welcome email to be queued", || async {
         queue.job(&job_id).await.ok().flatten().is_some()
     })
     .await;
-    assert!(relayed, "the welcome email was never queued");
     eprintln!(
         "FIGURE service store-down-at-start: /ready 503 in {ready_ms} ms; 60 requests all 503, slowest {} ms; ready {} ms after the folder returned; sign-up and relay work",
         slowest.as_millis(),
@@ -206,6 +208,7 @@ async fn a_store_locked_mid_load_fails_writes_fast_keeps_reads_and_recovers() {
     let token = app.act_as_admin().await;
     let stop = CancellationToken::new();
     let clients = load(&app, 8, &token, stop.clone());
+    // Pacing: the load is under way before the first outage.
     tokio::time::sleep(Duration::from_millis(500)).await;
 
     let mut figures = Vec::new();
@@ -215,7 +218,7 @@ async fn a_store_locked_mid_load_fails_writes_fast_keeps_reads_and_recovers() {
         let holder = app.db();
         holder.execute_batch("BEGIN EXCLUSIVE;").unwrap();
         let locked = Instant::now();
-        let down = ready_becomes(&app, 503, Duration::from_secs(10)).await;
+        let down = ready_becomes(&app, 503, PATIENCE).await;
         let down = down.expect("/ready never said 503 while the write lock was held");
         let body = app.get("/ready").await;
         assert_eq!(body.detail_fields(), ["database"], "{}", body.text);
@@ -231,6 +234,7 @@ async fn a_store_locked_mid_load_fails_writes_fast_keeps_reads_and_recovers() {
             .expect("never ready again");
         windows.push((locked, still_locked, released));
         figures.push((down, up));
+        // Pacing: a second of normal service between outages.
         tokio::time::sleep(Duration::from_secs(1)).await;
     }
     stop.cancel();
@@ -356,7 +360,7 @@ async fn a_worker_killed_again_and_again_loses_no_welcome_email() {
     // A last worker, not killed, finishes whatever the kills left active (leases expire).
     let last = Proc::spawn(&["worker"], &data, &env);
     let queue = SqliteQueue::open_in(&data).unwrap();
-    let settled = wait_for_async(PATIENCE * 4, || async {
+    let settled = holds_within_async(LONG_PATIENCE, || async {
         queue
             .counts()
             .await
@@ -515,12 +519,12 @@ fn wrk_at_full_speed_through_a_reload_and_a_sigkill() {
         } else {
             harness::stderr(&out).trim().to_owned()
         });
-        let back = harness::wait_for(PATIENCE, || {
+        let back = holds_within(PATIENCE, || {
             project.status().iter().all(|i| i["state"] == "online")
         });
         assert!(back, "instances not back online: {:#?}", project.status());
     }
-    let finished = harness::wait_for(Duration::from_secs(secs + 30), || {
+    let finished = holds_within(Duration::from_secs(secs) + PATIENCE, || {
         child.try_wait().ok().flatten().is_some()
     });
     if !finished {

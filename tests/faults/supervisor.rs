@@ -5,6 +5,7 @@
 //! `scripts/faults.sh` records in `docs/RELIABILITY.md`. Every case prints one `FIGURE` line.
 
 use crate::common::harness;
+use crate::common::wait::{PATIENCE, holds_within};
 
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
@@ -100,9 +101,10 @@ fn a_kill_storm_ends_with_every_instance_online_and_nothing_left_over() {
             kill(online[(seed >> 33) as usize % online.len()], "KILL");
             kills += 1;
         }
+        // Pacing of the kill storm.
         std::thread::sleep(Duration::from_millis(100));
     }
-    let settled = wait_for(Duration::from_secs(10), || {
+    let settled = holds_within(PATIENCE, || {
         let status = project.status();
         status.iter().all(|i| i["state"] == "online")
             && status
@@ -150,9 +152,7 @@ fn a_daemon_killed_again_and_again_never_leaves_children_or_duplicates() {
         );
         let daemon = project.daemon_pid().unwrap();
         kill(daemon, "KILL");
-        let gone = wait_for(Duration::from_secs(5), || {
-            processes_with(&marker).is_empty()
-        });
+        let gone = holds_within(PATIENCE, || processes_with(&marker).is_empty());
         assert!(
             gone,
             "round {round}: children outlived the killed daemon: {:?}",
@@ -215,6 +215,8 @@ fn a_crash_loop_backs_off_to_its_cap_with_a_quiet_daemon_then_errors() {
     );
 }
 
+/// Like `common::wait::holds_within`, but polling every 250 ms: each poll is an `svc status`
+/// the daemon answers, and the test measures the daemon's CPU, which faster polling would inflate.
 fn wait_for_slow(timeout: Duration, mut condition: impl FnMut() -> bool) -> bool {
     let deadline = Instant::now() + timeout;
     while Instant::now() < deadline {

@@ -4,10 +4,9 @@
 
 use crate::common::harness;
 use crate::common::logs;
+use crate::common::wait::{LONG_PATIENCE, holds_within, wait_until_within};
 
-use std::time::Duration;
-
-use harness::{Project, wait_for};
+use harness::Project;
 use logs::{numbered_files, read_file, records};
 
 /// The daemon's peak resident memory, in KiB.
@@ -38,15 +37,14 @@ command = ["sh", "-c", "yes \"$(head -c 1000 /dev/zero | tr '\\0' x)\" | head -n
     project.start();
     let daemon = project.daemon_pid().expect("daemon pid");
     let logs = project.path("logs");
-    let done = wait_for(Duration::from_secs(120), || {
+    wait_until_within("the flood to finish", LONG_PATIENCE, || {
         records(&logs, "error.log")
             .iter()
             .any(|r| r["msg"] == "done")
     });
-    assert!(done, "the flood never finished");
     let line = format!("\"msg\":\"{}\"", "x".repeat(1000));
     let mut count = 0;
-    let complete = wait_for(Duration::from_secs(60), || {
+    let complete = holds_within(LONG_PATIENCE, || {
         count = numbered_files(&logs, "app.log")
             .iter()
             .map(|(_, path)| {

@@ -3,10 +3,11 @@
 
 use crate::common::harness;
 use crate::common::logs;
+use crate::common::wait::{LONG_PATIENCE, PATIENCE, holds_within, wait_until, wait_until_within};
 
 use std::time::Duration;
 
-use harness::{Project, assert_ok, stderr, stdout, wait_for};
+use harness::{Project, assert_ok, stderr, stdout};
 use logs::{numbered_files, svc_output};
 use serde_json::Value;
 
@@ -60,12 +61,11 @@ fn requests_project() -> Project {
     let project = Project::new(REQUESTS);
     project.start();
     let logs = project.path("logs");
-    let ready = wait_for(Duration::from_secs(60), || {
+    wait_until_within("the worker's lines in svc logs", LONG_PATIENCE, || {
         let out = project.svc(&["logs", "worker", "--json", "-n", "10"]);
         msgs(&json_lines(&out)).contains(&"smtp refused".to_owned())
     });
-    assert!(ready, "the worker never logged its lines");
-    let compressed = wait_for(Duration::from_secs(30), || {
+    let compressed = holds_within(PATIENCE, || {
         let files = numbered_files(&logs, "app.log");
         files.len() > 10
             && files[..files.len() - 1]
@@ -164,9 +164,9 @@ command = ["sh", "-c", "echo hello; exec sleep 600"]
     );
     project.start();
     let logs = project.path("logs");
-    assert!(wait_for(Duration::from_secs(10), || {
+    wait_until("the program's hello in svc logs", || {
         harness::stdout(&project.svc(&["logs", "--json"])).contains("hello")
-    }));
+    });
     let before = numbered_files(&logs, "app.log").last().unwrap().0;
     let out = project.svc(&["logs", "--rotate"]);
     assert_ok(&out, "svc logs --rotate");

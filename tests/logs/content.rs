@@ -4,10 +4,9 @@
 
 use crate::common::harness;
 use crate::common::logs;
+use crate::common::wait::{PATIENCE, holds_within, wait_until};
 
-use std::time::Duration;
-
-use harness::{Project, wait_for};
+use harness::Project;
 use logs::{has_event, numbered_files, records};
 use serde_json::Value;
 
@@ -34,7 +33,7 @@ restart = "never"
 fn wait_for_event(project: &Project, program: &str, text: &str) -> Vec<Value> {
     let logs = project.path("logs");
     let mut all = Vec::new();
-    let found = wait_for(Duration::from_secs(30), || {
+    let found = holds_within(PATIENCE, || {
         all = records(&logs, "app.log");
         has_event(&all, program, text)
     });
@@ -178,7 +177,7 @@ command = ["sleep", "600"]
         (crashing, runs)
     };
     let mut all = Vec::new();
-    let settled = wait_for(Duration::from_secs(30), || {
+    let settled = holds_within(PATIENCE, || {
         all = records(&logs, "app.log");
         let (crashing, runs) = count(&all);
         has_event(&all, "crasher", "gave up") && crashing == runs
@@ -226,11 +225,10 @@ logs = { max_size = "16KiB", keep = 2, compress = false }
     );
     project.start();
     let own = project.path("logs/programs");
-    let done = wait_for(Duration::from_secs(30), || {
+    wait_until("the lines to reach app.log", || {
         let lines = records(&project.path("logs"), "app.log");
         lines.iter().any(|r| r["msg"] == "line 2999")
     });
-    assert!(done, "the lines never reached app.log");
     let files = numbered_files(&own, "chatty.log");
     assert!(
         files.len() <= 3 && files.len() >= 2,

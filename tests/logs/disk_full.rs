@@ -8,13 +8,13 @@
 
 use crate::common::harness;
 use crate::common::logs;
+use crate::common::wait::{PATIENCE, holds_within};
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::Duration;
 
-use harness::{Project, assert_ok, stdout, wait_for};
+use harness::{Project, assert_ok, stdout};
 use logs::records;
 
 /// A tmpfs mounted on a folder, unmounted (lazily: the daemon may still hold files) on drop.
@@ -80,7 +80,7 @@ command = ["sh", "-c", "i=0; while true; do i=$((i+1)); echo tick $i; sleep 0.02
             .as_u64()
             .unwrap()
     };
-    let counting = wait_for(Duration::from_secs(20), || dropped(&project) >= 10);
+    let counting = holds_within(PATIENCE, || dropped(&project) >= 10);
     assert!(counting, "svc status never counted lost lines");
     let status = project.instance("ticker", 0);
     assert_eq!(
@@ -98,7 +98,7 @@ command = ["sh", "-c", "i=0; while true; do i=$((i+1)); echo tick $i; sleep 0.02
     // Space comes back.
     std::fs::remove_file(&filler).unwrap();
     let mut all = Vec::new();
-    let resumed = wait_for(Duration::from_secs(20), || {
+    let resumed = holds_within(PATIENCE, || {
         all = records(&logs, "app.log");
         let recovered = all.iter().position(|r| {
             r["program"] == "svc"
@@ -127,7 +127,7 @@ command = ["sh", "-c", "i=0; while true; do i=$((i+1)); echo tick $i; sleep 0.02
 
     // No more losses once it writes again; the ticks after the gap are consecutive.
     let lost = dropped(&project);
-    let later = wait_for(Duration::from_secs(20), || {
+    let later = holds_within(PATIENCE, || {
         records(&logs, "app.log")
             .iter()
             .filter(|r| r["program"] == "ticker")

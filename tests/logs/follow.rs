@@ -2,6 +2,7 @@
 
 use crate::common::harness;
 use crate::common::logs;
+use crate::common::wait::{LONG_PATIENCE, PATIENCE, wait_until};
 
 use std::time::Duration;
 
@@ -41,9 +42,7 @@ fn follow_prints_every_line_once_across_rotations() {
         &project.config(),
         &["ticker", "--follow", "--json", "-n", "1000"],
     );
-    let before = follow.collect_until(Duration::from_secs(20), |got| {
-        got.iter().any(|l| msg(l) == "ready")
-    });
+    let before = follow.collect_until(PATIENCE, |got| got.iter().any(|l| msg(l) == "ready"));
     assert!(
         before.iter().any(|l| msg(l) == "ready"),
         "the history part never showed `ready`: {before:?}"
@@ -51,7 +50,7 @@ fn follow_prints_every_line_once_across_rotations() {
     let first_file = newest_file(&project);
     std::fs::write(project.path("go"), "").unwrap();
 
-    let after = follow.collect_until(Duration::from_secs(60), |got| {
+    let after = follow.collect_until(LONG_PATIENCE, |got| {
         got.last().is_some_and(|l| msg(l) == "end")
     });
     let rotations = newest_file(&project) - first_file;
@@ -84,19 +83,18 @@ fn follow_with_no_history_starts_at_the_end_and_reads_on_from_there() {
     let project = Project::new(PROGRAM);
     project.start();
     // `ready` is written before the follow starts; with -n 0 it must not be shown.
-    let ready = harness::wait_for(Duration::from_secs(20), || {
+    wait_until("the ticker's ready line", || {
         let out = project.svc(&["logs", "--json", "-n", "5", "ticker"]);
         harness::stdout(&out).lines().any(|l| msg(l) == "ready")
     });
-    assert!(ready);
     let follow = Follow::start(&project.config(), &["--follow", "--json", "-n", "0"]);
     // Its history part is done once it watches the folder (an inotify descriptor).
     assert!(
-        follow.wait_watching(Duration::from_secs(20)),
+        follow.wait_watching(PATIENCE),
         "svc logs --follow never started watching"
     );
     std::fs::write(project.path("go"), "").unwrap();
-    let got = follow.collect_until(Duration::from_secs(60), |got| {
+    let got = follow.collect_until(LONG_PATIENCE, |got| {
         got.last().is_some_and(|l| msg(l) == "end")
     });
     let messages: Vec<String> = got.iter().map(|l| msg(l)).collect();

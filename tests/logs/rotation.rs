@@ -3,10 +3,9 @@
 
 use crate::common::harness;
 use crate::common::logs;
+use crate::common::wait::{LONG_PATIENCE, PATIENCE, holds_within, wait_until};
 
-use std::time::{Duration, Instant};
-
-use harness::{Project, wait_for};
+use harness::Project;
 use logs::{
     assert_same_lines, has_event, messages_of, numbered, numbered_files, read_file, records,
 };
@@ -39,7 +38,7 @@ fn wait_done(
     lines: usize,
 ) -> Vec<serde_json::Value> {
     let logs = project.path("logs");
-    let finished = wait_for(Duration::from_secs(60), || {
+    let finished = holds_within(LONG_PATIENCE, || {
         let errors = records(&logs, "error.log");
         errors
             .iter()
@@ -52,22 +51,14 @@ fn wait_done(
     let lasts: Vec<String> = (0..instances)
         .map(|i| format!("\"msg\":\"{i}-{lines}\""))
         .collect();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
+    wait_until(&format!("the last lines of {name} in app.log"), || {
         let text: Vec<u8> = numbered_files(&logs, "app.log")
             .iter()
             .flat_map(|(_, path)| read_file(path))
             .collect();
         let text = String::from_utf8_lossy(&text);
-        if lasts.iter().all(|last| text.contains(last.as_str())) {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the last lines of {name} never reached app.log"
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    }
+        lasts.iter().all(|last| text.contains(last.as_str()))
+    });
     records(&logs, "app.log")
 }
 
@@ -91,7 +82,7 @@ fn assert_rotated_within(project: &Project, limit: u64) {
     }
     // The rotated files get compressed (in the background, so wait for it).
     let (last, _) = files[files.len() - 1];
-    let compressed = wait_for(Duration::from_secs(30), || {
+    let compressed = holds_within(PATIENCE, || {
         numbered_files(&logs, "app.log")
             .iter()
             .filter(|(seq, _)| *seq != last)

@@ -132,6 +132,7 @@ async fn the_idle_wait_blocks_past_half_a_second_and_wakes_on_an_add() {
     // An add from another handle 1 s into a 10 s wait wakes the waiter.
     let other = queue(&server);
     let adder = tokio::spawn(async move {
+        // The test: an add 1 s into the wait wakes it.
         tokio::time::sleep(Duration::from_secs(1)).await;
         other.add(job("wake", JobOptions::default())).await.unwrap()
     });

@@ -5,6 +5,7 @@
 //! BullMQ 6.x peer (`../shared/peers/bullmq`), read back through its `inspect.js`/`events.js`.
 
 use crate::common::redis_server;
+use crate::common::wait::{PATIENCE, wait_until};
 use crate::common::worker;
 
 use std::path::Path;
@@ -20,7 +21,6 @@ use svc::queue::{Added, Fetch, KeepPolicy, Queue, Retry};
 use worker::smtp::{Mode, TestSmtp};
 use worker::{DataDir, Proc, runtime, secs_between, time_of, welcome_data};
 
-const LONG: Duration = Duration::from_secs(30);
 const PREFIX: &str = "bull";
 
 /// `svc worker` on the test's Redis.
@@ -90,7 +90,7 @@ fn node_events(peer: &Path, redis: &RedisServer) -> Vec<(String, Value)> {
         PREFIX,
         &[("FROM_START", "1"), ("EVENTS_MS", "1500")],
     );
-    events.wait_exit(LONG);
+    events.wait_exit(PATIENCE);
     events
         .lines()
         .iter()
@@ -131,10 +131,10 @@ fn node_job_failing_twice_then_succeeding_in_svc_worker_retries_after_1s_then_2s
     );
     assert_eq!(ids, ["welcome-1"]);
     let worker = svc_worker(&dir, &redis, &[]);
-    let failed = worker.wait_for_log("job attempt failed", Some("welcome-1"), 2, LONG);
+    let failed = worker.wait_for_log("job attempt failed", Some("welcome-1"), 2, PATIENCE);
     assert_eq!(failed[1]["attempt"], 2);
     std::fs::remove_file(dir.outbox()).unwrap();
-    let done = worker.wait_for_log("job completed", Some("welcome-1"), 1, LONG);
+    let done = worker.wait_for_log("job completed", Some("welcome-1"), 1, PATIENCE);
     assert_eq!(done[0]["attempt"], 3);
     assert_eq!(done[0]["requestId"], "req-1");
 
@@ -204,14 +204,14 @@ fn node_backoff_jitter_spreads_the_svc_workers_retries() {
             "job attempt failed",
             Some(&format!("welcome-j{n}")),
             1,
-            LONG,
+            PATIENCE,
         );
     }
     std::fs::remove_file(dir.outbox()).unwrap();
     let mut gaps = Vec::new();
     for n in 0..8 {
         let id = format!("welcome-j{n}");
-        worker.wait_for_log("job completed", Some(&id), 1, LONG);
+        worker.wait_for_log("job completed", Some(&id), 1, PATIENCE);
         let starts = worker.logs_with("job started", Some(&id));
         assert_eq!(starts.len(), 2, "{}", worker.dump());
         gaps.push(secs_between(time_of(&starts[0]), time_of(&starts[1])));
@@ -241,7 +241,7 @@ fn node_job_that_always_fails_ends_failed_after_3_with_retries_exhausted() {
         )],
     );
     let worker = svc_worker(&dir, &redis, &[]);
-    worker.wait_for_log("retries exhausted", Some("welcome-2"), 1, LONG);
+    worker.wait_for_log("retries exhausted", Some("welcome-2"), 1, PATIENCE);
     let exhausted = redis.events_named(PREFIX, "retries-exhausted", Some("welcome-2"));
     assert_eq!(exhausted.len(), 1);
     assert_eq!(field(&exhausted[0], "attemptsMade"), Some("3"));
@@ -285,7 +285,7 @@ fn a_duplicate_node_job_id_runs_once_in_svc_worker() {
     );
     assert_eq!(ids, ["welcome-3", "welcome-3"]);
     let worker = svc_worker(&dir, &redis, &[]);
-    worker.wait_for_log("job completed", Some("welcome-3"), 1, LONG);
+    worker.wait_for_log("job completed", Some("welcome-3"), 1, PATIENCE);
     // Again after it completed: still the same job; a later job shows the worker kept going.
     node_add(
         &peer,
@@ -296,7 +296,7 @@ fn a_duplicate_node_job_id_runs_once_in_svc_worker() {
             ("welcome-email", welcome("4"), json!({"jobId": "welcome-4"})),
         ],
     );
-    worker.wait_for_log("job completed", Some("welcome-4"), 1, LONG);
+    worker.wait_for_log("job completed", Some("welcome-4"), 1, PATIENCE);
     assert_eq!(worker.logs_with("job started", Some("welcome-3")).len(), 1);
     assert_eq!(
         redis
@@ -339,7 +339,7 @@ fn node_delayed_and_prioritized_jobs_run_in_order_in_svc_worker() {
     );
     assert_eq!(ids.len(), 4);
     let worker = svc_worker(&dir, &redis, &[("WORKER_CONCURRENCY", "1")]);
-    worker.wait_for_log("job completed", Some("later"), 1, LONG);
+    worker.wait_for_log("job completed", Some("later"), 1, PATIENCE);
     let order: Vec<String> = worker
         .logs_with("job started", None)
         .iter()
@@ -377,7 +377,7 @@ fn svc_job_failing_twice_in_node_worker_succeeds_after_1s_then_2s() {
     );
     assert!(out.contains("added job welcome-20"), "{out}");
     let worker = node_worker(&peer, &redis, &[("FAIL_FIRST", "2")]);
-    worker.wait_for_line("completed id=welcome-20", 1, LONG);
+    worker.wait_for_line("completed id=welcome-20", 1, PATIENCE);
     let runs = worker.lines_with("process id=welcome-20");
     assert_eq!(runs.len(), 3, "{runs:?}");
     let (gap1, gap2) = (node_gap(&runs[0], &runs[1]), node_gap(&runs[1], &runs[2]));
@@ -432,7 +432,11 @@ fn svc_job_that_always_fails_in_node_worker_ends_failed_with_retries_exhausted()
         ],
     );
     let worker = node_worker(&peer, &redis, &[]);
-    worker.wait_for_line("failed id=welcome-21 attemptsMade=3 final=true", 1, LONG);
+    worker.wait_for_line(
+        "failed id=welcome-21 attemptsMade=3 final=true",
+        1,
+        PATIENCE,
+    );
     let exhausted = redis.events_named(PREFIX, "retries-exhausted", Some("welcome-21"));
     assert_eq!(exhausted.len(), 1);
     let seen = inspect(&peer, &redis, PREFIX, &["welcome-21"]);
@@ -490,8 +494,8 @@ fn a_duplicate_svc_job_id_runs_once_in_node_worker_including_adds_through_the_qu
     );
 
     let worker = node_worker(&peer, &redis, &[("FAIL_FIRST", "0")]);
-    worker.wait_for_line("completed id=welcome-23", 1, LONG);
-    worker.wait_for_line("completed id=welcome-22", 1, LONG);
+    worker.wait_for_line("completed id=welcome-23", 1, PATIENCE);
+    worker.wait_for_line("completed id=welcome-22", 1, PATIENCE);
     assert_eq!(worker.lines_with("process id=welcome-22").len(), 1);
     let seen = inspect(&peer, &redis, PREFIX, &["welcome-22", "welcome-23"]);
     assert_eq!(seen.job("welcome-23")["opts"]["attempts"], 3);
@@ -522,7 +526,7 @@ fn svc_delayed_and_prioritized_jobs_run_in_order_in_node_worker() {
     );
     assert_eq!(counts["delayed"], 1);
     let worker = node_worker(&peer, &redis, &[("CONCURRENCY", "1"), ("FAIL_FIRST", "0")]);
-    worker.wait_for_line("completed id=later", 1, LONG);
+    worker.wait_for_line("completed id=later", 1, PATIENCE);
     let order: Vec<String> = worker
         .lines_with("process id=")
         .iter()
@@ -568,9 +572,9 @@ fn a_job_held_by_a_crashed_node_worker_is_recovered_by_svc_worker_and_mailed_onc
         &redis,
         &[("CRASH", "1"), ("LOCK_MS", "1000"), ("STALLED_MS", "300")],
     );
-    crashing.wait_for_line("process id=welcome-40", 1, LONG);
+    crashing.wait_for_line("process id=welcome-40", 1, PATIENCE);
     assert!(
-        !crashing.wait_exit(LONG).success(),
+        !crashing.wait_exit(PATIENCE).success(),
         "CRASH=1 exits with an error"
     );
     let seen = inspect(&peer, &redis, PREFIX, &["welcome-40"]);
@@ -588,8 +592,8 @@ fn a_job_held_by_a_crashed_node_worker_is_recovered_by_svc_worker_and_mailed_onc
             ("QUEUE_STALLED_INTERVAL_MS", "300"),
         ],
     );
-    worker.wait_for_log("stalled job recovered", Some("welcome-40"), 1, LONG);
-    worker.wait_for_log("job completed", Some("welcome-40"), 1, LONG);
+    worker.wait_for_log("stalled job recovered", Some("welcome-40"), 1, PATIENCE);
+    worker.wait_for_log("job completed", Some("welcome-40"), 1, PATIENCE);
     assert_eq!(dir.emails(), vec![dir.outbox().join("welcome-40.eml")]);
     assert_eq!(
         redis
@@ -637,9 +641,9 @@ fn a_job_held_by_a_killed_svc_worker_is_recovered_by_a_node_worker() {
             ("SMTP_URL", &hung.url()),
         ],
     );
-    svc.wait_for_log("job started", Some("welcome-41"), 1, LONG);
+    svc.wait_for_log("job started", Some("welcome-41"), 1, PATIENCE);
     svc.signal(Signal::SIGKILL);
-    svc.wait_exit(LONG);
+    svc.wait_exit(PATIENCE);
 
     let node = node_worker(
         &peer,
@@ -650,8 +654,8 @@ fn a_job_held_by_a_killed_svc_worker_is_recovered_by_a_node_worker() {
             ("FAIL_FIRST", "0"),
         ],
     );
-    node.wait_for_line("stalled id=welcome-41", 1, LONG);
-    node.wait_for_line("completed id=welcome-41", 1, LONG);
+    node.wait_for_line("stalled id=welcome-41", 1, PATIENCE);
+    node.wait_for_line("completed id=welcome-41", 1, PATIENCE);
     assert_eq!(node.lines_with("process id=welcome-41").len(), 1);
     let seen = inspect(&peer, &redis, PREFIX, &["welcome-41"]);
     let job = seen.job("welcome-41");
@@ -732,7 +736,7 @@ fn svc_and_node_workers_sharing_the_queue_run_each_job_exactly_once() {
     );
     let svc = svc_worker(&dir, &redis, &[("WORKER_CONCURRENCY", "5")]);
     // Both are idle on the queue once their blocking connections are named (BullMQ's getWorkers).
-    redis_server::wait_until("both workers connected", LONG, || {
+    wait_until("both workers connected", || {
         let clients: String = redis::cmd("CLIENT")
             .arg("LIST")
             .query(&mut redis.conn())
@@ -754,7 +758,7 @@ fn svc_and_node_workers_sharing_the_queue_run_each_job_exactly_once() {
         };
         rt.block_on(queue.add(mail.job())).unwrap();
     }
-    redis_server::wait_until("every job completed", LONG, || {
+    wait_until("every job completed", || {
         rt.block_on(queue.counts())
             .is_ok_and(|c| c.completed == total as u64)
     });
@@ -778,7 +782,7 @@ fn svc_and_node_workers_sharing_the_queue_run_each_job_exactly_once() {
         (by_node, by_svc)
     };
     // The workers log a completion just after Redis recorded it.
-    redis_server::wait_until("every completion logged", LONG, || {
+    wait_until("every completion logged", || {
         let (a, b) = completed_by(&node, &svc);
         a.len() + b.len() >= total
     });
@@ -832,7 +836,7 @@ fn a_job_svc_finds_stalled_too_often_is_failed_unrun_by_a_node_worker() {
     };
     // With no stall allowed, svc's two-phase check marks it `defa` and puts it back in wait.
     let mut failing = Vec::new();
-    redis_server::wait_until("the stalled check to give up on the job", LONG, || {
+    wait_until("the stalled check to give up on the job", || {
         failing = rt
             .block_on(queue.recover_stalled(0, KeepPolicy::ALL))
             .unwrap()
@@ -845,7 +849,7 @@ fn a_job_svc_finds_stalled_too_often_is_failed_unrun_by_a_node_worker() {
         Some("job stalled more than allowable limit")
     );
     let node = node_worker(&peer, &redis, &[("FAIL_FIRST", "0")]);
-    node.wait_for_line("failed id=welcome-50", 1, LONG);
+    node.wait_for_line("failed id=welcome-50", 1, PATIENCE);
     assert!(
         node.lines_with("process id=welcome-50").is_empty(),
         "failed without running"
@@ -885,9 +889,9 @@ fn node_keep_options_are_honoured_by_svc_worker() {
     );
     // The worker's own policy would keep nothing: the jobs' options win.
     let worker = svc_worker(&dir, &redis, &[("QUEUE_KEEP_COMPLETED", "0")]);
-    worker.wait_for_log("job completed", Some("kept"), 1, LONG);
-    worker.wait_for_log("job completed", Some("gone-when-done"), 1, LONG);
-    worker.wait_for_log("will not be retried", Some("gone-when-failed"), 1, LONG);
+    worker.wait_for_log("job completed", Some("kept"), 1, PATIENCE);
+    worker.wait_for_log("job completed", Some("gone-when-done"), 1, PATIENCE);
+    worker.wait_for_log("will not be retried", Some("gone-when-failed"), 1, PATIENCE);
     let seen = inspect(
         &peer,
         &redis,
@@ -955,7 +959,7 @@ fn svc_queue_pause_holds_a_node_worker_and_resume_releases_it() {
     );
     assert!(node_pause(&peer, &redis, "state"), "Node's isPaused()");
     let worker = node_worker(&peer, &redis, &[("FAIL_FIRST", "0")]);
-    worker.wait_for_line("worker up", 1, LONG);
+    worker.wait_for_line("worker up", 1, PATIENCE);
     svc_add(
         &dir,
         &redis,
@@ -981,7 +985,7 @@ fn svc_queue_pause_holds_a_node_worker_and_resume_releases_it() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    worker.wait_for_line("completed id=welcome-1", 1, LONG);
+    worker.wait_for_line("completed id=welcome-1", 1, PATIENCE);
     assert!(!node_pause(&peer, &redis, "state"));
     assert_eq!(svc_ids(&dir, &redis, "completed"), ["welcome-1"]);
     // The stream carries BullMQ's `paused` and `resumed` events, as Queue.pause()/resume() write them.
@@ -1011,7 +1015,7 @@ fn a_node_pause_holds_svc_worker_and_shows_in_svc_queue_status() {
     let status = svc_queue(&dir, &redis, &["status"]);
     assert!(String::from_utf8_lossy(&status.stdout).contains("queue: paused"));
     let worker = svc_worker(&dir, &redis, &[]);
-    worker.wait_for_log("worker ready", None, 1, LONG);
+    worker.wait_for_log("worker ready", None, 1, PATIENCE);
     node_add(
         &peer,
         &redis,
@@ -1022,6 +1026,7 @@ fn a_node_pause_holds_svc_worker_and_shows_in_svc_queue_status() {
             node_app_opts("welcome-2", 1000),
         )],
     );
+    // Nothing to wait for but time: the job must still be waiting after a while.
     std::thread::sleep(Duration::from_millis(800));
     assert_eq!(
         svc_ids(&dir, &redis, "waiting"),
@@ -1031,7 +1036,7 @@ fn a_node_pause_holds_svc_worker_and_shows_in_svc_queue_status() {
     );
     assert!(!node_pause(&peer, &redis, "resume"));
     assert!(!svc_paused(&dir, &redis));
-    worker.wait_for_log("job completed", Some("welcome-2"), 1, LONG);
+    worker.wait_for_log("job completed", Some("welcome-2"), 1, PATIENCE);
     assert_eq!(dir.emails().len(), 1);
 }
 
@@ -1070,7 +1075,7 @@ fn a_job_failed_by_a_node_worker_is_shown_retried_removed_and_cleaned_by_svc_que
     );
     assert_eq!(ids, ["welcome-31", "welcome-32"]);
     let mut worker = node_worker(&peer, &redis, &[("EXIT_AFTER", "2")]);
-    worker.wait_exit(LONG);
+    worker.wait_exit(PATIENCE);
 
     // The failure as Node recorded it (a real JS stack), listed and shown by svc.
     let list = svc_ok(&dir, &redis, &["list", "failed"]);
@@ -1103,6 +1108,7 @@ fn a_job_failed_by_a_node_worker_is_shown_retried_removed_and_cleaned_by_svc_que
     assert_eq!(seen.job("welcome-31")["state"], "waiting");
     assert_eq!(seen.job("welcome-31")["attemptsMade"], 0);
     svc_ok(&dir, &redis, &["remove", "welcome-31"]);
+    // Time must pass for the completed job to be older than 5 ms.
     std::thread::sleep(Duration::from_millis(20));
     svc_ok(&dir, &redis, &["clean", "completed", "--older-than", "5ms"]);
     let seen = inspect(&peer, &redis, PREFIX, &[]);

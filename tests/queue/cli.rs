@@ -3,6 +3,7 @@
 //! expectations, through the real binary.
 
 use crate::common::redis_server;
+use crate::common::wait::{PATIENCE, wait_until};
 use crate::common::worker as support;
 
 use std::process::{Command, Output};
@@ -11,7 +12,7 @@ use std::time::Duration;
 
 use redis_server::RedisServer;
 use serde_json::{Value, json};
-use support::{DataDir, Proc, SVC, runtime, wait_until, welcome_data};
+use support::{DataDir, Proc, SVC, runtime, welcome_data};
 use svc::queue::redis::{RedisConfig, RedisQueue};
 use svc::queue::sqlite::SqliteQueue;
 use svc::queue::{ActiveJob, Fetch, JobState, KeepPolicy, Queue, Retry};
@@ -435,6 +436,7 @@ fn every_repair_verb(store: &Store) {
         none.contains("removed 0 completed job(s) older than 1h"),
         "{none}"
     );
+    // Time must pass for the completed job to be older than 5 ms.
     std::thread::sleep(Duration::from_millis(20));
     let one = store.ok(&["clean", "completed", "--older-than", "5ms"]);
     assert!(one.contains("removed 1 completed job(s)"), "{one}");
@@ -474,7 +476,7 @@ fn every_repair_verb_on_redis() {
 fn the_worker_honours_a_pause(store: &Store) {
     store.ok(&["pause"]);
     let worker = store.worker();
-    worker.wait_for_log("worker ready", None, 1, Duration::from_secs(10));
+    worker.wait_for_log("worker ready", None, 1, PATIENCE);
     store.ok(&[
         "add",
         "welcome-email",
@@ -488,7 +490,7 @@ fn the_worker_honours_a_pause(store: &Store) {
     assert_eq!(store.ids("waiting"), ["welcome-9"], "{}", worker.dump());
     assert!(store.dir.emails().is_empty());
     store.ok(&["resume"]);
-    wait_until("the job completed", Duration::from_secs(10), || {
+    wait_until("the job completed", || {
         store.ids("completed") == ["welcome-9"]
     });
     assert_eq!(store.dir.emails().len(), 1);

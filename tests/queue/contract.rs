@@ -17,6 +17,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde_json::json;
+
+use crate::common::wait::wait_for_async;
 use svc::queue::{
     ActiveJob, Added, Backoff, Fetch, JobChange, JobOptions, JobState, KeepPolicy, LockOutcome,
     NewJob, Queue, QueueError, Retry, STALLED_TOO_OFTEN,
@@ -336,15 +338,11 @@ pub async fn a_stale_token_changes_nothing<Q: Queue>(f: Fixture<Q>) {
 
 /// Polls `recover_stalled` until it reports something (a backend may need two rounds, as BullMQ).
 async fn recover<Q: Queue>(q: &Q, max_stalled: u32) -> svc::queue::StalledReport {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
+    wait_for_async("a stalled job recovered", || async {
         let report = q.recover_stalled(max_stalled, KEEP_ALL).await.unwrap();
-        if !report.recovered.is_empty() || !report.failed.is_empty() {
-            return report;
-        }
-        assert!(Instant::now() < deadline, "no stalled job recovered");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+        (!report.recovered.is_empty() || !report.failed.is_empty()).then_some(report)
+    })
+    .await
 }
 
 pub async fn an_expired_lease_is_recovered_and_a_job_stalling_too_often_fails<Q: Queue>(
@@ -382,6 +380,7 @@ pub async fn a_renewed_lease_is_not_recovered<Q: Queue>(f: Fixture<Q>) {
     added(q, job(Some("busy"))).await;
     let active = take_within(q, lease, Duration::from_secs(1)).await;
     for _ in 0..6 {
+        // The test: renewing every 100 ms keeps a 300 ms lease.
         tokio::time::sleep(Duration::from_millis(100)).await;
         assert_eq!(
             q.extend_lock("busy", &active.token, lease).await.unwrap(),
@@ -446,6 +445,7 @@ pub async fn keep_policies_bound_finished_jobs<Q: Queue>(f: Fixture<Q>) {
     q.fail(&old, "bad", Retry::Never, KEEP_ALL).await.unwrap();
     let old = take(q).await.unwrap();
     q.fail(&old, "bad", Retry::Never, KEEP_ALL).await.unwrap();
+    // Time must pass for the first jobs to be older than the keep policy's age.
     tokio::time::sleep(Duration::from_millis(20)).await;
     added(q, job(Some("new"))).await;
     let new = take(q).await.unwrap();
@@ -516,6 +516,7 @@ pub async fn an_idle_waiter_wakes_on_an_add_from_another_handle<Q: Queue>(f: Fix
             start.elapsed()
         })
     };
+    // The waiter has no signal that it is waiting; give it time to start before the add.
     tokio::time::sleep(Duration::from_millis(100)).await;
     added(&other, job(Some("wake"))).await;
     let waited = tokio::time::timeout(Duration::from_secs(5), waiter)
@@ -697,6 +698,7 @@ pub async fn clean_deletes_the_jobs_of_a_state_older_than_a_duration<Q: Queue>(f
         0,
         "nothing finished an hour ago"
     );
+    // Time must pass for the first completions to be older than the next clean's age.
     tokio::time::sleep(Duration::from_millis(30)).await;
     let mut fresh = job(Some("w2"));
     fresh.opts.priority = 0;
@@ -748,6 +750,7 @@ pub async fn a_paused_queue_hands_out_nothing_until_resumed<Q: Queue>(f: Fixture
             start.elapsed()
         })
     };
+    // The waiter has no signal that it is waiting; give it time to start before the resume.
     tokio::time::sleep(Duration::from_millis(100)).await;
     other.set_paused(false).await.unwrap();
     let waited = tokio::time::timeout(Duration::from_secs(5), waiter)

@@ -6,16 +6,15 @@
 
 use crate::common::api;
 use crate::common::redis_server;
+use crate::common::wait::{PATIENCE, holds_within_async};
 use crate::common::worker;
 
+use std::future::ready;
 use std::path::Path;
-use std::time::Duration;
 
 use redis_server::RedisServer;
 use redis_server::tls::Pki;
 use worker::{DataDir, Proc, welcome_data};
-
-const LONG: Duration = Duration::from_secs(30);
 
 /// Environment variables for a spawned `svc`.
 type Env = Vec<(&'static str, String)>;
@@ -37,7 +36,7 @@ fn tls_env(url: &str, ca: Option<&Path>, identity: Option<(&Path, &Path)>) -> En
 fn run(dir: &DataDir, args: &[&str], env: &[(&'static str, String)]) -> (Proc, i32) {
     let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
     let mut proc = Proc::spawn(args, dir.path(), &env);
-    let status = proc.wait_exit(LONG);
+    let status = proc.wait_exit(PATIENCE);
     (proc, status.code().unwrap_or(-1))
 }
 
@@ -83,9 +82,9 @@ fn svc_worker_over_rediss_with_a_private_ca_runs_a_job_added_by_svc_queue_add() 
 
     let worker_env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
     let mut worker = Proc::spawn(&["worker"], dir.path(), &worker_env);
-    worker.wait_for_log("job completed", Some("tls-1"), 1, LONG);
+    worker.wait_for_log("job completed", Some("tls-1"), 1, PATIENCE);
     assert_eq!(dir.emails().len(), 1, "one email in the outbox");
-    let ready = worker.wait_for_log("worker ready", None, 1, LONG);
+    let ready = worker.wait_for_log("worker ready", None, 1, PATIENCE);
     let described = ready[0]["queue"].as_str().unwrap_or_default().to_owned();
     assert!(
         described.starts_with("rediss://***@127.0.0.1:"),
@@ -93,7 +92,7 @@ fn svc_worker_over_rediss_with_a_private_ca_runs_a_job_added_by_svc_queue_add() 
     );
 
     worker.signal(nix::sys::signal::Signal::SIGTERM);
-    assert!(worker.wait_exit(LONG).success(), "{}", worker.dump());
+    assert!(worker.wait_exit(PATIENCE).success(), "{}", worker.dump());
     for output in [add.dump(), worker.dump()] {
         assert!(
             !output.contains("tls-s3cret"),
@@ -129,7 +128,7 @@ fn a_wrong_ca_fails_at_once_with_one_line_naming_tls_and_the_certificate() {
     let env = tls_env(&redis.url(), Some(&pki.other_ca()), None);
     let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
     let mut worker = Proc::spawn(&["worker"], dir.path(), &env);
-    let lines = worker.wait_for_log("queue store unavailable", None, 1, LONG);
+    let lines = worker.wait_for_log("queue store unavailable", None, 1, PATIENCE);
     let error = lines[0]["error"].as_str().unwrap_or_default();
     assert!(
         error.contains("TLS handshake failed") && error.contains("UnknownIssuer"),
@@ -137,7 +136,7 @@ fn a_wrong_ca_fails_at_once_with_one_line_naming_tls_and_the_certificate() {
     );
     assert!(worker.logs_with("worker ready", None).is_empty());
     worker.signal(nix::sys::signal::Signal::SIGTERM);
-    assert!(worker.wait_exit(LONG).success(), "{}", worker.dump());
+    assert!(worker.wait_exit(PATIENCE).success(), "{}", worker.dump());
 }
 
 #[test]
@@ -200,11 +199,13 @@ async fn the_api_queues_and_counts_its_rate_limit_over_tls() {
         .await;
     assert_eq!(created.status, 201, "{}", created.text);
     assert_eq!(created.header("ratelimit-remaining"), Some("49"));
-    let queued = api::wait_for(LONG, || {
-        redis::cmd("LLEN")
-            .arg("bull:email-queue:wait")
-            .query::<u64>(&mut redis.conn())
-            .is_ok_and(|n| n == 1)
+    let queued = holds_within_async(PATIENCE, || {
+        ready(
+            redis::cmd("LLEN")
+                .arg("bull:email-queue:wait")
+                .query::<u64>(&mut redis.conn())
+                .is_ok_and(|n| n == 1),
+        )
     })
     .await;
     assert!(

@@ -1,6 +1,7 @@
 //! The supervisor end to end: the real `svc` binary, a real daemon, real processes and signals.
 
 use crate::common::harness;
+use crate::common::wait::{wait_for, wait_until};
 
 use std::time::{Duration, Instant};
 
@@ -37,7 +38,9 @@ fn start_runs_every_instance_with_its_env_and_start_twice_keeps_one_daemon() {
             assert!(instance.get(key).is_some(), "{key} missing in {instance}");
         }
         let path = project.path(&format!("work/out.{i}"));
-        assert!(wait_for(Duration::from_secs(5), || path.exists()));
+        wait_until(&format!("instance {i} to write {}", path.display()), || {
+            path.exists()
+        });
         assert_eq!(
             std::fs::read_to_string(&path).unwrap().trim(),
             format!("web {i} from-env 7 dotenv")
@@ -154,12 +157,12 @@ fn no_grandchild_survives_a_stop() {
         "",
     ));
     project.start();
-    assert!(wait_for(Duration::from_secs(5), || {
-        read_pid(&project.path("grandchild")).is_some()
-            && read_pid(&project.path("escaped")).is_some()
-    }));
-    let grandchild = read_pid(&project.path("grandchild")).unwrap();
-    let escaped = read_pid(&project.path("escaped")).unwrap();
+    let (grandchild, escaped) = wait_for("the grandchild's and the escaped child's pids", || {
+        Some((
+            read_pid(&project.path("grandchild"))?,
+            read_pid(&project.path("escaped"))?,
+        ))
+    });
     assert!(alive(grandchild) && alive(escaped));
 
     assert_ok(&project.svc(&["stop", "family"]), "svc stop family");
@@ -171,10 +174,9 @@ fn no_grandchild_survives_a_stop() {
     assert_eq!(parent(escaped), project.daemon_pid());
     // ... and terminated when the daemon shuts down.
     assert_ok(&project.svc(&["stop"]), "svc stop");
-    assert!(
-        wait_for(Duration::from_secs(5), || !alive(escaped)),
-        "the escaped grandchild outlived the daemon"
-    );
+    wait_until("the escaped grandchild to die with the daemon", || {
+        !alive(escaped)
+    });
 }
 
 #[test]
@@ -189,10 +191,9 @@ fn children_of_a_killed_daemon_stop_and_the_next_start_cleans_up() {
     let pids: Vec<i32> = project.status().iter().map(pid_of).collect();
     kill(daemon, "KILL");
     for pid in &pids {
-        assert!(
-            wait_for(Duration::from_secs(5), || !alive(*pid)),
-            "child {pid} runs on unsupervised"
-        );
+        wait_until(&format!("the unsupervised child {pid} to stop"), || {
+            !alive(*pid)
+        });
         assert!(
             project.path(&format!("term.{pid}")).exists(),
             "child {pid} got no SIGTERM"
@@ -215,15 +216,13 @@ fn sigterm_to_the_daemon_drains_everything_and_sighup_does_not() {
     let daemon = project.daemon_pid().unwrap();
     let pids: Vec<i32> = project.status().iter().map(pid_of).collect();
     kill(daemon, "HUP");
+    // The test: the daemon is still up a while after SIGHUP.
     std::thread::sleep(Duration::from_millis(200));
     assert!(alive(daemon));
     assert!(project.status().iter().all(|i| i["state"] == "online"));
 
     kill(daemon, "TERM");
-    assert!(
-        wait_for(Duration::from_secs(10), || !alive(daemon)),
-        "daemon did not exit"
-    );
+    wait_until("the daemon to exit", || !alive(daemon));
     assert!(pids.iter().all(|p| !alive(*p)));
     assert!(!project.path("run/svc.sock").exists(), "socket left behind");
     assert!(
@@ -272,10 +271,7 @@ fn signal_reaches_every_instance() {
     assert_ok(&out, "svc signal");
     for i in 0..2 {
         let path = project.path(&format!("got.{i}"));
-        assert!(
-            wait_for(Duration::from_secs(5), || path.exists()),
-            "instance {i} got no SIGUSR1"
-        );
+        wait_until(&format!("instance {i} to get SIGUSR1"), || path.exists());
     }
     let out = project.svc(&["signal", "web", "SIGNOPE"]);
     assert_eq!(out.status.code(), Some(1));
@@ -550,6 +546,7 @@ fn reload_replaces_every_instance_without_a_failed_request() {
             (ok, failed)
         })
     };
+    // Pacing: the load runs before, during and after the reload.
     std::thread::sleep(Duration::from_millis(200));
     let out = project.svc(&["reload", "web"]);
     std::thread::sleep(Duration::from_millis(200));

@@ -3,6 +3,7 @@
 //! `svc describe`; the real binary, a real daemon, real processes.
 
 use crate::common::harness;
+use crate::common::wait::wait_until;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -102,6 +103,7 @@ fn an_edit_adds_removes_rescales_and_changes_programs_and_leaves_the_rest_alone(
     assert_eq!(pids(&project), old, "a dry run changed something");
 
     let (done, load) = request_loop(port);
+    // Pacing: the load runs before, during and after the reload.
     std::thread::sleep(Duration::from_millis(200));
     let out = project.svc(&["reload"]);
     std::thread::sleep(Duration::from_millis(200));
@@ -221,7 +223,7 @@ fn sighup_applies_the_file_and_an_unchanged_file_keeps_every_pid() {
     )
     .unwrap();
     kill(daemon, "HUP");
-    wait_until("c online after SIGHUP", Duration::from_secs(20), || {
+    wait_until("c online after SIGHUP", || {
         project
             .status()
             .iter()
@@ -482,13 +484,11 @@ fn a_logs_change_is_taken_at_the_next_rotation_without_a_restart() {
         "{printed}"
     );
     assert!(printed.contains("~ a: logs.max_size"), "{printed}");
-    wait_until("app.log rotated at 2 KiB", Duration::from_secs(20), || {
+    wait_until("app.log rotated at 2 KiB", || {
         log_files(&project.path("logs"), "app.log") >= 3
     });
-    wait_until(
-        "a's own log, rotated at 1 KiB",
-        Duration::from_secs(20),
-        || log_files(&project.path("logs/programs"), "a.log") >= 2,
-    );
+    wait_until("a's own log, rotated at 1 KiB", || {
+        log_files(&project.path("logs/programs"), "a.log") >= 2
+    });
     assert_eq!(pid_of(&project.instance("a", 0)), pid, "a was restarted");
 }

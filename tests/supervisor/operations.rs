@@ -1,6 +1,7 @@
 //! Fitting into the places users live: systemd units, the daemon's metrics, the live status view.
 
 use crate::common::harness;
+use crate::common::wait::{PATIENCE, holds_within};
 
 use std::io::{Read, Write};
 use std::process::Command;
@@ -176,7 +177,7 @@ fn status_watch_redraws_the_table_in_a_real_terminal() {
     assert!(started.status.success(), "{}", stderr(&started));
     let capture = || stdout(&tmux(&["capture-pane", "-p", "-t", &session]));
     let first_pid = pid_of(&project.instance("web", 0)).to_string();
-    let shown = wait_for(Duration::from_secs(10), || {
+    let shown = holds_within(PATIENCE, || {
         let screen = capture();
         screen.contains("Ctrl-C to quit")
             && screen.contains(&first_pid)
@@ -186,7 +187,7 @@ fn status_watch_redraws_the_table_in_a_real_terminal() {
 
     // A restart shows up in place, without scrolling the old table off.
     kill(pid_of(&project.instance("web", 0)), "KILL");
-    let redrawn = wait_for(Duration::from_secs(10), || {
+    let redrawn = holds_within(PATIENCE, || {
         let screen = capture();
         !screen.contains(&first_pid)
             && screen.matches("Ctrl-C to quit").count() == 1
@@ -194,7 +195,7 @@ fn status_watch_redraws_the_table_in_a_real_terminal() {
     });
     assert!(redrawn, "the table was not redrawn:\n{}", capture());
     tmux(&["send-keys", "-t", &session, "C-c", ""]);
-    let quit = wait_for(Duration::from_secs(5), || {
+    let quit = holds_within(PATIENCE, || {
         !tmux(&["has-session", "-t", &session]).status.success()
     });
     if !quit {

@@ -9,11 +9,11 @@
 
 use crate::common::harness;
 use crate::common::logs;
+use crate::common::wait::{PATIENCE, holds_within, wait_until};
 
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::Duration;
 
 use harness::*;
 use logs::records;
@@ -110,7 +110,7 @@ fn a_program_with_a_user_runs_as_that_user_and_its_output_is_still_captured() {
     ];
     let logs = project.path("logs");
     let mut lines = Vec::new();
-    let found = wait_for(Duration::from_secs(10), || {
+    let found = holds_within(PATIENCE, || {
         lines = records(&logs, "app.log")
             .into_iter()
             .filter(|r| r["program"] == "web" && r["pid"] == pid)
@@ -205,11 +205,7 @@ fn a_program_running_as_its_user_still_dies_with_a_killed_daemon() {
     project.start();
     let child = pid_of(&project.instance("web", 0));
     kill(project.daemon_pid().unwrap(), "KILL");
-    wait_until(
-        "the child to follow its daemon",
-        Duration::from_secs(10),
-        || !alive(child),
-    );
+    wait_until("the child to follow its daemon", || !alive(child));
 }
 
 #[test]

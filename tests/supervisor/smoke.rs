@@ -7,6 +7,7 @@
 
 use crate::common::harness;
 use crate::common::tls;
+use crate::common::wait::{PATIENCE, holds_within};
 
 use std::io::{BufRead, BufReader};
 use std::path::Path;
@@ -204,7 +205,7 @@ fn smoke_passes_against_a_running_stack_and_cleans_up() {
     // One request id ties the run together across the API and the worker: what the failure
     // hint tells people to run finds the worker's line.
     let id = run_id(&out);
-    let worker_saw_it = wait_for(Duration::from_secs(10), || {
+    let worker_saw_it = holds_within(PATIENCE, || {
         let lines = project.svc(&["logs", "--request-id", &id, "--json"]);
         stdout(&lines)
             .lines()
@@ -279,7 +280,7 @@ fn smoke_fails_at_the_welcome_email_when_no_worker_runs_and_still_cleans_up() {
     // ... and completed once a worker runs again.
     assert_ok(&project.svc(&["start", "worker"]), "svc start worker");
     let mut last = Value::Null;
-    let completed = wait_for(Duration::from_secs(20), || {
+    let completed = holds_within(PATIENCE, || {
         last = as_admin(&format!("{path}?includeDeleted=true")).1;
         last["data"]["state"] == "completed"
     });
@@ -314,7 +315,7 @@ fn smoke_logs_in_again_when_a_run_outlasts_the_access_token() {
 
     let (user, id) = (user_id(&out), run_id(&out));
     let mut logins = 0;
-    let renewed = wait_for(Duration::from_secs(10), || {
+    let renewed = holds_within(PATIENCE, || {
         let lines = project.svc(&["logs", "--request-id", &id, "--json"]);
         logins = stdout(&lines)
             .lines()

@@ -86,6 +86,7 @@ fn watch_restarts_once_per_burst_and_ignores_what_it_should() {
     // A burst of 50 changes is one restart.
     for n in 0..50 {
         std::fs::write(project.path(&format!("src/gen{n}.txt")), "x").unwrap();
+        // Pacing: the changes come as a burst, not all in one instant.
         std::thread::sleep(Duration::from_millis(5));
     }
     wait_restarts(&project, "watch", 3);
@@ -135,6 +136,7 @@ fn an_instance_under_max_memory_is_left_alone() {
     ));
     project.start();
     let first = pid_of(&project.instance("a", 0));
+    // The test: under its limit, the program is left alone for a while.
     std::thread::sleep(Duration::from_millis(600));
     assert_eq!(pid_of(&project.instance("a", 0)), first);
     assert_eq!(restarts(&project, "a", "memory"), 0);

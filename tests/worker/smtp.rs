@@ -1,15 +1,12 @@
 //! `svc worker` sending through a real SMTP server on loopback: Python's `aiosmtpd` from PyPI,
 //! installed by `scripts/test.sh` into `target/pyenv`.
 
+use crate::common::wait::{PATIENCE, wait_until};
 use crate::common::worker as support;
 
-use std::time::Duration;
-
 use support::smtp::{Aiosmtpd, aiosmtpd_python};
-use support::{DataDir, wait_until, welcome_data};
+use support::{DataDir, welcome_data};
 use svc::queue::JobState;
-
-const LONG: Duration = Duration::from_secs(30);
 
 /// The Python with aiosmtpd that scripts/test.sh installs; its absence fails the test, since the
 /// SMTP transport is tested only against a real server.
@@ -51,10 +48,8 @@ fn the_welcome_email_is_delivered_over_smtp() {
         ("SMTP_URL", &server.url()),
         ("MAIL_FROM", "Team <team@example.org>"),
     ]);
-    worker.wait_for_log("job completed", Some("welcome-21"), 1, LONG);
-    wait_until("the message to be saved", LONG, || {
-        saved(inbox.path()).len() == 1
-    });
+    worker.wait_for_log("job completed", Some("welcome-21"), 1, PATIENCE);
+    wait_until("the message to be saved", || saved(inbox.path()).len() == 1);
     let message = &saved(inbox.path())[0];
     assert!(
         message.contains("X-Rcpt-To: user21@example.com"),
@@ -93,13 +88,13 @@ fn a_greylisting_server_gets_the_email_on_the_retry_once() {
         "fixed:300ms",
     ]);
     let worker = dir.worker(&[("SMTP_URL", &server.url())]);
-    let failed = worker.wait_for_log("job attempt failed", Some("welcome-22"), 1, LONG);
+    let failed = worker.wait_for_log("job attempt failed", Some("welcome-22"), 1, PATIENCE);
     assert!(
         failed[0]["reason"].as_str().unwrap().contains("451"),
         "{}",
         failed[0]
     );
-    worker.wait_for_log("job completed", Some("welcome-22"), 1, LONG);
+    worker.wait_for_log("job completed", Some("welcome-22"), 1, PATIENCE);
     let job = dir.job("welcome-22").unwrap();
     assert_eq!((job.state, job.attempts_made), (JobState::Completed, 2));
     assert_eq!(saved(inbox.path()).len(), 1);
@@ -126,7 +121,7 @@ fn an_unreachable_smtp_server_fails_the_attempt_and_the_job_is_retried() {
         "fixed:100ms",
     ]);
     let worker = dir.worker(&[("SMTP_URL", &format!("smtp://127.0.0.1:{port}"))]);
-    worker.wait_for_log("retries exhausted", Some("welcome-23"), 1, LONG);
+    worker.wait_for_log("retries exhausted", Some("welcome-23"), 1, PATIENCE);
     let job = dir.job("welcome-23").unwrap();
     assert_eq!((job.state, job.attempts_made), (JobState::Failed, 2));
     assert!(job.failed_reason.unwrap().contains("SMTP delivery failed"));
@@ -140,7 +135,7 @@ fn smtp_credentials_without_tls_are_refused_at_start() {
         "smtp://mailer:s3cret-pw@127.0.0.1:2525?tls=opportunistic",
     ] {
         let mut worker = dir.worker(&[("SMTP_URL", url)]);
-        let status = worker.wait_exit(LONG);
+        let status = worker.wait_exit(PATIENCE);
         assert_eq!(status.code(), Some(2), "{url}\n{}", worker.dump());
         let stderr = worker.stderr();
         assert!(stderr.contains("SMTP_URL"), "{stderr}");
@@ -159,7 +154,7 @@ fn smtp_credentials_without_tls_are_refused_at_start() {
         "SMTP_URL",
         "smtp://mailer:s3cret-pw@127.0.0.1:2525?tls=required",
     )]);
-    worker.wait_for_log("worker ready", None, 1, LONG);
+    worker.wait_for_log("worker ready", None, 1, PATIENCE);
 }
 
 #[test]
@@ -178,7 +173,7 @@ fn a_rejected_recipient_fails_the_job_and_its_address_is_never_logged() {
         "3",
     ]);
     let mut worker = dir.worker(&[("SMTP_URL", &server.url())]);
-    let failed = worker.wait_for_log("will not be retried", Some("welcome-31"), 1, LONG);
+    let failed = worker.wait_for_log("will not be retried", Some("welcome-31"), 1, PATIENCE);
     let reason = failed[0]["reason"].as_str().unwrap();
     assert!(reason.contains("550"), "{reason}");
     assert!(reason.contains("user 31"), "the user id is named: {reason}");
@@ -191,7 +186,7 @@ fn a_rejected_recipient_fails_the_job_and_its_address_is_never_logged() {
     );
     assert!(saved(inbox.path()).is_empty());
     worker.signal(nix::sys::signal::Signal::SIGTERM);
-    worker.wait_exit(LONG);
+    worker.wait_exit(PATIENCE);
     let output = worker.dump();
     assert!(
         !output.contains("user31@example.com"),

@@ -12,56 +12,24 @@
 
 pub mod mongo;
 
+use std::future::ready;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use reqwest::header::HeaderMap;
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
 
-/// How long a test waits for anything (start-up on a busy machine included).
-pub const PATIENCE: Duration = Duration::from_secs(30);
+use crate::common::wait::{PATIENCE, holds_within, holds_within_async};
 
 /// The signing key of the MongoDB instances (required there; the embedded store makes its own).
 pub const TEST_AUTH_SECRET: &str = "test-signing-key-0123456789abcdef0123456789";
 
 /// The password of every account [`App::create_account`] makes.
 pub const PASSWORD: &str = "correct horse battery";
-
-/// Polls `condition` every 20 ms until it holds or `timeout` passes; returns whether it held.
-pub async fn wait_for(timeout: Duration, mut condition: impl FnMut() -> bool) -> bool {
-    let deadline = Instant::now() + timeout;
-    loop {
-        if condition() {
-            return true;
-        }
-        if Instant::now() >= deadline {
-            return false;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
-/// Like [`wait_for`] with an async condition.
-pub async fn wait_for_async<F, Fut>(timeout: Duration, mut condition: F) -> bool
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let deadline = Instant::now() + timeout;
-    loop {
-        if condition().await {
-            return true;
-        }
-        if Instant::now() >= deadline {
-            return false;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
 
 /// Runs each named `async fn NAME(backend: Backend)` of the test file once per backend, as the
 /// tests `sqlite::NAME` and `mongo::NAME` (use with `#[macro_use] mod common::api;`).
@@ -234,7 +202,8 @@ impl Spawn {
         app.port = u16::try_from(line["port"].as_u64().expect("port")).expect("port");
         if self.wait_ready && matches!(self.backend, Backend::Mongo(_)) {
             let ready =
-                wait_for_async(PATIENCE, || async { app.get("/ready").await.status == 200 }).await;
+                holds_within_async(PATIENCE, || async { app.get("/ready").await.status == 200 })
+                    .await;
             assert!(ready, "svc api never got ready: {:?}", app.logs());
         }
         app
@@ -248,18 +217,16 @@ impl Spawn {
             .command(tmp.path(), &data_dir)
             .spawn()
             .expect("spawn svc api");
-        let deadline = Instant::now() + PATIENCE;
-        let status = loop {
-            if let Some(status) = child.try_wait().expect("wait") {
-                break status;
-            }
-            if Instant::now() > deadline {
-                let _ = child.kill();
-                let _ = child.wait();
-                panic!("svc api did not exit");
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        };
+        let mut status = None;
+        if !holds_within(PATIENCE, || {
+            status = child.try_wait().expect("wait");
+            status.is_some()
+        }) {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("svc api did not exit");
+        }
+        let status = status.expect("the wait ended when svc api exited");
         let mut stderr = String::new();
         if let Some(mut pipe) = child.stderr.take() {
             let _ = std::io::Read::read_to_string(&mut pipe, &mut stderr);
@@ -566,9 +533,9 @@ impl App {
     /// Waits for a log line matching `matches`.
     pub async fn wait_for_log(&self, mut matches: impl FnMut(&Value) -> bool) -> Option<Value> {
         let mut found = None;
-        wait_for(PATIENCE, || {
+        holds_within_async(PATIENCE, || {
             found = self.logs().into_iter().find(|l| matches(l));
-            found.is_some()
+            ready(found.is_some())
         })
         .await;
         found
@@ -586,9 +553,9 @@ impl App {
     pub async fn wait_exit(&mut self) -> ExitStatus {
         let child = &mut self.child;
         let mut status = None;
-        wait_for(PATIENCE, || {
+        holds_within_async(PATIENCE, || {
             status = child.try_wait().expect("try_wait");
-            status.is_some()
+            ready(status.is_some())
         })
         .await;
         let status = status.expect("svc api did not exit");

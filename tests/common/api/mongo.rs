@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use mongodb::bson::doc;
 use mongodb::options::ClientOptions;
 
-use super::{PATIENCE, wait_for_async};
+use crate::common::wait::{PATIENCE, holds_within_async};
 
 /// The database the tests' `svc api` uses (named in the URL's path).
 pub const DATABASE: &str = "svc_test";
@@ -114,7 +114,7 @@ impl MongoServer {
             .unwrap_or_else(|e| panic!("spawn {}: {e}", exe.display()));
         *self.child.lock().unwrap() = Some(child);
         let client = self.client().await;
-        wait_for_async(PATIENCE, || async {
+        holds_within_async(PATIENCE, || async {
             if self.exited() {
                 return true;
             }

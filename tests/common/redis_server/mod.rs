@@ -13,9 +13,8 @@ use std::process::{Child, Command, Output, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use crate::common::wait::{holds_within, wait_until_within};
 use serde_json::Value;
-
-pub use crate::common::harness::wait_until;
 
 /// A `redis-server` of our own on 127.0.0.1; killed and reaped on drop.
 pub struct RedisServer {
@@ -350,7 +349,7 @@ impl Node {
     }
 
     pub fn wait_for_line(&self, text: &str, count: usize, timeout: Duration) -> Vec<String> {
-        wait_until(
+        wait_until_within(
             &format!("{count} node line(s) with {text:?}"),
             timeout,
             || self.lines_with(text).len() >= count,
@@ -360,18 +359,17 @@ impl Node {
 
     /// Waits for the process to exit.
     pub fn wait_exit(&mut self, timeout: Duration) -> std::process::ExitStatus {
-        let deadline = Instant::now() + timeout;
-        loop {
-            if let Some(status) = self.child.try_wait().expect("try_wait") {
-                return status;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "node did not exit within {timeout:?}:\n{}",
-                self.lines().join("\n")
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        let mut status = None;
+        let exited = holds_within(timeout, || {
+            status = self.child.try_wait().expect("try_wait");
+            status.is_some()
+        });
+        assert!(
+            exited,
+            "node did not exit within {timeout:?}:\n{}",
+            self.lines().join("\n")
+        );
+        status.expect("the wait ended when node exited")
     }
 
     pub fn pid(&self) -> i32 {

@@ -9,7 +9,7 @@ use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, SystemTime};
 
 use serde_json::Value;
 use svc::queue::sqlite::SqliteQueue;
@@ -17,7 +17,9 @@ use svc::queue::{JobRecord, Queue};
 
 pub const SVC: &str = env!("CARGO_BIN_EXE_svc");
 
-pub use crate::common::harness::wait_until;
+/// The name `worker::embedded_queue` knows [`wait_until_within`] by.
+pub use crate::common::wait::wait_until_within as wait_until;
+use crate::common::wait::{holds_within, wait_until_within};
 
 /// A temp folder used as `DATA_DIR`.
 pub struct DataDir {
@@ -169,7 +171,7 @@ impl Proc {
         count: usize,
         timeout: Duration,
     ) -> Vec<Value> {
-        wait_until(
+        wait_until_within(
             &format!("{count} log line(s) with {text:?}"),
             timeout,
             || self.logs_with(text, job).len() >= count,
@@ -196,21 +198,20 @@ impl Proc {
 
     /// Waits for the process to exit, panicking after `timeout`.
     pub fn wait_exit(&mut self, timeout: Duration) -> ExitStatus {
-        let deadline = Instant::now() + timeout;
-        loop {
-            if let Some(status) = self.child.try_wait().expect("try_wait") {
-                for reader in self.readers.drain(..) {
-                    let _ = reader.join();
-                }
-                return status;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "process did not exit within {timeout:?}\n{}",
-                self.dump()
-            );
-            std::thread::sleep(Duration::from_millis(20));
+        let mut status = None;
+        let exited = holds_within(timeout, || {
+            status = self.child.try_wait().expect("try_wait");
+            status.is_some()
+        });
+        assert!(
+            exited,
+            "process did not exit within {timeout:?}\n{}",
+            self.dump()
+        );
+        for reader in self.readers.drain(..) {
+            let _ = reader.join();
         }
+        status.expect("the wait ended when the process exited")
     }
 }
 
