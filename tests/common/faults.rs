@@ -1,6 +1,6 @@
 //! Shared by the service fault suites (`tests/faults/service.rs` on the embedded queue,
-//! `tests/faults/redis_outage.rs` on Redis): the short/long switch, users signing up through the real
-//! API, the emails in the worker's file outbox and how often each one was written, and a worker
+//! `tests/faults/redis_outage.rs` on Redis): the short/long switch, users signing up through the
+//! real API, the emails in the worker's file outbox and how often each one was written, and a worker
 //! SIGKILLed again and again.
 
 #![allow(dead_code)]

@@ -32,7 +32,8 @@ pub const TEST_AUTH_SECRET: &str = "test-signing-key-0123456789abcdef0123456789"
 pub const PASSWORD: &str = "correct horse battery";
 
 /// Runs each named `async fn NAME(backend: Backend)` of the test file once per backend, as the
-/// tests `sqlite::NAME` and `mongo::NAME` (use with `#[macro_use] mod common::api;`).
+/// tests `sqlite::NAME` and `mongo::NAME` (every area sees it: `common` and `api` are
+/// `#[macro_use]`).
 #[allow(unused_macros)]
 macro_rules! backend_tests {
     ($($name:ident),* $(,)?) => {

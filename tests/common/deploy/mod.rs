@@ -1,6 +1,6 @@
-//! Support for `tests/deploy/manifests.rs`: the manifests as JSON (through PyYAML in `target/pyenv`, which
-//! `scripts/test.sh` fills with kubernetes-validate and its dependencies), the Dockerfile's
-//! stages, `.env.example`'s entries, and the env-variable scanner ([`env_scan`]).
+//! Support for `tests/deploy/manifests.rs`: the manifests as JSON (through PyYAML in
+//! `target/pyenv`, which `scripts/test.sh` fills with kubernetes-validate and its dependencies),
+//! the Dockerfile's stages, `.env.example`'s entries, and the env-variable scanner ([`env_scan`]).
 
 #![allow(dead_code)]
 
