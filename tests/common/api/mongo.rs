@@ -8,12 +8,12 @@ use std::net::TcpListener;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use mongodb::bson::doc;
 use mongodb::options::ClientOptions;
 
-use crate::common::wait::{PATIENCE, holds_within_async};
+use crate::common::wait::{PATIENCE, holds_within, holds_within_async};
 
 /// The database the tests' `svc api` uses (named in the URL's path).
 pub const DATABASE: &str = "svc_test";
@@ -145,13 +145,8 @@ impl MongoServer {
         };
         let pid = nix::unistd::Pid::from_raw(i32::try_from(child.id()).expect("pid"));
         let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while child.try_wait().expect("try_wait").is_none() {
-            if Instant::now() > deadline {
-                let _ = child.kill();
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(20));
+        if !holds_within(PATIENCE, || child.try_wait().expect("try_wait").is_some()) {
+            let _ = child.kill();
         }
         let _ = child.wait();
     }

@@ -11,10 +11,11 @@ use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use crate::common::wait::{holds_within, wait_until_within};
 use serde_json::Value;
+
+use crate::common::wait::{PATIENCE, holds_within, wait_until_within};
 
 /// A `redis-server` of our own on 127.0.0.1; killed and reaped on drop.
 pub struct RedisServer {
@@ -87,16 +88,15 @@ impl RedisServer {
             cmd.args(["--appendonly", "no"]);
         }
         let mut child = cmd.spawn().expect("spawn redis-server");
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = child.try_wait() {
-                return false;
-            }
-            if self.ping() {
-                self.child = Some(child);
-                return true;
-            }
-            std::thread::sleep(Duration::from_millis(20));
+        // Up when it answers; over when it exits (the port was taken) or never answers.
+        let mut exited = false;
+        let answered = holds_within(PATIENCE, || {
+            exited = matches!(child.try_wait(), Ok(Some(_)));
+            exited || self.ping()
+        });
+        if answered && !exited {
+            self.child = Some(child);
+            return true;
         }
         let _ = child.kill();
         let _ = child.wait();
@@ -144,6 +144,7 @@ impl RedisServer {
             if self.spawn() {
                 return;
             }
+            // Pacing: each try spawns a process, which fails while the old one holds the port.
             std::thread::sleep(Duration::from_millis(100));
         }
         panic!("redis-server did not come back on port {}", self.port);
