@@ -5,10 +5,8 @@ use crate::common::harness;
 use crate::common::logs;
 use crate::common::wait::{LONG_PATIENCE, PATIENCE, holds_within, wait_until, wait_until_within};
 
-use std::time::Duration;
-
 use harness::{Project, assert_ok, stderr, stdout};
-use logs::{numbered_files, svc_output};
+use logs::numbered_files;
 use serde_json::Value;
 
 /// `api` handles 100,000 requests (one JSON line each); request `target-7` appears at lines 10,
@@ -118,11 +116,7 @@ fn request_id_finds_one_request_in_current_and_compressed_files_and_filters_comb
     );
 
     // -n reads back across files; --level and a program name narrow it.
-    let out = svc_output(
-        &project.config(),
-        &["logs", "api", "-n", "60000", "--json"],
-        Duration::from_secs(60),
-    );
+    let out = project.svc(&["logs", "api", "-n", "60000", "--json"]);
     let lines = json_lines(&out);
     assert_eq!(lines.len(), 60000);
     let own: Vec<&Value> = lines.iter().filter(|r| r.get("source").is_none()).collect();
