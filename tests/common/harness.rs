@@ -195,6 +195,11 @@ pub fn pid_of(instance: &Value) -> i32 {
     instance["pid"].as_i64().expect("instance has a pid") as i32
 }
 
+/// Whether the tests run as root (what switching users, groups and owners needs).
+pub fn is_root() -> bool {
+    nix::unistd::geteuid().is_root()
+}
+
 /// A TCP port nobody listens on right now.
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")

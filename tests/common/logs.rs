@@ -8,6 +8,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+use crate::common::harness::SVC;
 use crate::common::wait::holds_within;
 use serde_json::Value;
 
@@ -132,7 +133,7 @@ pub struct Follow {
 
 impl Follow {
     pub fn start(config: &Path, args: &[&str]) -> Follow {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_svc"))
+        let mut child = Command::new(SVC)
             .arg("--config")
             .arg(config)
             .arg("logs")

@@ -25,7 +25,7 @@ fn completions_and_man_pages_are_up_to_date() {
 
 #[test]
 fn completions_command_prints_the_committed_script() {
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_svc"))
+    let out = std::process::Command::new(crate::common::harness::SVC)
         .args(["completions", "bash"])
         .output()
         .unwrap();

@@ -10,7 +10,7 @@ use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use harness::{Project, SVC, assert_ok, free_port, http, run, stderr, stdout};
+use harness::{Project, SVC, assert_ok, free_port, http, is_root, run, stderr, stdout};
 
 const TICKER: &str = r#"
 [programs.ticker]
@@ -23,10 +23,6 @@ fn mode(path: &Path) -> u32 {
 
 fn chmod(path: &Path, mode: u32) {
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
-}
-
-fn is_root() -> bool {
-    nix::unistd::geteuid().is_root()
 }
 
 /// A root-only file outside the project, and what it holds.

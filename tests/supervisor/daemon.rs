@@ -388,7 +388,7 @@ fn the_control_socket_is_private_and_refuses_other_users() {
     let socket = std::fs::metadata(project.path("run/svc.sock")).unwrap();
     assert_eq!(socket.permissions().mode() & 0o777, 0o600);
 
-    if !nix_is_root() {
+    if !is_root() {
         eprintln!("not root: cannot run a client as another user; checked the modes only");
         return;
     }
@@ -478,13 +478,6 @@ fn racing_starts_make_one_daemon() {
         .count();
     assert_eq!(daemons, 1, "daemon {daemon}");
     assert_eq!(project.status().len(), 1);
-}
-
-fn nix_is_root() -> bool {
-    std::fs::read_to_string("/proc/self/status")
-        .unwrap_or_default()
-        .lines()
-        .any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(1) == Some("0"))
 }
 
 /// A server program on a daemon-held listening socket, ready by notify.

@@ -22,10 +22,6 @@ use nix::unistd::{Group, User};
 /// The unprivileged account the tests switch to.
 const USER: &str = "nobody";
 
-fn is_root() -> bool {
-    nix::unistd::geteuid().is_root()
-}
-
 /// `USER`'s uid, primary gid and the name of that group.
 fn account() -> (u32, u32, String) {
     let user = User::from_name(USER)

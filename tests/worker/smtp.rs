@@ -104,11 +104,7 @@ fn a_greylisting_server_gets_the_email_on_the_retry_once() {
 fn an_unreachable_smtp_server_fails_the_attempt_and_the_job_is_retried() {
     let dir = DataDir::new();
     // A port with nothing listening: connection refused.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = crate::common::harness::free_port();
     dir.add(&[
         "welcome-email",
         "--data",

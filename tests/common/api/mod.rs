@@ -23,6 +23,7 @@ use reqwest::header::HeaderMap;
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
 
+use crate::common::harness::SVC;
 use crate::common::wait::{PATIENCE, holds_within, holds_within_async};
 
 /// The signing key of the MongoDB instances (required there; the embedded store makes its own).
@@ -236,7 +237,7 @@ impl Spawn {
     }
 
     fn command(&self, cwd: &Path, data_dir: &Path) -> Command {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_svc"));
+        let mut command = Command::new(SVC);
         command
             .arg("api")
             .env_clear()
@@ -390,7 +391,7 @@ impl App {
     /// Runs `svc user ARGS` against this instance's database (its `DATA_DIR`, `DB_URL`), with
     /// `stdin` as its input; returns (exit code, stdout, stderr).
     pub fn svc_user(&self, args: &[&str], stdin: &str) -> (i32, String, String) {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_svc"));
+        let mut command = Command::new(SVC);
         command
             .arg("user")
             .args(args)

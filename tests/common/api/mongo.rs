@@ -4,7 +4,6 @@
 //! its data and a killed one leaves nothing behind). Dropping a [`MongoServer`] kills it by PID
 //! and reaps it. `SVC_TEST_SECANTUSD` overrides the executable.
 
-use std::net::TcpListener;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::Mutex;
@@ -13,6 +12,7 @@ use std::time::Duration;
 use mongodb::bson::doc;
 use mongodb::options::ClientOptions;
 
+use crate::common::harness::free_port;
 use crate::common::wait::{PATIENCE, holds_within, holds_within_async};
 
 /// The database the tests' `svc api` uses (named in the URL's path).
@@ -23,12 +23,6 @@ fn executable() -> PathBuf {
         return PathBuf::from(path);
     }
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/mongo-venv/bin/secantusd-py")
-}
-
-/// A port nothing listens on right now.
-fn free_port() -> u16 {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind a free port");
-    listener.local_addr().expect("local addr").port()
 }
 
 pub struct MongoServer {

@@ -7,7 +7,6 @@
 pub mod tls;
 
 use std::io::{BufRead, BufReader};
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::{Arc, Mutex};
@@ -15,6 +14,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
+use crate::common::harness::free_port;
 use crate::common::wait::{PATIENCE, holds_within, wait_until_within};
 
 /// A `redis-server` of our own on 127.0.0.1; killed and reaped on drop.
@@ -198,13 +198,6 @@ impl Drop for RedisServer {
     fn drop(&mut self) {
         self.kill();
     }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
 }
 
 /// The value of `name` in an event's fields.

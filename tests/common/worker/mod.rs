@@ -15,7 +15,7 @@ use serde_json::Value;
 use svc::queue::sqlite::SqliteQueue;
 use svc::queue::{JobRecord, Queue};
 
-pub const SVC: &str = env!("CARGO_BIN_EXE_svc");
+pub use crate::common::harness::SVC;
 
 /// The name `worker::embedded_queue` knows [`wait_until_within`] by.
 pub use crate::common::wait::wait_until_within as wait_until;

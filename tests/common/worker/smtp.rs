@@ -144,11 +144,7 @@ impl Aiosmtpd {
     }
 
     fn spawn(python: &Path, dir: &Path, refuse_first: u32, reject: &str) -> Aiosmtpd {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .expect("bind")
-            .local_addr()
-            .expect("addr")
-            .port();
+        let port = crate::common::harness::free_port();
         let support = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/common/worker");
         let child = Command::new(python)
             .args([
