@@ -190,9 +190,7 @@ async fn ready_names_what_is_down(backend: Backend) {
     app.db()
         .execute_batch("ALTER TABLE queue_jobs_away RENAME TO queue_jobs;")
         .unwrap();
-    let ready =
-        holds_within_async(PATIENCE, || async { app.get("/ready").await.status == 200 }).await;
-    assert!(ready, "ready again once both are back");
+    assert!(app.becomes_ready().await, "ready again once both are back");
 }
 
 async fn every_response_carries_the_security_headers(backend: Backend) {

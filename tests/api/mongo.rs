@@ -32,10 +32,6 @@ async fn sign_up(app: &App, email: &str) -> api::Resp {
     .await
 }
 
-async fn wait_ready(app: &App) -> bool {
-    holds_within_async(PATIENCE, || async { app.get("/ready").await.status == 200 }).await
-}
-
 fn users(db: &mongodb::Database) -> mongodb::Collection<Document> {
     db.collection("users")
 }
@@ -83,7 +79,7 @@ async fn the_api_starts_without_the_server_and_connects_when_it_appears() {
     let n = notify.recv(&mut buf).expect("READY=1 once connected");
     assert_eq!(&buf[..n], b"READY=1");
     assert!(
-        wait_ready(&app).await,
+        app.becomes_ready().await,
         "never became ready: {:?}",
         app.logs()
     );
@@ -181,7 +177,11 @@ async fn requests_fail_fast_while_the_server_is_down_and_recover_when_it_is_back
 
     // The server comes back with its data: the API recovers by itself.
     assert!(server.run().await, "the server restarts");
-    assert!(wait_ready(&app).await, "never recovered: {:?}", app.logs());
+    assert!(
+        app.becomes_ready().await,
+        "never recovered: {:?}",
+        app.logs()
+    );
     let read = app.get(&format!("/api/products/{id}")).await;
     assert_eq!(read.status, 200, "{}", read.text);
     assert_eq!(read.json()["data"]["title"], "Kept");
@@ -319,14 +319,14 @@ async fn indexes_are_made_at_start_and_a_unique_index_that_cannot_be_built_keeps
         .delete_one(doc! {"email": "dup@example.com"})
         .await
         .unwrap();
-    assert!(wait_ready(&app).await, "{:?}", app.logs());
+    assert!(app.becomes_ready().await, "{:?}", app.logs());
     sign_up(&app, "dup@example.com")
         .await
         .error(409, "EMAIL_TAKEN");
 
     // A second instance finds the indexes made and changes nothing.
     let second = backend.spawn().start().await;
-    assert!(wait_ready(&second).await);
+    assert!(second.becomes_ready().await);
     let mut cursor = users(&db).list_indexes().await.unwrap();
     let mut found = Vec::new();
     while cursor.advance().await.unwrap() {
@@ -441,7 +441,7 @@ async fn every_list_shape_has_its_index_on_the_server() {
         unreachable!()
     };
     let app = backend.spawn().start().await;
-    assert!(wait_ready(&app).await, "{:?}", app.logs());
+    assert!(app.becomes_ready().await, "{:?}", app.logs());
     let db = server.database().await;
     let filters = [
         "",

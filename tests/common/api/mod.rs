@@ -203,10 +203,11 @@ impl Spawn {
         };
         app.port = u16::try_from(line["port"].as_u64().expect("port")).expect("port");
         if self.wait_ready && matches!(self.backend, Backend::Mongo(_)) {
-            let ready =
-                holds_within_async(PATIENCE, || async { app.get("/ready").await.status == 200 })
-                    .await;
-            assert!(ready, "svc api never got ready: {:?}", app.logs());
+            assert!(
+                app.becomes_ready().await,
+                "svc api never got ready: {:?}",
+                app.logs()
+            );
         }
         app
     }
@@ -530,6 +531,14 @@ impl App {
 
     pub fn stderr(&self) -> String {
         self.stderr.lock().unwrap().clone()
+    }
+
+    /// Whether `/ready` answers 200 within [`PATIENCE`].
+    pub async fn becomes_ready(&self) -> bool {
+        holds_within_async(PATIENCE, || async {
+            self.get("/ready").await.status == 200
+        })
+        .await
     }
 
     /// Waits for a log line matching `matches`.
