@@ -375,8 +375,12 @@ impl Actor {
                     failure,
                 } => (exit, uptime, failure),
             };
-            let (decision, streak) =
-                backoff::decide(&self.program.restart, &exit, uptime, self.streak);
+            let (decision, streak) = backoff::decide(
+                &self.program.restart,
+                exit.is_success(),
+                uptime,
+                self.streak,
+            );
             self.streak = streak;
             match decision {
                 Decision::Exited => {
