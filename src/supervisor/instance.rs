@@ -263,11 +263,6 @@ struct Running {
     exited: Option<ExitInfo>,
 }
 
-/// The exit of a process whose status the reaper could not tell (it was lost with the reaper).
-fn unknown_exit() -> ExitInfo {
-    ExitInfo::Code(-1)
-}
-
 impl Actor {
     /// Idle until asked to start; then supervise until stopped or settled.
     async fn run(mut self) {
@@ -489,7 +484,7 @@ impl Actor {
         loop {
             tokio::select! {
                 status = &mut current.exit => {
-                    let exit = status.unwrap_or_else(|_| unknown_exit());
+                    let exit = status.unwrap_or(ExitInfo::Unknown);
                     return self.exited(exit, current.started.elapsed(), None);
                 }
                 message = recv_notify(current.notify.as_ref()) => match message {
@@ -638,12 +633,12 @@ impl Actor {
                     }
                 }
                 status = &mut fresh.exit => {
-                    let exit = status.unwrap_or_else(|_| unknown_exit());
+                    let exit = status.unwrap_or(ExitInfo::Unknown);
                     fresh.exited = Some(exit.clone());
                     break Err(format!("the new process exited with {exit} before it was ready"));
                 }
                 status = &mut current.exit, if current.exited.is_none() => {
-                    current.exited = Some(status.unwrap_or_else(|_| unknown_exit()));
+                    current.exited = Some(status.unwrap_or(ExitInfo::Unknown));
                 }
             }
         };
@@ -727,7 +722,7 @@ impl Actor {
         let _ = killpg(group, signal);
         let deadline = tokio::time::Instant::now() + self.program.stop_timeout;
         let status = match tokio::time::timeout_at(deadline, &mut *exit).await {
-            Ok(status) => status.unwrap_or_else(|_| unknown_exit()),
+            Ok(status) => status.unwrap_or(ExitInfo::Unknown),
             Err(_) => {
                 self.event(
                     Level::Warn,
