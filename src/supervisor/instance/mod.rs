@@ -13,8 +13,8 @@ use nix::sys::signal::Signal;
 use tokio::sync::{mpsc, oneshot, watch};
 
 use super::backoff::{self, Decision};
+use super::launcher::Launcher;
 use super::notify::NotifySocket;
-use super::reaper::Reaper;
 use crate::config::Program;
 use crate::logs::{Capture, Level, LogHandle};
 use crate::protocol::{ExitInfo, RestartReason, RestartRecord, State};
@@ -95,7 +95,8 @@ pub struct InstanceHandle {
 /// What the actor needs from the daemon.
 #[derive(Clone)]
 pub struct Context {
-    pub reaper: Reaper,
+    /// Starts and signals the processes (forks them, in the daemon).
+    pub launcher: Arc<dyn Launcher>,
     pub logs: LogHandle,
     /// Folder (mode 0700) for the notify sockets of instances that run as the daemon's user.
     pub notify_dir: PathBuf,
@@ -138,7 +139,8 @@ struct Actor {
 struct Running {
     pid: u32,
     exit: oneshot::Receiver<ExitInfo>,
-    started: Instant,
+    /// On tokio's clock, which the timers of the backoff and the readiness wait follow too.
+    started: tokio::time::Instant,
     /// Where it reports `READY=1` / `STOPPING=1`, for `ready = "notify"`.
     notify: Option<NotifySocket>,
     /// Set once its exit has been received (the receiver must not be polled again).
@@ -341,3 +343,6 @@ impl Actor {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

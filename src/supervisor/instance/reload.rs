@@ -51,7 +51,7 @@ impl Actor {
         let mut old = std::mem::replace(current, fresh);
         self.update(|s| {
             s.pid = Some(current.pid);
-            s.since = Some(current.started);
+            s.since = Some(current.started.into_std());
             s.state = State::Online;
         });
         if old.exited.is_none() {

@@ -1,15 +1,16 @@
 //! One run of the process: fork it, wait for readiness, then for its exit or a control.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use nix::sys::signal::kill;
-use nix::unistd::Pid;
+use tokio::time::Instant;
+
 use tokio::sync::oneshot;
 
 use super::{Actor, Control, Reply, RunEnd, Running};
 use crate::config::Ready;
 use crate::logs::{Level, Source};
 use crate::protocol::{ExitInfo, State};
+use crate::supervisor::launcher::Launched;
 use crate::supervisor::notify::{NotifyMessage, NotifySocket};
 use crate::supervisor::readiness::{recv_notify, wait_ready};
 use crate::supervisor::spawn::{self, Placement};
@@ -24,7 +25,7 @@ impl Actor {
         self.update(|s| {
             s.state = State::Starting;
             s.pid = Some(current.pid);
-            s.since = Some(current.started);
+            s.since = Some(current.started.into_std());
             s.reason = None;
         });
         if let Some(ack) = ack.take() {
@@ -79,7 +80,7 @@ impl Actor {
                         let _ = start_ack.send(Ok(()));
                     }
                     Some(Control::Signal(signal, reply)) => {
-                        let sent = kill(Pid::from_raw(current.pid as i32), signal).map_err(|e| e.to_string());
+                        let sent = self.context.launcher.signal(current.pid, signal).map_err(|e| e.to_string());
                         let _ = reply.send(sent);
                     }
                     Some(Control::Adopt(program, listener)) => self.adopt(program, listener),
@@ -135,8 +136,7 @@ impl Actor {
         }
     }
 
-    /// Forks one process of this instance. There is no `.await` between the fork and the
-    /// reaper's watch, so the reaper cannot miss its exit.
+    /// Forks one process of this instance and starts capturing its output.
     pub(super) fn launch(&mut self) -> Result<Running, String> {
         self.generation += 1;
         let notify = self
@@ -147,9 +147,11 @@ impl Actor {
             notify_socket: notify.as_ref().map(|(_, address)| address.as_str()),
             listener: self.listener.as_deref(),
         };
-        let child = spawn::spawn(&self.program, &placement)
+        let Launched { child, exit } = self
+            .context
+            .launcher
+            .launch(&self.program, &placement)
             .map_err(|e| format!("{}: {e}", self.program.command[0]))?;
-        let exit = self.context.reaper.watch(child.pid);
         let source = Source {
             program: self.name.clone(),
             instance: self.index,

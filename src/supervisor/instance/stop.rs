@@ -2,13 +2,13 @@
 
 use std::time::Duration;
 
-use nix::sys::signal::{Signal, killpg};
-use nix::unistd::Pid;
+use nix::sys::signal::Signal;
 use tokio::sync::oneshot;
 
 use super::{Actor, Running};
 use crate::logs::Level;
 use crate::protocol::{ExitInfo, State};
+use crate::supervisor::launcher::Launcher;
 
 impl Actor {
     /// Stops the current process, recording the state around it.
@@ -33,9 +33,9 @@ impl Actor {
         pid: u32,
         exit: &mut oneshot::Receiver<ExitInfo>,
     ) -> ExitInfo {
-        let group = Pid::from_raw(pid as i32);
+        let launcher = &*self.context.launcher;
         let signal = self.program.stop_signal.0;
-        let _ = killpg(group, signal);
+        let _ = launcher.signal_group(pid, Some(signal));
         let deadline = tokio::time::Instant::now() + self.program.stop_timeout;
         let status = match tokio::time::timeout_at(deadline, &mut *exit).await {
             Ok(status) => status.unwrap_or(ExitInfo::Unknown),
@@ -48,21 +48,21 @@ impl Actor {
                     ),
                 )
                 .await;
-                let _ = killpg(group, Signal::SIGKILL);
+                let _ = launcher.signal_group(pid, Some(Signal::SIGKILL));
                 exit.await.unwrap_or(ExitInfo::Signal("SIGKILL".into()))
             }
         };
-        reap_group(group, deadline).await;
+        reap_group(launcher, pid, deadline).await;
         status
     }
 }
 
 /// Waits for the rest of a process group (grandchildren still draining) until `deadline`, then
 /// kills what is left, so no grandchild outlives a stop.
-async fn reap_group(group: Pid, deadline: tokio::time::Instant) {
+async fn reap_group(launcher: &dyn Launcher, leader: u32, deadline: tokio::time::Instant) {
     const CHECK: Duration = Duration::from_millis(20);
-    while killpg(group, None).is_ok() && tokio::time::Instant::now() < deadline {
+    while launcher.signal_group(leader, None).is_ok() && tokio::time::Instant::now() < deadline {
         tokio::time::sleep(CHECK).await;
     }
-    let _ = killpg(group, Signal::SIGKILL);
+    let _ = launcher.signal_group(leader, Some(Signal::SIGKILL));
 }
