@@ -20,6 +20,7 @@ mod procstat;
 mod programs;
 mod readiness;
 mod reaper;
+mod request_error;
 mod requests;
 mod spawn;
 mod triggers;

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use nix::sys::signal::Signal;
 use tokio::sync::{mpsc, oneshot, watch};
 
-use super::{Actor, Cause, Context, Control, InstanceHandle, Reply, Snapshot};
+use super::{Actor, Cause, Context, Control, InstanceError, InstanceHandle, Reply, Snapshot};
 use crate::config::Program;
 use crate::protocol::{ExitInfo, RestartReason, State};
 
@@ -92,18 +92,18 @@ impl InstanceHandle {
     }
 
     /// Sends `signal` to the running process.
-    pub async fn signal(&self, signal: Signal) -> Result<(), String> {
+    pub async fn signal(&self, signal: Signal) -> Result<(), InstanceError> {
         self.ask(|reply| Control::Signal(signal, reply)).await
     }
 
     /// Replaces the running process without a gap (see [`Control::Reload`]).
-    pub async fn reload(&self, cause: Cause) -> Result<(), String> {
+    pub async fn reload(&self, cause: Cause) -> Result<(), InstanceError> {
         self.ask(|reply| Control::Reload(cause, reply)).await
     }
 
     /// Stops and starts the process (see [`Control::Restart`]), then waits until the new one is
     /// online or has failed.
-    pub async fn restart(&self, cause: Cause, start_if_stopped: bool) -> Result<(), String> {
+    pub async fn restart(&self, cause: Cause, start_if_stopped: bool) -> Result<(), InstanceError> {
         self.ask(|reply| Control::Restart {
             cause,
             start_if_stopped,
@@ -120,13 +120,12 @@ impl InstanceHandle {
     }
 
     /// Sends a control that expects a yes/no answer, and waits for it.
-    async fn ask(&self, control: impl FnOnce(Reply) -> Control) -> Result<(), String> {
-        let gone = || "instance actor is gone".to_owned();
+    async fn ask(&self, control: impl FnOnce(Reply) -> Control) -> Result<(), InstanceError> {
         let (reply, replied) = oneshot::channel();
         self.control
             .send(control(reply))
             .await
-            .map_err(|_| gone())?;
-        replied.await.map_err(|_| gone())?
+            .map_err(|_| InstanceError::Gone)?;
+        replied.await.map_err(|_| InstanceError::Gone)?
     }
 }

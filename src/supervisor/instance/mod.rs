@@ -15,10 +15,12 @@ use tokio::sync::{mpsc, oneshot, watch};
 use super::backoff::{self, Decision};
 use super::launcher::Launcher;
 use super::notify::NotifySocket;
+use super::readiness::NotReady;
 use crate::config::Program;
 use crate::logs::{Capture, Level, LogHandle};
 use crate::protocol::{ExitInfo, RestartReason, RestartRecord, State};
 
+mod error;
 mod handle;
 mod reload;
 mod run;
@@ -27,8 +29,10 @@ mod stop;
 /// How many restarts an instance remembers for `svc describe`.
 const HISTORY: usize = 10;
 
+pub use error::{InstanceError, ReloadError, StartError};
+
 /// Whether a control took effect; `Err` says why not.
-pub type Reply = oneshot::Sender<Result<(), String>>;
+pub type Reply = oneshot::Sender<Result<(), InstanceError>>;
 
 /// Why a restart is asked for, as the history records it.
 #[derive(Debug, Clone)]
@@ -112,10 +116,10 @@ enum RunEnd {
     Exited {
         exit: ExitInfo,
         uptime: Duration,
-        failure: Option<String>,
+        failure: Option<NotReady>,
     },
     /// It could not even be forked.
-    SpawnFailed(String),
+    SpawnFailed(StartError),
 }
 
 struct Actor {
@@ -173,7 +177,7 @@ impl Actor {
                 Control::Signal(_, reply)
                 | Control::Reload(_, reply)
                 | Control::Restart { reply, .. } => {
-                    let _ = reply.send(Err("not running".into()));
+                    let _ = reply.send(Err(InstanceError::NotRunning));
                 }
                 Control::Adopt(program, listener) => self.adopt(program, listener),
             }
@@ -236,15 +240,16 @@ impl Actor {
                     return;
                 }
                 RunEnd::Replaced => continue,
-                RunEnd::SpawnFailed(reason) => {
-                    let reason = format!("cannot start: {reason}");
+                RunEnd::SpawnFailed(error) => {
+                    let error = InstanceError::CannotStart(error);
+                    let reason = error.to_string();
                     self.event(Level::Error, reason.clone()).await;
                     self.update(|s| {
                         s.state = State::Errored;
-                        s.reason = Some(reason.clone());
+                        s.reason = Some(reason);
                     });
                     if let Some(ack) = ack.take() {
-                        let _ = ack.send(Err(reason));
+                        let _ = ack.send(Err(error));
                     }
                     return;
                 }
@@ -261,6 +266,7 @@ impl Actor {
                 self.streak,
             );
             self.streak = streak;
+            let why = failure.map_or_else(|| format!("exited with {exit}"), |f| f.to_string());
             match decision {
                 Decision::Exited => {
                     self.event(Level::Info, format!("exited with {exit}")).await;
@@ -268,7 +274,6 @@ impl Actor {
                     return;
                 }
                 Decision::Errored => {
-                    let why = failure.unwrap_or_else(|| format!("exited with {exit}"));
                     let reason = if streak > self.program.restart.max_restarts {
                         format!("{why}; gave up after {} unstable restarts", streak - 1)
                     } else {
@@ -287,7 +292,6 @@ impl Actor {
                     } else {
                         Level::Error
                     };
-                    let why = failure.unwrap_or_else(|| format!("exited with {exit}"));
                     self.event(
                         level,
                         format!("{why}; restarting in {} ms", delay.as_millis()),
@@ -331,7 +335,7 @@ impl Actor {
                         return true;
                     }
                     Some(Control::Signal(_, reply)) => {
-                        let _ = reply.send(Err("not running (waiting to restart)".into()));
+                        let _ = reply.send(Err(InstanceError::WaitingToRestart));
                     }
                     Some(Control::Reload(_, reply)) => {
                         // Nothing runs to replace: the restart after this backoff starts afresh.

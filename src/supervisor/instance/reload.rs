@@ -1,6 +1,6 @@
 //! Zero-downtime replacement: a new process beside the running one, swapped in once ready.
 
-use super::{Actor, Running};
+use super::{Actor, InstanceError, ReloadError, Running};
 use crate::logs::Level;
 use crate::protocol::{ExitInfo, State};
 use crate::supervisor::notify::NotifyMessage;
@@ -9,8 +9,8 @@ use crate::supervisor::readiness::{recv_notify, wait_ready};
 impl Actor {
     /// Starts a new process beside `current`, waits until it is ready, then drains `current` and
     /// makes the new one current. If the new one fails, it is stopped and `current` stays.
-    pub(super) async fn reload(&mut self, current: &mut Running) -> Result<(), String> {
-        let mut fresh = self.launch()?;
+    pub(super) async fn reload(&mut self, current: &mut Running) -> Result<(), InstanceError> {
+        let mut fresh = self.launch().map_err(InstanceError::NoReplacement)?;
         self.event(
             Level::Info,
             format!(
@@ -24,7 +24,7 @@ impl Actor {
         tokio::pin!(ready);
         let outcome = loop {
             tokio::select! {
-                result = &mut ready => break result,
+                result = &mut ready => break result.map_err(ReloadError::NotReady),
                 message = recv_notify(fresh.notify.as_ref()) => {
                     if matches!(message, NotifyMessage::Ready) {
                         break Ok(());
@@ -33,7 +33,7 @@ impl Actor {
                 status = &mut fresh.exit => {
                     let exit = status.unwrap_or(ExitInfo::Unknown);
                     fresh.exited = Some(exit.clone());
-                    break Err(format!("the new process exited with {exit} before it was ready"));
+                    break Err(ReloadError::ExitedEarly(exit));
                 }
                 status = &mut current.exit, if current.exited.is_none() => {
                     current.exited = Some(status.unwrap_or(ExitInfo::Unknown));
@@ -41,12 +41,12 @@ impl Actor {
             }
         };
         if let Err(reason) = outcome {
-            let reason = format!("reload failed: {reason}; the old process keeps running");
-            self.event(Level::Error, reason.clone()).await;
+            let error = InstanceError::ReloadFailed(reason);
+            self.event(Level::Error, error.to_string()).await;
             if fresh.exited.is_none() {
                 self.stop_process(fresh.pid, &mut fresh.exit).await;
             }
-            return Err(reason);
+            return Err(error);
         }
         let mut old = std::mem::replace(current, fresh);
         self.update(|s| {

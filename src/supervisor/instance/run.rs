@@ -6,13 +6,13 @@ use tokio::time::Instant;
 
 use tokio::sync::oneshot;
 
-use super::{Actor, Control, Reply, RunEnd, Running};
+use super::{Actor, Control, InstanceError, Reply, RunEnd, Running, StartError};
 use crate::config::Ready;
 use crate::logs::{Level, Source};
 use crate::protocol::{ExitInfo, State};
 use crate::supervisor::launcher::Launched;
 use crate::supervisor::notify::{NotifyMessage, NotifySocket};
-use crate::supervisor::readiness::{recv_notify, wait_ready};
+use crate::supervisor::readiness::{NotReady, recv_notify, wait_ready};
 use crate::supervisor::spawn::{self, Placement};
 
 impl Actor {
@@ -60,10 +60,10 @@ impl Actor {
                         online = true;
                         self.mark_online(current.started).await;
                     }
-                    Err(reason) => {
-                        self.event(Level::Error, format!("{reason}; stopping it")).await;
+                    Err(not_ready) => {
+                        self.event(Level::Error, format!("{not_ready}; stopping it")).await;
                         let exit = self.stop_current(&mut current).await;
-                        return self.exited(exit, Duration::ZERO, Some(reason));
+                        return self.exited(exit, Duration::ZERO, Some(not_ready));
                     }
                 },
                 control = self.rx.recv() => match control {
@@ -80,7 +80,7 @@ impl Actor {
                         let _ = start_ack.send(Ok(()));
                     }
                     Some(Control::Signal(signal, reply)) => {
-                        let sent = self.context.launcher.signal(current.pid, signal).map_err(|e| e.to_string());
+                        let sent = self.context.launcher.signal(current.pid, signal).map_err(InstanceError::Signal);
                         let _ = reply.send(sent);
                     }
                     Some(Control::Adopt(program, listener)) => self.adopt(program, listener),
@@ -93,7 +93,7 @@ impl Actor {
                         return RunEnd::Replaced;
                     }
                     Some(Control::Reload(_, reply)) if !online => {
-                        let _ = reply.send(Err("not online yet; nothing to reload".into()));
+                        let _ = reply.send(Err(InstanceError::NotOnline));
                     }
                     Some(Control::Reload(cause, reply)) => {
                         let result = self.reload(&mut current).await;
@@ -122,7 +122,7 @@ impl Actor {
         &self,
         exit: ExitInfo,
         uptime: Duration,
-        failure: Option<String>,
+        failure: Option<NotReady>,
     ) -> RunEnd {
         self.update(|s| {
             s.pid = None;
@@ -137,11 +137,9 @@ impl Actor {
     }
 
     /// Forks one process of this instance and starts capturing its output.
-    pub(super) fn launch(&mut self) -> Result<Running, String> {
+    pub(super) fn launch(&mut self) -> Result<Running, StartError> {
         self.generation += 1;
-        let notify = self
-            .notify_socket()
-            .map_err(|e| format!("notify socket: {e}"))?;
+        let notify = self.notify_socket().map_err(StartError::NotifySocket)?;
         let placement = Placement {
             instance: self.index,
             notify_socket: notify.as_ref().map(|(_, address)| address.as_str()),
@@ -151,7 +149,10 @@ impl Actor {
             .context
             .launcher
             .launch(&self.program, &placement)
-            .map_err(|e| format!("{}: {e}", self.program.command[0]))?;
+            .map_err(|source| StartError::Spawn {
+                command: self.program.command[0].clone(),
+                source,
+            })?;
         let source = Source {
             program: self.name.clone(),
             instance: self.index,
