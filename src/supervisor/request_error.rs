@@ -33,9 +33,9 @@ pub enum RequestError {
     InvalidConfig(#[source] ConfigError),
     #[error("{0}; nothing was changed")]
     UnreadableConfig(#[source] ConfigError),
-    /// Changes that cannot be applied to a running daemon (a `[daemon]` setting), one a line.
-    #[error("{}\nnothing was changed", .0.join("\n"))]
-    RefusedChanges(Vec<String>),
+    /// Changed `[daemon]` settings, which a running daemon cannot take.
+    #[error("{}nothing was changed", refusals(.0))]
+    RefusedDaemonKeys(Vec<&'static str>),
     /// Preparing the changes failed (a `listen` address in use), so none was applied.
     #[error("{0:#}; nothing was changed")]
     NotApplied(anyhow::Error),
@@ -60,7 +60,7 @@ impl RequestError {
     pub fn invalid_config(&self) -> bool {
         matches!(
             self,
-            RequestError::InvalidConfig(_) | RequestError::RefusedChanges(_)
+            RequestError::InvalidConfig(_) | RequestError::RefusedDaemonKeys(_)
         )
     }
 }
@@ -72,6 +72,17 @@ impl From<RequestError> for Response {
             invalid_config: error.invalid_config(),
         })
     }
+}
+
+/// One line per refused `[daemon]` key, each ending in a newline.
+fn refusals(keys: &[&str]) -> String {
+    keys.iter()
+        .map(|key| {
+            format!(
+                "[daemon] {key} cannot change while the daemon runs; `svc stop && svc start` applies it\n"
+            )
+        })
+        .collect()
 }
 
 fn join(failures: &[InstanceFailure], separator: &str) -> String {
@@ -119,8 +130,13 @@ mod tests {
             "could not signal web[0]: not running; web[1]: not running (waiting to restart)"
         );
 
-        let refused = reply(RequestError::RefusedChanges(vec!["a".into(), "b".into()]));
-        assert_eq!(refused.message, "a\nb\nnothing was changed");
+        let refused = reply(RequestError::RefusedDaemonKeys(vec!["log_dir", "metrics"]));
+        assert_eq!(
+            refused.message,
+            "[daemon] log_dir cannot change while the daemon runs; `svc stop && svc start` applies it\n\
+             [daemon] metrics cannot change while the daemon runs; `svc stop && svc start` applies it\n\
+             nothing was changed"
+        );
         assert!(refused.invalid_config);
     }
 }

@@ -224,7 +224,7 @@ impl Supervisor {
         };
         let plan = Plan::between(&config, &self.programs.counts(), &new);
         if !plan.refused.is_empty() {
-            return RequestError::RefusedChanges(plan.refused).into();
+            return RequestError::RefusedDaemonKeys(plan.refused).into();
         }
         let changes = plan.lines();
         if dry_run || plan.is_empty() {
