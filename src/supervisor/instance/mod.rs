@@ -2,6 +2,11 @@
 //! applies the restart policy. Everything it reacts to — the child's exit, readiness, a control
 //! message, the end of a backoff — arrives as an event in one `select!`, so a crash is seen the
 //! moment it happens (no polling).
+//!
+//! The daemon talks to the actor through [`InstanceHandle`] (`handle.rs`); one run of a process
+//! is `run.rs`, a zero-downtime replacement `reload.rs`, a graceful stop `stop.rs`. Processes are
+//! started and signalled through a [`Launcher`], so `tests.rs` can drive the actor with scripted
+//! children under paused time.
 
 use std::collections::VecDeque;
 use std::os::fd::OwnedFd;
@@ -26,10 +31,10 @@ mod reload;
 mod run;
 mod stop;
 
+pub use error::{InstanceError, ReloadError, StartError};
+
 /// How many restarts an instance remembers for `svc describe`.
 const HISTORY: usize = 10;
-
-pub use error::{InstanceError, ReloadError, StartError};
 
 /// Whether a control took effect; `Err` says why not.
 pub type Reply = oneshot::Sender<Result<(), InstanceError>>;

@@ -2,9 +2,8 @@
 
 use std::time::Duration;
 
-use tokio::time::Instant;
-
 use tokio::sync::oneshot;
+use tokio::time::Instant;
 
 use super::{Actor, Control, InstanceError, Reply, RunEnd, Running, StartError};
 use crate::config::Ready;

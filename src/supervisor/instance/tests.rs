@@ -404,3 +404,51 @@ async fn a_program_that_cannot_start_is_errored() {
     let reason = errored.reason.expect("a reason");
     assert!(reason.starts_with("cannot start: web: "), "{reason}");
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_reload_swaps_in_the_new_process_once_it_is_ready() {
+    let f = fixture(&[Act::Serve { heeds_term: true }], |_| {});
+    f.handle.start().await;
+    let asked = Instant::now();
+    let cause = Cause {
+        reason: RestartReason::Reload,
+        detail: "svc reload".into(),
+    };
+    f.handle.reload(cause).await.expect("the reload succeeds");
+    let online = f.handle.snapshot();
+    assert_eq!(online.state, State::Online);
+    assert_eq!(online.pid, Some(FIRST_PID + 1));
+    // The old process is stopped only once the new one is ready.
+    assert_eq!(f.script.signals(), [(Signal::SIGTERM, asked + READY)]);
+    assert_eq!(online.last_restart_reason(), Some(RestartReason::Reload));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_reload_whose_new_process_dies_keeps_the_old_one() {
+    let f = fixture(
+        &[
+            Act::Serve { heeds_term: true },
+            Act::Exit {
+                after: MS(10),
+                code: 2,
+            },
+        ],
+        |_| {},
+    );
+    f.handle.start().await;
+    let cause = Cause {
+        reason: RestartReason::Reload,
+        detail: "svc reload".into(),
+    };
+    let error = f.handle.reload(cause).await.expect_err("the reload fails");
+    assert_eq!(
+        error.to_string(),
+        "reload failed: the new process exited with code 2 before it was ready; \
+         the old process keeps running"
+    );
+    let online = f.handle.snapshot();
+    assert_eq!(online.state, State::Online);
+    assert_eq!(online.pid, Some(FIRST_PID));
+    assert!(f.script.signals().is_empty());
+    assert!(online.history.is_empty(), "a failed reload is no restart");
+}
