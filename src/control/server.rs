@@ -8,6 +8,23 @@ use tokio::net::{UnixListener, UnixStream};
 
 use crate::protocol::{self, ErrorReply, FrameError, Request, Response};
 
+/// Why a connection got an error reply before its request reached the handler.
+#[derive(Debug, thiserror::Error)]
+enum Refusal {
+    #[error("permission denied: the daemon belongs to uid {owner}")]
+    NotOwner { owner: u32 },
+    #[error("timed out waiting for a request")]
+    Timeout,
+    #[error("bad request: {0}")]
+    BadRequest(#[source] FrameError),
+}
+
+impl From<Refusal> for Response {
+    fn from(refusal: Refusal) -> Response {
+        Response::Error(ErrorReply::new(refusal.to_string()))
+    }
+}
+
 /// Answers one request; implemented by the supervisor.
 #[async_trait::async_trait]
 pub trait Handler: Send + Sync + 'static {
@@ -88,7 +105,7 @@ async fn serve_one<H: Handler>(
     let (read, mut write) = stream.into_split();
     if peer != me {
         tracing::warn!(peer, "refused a control connection from another user");
-        let reply = error(format!("permission denied: the daemon belongs to uid {me}"));
+        let reply = Response::from(Refusal::NotOwner { owner: me });
         return protocol::write_frame(&mut write, &reply).await;
     }
     let mut reader = BufReader::new(read);
@@ -98,14 +115,10 @@ async fn serve_one<H: Handler>(
     )
     .await
     {
-        Err(_) => error("timed out waiting for a request".into()),
+        Err(_) => Refusal::Timeout.into(),
         Ok(Ok(None)) => return Ok(()),
-        Ok(Err(e)) => error(format!("bad request: {e}")),
+        Ok(Err(e)) => Refusal::BadRequest(e).into(),
         Ok(Ok(Some(request))) => handler.handle(request).await,
     };
     protocol::write_frame(&mut write, &request).await
-}
-
-fn error(message: String) -> Response {
-    Response::Error(ErrorReply::new(message))
 }

@@ -278,12 +278,48 @@ impl State {
     }
 }
 
-/// How a process ended: its exit code, or the signal that killed it.
+/// How a process ended: its exit code, the signal that killed it, or unknown.
+///
+/// On the wire an unknown exit is `{"code": -1}` (see [`UNKNOWN_EXIT_CODE`]), which no real
+/// process can exit with, so the JSON that `svc status` and `svc describe` print is unchanged.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
+#[serde(into = "WireExit", from = "WireExit")]
 pub enum ExitInfo {
     Code(i32),
     Signal(String),
+    /// The status was lost: the process was not reaped by the daemon's reaper.
+    Unknown,
+}
+
+/// The exit code an unknown exit is shown with.
+pub const UNKNOWN_EXIT_CODE: i32 = -1;
+
+/// [`ExitInfo`] as the protocol spells it.
+#[derive(Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+enum WireExit {
+    Code(i32),
+    Signal(String),
+}
+
+impl From<ExitInfo> for WireExit {
+    fn from(exit: ExitInfo) -> Self {
+        match exit {
+            ExitInfo::Code(code) => WireExit::Code(code),
+            ExitInfo::Signal(name) => WireExit::Signal(name),
+            ExitInfo::Unknown => WireExit::Code(UNKNOWN_EXIT_CODE),
+        }
+    }
+}
+
+impl From<WireExit> for ExitInfo {
+    fn from(exit: WireExit) -> Self {
+        match exit {
+            WireExit::Code(UNKNOWN_EXIT_CODE) => ExitInfo::Unknown,
+            WireExit::Code(code) => ExitInfo::Code(code),
+            WireExit::Signal(name) => ExitInfo::Signal(name),
+        }
+    }
 }
 
 impl ExitInfo {
@@ -297,6 +333,7 @@ impl std::fmt::Display for ExitInfo {
         match self {
             ExitInfo::Code(code) => write!(f, "code {code}"),
             ExitInfo::Signal(name) => write!(f, "signal {name}"),
+            ExitInfo::Unknown => write!(f, "code {UNKNOWN_EXIT_CODE}"),
         }
     }
 }
@@ -391,6 +428,22 @@ mod tests {
         write_frame(&mut buf, &request).await.unwrap();
         assert_eq!(buf, b"{\"v\":1,\"cmd\":\"stop\",\"names\":[\"api\"]}\n");
         assert_eq!(read(&buf).await.unwrap(), Some(request));
+    }
+
+    #[test]
+    fn exits_keep_their_wire_form() {
+        for (exit, json) in [
+            (ExitInfo::Code(3), r#"{"code":3}"#),
+            (
+                ExitInfo::Signal("SIGKILL".into()),
+                r#"{"signal":"SIGKILL"}"#,
+            ),
+            (ExitInfo::Unknown, r#"{"code":-1}"#),
+        ] {
+            assert_eq!(serde_json::to_string(&exit).unwrap(), json);
+            assert_eq!(serde_json::from_str::<ExitInfo>(json).unwrap(), exit);
+        }
+        assert_eq!(ExitInfo::Unknown.to_string(), "code -1");
     }
 
     #[tokio::test]

@@ -7,7 +7,6 @@
 use std::time::Duration;
 
 use crate::config::{RestartMode, RestartPolicy};
-use crate::protocol::ExitInfo;
 
 /// What to do after a run ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -20,11 +19,11 @@ pub enum Decision {
     Errored,
 }
 
-/// Decides what follows a run that ended with `exit` after `uptime`, given the number of
-/// consecutive unstable runs before it. Returns the decision and the new streak.
+/// Decides what follows a run that ended after `uptime` (`success`: with exit code 0), given the
+/// number of consecutive unstable runs before it. Returns the decision and the new streak.
 pub fn decide(
     policy: &RestartPolicy,
-    exit: &ExitInfo,
+    success: bool,
     uptime: Duration,
     streak: u32,
 ) -> (Decision, u32) {
@@ -35,11 +34,11 @@ pub fn decide(
     };
     let restart = match policy.mode {
         RestartMode::Always => true,
-        RestartMode::OnFailure => !exit.is_success(),
+        RestartMode::OnFailure => !success,
         RestartMode::Never => false,
     };
     if !restart {
-        let decision = if exit.is_success() {
+        let decision = if success {
             Decision::Exited
         } else {
             Decision::Errored
@@ -80,45 +79,32 @@ mod tests {
     #[test]
     fn transitions() {
         use Decision::*;
-        let crash = || ExitInfo::Code(1);
-        let clean = || ExitInfo::Code(0);
-        let killed = || ExitInfo::Signal("SIGKILL".into());
+        // A crash and a kill are both failures to the policy.
+        let crash = false;
+        let clean = true;
+        let killed = false;
         let short = MS(10);
         let long = MS(10_000);
-        // (mode, exit, uptime, streak before) -> (decision, streak after)
+        // (mode, success, uptime, streak before) -> (decision, streak after)
         let table = [
-            (RestartMode::Always, crash(), short, 0, Restart(MS(100)), 1),
-            (RestartMode::Always, crash(), short, 1, Restart(MS(200)), 2),
-            (RestartMode::Always, crash(), short, 2, Restart(MS(400)), 3),
-            (RestartMode::Always, crash(), short, 3, Errored, 4),
-            (RestartMode::Always, crash(), long, 3, Restart(MS(100)), 0),
-            (RestartMode::Always, clean(), long, 0, Restart(MS(100)), 0),
-            (RestartMode::Always, killed(), short, 0, Restart(MS(100)), 1),
-            (RestartMode::OnFailure, clean(), short, 0, Exited, 1),
-            (
-                RestartMode::OnFailure,
-                crash(),
-                long,
-                0,
-                Restart(MS(100)),
-                0,
-            ),
-            (
-                RestartMode::OnFailure,
-                killed(),
-                long,
-                0,
-                Restart(MS(100)),
-                0,
-            ),
-            (RestartMode::Never, clean(), long, 0, Exited, 0),
-            (RestartMode::Never, crash(), long, 0, Errored, 0),
+            (RestartMode::Always, crash, short, 0, Restart(MS(100)), 1),
+            (RestartMode::Always, crash, short, 1, Restart(MS(200)), 2),
+            (RestartMode::Always, crash, short, 2, Restart(MS(400)), 3),
+            (RestartMode::Always, crash, short, 3, Errored, 4),
+            (RestartMode::Always, crash, long, 3, Restart(MS(100)), 0),
+            (RestartMode::Always, clean, long, 0, Restart(MS(100)), 0),
+            (RestartMode::Always, killed, short, 0, Restart(MS(100)), 1),
+            (RestartMode::OnFailure, clean, short, 0, Exited, 1),
+            (RestartMode::OnFailure, crash, long, 0, Restart(MS(100)), 0),
+            (RestartMode::OnFailure, killed, long, 0, Restart(MS(100)), 0),
+            (RestartMode::Never, clean, long, 0, Exited, 0),
+            (RestartMode::Never, crash, long, 0, Errored, 0),
         ];
-        for (mode, exit, uptime, before, want, after) in table {
+        for (mode, success, uptime, before, want, after) in table {
             assert_eq!(
-                decide(&policy(mode), &exit, uptime, before),
+                decide(&policy(mode), success, uptime, before),
                 (want, after),
-                "{mode:?} {exit:?} {uptime:?} streak {before}"
+                "{mode:?} success {success} {uptime:?} streak {before}"
             );
         }
     }
@@ -127,13 +113,7 @@ mod tests {
     fn delay_caps_at_max() {
         let mut p = policy(RestartMode::Always);
         p.max_restarts = 100;
-        assert_eq!(
-            decide(&p, &ExitInfo::Code(1), MS(1), 10).0,
-            Decision::Restart(MS(1000))
-        );
-        assert_eq!(
-            decide(&p, &ExitInfo::Code(1), MS(1), 99).0,
-            Decision::Restart(MS(1000))
-        );
+        assert_eq!(decide(&p, false, MS(1), 10).0, Decision::Restart(MS(1000)));
+        assert_eq!(decide(&p, false, MS(1), 99).0, Decision::Restart(MS(1000)));
     }
 }

@@ -136,6 +136,7 @@ pub fn render(report: &StatusReport) -> String {
 fn exit_code(exit: &ExitInfo) -> f64 {
     match exit {
         ExitInfo::Code(code) => f64::from(*code),
+        ExitInfo::Unknown => f64::from(crate::protocol::UNKNOWN_EXIT_CODE),
         ExitInfo::Signal(name) => name
             .parse::<nix::sys::signal::Signal>()
             .map_or(-1.0, |s| f64::from(128 + s as i32)),

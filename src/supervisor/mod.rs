@@ -9,6 +9,7 @@
 pub mod backoff;
 mod cron;
 mod instance;
+mod launcher;
 mod memory;
 mod metrics;
 mod notify;
@@ -19,6 +20,7 @@ mod procstat;
 mod programs;
 mod readiness;
 mod reaper;
+mod request_error;
 mod requests;
 mod spawn;
 mod triggers;
@@ -70,7 +72,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
         .with_context(|| format!("cannot open the logs in {}", config.log_dir.display()))?;
     let reaper = reaper::Reaper::start().context("cannot watch SIGCHLD")?;
     let programs = Programs::new(Context {
-        reaper,
+        launcher: Arc::new(launcher::Forker::new(reaper)),
         logs: logs.clone(),
         notify_dir,
     });

@@ -1,13 +1,22 @@
 //! When an instance counts as ready: after a quiet uptime, on `READY=1`, or once an HTTP or TCP
 //! probe answers, each bounded by the program's timeout.
 
+use std::time::Duration;
+
 use super::notify::{NotifyMessage, NotifySocket};
 use super::probe;
 use crate::config::Ready;
 
+/// An instance that did not get ready within its `ready` timeout.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("not ready within {} ms", .timeout.as_millis())]
+pub struct NotReady {
+    pub timeout: Duration,
+}
+
 /// Resolves when the instance is ready by its `ready` setting, or fails after the timeout.
 /// For `notify`, readiness arrives as a message (see [`recv_notify`]): this only times it out.
-pub async fn wait_ready(ready: &Ready) -> Result<(), String> {
+pub async fn wait_ready(ready: &Ready) -> Result<(), NotReady> {
     let timeout = match ready {
         Ready::Uptime { after } => {
             tokio::time::sleep(*after).await;
@@ -34,7 +43,7 @@ pub async fn wait_ready(ready: &Ready) -> Result<(), String> {
     };
     tokio::time::timeout(timeout, check)
         .await
-        .map_err(|_| format!("not ready within {} ms", timeout.as_millis()))
+        .map_err(|_| NotReady { timeout })
 }
 
 /// The next message on the notify socket; never resolves without one.

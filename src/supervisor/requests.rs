@@ -6,16 +6,17 @@ use nix::sys::signal::Signal;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use super::instance::{Cause, InstanceHandle, Snapshot};
+use super::instance::{Cause, InstanceError, InstanceHandle, Snapshot};
 use super::plan::Plan;
 use super::procstat::{self, CpuMeter};
 use super::programs::{self, Programs};
+use super::request_error::{InstanceFailure, RequestError};
 use super::triggers;
 use crate::config::{Config, ConfigError};
 use crate::control::server::Handler;
 use crate::logs::{Layout, LogHandle};
 use crate::protocol::{
-    ApplyReport, Description, ErrorReply, InstanceDescription, InstanceStatus, Request, Response,
+    ApplyReport, Description, InstanceDescription, InstanceStatus, Request, Response,
     RestartReason, StatusReport,
 };
 
@@ -46,8 +47,8 @@ impl Handler for Supervisor {
             Request::Describe(d) => vec![d.name.clone()],
             Request::Status | Request::RotateLogs | Request::Apply(_) => Vec::new(),
         };
-        if let Some(reply) = self.unknown(&names) {
-            return reply;
+        if let Err(error) = self.check_known(&names) {
+            return error.into();
         }
         match request {
             Request::Status => self.status(),
@@ -69,7 +70,7 @@ impl Handler for Supervisor {
             Request::Signal(s) => self.signal(&s.names, &s.signal).await,
             Request::RotateLogs => match self.logs.rotate().await {
                 Ok(()) => self.status(),
-                Err(e) => error(e.to_string()),
+                Err(e) => RequestError::Rotate(e).into(),
             },
             Request::Reload(n) => self.reload(&n.names).await,
             Request::Apply(a) => self.apply(a.dry_run).await,
@@ -80,17 +81,16 @@ impl Handler for Supervisor {
 }
 
 impl Supervisor {
-    /// Names that match no program, as an error reply.
-    fn unknown(&self, names: &[String]) -> Option<Response> {
+    /// Refuses names that match no program.
+    fn check_known(&self, names: &[String]) -> Result<(), RequestError> {
         let unknown = self.programs.unknown(names);
         if unknown.is_empty() {
-            return None;
+            return Ok(());
         }
-        Some(error(format!(
-            "unknown program {}; the daemon runs {} (after editing svc.toml, `svc reload` applies it)",
-            unknown.join(", "),
-            self.programs.names().join(", ")
-        )))
+        Err(RequestError::UnknownPrograms {
+            unknown: unknown.into_iter().map(str::to_owned).collect(),
+            running: self.programs.names(),
+        })
     }
 
     fn status(&self) -> Response {
@@ -169,8 +169,8 @@ impl Supervisor {
                 reason: RestartReason::Reload,
                 detail: "svc reload".into(),
             };
-            if let Err(reason) = instance.reload(cause).await {
-                return error(format!("{}[{}]: {reason}", instance.name, instance.index));
+            if let Err(source) = instance.reload(cause).await {
+                return RequestError::Instance(failure(&instance, source)).into();
             }
         }
         self.status()
@@ -179,18 +179,18 @@ impl Supervisor {
     async fn signal(&self, names: &[String], signal: &str) -> Response {
         let signal: Signal = match signal.parse::<crate::config::values::SignalName>() {
             Ok(s) => s.0,
-            Err(message) => return error(message),
+            Err(message) => return RequestError::BadSignal(message).into(),
         };
         let mut failures = Vec::new();
         for instance in self.programs.select(names, false) {
-            if let Err(reason) = instance.signal(signal).await {
-                failures.push(format!("{}[{}]: {reason}", instance.name, instance.index));
+            if let Err(source) = instance.signal(signal).await {
+                failures.push(failure(&instance, source));
             }
         }
         if failures.is_empty() {
             self.status()
         } else {
-            error(format!("could not signal {}", failures.join("; ")))
+            RequestError::NotSignalled(failures).into()
         }
     }
 
@@ -219,20 +219,12 @@ impl Supervisor {
         let mut config = self.config.lock().await;
         let new = match Config::load(&config.file) {
             Ok(new) => new,
-            Err(e @ ConfigError::Invalid { .. }) => {
-                return Response::Error(ErrorReply {
-                    message: format!("{e}\nnothing was changed"),
-                    invalid_config: true,
-                });
-            }
-            Err(e) => return error(format!("{e}; nothing was changed")),
+            Err(e @ ConfigError::Invalid { .. }) => return RequestError::InvalidConfig(e).into(),
+            Err(e) => return RequestError::UnreadableConfig(e).into(),
         };
         let plan = Plan::between(&config, &self.programs.counts(), &new);
         if !plan.refused.is_empty() {
-            return Response::Error(ErrorReply {
-                message: format!("{}\nnothing was changed", plan.refused.join("\n")),
-                invalid_config: true,
-            });
+            return RequestError::RefusedDaemonKeys(plan.refused).into();
         }
         let changes = plan.lines();
         if dry_run || plan.is_empty() {
@@ -245,7 +237,7 @@ impl Supervisor {
         }
         let mut failures = match self.carry_out(&plan, &new).await {
             Ok(failures) => failures,
-            Err(e) => return error(format!("{e:#}; nothing was changed")),
+            Err(e) => return RequestError::NotApplied(e).into(),
         };
         let layout = Layout::from_config(&new);
         if layout != Layout::from_config(&config)
@@ -341,8 +333,8 @@ impl Supervisor {
                 State::Errored => instance.restart(cause, true).await,
                 State::Backoff | State::Stopped | State::Exited => Ok(()),
             };
-            if let Err(reason) = result {
-                failures.push(format!("{name}[{}]: {reason}", instance.index));
+            if let Err(source) = result {
+                failures.push(failure(&instance, source).to_string());
             }
         }
         failures
@@ -352,7 +344,11 @@ impl Supervisor {
     async fn scale(&self, name: &str, count: u32) -> Response {
         const MAX: u32 = 1024;
         if count > MAX {
-            return error(format!("cannot run {count} instances; at most {MAX}"));
+            return RequestError::TooManyInstances {
+                requested: count,
+                max: MAX,
+            }
+            .into();
         }
         let config = self.config.lock().await;
         let configured = config.program(name).map_or(count, |p| p.instances);
@@ -379,7 +375,7 @@ impl Supervisor {
             .programs
             .with(name, |e| (e.program.clone(), e.scaled, e.instances.clone()))
         else {
-            return error(format!("unknown program {name}"));
+            return RequestError::UnknownProgram(name.to_owned()).into();
         };
         let mut shown = (*program).clone();
         crate::config::secrets::mask_program(&mut shown);
@@ -447,6 +443,11 @@ fn log_files(config: &Config, name: &str) -> Vec<String> {
         .collect()
 }
 
-fn error(message: String) -> Response {
-    Response::Error(ErrorReply::new(message))
+/// `source` as the failure of `instance`.
+fn failure(instance: &InstanceHandle, source: InstanceError) -> InstanceFailure {
+    InstanceFailure {
+        program: instance.name.clone(),
+        index: instance.index,
+        source,
+    }
 }
