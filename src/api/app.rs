@@ -16,6 +16,7 @@ use super::settings::{Database, Settings};
 use super::state::AppState;
 use super::{router, unavailable_router};
 use crate::auth::token::Keys;
+use crate::error_chain::chain;
 use crate::queue::{Queue, QueueError};
 use crate::store::StoreError;
 use crate::store::mongo::MongoStore;
@@ -108,7 +109,7 @@ impl Application {
         let backends = match open(&settings).await {
             Ok(backends) => Some(backends),
             Err(error) => {
-                tracing::error!(%error, "database unavailable at start; answering 503 and retrying every 500 ms");
+                tracing::error!(error = %chain(&error), "database unavailable at start; answering 503 and retrying every 500 ms");
                 None
             }
         };
@@ -267,7 +268,7 @@ async fn open_when_possible(settings: &Settings, stop: &CancellationToken) -> Op
                 tracing::info!("database opened; serving");
                 return Some(backends);
             }
-            Err(error) => tracing::debug!(%error, "database still unavailable"),
+            Err(error) => tracing::debug!(error = %chain(&error), "database still unavailable"),
         }
     }
 }

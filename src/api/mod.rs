@@ -53,6 +53,7 @@ pub use scrape_access::ScrapeAccess;
 pub use settings::{Settings, SettingsError};
 pub use state::AppState;
 
+use crate::error_chain::chain;
 use error::{ApiError, ErrorCode};
 use settings::CorsOrigins;
 
@@ -113,11 +114,16 @@ pub fn router(state: AppState, scrape: ScrapeAccess) -> Router {
         ))
         .layer(cors)
         .layer(CatchPanicLayer::custom(|_| {
-            ApiError::internal(&"a handler panicked").into_response()
+            ApiError::internal(&HandlerPanicked).into_response()
         }))
         .layer(axum::middleware::from_fn(request::context))
         .with_state(state)
 }
+
+/// A handler's panic, as the cause its 500 logs.
+#[derive(Debug, thiserror::Error)]
+#[error("a handler panicked")]
+struct HandlerPanicked;
 
 /// What the API serves while its store cannot be opened: liveness, the scrape, `/ready` and
 /// every other route as 503 at once (with `Retry-After`), in the API's error shape.
@@ -139,7 +145,7 @@ pub fn unavailable_router(metrics: metrics::Metrics, scrape: ScrapeAccess) -> Ro
         )
         .fallback(routes::health::not_open)
         .layer(CatchPanicLayer::custom(|_| {
-            ApiError::internal(&"a handler panicked").into_response()
+            ApiError::internal(&HandlerPanicked).into_response()
         }))
         .layer(axum::middleware::from_fn(request::context))
 }
@@ -244,14 +250,14 @@ async fn serve(settings: Settings) -> ExitCode {
     let app = match Application::build(settings).await {
         Ok(app) => app,
         Err(error) => {
-            tracing::error!(%error, "cannot start");
+            tracing::error!(error = %chain(&error), "cannot start");
             return ExitCode::FAILURE;
         }
     };
     match app.run_until(shutdown).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
-            tracing::error!(%error, "server failed");
+            tracing::error!(error = %chain(&error), "server failed");
             ExitCode::FAILURE
         }
     }

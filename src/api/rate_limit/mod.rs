@@ -32,6 +32,7 @@ use super::error::{ApiError, ErrorCode};
 use super::settings::RateLimit;
 use super::state::AppState;
 use crate::clock;
+use crate::error_chain::chain;
 use crate::store::{RateCounter, StoreError};
 
 /// Paths never limited: probes and scrapes must work when a client is throttled.
@@ -93,7 +94,7 @@ impl Limiter {
             }
             Err(error) => {
                 if !self.down.swap(true, Ordering::Relaxed) {
-                    tracing::warn!(%error, "rate limiter unavailable; requests are let through uncounted until it is back");
+                    tracing::warn!(error = %chain(&error), "rate limiter unavailable; requests are let through uncounted until it is back");
                 }
                 None
             }
