@@ -203,7 +203,7 @@ pub fn main() -> ExitCode {
     let settings = match Settings::from_env() {
         Ok(settings) => settings,
         Err(error) => {
-            tracing::error!(%error, "refusing to start");
+            tracing::error!(error = %chain(&error), "refusing to start");
             eprintln!("svc api: {error}");
             return ExitCode::from(2);
         }
@@ -211,7 +211,7 @@ pub fn main() -> ExitCode {
     if uses_data_dir(&settings)
         && let Err(error) = crate::data_dir::prepare(&settings.data_dir)
     {
-        tracing::error!(%error, "refusing to start");
+        tracing::error!(error = %chain(&error), "refusing to start");
         eprintln!("svc api: {error}");
         return ExitCode::from(2);
     }
@@ -243,7 +243,7 @@ async fn serve(settings: Settings) -> ExitCode {
     let shutdown = match crate::shutdown::on_terminate() {
         Ok(token) => token,
         Err(error) => {
-            tracing::error!(%error, "cannot install signal handlers");
+            tracing::error!(error = %chain(&error), "cannot install signal handlers");
             return ExitCode::FAILURE;
         }
     };

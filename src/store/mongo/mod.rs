@@ -49,9 +49,10 @@ use mongodb::options::ClientOptions;
 use mongodb::{Client, Collection, Database};
 use tokio::sync::watch;
 
-use super::{Health, Probe, StoreError};
+use super::{Cause, Failure, Health, Probe, StoreError};
 use crate::clock;
 use crate::domain::ObjectId;
+use crate::error_chain::chain;
 
 pub use config::{
     DEFAULT_DATABASE, DEFAULT_POOL_MAX, DEFAULT_TIMEOUT, MongoConfig, POOL_MAX_RANGE,
@@ -93,7 +94,8 @@ struct Inner {
 struct Connecting {
     running: bool,
     finished: u64,
-    error: Option<String>,
+    /// Why the latest attempt failed, for every caller that waited for it.
+    error: Option<Arc<Failure>>,
 }
 
 /// Handles to the collections (cheap to clone).
@@ -155,10 +157,13 @@ impl MongoStore {
         let result = tokio::time::timeout(timeout, bounded)
             .await
             .unwrap_or_else(|_| {
-                Err(StoreError::Unavailable(format!(
-                    "MongoDB gave no answer within {}",
-                    humantime::format_duration(timeout)
-                )))
+                Err(StoreError::Unavailable(
+                    format!(
+                        "MongoDB gave no answer within {}",
+                        humantime::format_duration(timeout)
+                    )
+                    .into(),
+                ))
             });
         let at = self.now_ms();
         match &result {
@@ -210,12 +215,11 @@ impl MongoStore {
             .wait_for(|c| c.finished > seen)
             .await
             .map(|c| c.error.clone())
-            .unwrap_or_else(|_| Some("the connecting task ended".to_owned()));
+            .unwrap_or_else(|_| Some(Arc::new("the connecting task ended".into())));
         match (self.inner.ready.get(), outcome) {
             (Some(ready), _) => Ok(ready.clone()),
-            (None, error) => Err(StoreError::Unavailable(
-                error.unwrap_or_else(|| "not connected yet".to_owned()),
-            )),
+            (None, Some(failure)) => Err(StoreError::Unavailable(Failure::Shared(failure))),
+            (None, None) => Err(StoreError::Unavailable("not connected yet".into())),
         }
     }
 
@@ -234,11 +238,16 @@ impl MongoStore {
                 None
             }
             // The reason alone: the waiters wrap it in `Unavailable` again.
-            Ok(Err(StoreError::Unavailable(reason))) => Some(reason),
-            Ok(Err(error)) => Some(error.to_string()),
-            Err(_) => Some(format!(
-                "could not connect within {}",
-                humantime::format_duration(bound)
+            Ok(Err(StoreError::Unavailable(failure) | StoreError::Internal(failure))) => {
+                Some(Arc::new(failure))
+            }
+            Ok(Err(error)) => Some(Arc::new(Failure::context("cannot connect", error))),
+            Err(_) => Some(Arc::new(
+                format!(
+                    "could not connect within {}",
+                    humantime::format_duration(bound)
+                )
+                .into(),
             )),
         };
         self.inner.connecting.send_modify(|c| {
@@ -304,7 +313,7 @@ impl Health for MongoStore {
             Err(error) => Probe {
                 reads: false,
                 writes: false,
-                error: Some(error.to_string()),
+                error: Some(chain(&error).to_string()),
             },
         }
     }
@@ -352,9 +361,9 @@ pub(crate) fn map_err(e: mongodb::error::Error) -> StoreError {
         _ => error_code(&e).is_some_and(|code| TRANSIENT_CODES.contains(&code)),
     };
     if transient {
-        StoreError::Unavailable(e.to_string())
+        StoreError::Unavailable(e.into())
     } else {
-        StoreError::Internal(e.to_string())
+        StoreError::Internal(e.into())
     }
 }
 
@@ -367,15 +376,15 @@ pub(crate) fn oid(id: ObjectId) -> mongodb::bson::oid::ObjectId {
 pub(crate) fn stored_id(value: &mongodb::bson::Bson) -> Result<ObjectId, StoreError> {
     match value {
         mongodb::bson::Bson::ObjectId(id) => Ok(ObjectId::from_bytes(id.bytes())),
-        other => Err(StoreError::Internal(format!(
-            "corrupt id {other} in the store"
-        ))),
+        other => Err(StoreError::Internal(
+            format!("corrupt id {other} in the store").into(),
+        )),
     }
 }
 
 /// A document that does not have the shape we write.
-pub(crate) fn corrupt(what: &str, id: &str, e: impl std::fmt::Display) -> StoreError {
-    StoreError::Internal(format!("corrupt {what} document {id}: {e}"))
+pub(crate) fn corrupt(what: &str, id: &str, e: impl Into<Cause>) -> StoreError {
+    StoreError::internal(format!("corrupt {what} document {id}"), e)
 }
 
 #[cfg(test)]

@@ -121,9 +121,9 @@ impl ProductRepository for MongoStore {
                     return Ok(product);
                 }
             }
-            Err(StoreError::Unavailable(format!(
-                "product {id} kept changing under {UPDATE_TRIES} updates"
-            )))
+            Err(StoreError::Unavailable(
+                format!("product {id} kept changing under {UPDATE_TRIES} updates").into(),
+            ))
         })
         .await
     }

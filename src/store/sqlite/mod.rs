@@ -339,8 +339,8 @@ pub(crate) fn map_err(e: rusqlite::Error) -> StoreError {
             | ErrorCode::DiskFull
             | ErrorCode::SystemIoFailure
             | ErrorCode::PermissionDenied,
-        ) => StoreError::Unavailable(e.to_string()),
-        _ => StoreError::Internal(e.to_string()),
+        ) => StoreError::Unavailable(e.into()),
+        _ => StoreError::Internal(e.into()),
     }
 }
 
@@ -359,7 +359,7 @@ pub(crate) fn escape_like(text: &str) -> String {
 /// Reads a stored id; a malformed one is a corrupt row.
 pub(crate) fn stored_id(text: &str) -> Result<crate::domain::ObjectId, StoreError> {
     crate::domain::ObjectId::parse(text)
-        .map_err(|_| StoreError::Internal(format!("corrupt id {text:?} in the store")))
+        .map_err(|_| StoreError::Internal(format!("corrupt id {text:?} in the store").into()))
 }
 
 #[cfg(test)]

@@ -420,7 +420,7 @@ fn search_text(product: &Product) -> String {
 }
 
 fn tags_json(tags: &[String]) -> Result<String, StoreError> {
-    serde_json::to_string(tags).map_err(|e| StoreError::Internal(e.to_string()))
+    serde_json::to_string(tags).map_err(|e| StoreError::internal("cannot encode the tags", e))
 }
 
 fn write_tags(tx: &Transaction<'_>, product: &Product) -> Result<(), StoreError> {
@@ -487,7 +487,7 @@ impl RawProduct {
             brand: self.brand,
             category: self.category,
             tags: serde_json::from_str(&self.tags).map_err(|e| {
-                StoreError::Internal(format!("corrupt tags of product {}: {e}", self.id))
+                StoreError::internal(format!("corrupt tags of product {}", self.id), e)
             })?,
             stock: self.stock,
             created_at: Timestamp::from_millis(self.created_at),
