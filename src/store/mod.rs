@@ -9,6 +9,7 @@
 
 mod error;
 pub mod mongo;
+mod search_text;
 pub mod sqlite;
 
 pub use error::{Cause, Failure, StoreError};

@@ -32,6 +32,7 @@
 mod config;
 mod indexes;
 mod outbox;
+mod page;
 mod products;
 mod rate;
 mod sessions;

@@ -13,14 +13,12 @@ use async_trait::async_trait;
 use mongodb::bson::{Bson, DateTime, Document, doc};
 use mongodb::options::ReturnDocument;
 
+use super::page::{PageRequest, find_page};
 use super::{Collections, MongoStore, corrupt, map_err, oid, stored_id};
 use crate::domain::{ObjectId, Product, ProductField, ProductPatch, Timestamp};
 use crate::query::{Direction, ProductFilter, ProductQuery, SortField, StockFilter};
+use crate::store::search_text::search_text;
 use crate::store::{Page, ProductRepository, StoreError};
-
-/// Separates the fields in `searchText`; a control character, which `search` never contains
-/// (the query parser refuses them), so a search cannot match across two fields.
-const FIELD_SEPARATOR: char = '\u{1f}';
 
 /// How often an update that changes a searched field is retried when another update changed
 /// those fields between its read and its write.
@@ -51,42 +49,20 @@ impl ProductRepository for MongoStore {
     }
 
     async fn list(&self, query: &ProductQuery) -> Result<Page<Product>, StoreError> {
-        let filter = filter(&query.filter);
-        let sort = sort(query);
-        let projection = projection(query.fields.as_deref());
+        let request = PageRequest {
+            filter: filter(&query.filter),
+            sort: sort(query),
+            skip: query.page.offset(),
+            limit: i64::from(query.page.limit),
+            projection: projection(query.fields.as_deref()),
+        };
         let fields = query.fields.clone();
-        let skip = query.page.offset();
-        let limit = i64::from(query.page.limit);
         let max_time = self.config().timeout;
         self.call(|c| async move {
-            let count = async {
-                c.products
-                    .count_documents(filter.clone())
-                    .max_time(max_time)
-                    .await
-                    .map_err(map_err)
-            };
-            let page = async {
-                let mut cursor = c
-                    .products
-                    .find(filter.clone())
-                    .sort(sort)
-                    .skip(skip)
-                    .limit(limit)
-                    .batch_size(u32::try_from(limit).unwrap_or(100))
-                    .projection(projection)
-                    .max_time(max_time)
-                    .await
-                    .map_err(map_err)?;
-                let mut items = Vec::new();
-                while cursor.advance().await.map_err(map_err)? {
-                    let document: Document = cursor.deserialize_current().map_err(map_err)?;
-                    items.push(from_document(&document, fields.as_deref())?);
-                }
-                Ok(items)
-            };
-            let (total, items) = tokio::try_join!(count, page)?;
-            Ok(Page { items, total })
+            find_page(&c.products, request, max_time, |document| {
+                from_document(document, fields.as_deref())
+            })
+            .await
         })
         .await
     }
@@ -321,24 +297,6 @@ pub(crate) fn escape_regex(text: &str) -> String {
         out.push(c);
     }
     out
-}
-
-/// The lowercased text `search` matches against.
-fn search_text(product: &Product) -> String {
-    let fields = [
-        Some(product.title.as_str()),
-        product.description.as_deref(),
-        product.brand.as_deref(),
-        product.category.as_deref(),
-    ];
-    let mut text = String::new();
-    for field in fields.into_iter().flatten() {
-        if !text.is_empty() {
-            text.push(FIELD_SEPARATOR);
-        }
-        text.push_str(&field.to_lowercase());
-    }
-    text
 }
 
 fn date(at: Timestamp) -> DateTime {

@@ -8,13 +8,10 @@ use super::totals::{self, Totals};
 use super::{SqliteStore, escape_like, map_err, stored_id};
 use crate::domain::{ObjectId, Product, ProductPatch, Timestamp};
 use crate::query::{Direction, ProductFilter, ProductQuery, SortField, StockFilter};
+use crate::store::search_text::search_text;
 use crate::store::{Page, ProductRepository, StoreError};
 
 const COLUMNS: &str = "id, title, description, price, brand, category, tags, stock, created_at, updated_at, deleted_at";
-
-/// Separates the fields in `search_text`; a control character, which `search` never contains,
-/// so a search cannot match across two fields.
-const FIELD_SEPARATOR: char = '\u{1f}';
 
 #[async_trait]
 impl ProductRepository for SqliteStore {
@@ -399,24 +396,6 @@ const INDEXED_SEARCH: usize = 3;
 /// operators, `*`, `^`, `:` and parentheses included).
 fn fts_phrase(text: &str) -> String {
     format!("\"{}\"", text.replace('"', "\"\""))
-}
-
-/// The lowercased text `search` matches against.
-fn search_text(product: &Product) -> String {
-    let fields = [
-        Some(product.title.as_str()),
-        product.description.as_deref(),
-        product.brand.as_deref(),
-        product.category.as_deref(),
-    ];
-    let mut text = String::new();
-    for field in fields.into_iter().flatten() {
-        if !text.is_empty() {
-            text.push(FIELD_SEPARATOR);
-        }
-        text.push_str(&field.to_lowercase());
-    }
-    text
 }
 
 fn tags_json(tags: &[String]) -> Result<String, StoreError> {
