@@ -33,6 +33,7 @@ mod config;
 mod indexes;
 mod outbox;
 mod page;
+mod product_document;
 mod products;
 mod rate;
 mod sessions;
