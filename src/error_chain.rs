@@ -1,8 +1,9 @@
-//! An error with every cause beneath it on one line, for logs and messages.
+//! An error with every cause beneath it on one line, for logs.
 //!
-//! An error's `Display` says only what failed at its own level; the lower error it wraps is its
-//! `source()`. Printing the error alone would drop that cause, so whatever logs or shows an error
-//! prints its [`chain`] instead: `store unavailable: database is locked`.
+//! An error keeps the lower error it wraps as its `source()`. Some errors repeat that cause's
+//! text in their own message, many (hyper's, the drivers') do not, so printing an error alone
+//! can drop the cause that explains it. Whatever logs an error prints its [`chain`] instead:
+//! every message from the outermost down, each said once.
 
 use std::error::Error;
 use std::fmt;

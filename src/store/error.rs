@@ -1,7 +1,9 @@
 //! Why a store operation failed, with the driver's or codec's error kept as the source.
 //!
-//! The API shows none of it (a 503 or an opaque 500); logs print the whole chain
-//! ([`crate::error_chain`]), e.g. `store unavailable: database is locked`.
+//! The API shows none of it (a 503 or an opaque 500). Each level's message ends with its
+//! cause's, as the project's other errors do, so printing the error alone still says what went
+//! wrong; logs print the whole chain ([`crate::error_chain`]), which adds what lies deeper (e.g.
+//! SQLite's result code) without repeating a message.
 
 use std::borrow::Cow;
 use std::sync::Arc;
@@ -19,10 +21,10 @@ pub enum StoreError {
     #[error("email already registered")]
     EmailTaken,
     /// The database cannot serve now (busy, locked, cannot be opened); a retry may work.
-    #[error("store unavailable")]
+    #[error("store unavailable: {0}")]
     Unavailable(#[source] Failure),
     /// Anything else: a bug or a corrupt row.
-    #[error("store failure")]
+    #[error("store failure: {0}")]
     Internal(#[source] Failure),
 }
 
@@ -53,7 +55,7 @@ pub enum Failure {
     #[error(transparent)]
     Shared(Arc<Failure>),
     /// `source` failed while the store did `what`.
-    #[error("{what}")]
+    #[error("{what}: {source}")]
     Context {
         what: Cow<'static, str>,
         #[source]
@@ -116,7 +118,10 @@ mod tests {
             chain(&error).to_string(),
             "store failure: cannot store the job: no space left"
         );
-        assert_eq!(error.to_string(), "store failure");
+        assert_eq!(
+            error.to_string(),
+            "store failure: cannot store the job: no space left"
+        );
     }
 
     #[test]

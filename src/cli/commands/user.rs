@@ -17,7 +17,6 @@ use crate::auth::password::hash_blocking;
 use crate::cli::{CliError, CliResult, GlobalArgs, RoleArg, UserCommand, UserCreateArgs};
 use crate::config::Config;
 use crate::domain::{Email, Password, Role, Timestamp, User};
-use crate::error_chain::chain;
 use crate::queue::EMAIL_QUEUE;
 use crate::queue::jobs::WelcomeEmail;
 use crate::store::mongo::MongoStore;
@@ -146,9 +145,8 @@ fn open(settings: &Settings) -> Result<Arc<dyn UserRepository>, CliError> {
     Ok(match &settings.database {
         Database::Embedded => Arc::new(SqliteStore::open_in(&settings.data_dir).map_err(|e| {
             CliError::failure(format!(
-                "cannot open the database in {}: {}",
-                settings.data_dir.display(),
-                chain(&e)
+                "cannot open the database in {}: {e}",
+                settings.data_dir.display()
             ))
             .hint("check DATA_DIR (or --config) and that the folder is writable")
         })?),
@@ -162,7 +160,7 @@ fn store_error(error: StoreError, email: &str) -> CliError {
             .hint("make it an administrator with `svc user set-role EMAIL admin`"),
         StoreError::NotFound => CliError::failure(format!("no account {email}"))
             .hint("create it with `svc user create`"),
-        other => CliError::failure(format!("the database failed: {}", chain(&other)))
+        other => CliError::failure(format!("the database failed: {other}"))
             .hint("check DB_URL / DATA_DIR and that the database is reachable"),
     }
 }
