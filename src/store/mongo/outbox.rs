@@ -45,9 +45,9 @@ fn after(delay: Duration) -> DateTime {
 
 /// The user id inside an [`OutboxId`] this backend handed out.
 fn user_id(id: &OutboxId) -> Result<mongodb::bson::oid::ObjectId, StoreError> {
-    ObjectId::parse(&id.0).map(oid).map_err(|_| {
-        StoreError::Internal(format!("{id} is not an outbox entry of this store").into())
-    })
+    ObjectId::parse(&id.0)
+        .map(oid)
+        .map_err(|e| StoreError::internal(format!("{id} is not an outbox entry of this store"), e))
 }
 
 fn entry(user: &Document) -> Result<OutboxEntry, StoreError> {

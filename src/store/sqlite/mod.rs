@@ -359,7 +359,7 @@ pub(crate) fn escape_like(text: &str) -> String {
 /// Reads a stored id; a malformed one is a corrupt row.
 pub(crate) fn stored_id(text: &str) -> Result<crate::domain::ObjectId, StoreError> {
     crate::domain::ObjectId::parse(text)
-        .map_err(|_| StoreError::Internal(format!("corrupt id {text:?} in the store").into()))
+        .map_err(|e| StoreError::internal(format!("corrupt id {text:?} in the store"), e))
 }
 
 #[cfg(test)]

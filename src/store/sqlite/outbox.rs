@@ -14,9 +14,8 @@ const MAX_ERROR: usize = 1000;
 
 /// The row number inside an [`OutboxId`] this backend handed out.
 fn row(id: &OutboxId) -> Result<i64, StoreError> {
-    id.0.parse().map_err(|_| {
-        StoreError::Internal(format!("{id} is not an outbox row of this store").into())
-    })
+    id.0.parse()
+        .map_err(|e| StoreError::internal(format!("{id} is not an outbox row of this store"), e))
 }
 
 fn millis(d: Duration) -> i64 {

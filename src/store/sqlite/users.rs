@@ -244,11 +244,11 @@ impl RawUser {
         Ok(User {
             id: stored_id(&self.id)?,
             name: self.name,
-            email: Email::parse(&self.email).map_err(|_| {
-                StoreError::Internal(format!("corrupt email of user {}", self.id).into())
+            email: Email::parse(&self.email).map_err(|why| {
+                StoreError::internal(format!("corrupt email of user {}", self.id), why)
             })?,
-            role: Role::parse(&self.role).map_err(|_| {
-                StoreError::Internal(format!("corrupt role of user {}", self.id).into())
+            role: Role::parse(&self.role).map_err(|why| {
+                StoreError::internal(format!("corrupt role of user {}", self.id), why)
             })?,
             created_at: Timestamp::from_millis(self.created_at),
             updated_at: Timestamp::from_millis(self.updated_at),
