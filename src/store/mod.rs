@@ -222,11 +222,7 @@ pub trait Health: Send + Sync + 'static {
     async fn probe(&self) -> Probe {
         match self.ping().await {
             Ok(()) => Probe::UP,
-            Err(error) => Probe {
-                reads: false,
-                writes: false,
-                error: Some(chain(&error).to_string()),
-            },
+            Err(error) => Probe::down(&error),
         }
     }
 }
@@ -246,6 +242,15 @@ impl Probe {
         writes: true,
         error: None,
     };
+
+    /// Down for reads and writes because of `error` (its whole chain, for the log).
+    pub fn down(error: &StoreError) -> Probe {
+        Probe {
+            reads: false,
+            writes: false,
+            error: Some(chain(error).to_string()),
+        }
+    }
 }
 
 /// A backend with every repository the API needs: what `AppState` is built from.

@@ -54,7 +54,6 @@ use tokio::sync::watch;
 use super::{Cause, Failure, Health, Probe, StoreError};
 use crate::clock;
 use crate::domain::ObjectId;
-use crate::error_chain::chain;
 
 pub use config::{
     DEFAULT_DATABASE, DEFAULT_POOL_MAX, DEFAULT_TIMEOUT, MongoConfig, POOL_MAX_RANGE,
@@ -312,11 +311,7 @@ impl Health for MongoStore {
         }
         match self.ping().await {
             Ok(()) => Probe::UP,
-            Err(error) => Probe {
-                reads: false,
-                writes: false,
-                error: Some(chain(&error).to_string()),
-            },
+            Err(error) => Probe::down(&error),
         }
     }
 }

@@ -228,22 +228,13 @@ impl Health for SqliteStore {
                     (Ok(()), Ok(())) => Probe::UP,
                     (Ok(()), Err(e)) => Probe {
                         reads: true,
-                        writes: false,
-                        error: Some(map_err(e).to_string()),
+                        ..Probe::down(&map_err(e))
                     },
-                    (Err(e), _) => Probe {
-                        reads: false,
-                        writes: false,
-                        error: Some(map_err(e).to_string()),
-                    },
+                    (Err(e), _) => Probe::down(&map_err(e)),
                 })
             })
             .await;
-        probed.unwrap_or_else(|error| Probe {
-            reads: false,
-            writes: false,
-            error: Some(error.to_string()),
-        })
+        probed.unwrap_or_else(|error| Probe::down(&error))
     }
 }
 
