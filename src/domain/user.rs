@@ -7,8 +7,9 @@ use std::fmt;
 use serde::Serialize;
 use serde_json::Value;
 
+use super::id::ObjectId;
+use super::time::Timestamp;
 use super::validate::{self, Invalid, Reader};
-use super::{ObjectId, Timestamp};
 
 pub const MAX_NAME: usize = 100;
 pub const MAX_EMAIL: usize = 254;

@@ -34,6 +34,7 @@ mod indexes;
 mod outbox;
 mod page;
 mod product_document;
+mod product_query;
 mod products;
 mod rate;
 mod sessions;
@@ -61,7 +62,7 @@ pub use config::{
 };
 /// The filter and sort documents of a product list, public so the tests can ask the server how
 /// it runs exactly what the store sends (`explain`).
-pub use products::{filter as product_filter, sort as product_sort};
+pub use product_query::{filter as product_filter, sort as product_sort};
 
 /// The name the driver reports to the server (visible in `db.currentOp()` and server logs).
 const APP_NAME: &str = "svc-api";

@@ -173,3 +173,6 @@ pub(super) fn patch_set(
     }
     set
 }
+
+#[cfg(test)]
+mod tests;
