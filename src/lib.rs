@@ -30,6 +30,7 @@ pub mod config;
 pub mod control;
 pub mod data_dir;
 pub mod domain;
+pub mod error_chain;
 pub mod logs;
 pub mod prometheus;
 pub mod protocol;

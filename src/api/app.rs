@@ -11,11 +11,13 @@ use tokio_util::sync::CancellationToken;
 use super::metrics::{Metrics, MetricsError, UPKEEP_EVERY};
 use super::rate_limit::redis::RedisCounters;
 use super::relay::Relay;
+use super::router::{router, unavailable_router};
+use super::scrape_access::ScrapeAccess;
 use super::serve::RouterSlot;
 use super::settings::{Database, Settings};
 use super::state::AppState;
-use super::{router, unavailable_router};
 use crate::auth::token::Keys;
+use crate::error_chain::chain;
 use crate::queue::{Queue, QueueError};
 use crate::store::StoreError;
 use crate::store::mongo::MongoStore;
@@ -108,7 +110,7 @@ impl Application {
         let backends = match open(&settings).await {
             Ok(backends) => Some(backends),
             Err(error) => {
-                tracing::error!(%error, "database unavailable at start; answering 503 and retrying every 500 ms");
+                tracing::error!(error = %chain(&error), "database unavailable at start; answering 503 and retrying every 500 ms");
                 None
             }
         };
@@ -153,7 +155,7 @@ impl Application {
         } = self;
         let drain_timeout = settings.drain_timeout;
         let background = CancellationToken::new();
-        let scrape = super::ScrapeAccess::new(&settings);
+        let scrape = ScrapeAccess::new(&settings);
         let slot = RouterSlot::new(unavailable_router(metrics.clone(), scrape));
         let upkeep_task = tokio::spawn(upkeep(metrics.clone(), background.clone()));
         let mut service_task = match backends {
@@ -267,7 +269,7 @@ async fn open_when_possible(settings: &Settings, stop: &CancellationToken) -> Op
                 tracing::info!("database opened; serving");
                 return Some(backends);
             }
-            Err(error) => tracing::debug!(%error, "database still unavailable"),
+            Err(error) => tracing::debug!(error = %chain(&error), "database still unavailable"),
         }
     }
 }
@@ -311,7 +313,7 @@ fn start(
         .clone()
         .probe_until(state.store_health.clone(), stop.clone());
     let announce = announce_ready(state.clone(), stop.clone());
-    slot.set(router(state, super::ScrapeAccess::new(settings)));
+    slot.set(router(state, ScrapeAccess::new(settings)));
     let stop = stop.clone();
     tokio::spawn(async move {
         let (prober, announce) = (tokio::spawn(prober), tokio::spawn(announce));

@@ -13,6 +13,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
 use crate::domain::{FieldError, Invalid};
+use crate::error_chain::chain;
 use crate::store::StoreError;
 
 /// The machine-readable error codes and their statuses.
@@ -128,15 +129,16 @@ impl ApiError {
         }
     }
 
-    /// 500: logs `cause` (inside the request's span, so with its requestId) and hides it.
-    pub fn internal(cause: &dyn std::fmt::Display) -> Self {
-        tracing::error!(error = %cause, "request failed");
+    /// 500: logs `cause` with its sources (inside the request's span, so with its requestId)
+    /// and hides it.
+    pub fn internal(cause: &(dyn std::error::Error + 'static)) -> Self {
+        tracing::error!(error = %chain(cause), "request failed");
         Self::new(ErrorCode::InternalError, "Internal server error")
     }
 
-    /// 503: logs `cause` as a warning and hides it.
-    pub fn unavailable(what: &str, cause: &dyn std::fmt::Display) -> Self {
-        tracing::warn!(error = %cause, "{what} unavailable");
+    /// 503: logs `cause` with its sources as a warning and hides it.
+    pub fn unavailable(what: &str, cause: &(dyn std::error::Error + 'static)) -> Self {
+        tracing::warn!(error = %chain(cause), "{what} unavailable");
         ApiError {
             retry_after: Some(5),
             ..Self::new(

@@ -26,6 +26,7 @@ use tokio::sync::{Notify, watch};
 use tokio_util::sync::CancellationToken;
 
 use crate::domain::{Email, ObjectId, Product, ProductPatch, Role, Timestamp, User};
+use crate::error_chain::chain;
 use crate::query::{ProductQuery, UserQuery};
 use crate::store::{
     Credentials, Health, Outbox, OutboxEntry, OutboxId, OutboxMessage, Page, Probe,
@@ -133,13 +134,13 @@ impl Gate {
             result = op => result,
             _ = status.wait_for(|s| !s.allows(kind)) => return Err(down(kind)),
         };
-        if let Err(StoreError::Unavailable(error)) = &result {
+        if let Err(error @ StoreError::Unavailable(_)) = &result {
             let mut next = self.status();
             match kind {
                 Kind::Read => next.reads = false,
                 Kind::Write => next.writes = false,
             }
-            self.set(next, Some(error));
+            self.set(next, Some(&chain(error).to_string()));
             self.wake.notify_one();
         }
         result
@@ -171,7 +172,7 @@ fn down(kind: Kind) -> StoreError {
         Kind::Read => "reads",
         Kind::Write => "writes",
     };
-    StoreError::Unavailable(format!("the store is down for {what} (known to the gate)"))
+    StoreError::Unavailable(format!("the store is down for {what} (known to the gate)").into())
 }
 
 /// A store whose every operation passes the [`Gate`].

@@ -1,13 +1,14 @@
 //! `svc api`: the HTTP service.
 //!
 //! [`Settings`] come from the environment; [`Application::build`] opens the store and the queue
-//! and binds the port; [`Application::run_until`] serves until SIGTERM and drains; [`router`]
+//! and binds the port; [`Application::run_until`] serves until SIGTERM and drains; [`router()`]
 //! is the whole HTTP surface, testable without a socket.
 //!
 //! # Layout
 //! - [`settings`]: env variables, validated all at once.
 //! - [`app`]: building, binding (`SO_REUSEPORT`), serving, draining; [`serve`]: the accept
 //!   loop with a header timeout (slow loris).
+//! - [`mod@router`]: the routes and the middleware around them, in order.
 //! - [`routes`]: one file per resource (`health`, `products`, `users`, `me`, `auth`,
 //!   `welcome_email`).
 //! - [`auth`]: the [`auth::Caller`] extractor and the two authorization rules (admin only; the
@@ -31,6 +32,7 @@ pub mod metrics;
 pub mod rate_limit;
 pub mod relay;
 pub mod request;
+pub mod router;
 pub mod routes;
 pub mod scrape_access;
 pub mod serve;
@@ -40,149 +42,13 @@ pub mod state;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use axum::Router;
-use axum::extract::Request;
-use axum::http::{HeaderName, HeaderValue, Method, header};
-use axum::response::IntoResponse;
-use axum::routing::{get, post};
-use tower_http::catch_panic::CatchPanicLayer;
-use tower_http::cors::{AllowOrigin, CorsLayer};
-
 pub use app::{Application, BuildError, RunError};
+pub use router::{router, unavailable_router};
 pub use scrape_access::ScrapeAccess;
 pub use settings::{Settings, SettingsError};
 pub use state::AppState;
 
-use error::{ApiError, ErrorCode};
-use settings::CorsOrigins;
-
-/// Every route and middleware of the API.
-pub fn router(state: AppState, scrape: ScrapeAccess) -> Router {
-    let cors = cors_layer(&state.cors);
-    Router::new()
-        .route("/health", get(routes::health::health))
-        .route("/api/health", get(routes::health::health))
-        .route("/ready", get(routes::health::ready))
-        .route(
-            "/metrics",
-            get(routes::health::metrics).route_layer(axum::middleware::from_fn_with_state(
-                scrape,
-                scrape_access::guard,
-            )),
-        )
-        .route(
-            "/api/products",
-            get(routes::products::list).post(routes::products::create),
-        )
-        .route(
-            "/api/products/{id}",
-            get(routes::products::get)
-                .patch(routes::products::update)
-                .delete(routes::products::delete),
-        )
-        .route(
-            "/api/products/{id}/restore",
-            post(routes::products::restore),
-        )
-        .route(
-            "/api/users",
-            get(routes::users::list).post(routes::users::create),
-        )
-        .route(
-            "/api/users/me",
-            get(routes::me::get)
-                .patch(routes::me::update)
-                .delete(routes::me::delete),
-        )
-        .route(
-            "/api/users/{id}",
-            get(routes::users::get).delete(routes::users::delete),
-        )
-        .route("/api/auth/login", post(routes::auth::login))
-        .route("/api/auth/refresh", post(routes::auth::refresh))
-        .route("/api/auth/logout", post(routes::auth::logout))
-        .route(
-            "/api/users/{id}/welcome-email",
-            get(routes::welcome_email::status),
-        )
-        .fallback(not_found)
-        .method_not_allowed_fallback(not_found)
-        .layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            rate_limit::limit,
-        ))
-        .layer(cors)
-        .layer(CatchPanicLayer::custom(|_| {
-            ApiError::internal(&"a handler panicked").into_response()
-        }))
-        .layer(axum::middleware::from_fn(request::context))
-        .with_state(state)
-}
-
-/// What the API serves while its store cannot be opened: liveness, the scrape, `/ready` and
-/// every other route as 503 at once (with `Retry-After`), in the API's error shape.
-pub fn unavailable_router(metrics: metrics::Metrics, scrape: ScrapeAccess) -> Router {
-    Router::new()
-        .route("/health", get(routes::health::health))
-        .route("/api/health", get(routes::health::health))
-        .route("/ready", get(routes::health::not_open))
-        .route(
-            "/metrics",
-            get(move || {
-                let metrics = metrics.clone();
-                async move { routes::health::scrape(&metrics) }
-            })
-            .route_layer(axum::middleware::from_fn_with_state(
-                scrape,
-                scrape_access::guard,
-            )),
-        )
-        .fallback(routes::health::not_open)
-        .layer(CatchPanicLayer::custom(|_| {
-            ApiError::internal(&"a handler panicked").into_response()
-        }))
-        .layer(axum::middleware::from_fn(request::context))
-}
-
-/// Unknown paths and methods: 404 in the API's shape (as the Express app answered).
-async fn not_found(request: Request) -> ApiError {
-    ApiError::new(
-        ErrorCode::NotFound,
-        format!(
-            "Route {} {} not found",
-            request.method(),
-            request.uri().path()
-        ),
-    )
-}
-
-/// CORS from `CORS_ORIGINS`: only listed origins get `Access-Control-Allow-Origin`; preflights
-/// are answered here, before the rate limit.
-fn cors_layer(origins: &CorsOrigins) -> CorsLayer {
-    let allow = match origins {
-        CorsOrigins::Any => AllowOrigin::any(),
-        CorsOrigins::List(list) => {
-            AllowOrigin::list(list.iter().filter_map(|o| HeaderValue::from_str(o).ok()))
-        }
-    };
-    let ratelimit = |name: &'static str| HeaderName::from_static(name);
-    CorsLayer::new()
-        .allow_origin(allow)
-        .allow_methods([Method::GET, Method::POST, Method::PATCH, Method::DELETE])
-        .allow_headers([
-            header::CONTENT_TYPE,
-            header::AUTHORIZATION,
-            request::REQUEST_ID,
-        ])
-        .expose_headers([
-            request::REQUEST_ID,
-            header::RETRY_AFTER,
-            ratelimit("ratelimit-limit"),
-            ratelimit("ratelimit-remaining"),
-            ratelimit("ratelimit-reset"),
-        ])
-        .max_age(Duration::from_secs(600))
-}
+use crate::error_chain::chain;
 
 /// `svc api`: reads the settings, builds, serves until SIGTERM (reporting ready once its
 /// database and queue answer), drains, exits.
@@ -197,7 +63,7 @@ pub fn main() -> ExitCode {
     let settings = match Settings::from_env() {
         Ok(settings) => settings,
         Err(error) => {
-            tracing::error!(%error, "refusing to start");
+            tracing::error!(error = %chain(&error), "refusing to start");
             eprintln!("svc api: {error}");
             return ExitCode::from(2);
         }
@@ -205,7 +71,7 @@ pub fn main() -> ExitCode {
     if uses_data_dir(&settings)
         && let Err(error) = crate::data_dir::prepare(&settings.data_dir)
     {
-        tracing::error!(%error, "refusing to start");
+        tracing::error!(error = %chain(&error), "refusing to start");
         eprintln!("svc api: {error}");
         return ExitCode::from(2);
     }
@@ -237,21 +103,21 @@ async fn serve(settings: Settings) -> ExitCode {
     let shutdown = match crate::shutdown::on_terminate() {
         Ok(token) => token,
         Err(error) => {
-            tracing::error!(%error, "cannot install signal handlers");
+            tracing::error!(error = %chain(&error), "cannot install signal handlers");
             return ExitCode::FAILURE;
         }
     };
     let app = match Application::build(settings).await {
         Ok(app) => app,
         Err(error) => {
-            tracing::error!(%error, "cannot start");
+            tracing::error!(error = %chain(&error), "cannot start");
             return ExitCode::FAILURE;
         }
     };
     match app.run_until(shutdown).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
-            tracing::error!(%error, "server failed");
+            tracing::error!(error = %chain(&error), "server failed");
             ExitCode::FAILURE
         }
     }

@@ -27,6 +27,8 @@ use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
 use tower::ServiceExt;
 
+use crate::error_chain::chain;
+
 /// At a stop, how long connections accepted just before it get to start their first request.
 const FIRST_REQUEST_GRACE: Duration = Duration::from_millis(250);
 
@@ -76,7 +78,7 @@ pub async fn serve(
                 Ok(pair) => pair,
                 Err(error) => {
                     if !is_connection_error(&error) {
-                        tracing::error!(%error, "cannot accept a connection; pausing");
+                        tracing::error!(error = %chain(&error), "cannot accept a connection; pausing");
                         tokio::select! {
                             () = tokio::time::sleep(ACCEPT_PAUSE) => {}
                             () = &mut stop => break,
@@ -98,7 +100,7 @@ pub async fn serve(
         let connection = graceful.watch(connection);
         tokio::spawn(async move {
             if let Err(error) = connection.await {
-                tracing::debug!(%error, %peer, "connection closed with an error");
+                tracing::debug!(error = %chain(&error), %peer, "connection closed with an error");
             }
         });
     }

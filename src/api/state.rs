@@ -12,7 +12,7 @@ use super::extract::{BodyLimit, BodyTimeout};
 use super::gate::{Gate, Guarded};
 use super::metrics::Metrics;
 use super::rate_limit::redis::RedisCounters;
-use super::rate_limit::{FixedWindow, Limiter, RateLimiter};
+use super::rate_limit::{FixedWindow, Limiter, RateLimiter, RateLimits};
 use super::settings::{CorsOrigins, RateLimit, Settings};
 use crate::auth::password::Hasher;
 use crate::auth::token::Keys;
@@ -30,10 +30,8 @@ pub struct AppState {
     /// What the store can serve now; every repository above passes it (see [`super::gate`]).
     pub gate: Gate,
     pub queue: Arc<dyn Queue>,
-    /// `None` when `RATE_LIMIT=off`.
-    pub limiter: Option<Limiter>,
-    /// The limit on `/api/auth/*` per client; `None` when `AUTH_RATE_LIMIT=off`.
-    pub auth_limiter: Option<Limiter>,
+    /// The per-client limits, for the rate limit middleware.
+    pub rate_limits: RateLimits,
     pub auth: Auth,
     pub trusted_proxies: Arc<[IpNet]>,
     pub cors: CorsOrigins,
@@ -65,13 +63,17 @@ impl AppState {
                 None => Arc::new(FixedWindow::new(guarded.clone(), limit)),
             }
         };
-        let limiter = settings
-            .rate_limit
-            .map(|limit| Limiter::new(counter(limit)));
-        let auth_limiter = settings
-            .auth
-            .rate_limit
-            .map(|limit| Limiter::new(counter(limit)));
+        let trusted_proxies: Arc<[IpNet]> = settings.trusted_proxies.clone().into();
+        let rate_limits = RateLimits {
+            general: settings
+                .rate_limit
+                .map(|limit| Limiter::new(counter(limit))),
+            auth: settings
+                .auth
+                .rate_limit
+                .map(|limit| Limiter::new(counter(limit))),
+            trusted_proxies: trusted_proxies.clone(),
+        };
         let auth = Auth {
             keys: Arc::new(keys),
             token_ttl: settings.auth.token_ttl,
@@ -87,16 +89,21 @@ impl AppState {
             store_health: store,
             gate,
             queue,
-            limiter,
-            auth_limiter,
+            rate_limits,
             auth,
-            trusted_proxies: settings.trusted_proxies.clone().into(),
+            trusted_proxies,
             cors: settings.cors.clone(),
             body_limit: BodyLimit(settings.body_limit),
             body_timeout: BodyTimeout(settings.body_timeout),
             metrics,
             relay_wake: Arc::new(Notify::new()),
         }
+    }
+}
+
+impl FromRef<AppState> for RateLimits {
+    fn from_ref(state: &AppState) -> Self {
+        state.rate_limits.clone()
     }
 }
 

@@ -3,8 +3,9 @@
 use serde::Serialize;
 use serde_json::Value;
 
+use super::id::ObjectId;
+use super::time::Timestamp;
 use super::validate::{self, Invalid, Reader};
-use super::{ObjectId, Timestamp};
 
 /// Upper bound on `price`, so sums and sorts stay exact in an `f64`.
 pub const MAX_PRICE: f64 = 1e12;

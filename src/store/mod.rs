@@ -7,31 +7,19 @@
 //! timestamps are made by the domain (`Product::create`, `User::register`); a backend stores what
 //! it is given. [`Store`] names a backend that has every repository.
 
+mod error;
 pub mod mongo;
+mod search_text;
 pub mod sqlite;
+
+pub use error::{Cause, Failure, StoreError};
 
 use async_trait::async_trait;
 
 use crate::domain::{Email, ObjectId, Product, ProductPatch, Role, Timestamp, User};
+use crate::error_chain::chain;
 use crate::query::{ProductQuery, UserQuery};
 use crate::queue::NewJob;
-
-/// Why a store operation failed. Messages are for logs only: the API never shows them.
-#[derive(Debug, thiserror::Error)]
-pub enum StoreError {
-    /// No such record (or it is soft-deleted and was not asked for).
-    #[error("not found")]
-    NotFound,
-    /// A user with this email exists already.
-    #[error("email already registered")]
-    EmailTaken,
-    /// The database cannot serve now (busy, locked, cannot be opened); a retry may work.
-    #[error("store unavailable: {0}")]
-    Unavailable(String),
-    /// Anything else: a bug or a corrupt row.
-    #[error("store failure: {0}")]
-    Internal(String),
-}
 
 /// One page of a list and the number of all matches.
 #[derive(Debug, Clone, PartialEq)]
@@ -234,11 +222,7 @@ pub trait Health: Send + Sync + 'static {
     async fn probe(&self) -> Probe {
         match self.ping().await {
             Ok(()) => Probe::UP,
-            Err(error) => Probe {
-                reads: false,
-                writes: false,
-                error: Some(error.to_string()),
-            },
+            Err(error) => Probe::down(&error),
         }
     }
 }
@@ -258,6 +242,15 @@ impl Probe {
         writes: true,
         error: None,
     };
+
+    /// Down for reads and writes because of `error` (its whole chain, for the log).
+    pub fn down(error: &StoreError) -> Probe {
+        Probe {
+            reads: false,
+            writes: false,
+            error: Some(chain(error).to_string()),
+        }
+    }
 }
 
 /// A backend with every repository the API needs: what `AppState` is built from.

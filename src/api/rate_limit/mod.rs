@@ -28,10 +28,11 @@ use axum::http::{HeaderMap, HeaderValue};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
+use super::client_ip::IpNet;
 use super::error::{ApiError, ErrorCode};
 use super::settings::RateLimit;
-use super::state::AppState;
 use crate::clock;
+use crate::error_chain::chain;
 use crate::store::{RateCounter, StoreError};
 
 /// Paths never limited: probes and scrapes must work when a client is throttled.
@@ -93,7 +94,7 @@ impl Limiter {
             }
             Err(error) => {
                 if !self.down.swap(true, Ordering::Relaxed) {
-                    tracing::warn!(%error, "rate limiter unavailable; requests are let through uncounted until it is back");
+                    tracing::warn!(error = %chain(&error), "rate limiter unavailable; requests are let through uncounted until it is back");
                 }
                 None
             }
@@ -155,26 +156,37 @@ impl Decision {
 /// Where the stricter per-client limit of `AUTH_RATE_LIMIT` applies too.
 const AUTH_PATHS: &str = "/api/auth/";
 
+/// What the middleware needs: the limits and the proxies whose `X-Forwarded-For` names the
+/// client. Cheap to clone.
+#[derive(Clone)]
+pub struct RateLimits {
+    /// `None` when `RATE_LIMIT=off`.
+    pub general: Option<Limiter>,
+    /// The limit on `/api/auth/*` per client; `None` when `AUTH_RATE_LIMIT=off`.
+    pub auth: Option<Limiter>,
+    pub trusted_proxies: Arc<[IpNet]>,
+}
+
 /// The middleware: counts the request against its client (IPv4 address or IPv6 /64) in the
 /// rate limit, and under `/api/auth/` in the auth limit too; adds the `RateLimit-*` headers of
 /// the tighter one, and answers 429 with `Retry-After` over either.
-pub async fn limit(State(state): State<AppState>, request: Request, next: Next) -> Response {
+pub async fn limit(State(limits): State<RateLimits>, request: Request, next: Next) -> Response {
     let path = request.uri().path();
     if EXEMPT.contains(&path) {
         return next.run(request).await;
     }
     let auth = path
         .starts_with(AUTH_PATHS)
-        .then_some(state.auth_limiter.as_ref())
+        .then_some(limits.auth.as_ref())
         .flatten();
-    if state.limiter.is_none() && auth.is_none() {
+    if limits.general.is_none() && auth.is_none() {
         return next.run(request).await;
     }
-    let client = super::client_ip::request_client(&request, &state.trusted_proxies);
+    let client = super::client_ip::request_client(&request, &limits.trusted_proxies);
     let mut shown: Option<Decision> = None;
     let auth = auth.map(|limiter| (limiter, format!("auth:{client}")));
-    let checks = state
-        .limiter
+    let checks = limits
+        .general
         .as_ref()
         .map(|limiter| (limiter, client.clone()));
     for (limiter, key) in checks.into_iter().chain(auth) {

@@ -129,11 +129,17 @@ impl RedisWindow {
         invocation.arg(self.window_ms);
         match tokio::time::timeout(CHECK_TIMEOUT, self.connections.invoke(&invocation)).await {
             Ok(Ok(reply)) => Ok(reply),
-            Ok(Err(error)) => Err(StoreError::Unavailable(error.to_string())),
-            Err(_) => Err(StoreError::Unavailable(format!(
-                "no answer from Redis within {} ms",
-                CHECK_TIMEOUT.as_millis()
-            ))),
+            Ok(Err(error)) => Err(StoreError::unavailable(
+                "the rate limit script failed",
+                error,
+            )),
+            Err(_) => Err(StoreError::Unavailable(
+                format!(
+                    "no answer from Redis within {} ms",
+                    CHECK_TIMEOUT.as_millis()
+                )
+                .into(),
+            )),
         }
     }
 

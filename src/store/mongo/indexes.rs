@@ -11,7 +11,6 @@ use mongodb::bson::{Document, doc};
 use mongodb::options::IndexOptions;
 use mongodb::{Database, IndexModel};
 
-use super::map_err;
 use crate::store::StoreError;
 
 fn index(keys: Document) -> IndexModel {
@@ -99,11 +98,7 @@ pub(crate) async fn ensure(db: &Database) -> Result<(), StoreError> {
             .create_indexes(models)
             .await
             .map_err(|e| {
-                let why = match map_err(e) {
-                    StoreError::Internal(why) | StoreError::Unavailable(why) => why,
-                    other => other.to_string(),
-                };
-                StoreError::Unavailable(format!("cannot create the indexes of {collection}: {why}"))
+                StoreError::unavailable(format!("cannot create the indexes of {collection}"), e)
             })?;
     }
     Ok(())

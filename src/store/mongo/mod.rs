@@ -32,6 +32,9 @@
 mod config;
 mod indexes;
 mod outbox;
+mod page;
+mod product_document;
+mod product_query;
 mod products;
 mod rate;
 mod sessions;
@@ -49,7 +52,7 @@ use mongodb::options::ClientOptions;
 use mongodb::{Client, Collection, Database};
 use tokio::sync::watch;
 
-use super::{Health, Probe, StoreError};
+use super::{Cause, Failure, Health, Probe, StoreError};
 use crate::clock;
 use crate::domain::ObjectId;
 
@@ -59,7 +62,7 @@ pub use config::{
 };
 /// The filter and sort documents of a product list, public so the tests can ask the server how
 /// it runs exactly what the store sends (`explain`).
-pub use products::{filter as product_filter, sort as product_sort};
+pub use product_query::{filter as product_filter, sort as product_sort};
 
 /// The name the driver reports to the server (visible in `db.currentOp()` and server logs).
 const APP_NAME: &str = "svc-api";
@@ -93,7 +96,8 @@ struct Inner {
 struct Connecting {
     running: bool,
     finished: u64,
-    error: Option<String>,
+    /// Why the latest attempt failed, for every caller that waited for it.
+    error: Option<Arc<Failure>>,
 }
 
 /// Handles to the collections (cheap to clone).
@@ -155,10 +159,13 @@ impl MongoStore {
         let result = tokio::time::timeout(timeout, bounded)
             .await
             .unwrap_or_else(|_| {
-                Err(StoreError::Unavailable(format!(
-                    "MongoDB gave no answer within {}",
-                    humantime::format_duration(timeout)
-                )))
+                Err(StoreError::Unavailable(
+                    format!(
+                        "MongoDB gave no answer within {}",
+                        humantime::format_duration(timeout)
+                    )
+                    .into(),
+                ))
             });
         let at = self.now_ms();
         match &result {
@@ -210,12 +217,11 @@ impl MongoStore {
             .wait_for(|c| c.finished > seen)
             .await
             .map(|c| c.error.clone())
-            .unwrap_or_else(|_| Some("the connecting task ended".to_owned()));
+            .unwrap_or_else(|_| Some(Arc::new("the connecting task ended".into())));
         match (self.inner.ready.get(), outcome) {
             (Some(ready), _) => Ok(ready.clone()),
-            (None, error) => Err(StoreError::Unavailable(
-                error.unwrap_or_else(|| "not connected yet".to_owned()),
-            )),
+            (None, Some(failure)) => Err(StoreError::Unavailable(Failure::Shared(failure))),
+            (None, None) => Err(StoreError::Unavailable("not connected yet".into())),
         }
     }
 
@@ -234,11 +240,16 @@ impl MongoStore {
                 None
             }
             // The reason alone: the waiters wrap it in `Unavailable` again.
-            Ok(Err(StoreError::Unavailable(reason))) => Some(reason),
-            Ok(Err(error)) => Some(error.to_string()),
-            Err(_) => Some(format!(
-                "could not connect within {}",
-                humantime::format_duration(bound)
+            Ok(Err(StoreError::Unavailable(failure) | StoreError::Internal(failure))) => {
+                Some(Arc::new(failure))
+            }
+            Ok(Err(error)) => Some(Arc::new(Failure::context("cannot connect", error))),
+            Err(_) => Some(Arc::new(
+                format!(
+                    "could not connect within {}",
+                    humantime::format_duration(bound)
+                )
+                .into(),
             )),
         };
         self.inner.connecting.send_modify(|c| {
@@ -301,11 +312,7 @@ impl Health for MongoStore {
         }
         match self.ping().await {
             Ok(()) => Probe::UP,
-            Err(error) => Probe {
-                reads: false,
-                writes: false,
-                error: Some(error.to_string()),
-            },
+            Err(error) => Probe::down(&error),
         }
     }
 }
@@ -352,9 +359,9 @@ pub(crate) fn map_err(e: mongodb::error::Error) -> StoreError {
         _ => error_code(&e).is_some_and(|code| TRANSIENT_CODES.contains(&code)),
     };
     if transient {
-        StoreError::Unavailable(e.to_string())
+        StoreError::Unavailable(e.into())
     } else {
-        StoreError::Internal(e.to_string())
+        StoreError::Internal(e.into())
     }
 }
 
@@ -367,15 +374,15 @@ pub(crate) fn oid(id: ObjectId) -> mongodb::bson::oid::ObjectId {
 pub(crate) fn stored_id(value: &mongodb::bson::Bson) -> Result<ObjectId, StoreError> {
     match value {
         mongodb::bson::Bson::ObjectId(id) => Ok(ObjectId::from_bytes(id.bytes())),
-        other => Err(StoreError::Internal(format!(
-            "corrupt id {other} in the store"
-        ))),
+        other => Err(StoreError::Internal(
+            format!("corrupt id {other} in the store").into(),
+        )),
     }
 }
 
 /// A document that does not have the shape we write.
-pub(crate) fn corrupt(what: &str, id: &str, e: impl std::fmt::Display) -> StoreError {
-    StoreError::Internal(format!("corrupt {what} document {id}: {e}"))
+pub(crate) fn corrupt(what: &str, id: &str, e: impl Into<Cause>) -> StoreError {
+    StoreError::internal(format!("corrupt {what} document {id}"), e)
 }
 
 #[cfg(test)]

@@ -26,7 +26,7 @@ const MAX_ERROR: usize = 1000;
 /// The `outbox` field of a new user: due at once.
 pub(crate) fn pending(message: &OutboxMessage, now: Timestamp) -> Result<Document, StoreError> {
     let message = mongodb::bson::to_document(message)
-        .map_err(|e| StoreError::Internal(format!("cannot store the job: {e}")))?;
+        .map_err(|e| StoreError::internal("cannot store the job", e))?;
     Ok(doc! {
         "message": message,
         "dueAt": DateTime::from_millis(now.millis()),
@@ -47,16 +47,16 @@ fn after(delay: Duration) -> DateTime {
 fn user_id(id: &OutboxId) -> Result<mongodb::bson::oid::ObjectId, StoreError> {
     ObjectId::parse(&id.0)
         .map(oid)
-        .map_err(|_| StoreError::Internal(format!("{id} is not an outbox entry of this store")))
+        .map_err(|e| StoreError::internal(format!("{id} is not an outbox entry of this store"), e))
 }
 
 fn entry(user: &Document) -> Result<OutboxEntry, StoreError> {
     let id = match user.get("_id") {
         Some(Bson::ObjectId(id)) => id.to_hex(),
         other => {
-            return Err(StoreError::Internal(format!(
-                "corrupt id {other:?} in the outbox"
-            )));
+            return Err(StoreError::Internal(
+                format!("corrupt id {other:?} in the outbox").into(),
+            ));
         }
     };
     let outbox = user

@@ -54,7 +54,9 @@ impl RateCounter for MongoStore {
                         return match counter.get("hits") {
                             Some(Bson::Int64(n)) => Ok(u64::try_from(*n).unwrap_or(0)),
                             Some(Bson::Int32(n)) => Ok(u64::try_from(*n).unwrap_or(0)),
-                            _ => Err(StoreError::Internal(format!("corrupt rate counter {id}"))),
+                            _ => Err(StoreError::Internal(
+                                format!("corrupt rate counter {id}").into(),
+                            )),
                         };
                     }
                     Ok(None) => {

@@ -7,6 +7,7 @@ use mongodb::bson::{Bson, DateTime, Document, doc};
 use mongodb::options::ReturnDocument;
 
 use super::outbox::pending;
+use super::page::{PageRequest, find_page};
 use super::{DUPLICATE_KEY, MongoStore, corrupt, error_code, map_err, oid, stored_id};
 use crate::domain::{Email, ObjectId, Role, Timestamp, User};
 use crate::query::UserQuery;
@@ -72,39 +73,16 @@ impl UserRepository for MongoStore {
         } else {
             doc! {"deletedAt": Bson::Null}
         };
-        let skip = query.page.offset();
-        let limit = i64::from(query.page.limit);
+        let request = PageRequest {
+            filter,
+            sort: doc! {"createdAt": -1, "_id": -1},
+            skip: query.page.offset(),
+            limit: i64::from(query.page.limit),
+            projection: public(),
+        };
         let max_time = self.config().timeout;
-        self.call(|c| async move {
-            let count = async {
-                c.users
-                    .count_documents(filter.clone())
-                    .max_time(max_time)
-                    .await
-                    .map_err(map_err)
-            };
-            let page = async {
-                let mut cursor = c
-                    .users
-                    .find(filter.clone())
-                    .sort(doc! {"createdAt": -1, "_id": -1})
-                    .skip(skip)
-                    .limit(limit)
-                    .projection(public())
-                    .max_time(max_time)
-                    .await
-                    .map_err(map_err)?;
-                let mut items = Vec::new();
-                while cursor.advance().await.map_err(map_err)? {
-                    let document: Document = cursor.deserialize_current().map_err(map_err)?;
-                    items.push(from_document(&document)?);
-                }
-                Ok(items)
-            };
-            let (total, items) = tokio::try_join!(count, page)?;
-            Ok(Page { items, total })
-        })
-        .await
+        self.call(|c| async move { find_page(&c.users, request, max_time, from_document).await })
+            .await
     }
 
     async fn soft_delete(&self, id: ObjectId, now: Timestamp) -> Result<User, StoreError> {

@@ -228,22 +228,13 @@ impl Health for SqliteStore {
                     (Ok(()), Ok(())) => Probe::UP,
                     (Ok(()), Err(e)) => Probe {
                         reads: true,
-                        writes: false,
-                        error: Some(map_err(e).to_string()),
+                        ..Probe::down(&map_err(e))
                     },
-                    (Err(e), _) => Probe {
-                        reads: false,
-                        writes: false,
-                        error: Some(map_err(e).to_string()),
-                    },
+                    (Err(e), _) => Probe::down(&map_err(e)),
                 })
             })
             .await;
-        probed.unwrap_or_else(|error| Probe {
-            reads: false,
-            writes: false,
-            error: Some(error.to_string()),
-        })
+        probed.unwrap_or_else(|error| Probe::down(&error))
     }
 }
 
@@ -339,8 +330,8 @@ pub(crate) fn map_err(e: rusqlite::Error) -> StoreError {
             | ErrorCode::DiskFull
             | ErrorCode::SystemIoFailure
             | ErrorCode::PermissionDenied,
-        ) => StoreError::Unavailable(e.to_string()),
-        _ => StoreError::Internal(e.to_string()),
+        ) => StoreError::Unavailable(e.into()),
+        _ => StoreError::Internal(e.into()),
     }
 }
 
@@ -359,7 +350,7 @@ pub(crate) fn escape_like(text: &str) -> String {
 /// Reads a stored id; a malformed one is a corrupt row.
 pub(crate) fn stored_id(text: &str) -> Result<crate::domain::ObjectId, StoreError> {
     crate::domain::ObjectId::parse(text)
-        .map_err(|_| StoreError::Internal(format!("corrupt id {text:?} in the store")))
+        .map_err(|e| StoreError::internal(format!("corrupt id {text:?} in the store"), e))
 }
 
 #[cfg(test)]

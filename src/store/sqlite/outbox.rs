@@ -15,7 +15,7 @@ const MAX_ERROR: usize = 1000;
 /// The row number inside an [`OutboxId`] this backend handed out.
 fn row(id: &OutboxId) -> Result<i64, StoreError> {
     id.0.parse()
-        .map_err(|_| StoreError::Internal(format!("{id} is not an outbox row of this store")))
+        .map_err(|e| StoreError::internal(format!("{id} is not an outbox row of this store"), e))
 }
 
 fn millis(d: Duration) -> i64 {
@@ -45,7 +45,7 @@ impl Outbox for SqliteStore {
                 for row in rows {
                     let (id, message, attempts) = row.map_err(map_err)?;
                     let message: OutboxMessage = serde_json::from_str(&message)
-                        .map_err(|e| StoreError::Internal(format!("corrupt outbox row {id}: {e}")))?;
+                        .map_err(|e| StoreError::internal(format!("corrupt outbox row {id}"), e))?;
                     entries.push(OutboxEntry {
                         id: OutboxId(id.to_string()),
                         message,

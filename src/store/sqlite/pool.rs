@@ -66,7 +66,7 @@ impl Pool {
             (Some(conn), result)
         })
         .await
-        .map_err(|e| StoreError::Internal(format!("store task failed: {e}")))?;
+        .map_err(|e| StoreError::internal("store task failed", e))?;
         if let Some(conn) = conn {
             self.idle
                 .lock()

@@ -19,8 +19,8 @@ impl UserRepository for SqliteStore {
         password_hash: String,
         message: OutboxMessage,
     ) -> Result<User, StoreError> {
-        let message =
-            serde_json::to_string(&message).map_err(|e| StoreError::Internal(e.to_string()))?;
+        let message = serde_json::to_string(&message)
+            .map_err(|e| StoreError::internal("cannot encode the job", e))?;
         self.pool
             .write(move |tx| {
                 let inserted = tx.execute(
@@ -244,10 +244,12 @@ impl RawUser {
         Ok(User {
             id: stored_id(&self.id)?,
             name: self.name,
-            email: Email::parse(&self.email)
-                .map_err(|_| StoreError::Internal(format!("corrupt email of user {}", self.id)))?,
-            role: Role::parse(&self.role)
-                .map_err(|_| StoreError::Internal(format!("corrupt role of user {}", self.id)))?,
+            email: Email::parse(&self.email).map_err(|why| {
+                StoreError::internal(format!("corrupt email of user {}", self.id), why)
+            })?,
+            role: Role::parse(&self.role).map_err(|why| {
+                StoreError::internal(format!("corrupt role of user {}", self.id), why)
+            })?,
             created_at: Timestamp::from_millis(self.created_at),
             updated_at: Timestamp::from_millis(self.updated_at),
             deleted_at: self.deleted_at.map(Timestamp::from_millis),
