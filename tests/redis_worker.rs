@@ -8,9 +8,10 @@ use crate::worker_support;
 use std::time::{Duration, Instant};
 
 use redis_support::{RedisServer, wait_until};
-use svc::queue::jobs::WelcomeEmail;
+use svc::queue::jobs::{JobOrigin, WelcomeEmail};
 use svc::queue::redis::{RedisConfig, RedisQueue};
 use svc::queue::{Added, Queue, QueueError};
+use svc::telemetry::RequestId;
 use worker_support::{DataDir, Proc, runtime, welcome_data};
 
 const LONG: Duration = Duration::from_secs(30);
@@ -33,7 +34,7 @@ fn mail(user: usize) -> WelcomeEmail {
         user_id: user.to_string(),
         email: format!("user{user}@example.com"),
         name: format!("User {user}"),
-        request_id: Some(format!("req-{user}")),
+        origin: JobOrigin::request(RequestId::parse(&format!("req-{user}")).expect("valid id")),
     }
 }
 

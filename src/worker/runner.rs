@@ -22,6 +22,7 @@ use super::handler::{Handler, JobError};
 use super::health::{RetryDelay, StoreHealth};
 use super::metrics;
 use crate::clock::millis;
+use crate::queue::jobs::JobOrigin;
 use crate::queue::{ActiveJob, Fetch, KeepPolicy, LockOutcome, Queue, QueueError, Retry};
 
 /// How the loop runs.
@@ -277,12 +278,6 @@ async fn check_stalled(shared: Arc<Shared>, shutdown: CancellationToken) {
 /// One attempt of one job, inside a span carrying `jobId`, `requestId` and `attempt`; returns
 /// the next job when its completion took one for this slot.
 async fn run_job(shared: &Arc<Shared>, job: ActiveJob) -> Option<ActiveJob> {
-    let request_id = job
-        .job
-        .data
-        .get("requestId")
-        .and_then(Value::as_str)
-        .unwrap_or_default();
     let span = tracing::info_span!(
         "job",
         jobId = %job.job.id,
@@ -290,8 +285,8 @@ async fn run_job(shared: &Arc<Shared>, job: ActiveJob) -> Option<ActiveJob> {
         attempt = job.attempt(),
         jobName = %job.job.name,
     );
-    if !request_id.is_empty() {
-        span.record("requestId", request_id);
+    if let Some(id) = JobOrigin::of(&job.job.data).request_id {
+        id.record_on(&span);
     }
     attempt(shared, job).instrument(span).await
 }

@@ -129,13 +129,14 @@ fn message_id_part(job_id: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::queue::jobs::JobOrigin;
 
     fn mail(name: &str, email: &str) -> WelcomeEmail {
         WelcomeEmail {
             user_id: "7".into(),
             email: email.into(),
             name: name.into(),
-            request_id: None,
+            origin: JobOrigin::default(),
         }
     }
 
