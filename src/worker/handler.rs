@@ -5,7 +5,7 @@ use async_trait::async_trait;
 use lettre::message::Mailbox;
 use serde_json::{Value, json};
 
-use super::mail::{Delivered, MailError, Transport, render};
+use super::mail::{Delivered, MailError, Mailer, Transport, render};
 use crate::queue::JobRecord;
 use crate::queue::jobs::{WELCOME_EMAIL, WelcomeEmail};
 
@@ -26,16 +26,17 @@ pub trait Handler: Send + Sync + 'static {
     async fn handle(&self, job: &JobRecord) -> Result<Value, JobError>;
 }
 
-/// The handler of the email queue: `welcome-email` jobs.
+/// The handler of the email queue: `welcome-email` jobs, delivered by a [`Mailer`] (the
+/// configured [`Transport`] in `svc worker`).
 #[derive(Debug, Clone)]
-pub struct EmailHandler {
-    transport: Transport,
+pub struct EmailHandler<M = Transport> {
+    mailer: M,
     from: Mailbox,
 }
 
-impl EmailHandler {
-    pub fn new(transport: Transport, from: Mailbox) -> Self {
-        EmailHandler { transport, from }
+impl<M: Mailer> EmailHandler<M> {
+    pub fn new(mailer: M, from: Mailbox) -> Self {
+        EmailHandler { mailer, from }
     }
 
     async fn welcome(&self, job: &JobRecord) -> Result<Value, JobError> {
@@ -43,7 +44,7 @@ impl EmailHandler {
             .map_err(|e| JobError::Unrecoverable(format!("malformed {WELCOME_EMAIL} data: {e}")))?;
         let message = render::welcome(&mail, &self.from, &job.id)
             .map_err(|e| JobError::Unrecoverable(format!("malformed {WELCOME_EMAIL} data: {e}")))?;
-        match self.transport.send(&job.id, message).await {
+        match self.mailer.send(&job.id, message).await {
             Ok(Delivered::File(path)) => {
                 Ok(json!({"transport": "file", "path": path.display().to_string()}))
             }
@@ -62,7 +63,7 @@ impl EmailHandler {
 }
 
 #[async_trait]
-impl Handler for EmailHandler {
+impl<M: Mailer> Handler for EmailHandler<M> {
     async fn handle(&self, job: &JobRecord) -> Result<Value, JobError> {
         match job.name.as_str() {
             WELCOME_EMAIL => self.welcome(job).await,

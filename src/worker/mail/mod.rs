@@ -11,6 +11,7 @@ pub mod smtp;
 
 use std::path::PathBuf;
 
+use async_trait::async_trait;
 use lettre::Message;
 
 /// Why a send failed, and whether trying again can help.
@@ -72,6 +73,16 @@ pub enum Delivered {
     Smtp,
 }
 
+/// Delivers a job's email: what the email handler needs of a transport.
+#[async_trait]
+pub trait Mailer: Send + Sync + 'static {
+    /// Delivers `message` for job `job_id`; idempotent per job (see the module doc).
+    ///
+    /// # Errors
+    /// [`MailError`] saying whether a retry may help.
+    async fn send(&self, job_id: &str, message: Message) -> Result<Delivered, MailError>;
+}
+
 /// The configured transport.
 #[derive(Debug, Clone)]
 pub enum Transport {
@@ -79,12 +90,9 @@ pub enum Transport {
     Smtp(smtp::Smtp),
 }
 
-impl Transport {
-    /// Delivers `message` for job `job_id`.
-    ///
-    /// # Errors
-    /// [`MailError`] saying whether a retry may help.
-    pub async fn send(&self, job_id: &str, message: Message) -> Result<Delivered, MailError> {
+#[async_trait]
+impl Mailer for Transport {
+    async fn send(&self, job_id: &str, message: Message) -> Result<Delivered, MailError> {
         let started = std::time::Instant::now();
         let sent = match self {
             Transport::Outbox(outbox) => outbox
@@ -96,7 +104,9 @@ impl Transport {
         super::metrics::sent(self.kind(), started.elapsed());
         sent
     }
+}
 
+impl Transport {
     /// A short name for logs.
     pub fn kind(&self) -> &'static str {
         match self {
