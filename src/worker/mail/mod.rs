@@ -14,15 +14,33 @@ use std::path::PathBuf;
 use async_trait::async_trait;
 use lettre::Message;
 
-/// Why a send failed, and whether trying again can help.
+/// Why a send failed; [`MailError::is_permanent`] says whether trying again can help.
 #[derive(Debug, thiserror::Error)]
 pub enum MailError {
-    /// A failure that may pass (a full disk, a refused or unreachable server, a 4xx reply).
-    #[error("{0}")]
-    Transient(String),
-    /// A failure that will not pass by retrying (a 5xx reply: unknown mailbox, rejected content).
-    #[error("{0}")]
-    Permanent(String),
+    /// The outbox file could not be written (a full disk, a file where the folder should be).
+    #[error("cannot {action} {}: {source}", path.display())]
+    Outbox {
+        action: &'static str,
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    /// The blocking task writing the outbox file did not finish.
+    #[error("outbox task failed: {0}")]
+    OutboxTask(#[source] tokio::task::JoinError),
+    /// The server was unreachable or replied 4xx: may pass. The reply is kept as redacted text
+    /// ([`redact_addresses`]), not as lettre's error, whose text names the recipient.
+    #[error("SMTP delivery failed: {reply}")]
+    SmtpFailed { reply: String },
+    /// The server replied 5xx (unknown mailbox, rejected content): will not pass by retrying.
+    #[error("SMTP server refused the email: {reply}")]
+    SmtpRefused { reply: String },
+}
+
+impl MailError {
+    /// Whether the same send would fail the same way every time.
+    pub fn is_permanent(&self) -> bool {
+        matches!(self, MailError::SmtpRefused { .. })
+    }
 }
 
 /// `text` with every email address in it replaced by `<address>`: an SMTP server's reply names

@@ -32,19 +32,19 @@ impl Smtp {
     /// Sends one message.
     ///
     /// # Errors
-    /// [`MailError::Permanent`] for a 5xx reply, else [`MailError::Transient`]; the server's
+    /// [`MailError::SmtpRefused`] for a 5xx reply, else [`MailError::SmtpFailed`]; the server's
     /// reply in either has its email addresses redacted (it often names the recipient).
     pub async fn send(&self, message: Message) -> Result<(), MailError> {
         match self.transport.send(message).await {
             Ok(_) => Ok(()),
-            Err(e) if e.is_permanent() => Err(MailError::Permanent(format!(
-                "SMTP server refused the email: {}",
-                redact_addresses(&e.to_string())
-            ))),
-            Err(e) => Err(MailError::Transient(format!(
-                "SMTP delivery failed: {}",
-                redact_addresses(&e.to_string())
-            ))),
+            Err(e) => {
+                let reply = redact_addresses(&e.to_string());
+                Err(if e.is_permanent() {
+                    MailError::SmtpRefused { reply }
+                } else {
+                    MailError::SmtpFailed { reply }
+                })
+            }
         }
     }
 }

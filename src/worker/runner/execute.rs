@@ -200,13 +200,13 @@ impl Executor {
         self.failed_attempts.fetch_add(1, Ordering::Relaxed);
         let took = millis(elapsed);
         let reason = error.to_string();
-        let retry = match error {
-            JobError::Retryable(_) => job
-                .job
+        let retry = if error.is_retryable() {
+            job.job
                 .opts
                 .retry_delay(job.attempt())
-                .map_or(Retry::Never, Retry::After),
-            JobError::Unrecoverable(_) => Retry::Never,
+                .map_or(Retry::Never, Retry::After)
+        } else {
+            Retry::Never
         };
         let keep = job.job.opts.keep_failed(self.settings.keep_failed);
         if !self
@@ -216,16 +216,16 @@ impl Executor {
             return Outcome::Unrecorded;
         }
         metrics::failed(&job.job.name, elapsed, matches!(retry, Retry::After(_)));
-        match (retry, error) {
-            (Retry::After(delay), _) => {
+        match retry {
+            Retry::After(delay) => {
                 tracing::error!(%reason, durationMs = took, retryInMs = millis(delay), "job attempt failed");
                 return Outcome::Retrying { delay };
             }
-            (Retry::Never, JobError::Retryable(_)) => {
+            Retry::Never if error.is_retryable() => {
                 tracing::error!(%reason, durationMs = took, "job attempt failed");
                 tracing::error!(%reason, attempts = job.attempt(), "job failed: retries exhausted");
             }
-            (Retry::Never, JobError::Unrecoverable(_)) => {
+            Retry::Never => {
                 tracing::error!(%reason, durationMs = took, "job failed and will not be retried");
             }
         }

@@ -49,7 +49,9 @@ impl Mailer for RecordingMailer {
             .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
             .is_ok();
         if fail {
-            return Err(MailError::Transient("mail server down".into()));
+            return Err(MailError::SmtpFailed {
+                reply: "421 mail server down".into(),
+            });
         }
         self.sent.lock().expect("sent").push(job_id.to_owned());
         Ok(Delivered::Smtp)
