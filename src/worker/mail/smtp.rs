@@ -20,10 +20,9 @@ impl Smtp {
     /// `smtps://user:pass@host`).
     ///
     /// # Errors
-    /// A message when the URL is not a usable SMTP URL.
-    pub fn from_url(url: &str) -> Result<Self, String> {
-        let transport = AsyncSmtpTransport::<Tokio1Executor>::from_url(url)
-            .map_err(|e| e.to_string())?
+    /// lettre's error when the URL is not a usable SMTP URL.
+    pub fn from_url(url: &str) -> Result<Self, lettre::transport::smtp::Error> {
+        let transport = AsyncSmtpTransport::<Tokio1Executor>::from_url(url)?
             .timeout(Some(TIMEOUT))
             .build();
         Ok(Smtp { transport })
