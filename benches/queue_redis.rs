@@ -23,7 +23,7 @@ use std::sync::atomic::AtomicU64;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use svc::queue::jobs::WelcomeEmail;
+use svc::queue::jobs::{JobOrigin, WelcomeEmail};
 use svc::queue::redis::{RedisConfig, RedisQueue};
 use svc::queue::{KeepPolicy, NewJob, Queue};
 use svc::worker::runner::{RunSettings, run_until};
@@ -308,7 +308,7 @@ fn main() {
                 user_id: i.to_string(),
                 email: format!("user{i}@example.com"),
                 name: format!("User {i}"),
-                request_id: None,
+                origin: JobOrigin::default(),
             }
             .job()
         }));

@@ -3,6 +3,12 @@
 //! Every JSON line has `time` (RFC 3339 UTC, milliseconds), `level` (lowercase), `msg`, the event's
 //! own fields and the fields of every span it is in (so a `requestId` or `jobId` recorded on a span
 //! reaches every line logged inside it). This is the shape the log pipeline expects.
+//!
+//! [`RequestId`] is the id those lines are followed by, from the API's request to the worker's job.
+
+pub mod request_id;
+
+pub use request_id::RequestId;
 
 use std::fmt;
 use std::io::Write;

@@ -18,6 +18,7 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
+use crate::queue::jobs::JobOrigin;
 use crate::queue::{Added, Queue};
 use crate::store::{Outbox, OutboxEntry};
 
@@ -98,17 +99,12 @@ impl Relay {
         }
     }
 
-    /// Adds one job, or records when to try again.
+    /// Adds one job, or records when to try again, in a span carrying the job's request id.
     async fn relay(&self, entry: OutboxEntry) {
-        let request_id = entry
-            .message
-            .job
-            .data
-            .get("requestId")
-            .and_then(|v| v.as_str())
-            .unwrap_or("")
-            .to_owned();
-        let span = tracing::error_span!("relay", requestId = %request_id);
+        let span = tracing::error_span!("relay", requestId = tracing::field::Empty);
+        if let Some(id) = JobOrigin::of(&entry.message.job.data).request_id {
+            id.record_on(&span);
+        }
         self.relay_in_span(entry).instrument(span).await
     }
 

@@ -14,11 +14,14 @@ pub struct StoreHealth {
 }
 
 impl StoreHealth {
-    /// Records a failure; logs only when the store was up.
+    /// Records a failure; logs an error only when the store was up (each later failure only
+    /// at debug level, for whoever follows the retries).
     pub fn failed(&self, error: &QueueError) {
         if !self.down.swap(true, Ordering::SeqCst) {
             super::metrics::set_up(false);
             tracing::error!(%error, "queue store unavailable; retrying with backoff");
+        } else {
+            tracing::debug!(%error, "queue store still down");
         }
     }
 

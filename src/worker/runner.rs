@@ -5,24 +5,29 @@
 //! Drain: once `shutdown` is cancelled no job is taken any more; the jobs in hand get
 //! `drain_timeout` to finish, and those still running then are stopped and released back to the
 //! queue (not lost, not counted as an attempt), so another worker runs them.
+//!
+//! Each slot's attempt is [`Executor`]'s one step (`execute`), which a caller can also drive a
+//! job at a time with [`Executor::try_execute_job`].
 
-use std::future::Future;
-use std::pin::pin;
+mod execute;
+#[cfg(test)]
+mod tests;
+
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, SystemTime};
 
-use serde_json::Value;
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
-use tracing::Instrument;
 
-use super::handler::{Handler, JobError};
-use super::health::{RetryDelay, StoreHealth};
+pub use execute::{Executor, Outcome};
+
+use super::handler::Handler;
+use super::health::RetryDelay;
 use super::metrics;
 use crate::clock::millis;
-use crate::queue::{ActiveJob, Fetch, KeepPolicy, LockOutcome, Queue, QueueError, Retry};
+use crate::queue::{KeepPolicy, Queue};
+use execute::FetchNext;
 
 /// How the loop runs.
 #[derive(Debug, Clone, Copy)]
@@ -73,37 +78,8 @@ pub struct RunReport {
     pub released: u64,
 }
 
-/// Retries of a finish (complete/fail/release) when the store is briefly unavailable; after
-/// them the lease simply expires and the job runs again (at-least-once).
-const FINISH_TRIES: u32 = 6;
-
 /// The most jobs taken in one round trip.
 pub const MAX_BATCH: usize = 32;
-
-/// State shared by the loop and its job tasks.
-struct Shared {
-    queue: Arc<dyn Queue>,
-    handler: Arc<dyn Handler>,
-    settings: RunSettings,
-    health: StoreHealth,
-    /// Cancelled on SIGTERM: no job is taken any more.
-    shutdown: CancellationToken,
-    /// Cancelled when the drain timeout passes: running jobs stop and are released.
-    abort: CancellationToken,
-    /// Lease tokens are `<worker>:<n>` (BullMQ's format), unique per take.
-    worker: uuid::Uuid,
-    takes: AtomicU64,
-    completed: AtomicU64,
-    failed_attempts: AtomicU64,
-    released: AtomicU64,
-}
-
-impl Shared {
-    fn next_token(&self) -> String {
-        let n = self.takes.fetch_add(1, Ordering::Relaxed) + 1;
-        format!("{}:{n}", self.worker)
-    }
-}
 
 /// Runs the worker until `shutdown` is cancelled and the jobs in hand are drained.
 pub async fn run_until(
@@ -112,22 +88,10 @@ pub async fn run_until(
     settings: RunSettings,
     shutdown: CancellationToken,
 ) -> RunReport {
-    let shared = Arc::new(Shared {
-        queue,
-        handler,
-        settings,
-        health: StoreHealth::default(),
-        shutdown: shutdown.clone(),
-        abort: CancellationToken::new(),
-        worker: uuid::Uuid::new_v4(),
-        takes: AtomicU64::new(0),
-        completed: AtomicU64::new(0),
-        failed_attempts: AtomicU64::new(0),
-        released: AtomicU64::new(0),
-    });
-    let stalled = tokio::spawn(check_stalled(Arc::clone(&shared), shutdown.clone()));
+    let executor = Arc::new(Executor::new(queue, handler, settings, shutdown.clone()));
+    let stalled = tokio::spawn(check_stalled(Arc::clone(&executor), shutdown.clone()));
     let tracker = TaskTracker::new();
-    take_loop(&shared, &tracker, &shutdown).await;
+    take_loop(&executor, &tracker, &shutdown).await;
 
     tracker.close();
     if !tracker.is_empty() {
@@ -145,15 +109,11 @@ pub async fn run_until(
             jobs = tracker.len(),
             "drain timeout passed; releasing unfinished jobs to the queue"
         );
-        shared.abort.cancel();
+        executor.abort();
         tracker.wait().await;
     }
     stalled.abort();
-    let report = RunReport {
-        completed: shared.completed.load(Ordering::Relaxed),
-        failed_attempts: shared.failed_attempts.load(Ordering::Relaxed),
-        released: shared.released.load(Ordering::Relaxed),
-    };
+    let report = executor.report();
     tracing::info!(
         completed = report.completed,
         released = report.released,
@@ -166,8 +126,9 @@ pub async fn run_until(
 /// to [`MAX_BATCH`]), so filling idle slots costs one store round trip per batch, not per job.
 /// Where the backend can (Redis), a slot whose job completes takes its next job itself, in the
 /// same call as the completion ([`Queue::complete_and_take`]): one round trip per job.
-async fn take_loop(shared: &Arc<Shared>, tracker: &TaskTracker, shutdown: &CancellationToken) {
-    let slots = Arc::new(Semaphore::new(shared.settings.concurrency.max(1)));
+async fn take_loop(executor: &Arc<Executor>, tracker: &TaskTracker, shutdown: &CancellationToken) {
+    let settings = *executor.settings();
+    let slots = Arc::new(Semaphore::new(settings.concurrency.max(1)));
     let mut retry = RetryDelay::new(Duration::from_millis(100), Duration::from_secs(5));
     loop {
         let first = tokio::select! {
@@ -188,38 +149,38 @@ async fn take_loop(shared: &Arc<Shared>, tracker: &TaskTracker, shutdown: &Cance
             return;
         }
         // Not raced against shutdown: a take cancelled half-way could lease jobs nobody runs.
-        let taken = shared
-            .queue
-            .take_many(&shared.next_token(), permits.len(), shared.settings.lock)
+        let taken = executor
+            .queue()
+            .take_many(&executor.next_token(), permits.len(), settings.lock)
             .await;
         match taken {
             Ok(taken) if !taken.jobs.is_empty() => {
-                shared.health.ok();
+                executor.health().ok();
                 retry.reset();
                 for (job, permit) in taken.jobs.into_iter().zip(permits) {
-                    let shared = Arc::clone(shared);
+                    let executor = Arc::clone(executor);
                     tracker.spawn(async move {
                         let mut next = Some(job);
                         while let Some(job) = next {
-                            next = run_job(&shared, job).await;
+                            next = executor.execute(job, FetchNext::Yes).await.1;
                         }
                         drop(permit);
                     });
                 }
             }
             Ok(taken) => {
-                shared.health.ok();
+                executor.health().ok();
                 retry.reset();
                 drop(permits);
                 let wait = taken
                     .next_due
-                    .map_or(shared.settings.idle_wait, until)
-                    .min(shared.settings.idle_wait);
+                    .map_or(settings.idle_wait, until)
+                    .min(settings.idle_wait);
                 tokio::select! {
                     () = shutdown.cancelled() => return,
-                    waited = shared.queue.wait_for_work(wait) => {
+                    waited = executor.queue().wait_for_work(wait) => {
                         if let Err(error) = waited {
-                            shared.health.failed(&error);
+                            executor.health().failed(&error);
                             pause(retry.next_delay(), shutdown).await;
                         }
                     }
@@ -227,7 +188,7 @@ async fn take_loop(shared: &Arc<Shared>, tracker: &TaskTracker, shutdown: &Cance
             }
             Err(error) => {
                 drop(permits);
-                shared.health.failed(&error);
+                executor.health().failed(&error);
                 pause(retry.next_delay(), shutdown).await;
             }
         }
@@ -248,11 +209,11 @@ async fn pause(delay: Duration, shutdown: &CancellationToken) {
 }
 
 /// Recovers expired leases every `stalled_interval` (and once at start).
-async fn check_stalled(shared: Arc<Shared>, shutdown: CancellationToken) {
-    let settings = shared.settings;
+async fn check_stalled(executor: Arc<Executor>, shutdown: CancellationToken) {
+    let settings = *executor.settings();
     loop {
-        match shared
-            .queue
+        match executor
+            .queue()
             .recover_stalled(settings.max_stalled, settings.keep_failed)
             .await
         {
@@ -265,195 +226,11 @@ async fn check_stalled(shared: Arc<Shared>, shutdown: CancellationToken) {
                     tracing::error!(jobId = %id, "job failed: it stalled more than allowed");
                 }
             }
-            Err(error) => shared.health.failed(&error),
+            Err(error) => executor.health().failed(&error),
         }
         pause(settings.stalled_interval, &shutdown).await;
         if shutdown.is_cancelled() {
             return;
         }
     }
-}
-
-/// One attempt of one job, inside a span carrying `jobId`, `requestId` and `attempt`; returns
-/// the next job when its completion took one for this slot.
-async fn run_job(shared: &Arc<Shared>, job: ActiveJob) -> Option<ActiveJob> {
-    let request_id = job
-        .job
-        .data
-        .get("requestId")
-        .and_then(Value::as_str)
-        .unwrap_or_default();
-    let span = tracing::info_span!(
-        "job",
-        jobId = %job.job.id,
-        requestId = tracing::field::Empty,
-        attempt = job.attempt(),
-        jobName = %job.job.name,
-    );
-    if !request_id.is_empty() {
-        span.record("requestId", request_id);
-    }
-    attempt(shared, job).instrument(span).await
-}
-
-async fn attempt(shared: &Arc<Shared>, job: ActiveJob) -> Option<ActiveJob> {
-    let started = Instant::now();
-    tracing::info!("job started");
-    let Some(result) = run_with_lease(shared, &job).await else {
-        release(shared, &job).await;
-        return None;
-    };
-    let elapsed = started.elapsed();
-    let took = millis(elapsed);
-    match result {
-        Ok(value) => {
-            let (recorded, next) = complete(shared, &job, value).await;
-            if recorded {
-                shared.completed.fetch_add(1, Ordering::Relaxed);
-                metrics::completed(&job.job.name, elapsed, job.attempt());
-                tracing::info!(durationMs = took, "job completed");
-            }
-            return next;
-        }
-        Err(error) => {
-            shared.failed_attempts.fetch_add(1, Ordering::Relaxed);
-            let reason = error.to_string();
-            let retry = match &error {
-                JobError::Retryable(_) => job
-                    .job
-                    .opts
-                    .retry_delay(job.attempt())
-                    .map_or(Retry::Never, Retry::After),
-                JobError::Unrecoverable(_) => Retry::Never,
-            };
-            let queue = &shared.queue;
-            let keep = job.job.opts.keep_failed(shared.settings.keep_failed);
-            if !finish(shared, || queue.fail(&job, &reason, retry, keep)).await {
-                return None;
-            }
-            metrics::failed(&job.job.name, elapsed, matches!(retry, Retry::After(_)));
-            match (retry, &error) {
-                (Retry::After(delay), _) => {
-                    tracing::error!(%reason, durationMs = took, retryInMs = millis(delay), "job attempt failed");
-                }
-                (Retry::Never, JobError::Retryable(_)) => {
-                    tracing::error!(%reason, durationMs = took, "job attempt failed");
-                    tracing::error!(%reason, attempts = job.attempt(), "job failed: retries exhausted");
-                }
-                (Retry::Never, JobError::Unrecoverable(_)) => {
-                    tracing::error!(%reason, durationMs = took, "job failed and will not be retried");
-                }
-            }
-        }
-    }
-    None
-}
-
-/// Records a completion and, unless the worker is draining, takes this slot's next job in the
-/// same call; falls back to the retrying [`finish`] when that call fails. Returns whether the
-/// completion was recorded, and the next job.
-async fn complete(
-    shared: &Arc<Shared>,
-    job: &ActiveJob,
-    value: Value,
-) -> (bool, Option<ActiveJob>) {
-    let queue = &shared.queue;
-    let keep = job.job.opts.keep_completed(shared.settings.keep_completed);
-    if !shared.shutdown.is_cancelled() {
-        let token = shared.next_token();
-        let lock = shared.settings.lock;
-        match queue
-            .complete_and_take(job, value.clone(), keep, &token, lock)
-            .await
-        {
-            Ok((LockOutcome::Held, next)) => {
-                shared.health.ok();
-                let next = match next {
-                    Some(Fetch::Job(next)) => Some(*next),
-                    _ => None,
-                };
-                return (true, next);
-            }
-            Ok((LockOutcome::Lost, _)) => {
-                tracing::warn!(
-                    "lease lost before the outcome was recorded; another worker may have run the job"
-                );
-                return (false, None);
-            }
-            Err(error) => shared.health.failed(&error),
-        }
-    }
-    (
-        finish(shared, || queue.complete(job, value.clone(), keep)).await,
-        None,
-    )
-}
-
-/// Runs the handler while renewing the lease; `None` when the drain timeout stopped it.
-async fn run_with_lease(shared: &Arc<Shared>, job: &ActiveJob) -> Option<Result<Value, JobError>> {
-    let lock = shared.settings.lock;
-    let every = (lock / 2).max(Duration::from_millis(10));
-    let mut renew = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
-    renew.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut work = pin!(shared.handler.handle(&job.job));
-    let mut lease_lost = false;
-    loop {
-        tokio::select! {
-            result = &mut work => return Some(result),
-            () = shared.abort.cancelled() => return None,
-            _ = renew.tick(), if !lease_lost => {
-                match shared.queue.extend_lock(&job.job.id, &job.token, lock).await {
-                    Ok(LockOutcome::Held) => {}
-                    Ok(LockOutcome::Lost) => {
-                        lease_lost = true;
-                        tracing::warn!("lease lost while the job runs; another worker may run it too");
-                    }
-                    Err(error) => tracing::warn!(%error, "could not renew the lease; trying again"),
-                }
-            }
-        }
-    }
-}
-
-/// Gives a job stopped by the drain timeout back to the queue.
-async fn release(shared: &Arc<Shared>, job: &ActiveJob) {
-    let queue = &shared.queue;
-    if finish(shared, || queue.release(job)).await {
-        shared.released.fetch_add(1, Ordering::Relaxed);
-        tracing::warn!("job released to the queue unfinished (drain timeout)");
-    }
-}
-
-/// Records an outcome, retrying briefly while the store is unavailable. `false` when the
-/// outcome could not be recorded (lease lost, or store down throughout).
-async fn finish<'a, F, Fut>(shared: &Arc<Shared>, op: F) -> bool
-where
-    F: Fn() -> Fut,
-    Fut: Future<Output = Result<LockOutcome, QueueError>> + 'a,
-{
-    let mut delay = RetryDelay::new(Duration::from_millis(100), Duration::from_secs(2));
-    for _ in 0..FINISH_TRIES {
-        match op().await {
-            Ok(LockOutcome::Held) => {
-                shared.health.ok();
-                return true;
-            }
-            Ok(LockOutcome::Lost) => {
-                tracing::warn!(
-                    "lease lost before the outcome was recorded; another worker may have run the job"
-                );
-                return false;
-            }
-            Err(error @ QueueError::Invalid(_)) => {
-                tracing::error!(%error, "cannot record the job's outcome");
-                return false;
-            }
-            Err(error) => {
-                shared.health.failed(&error);
-                tokio::time::sleep(delay.next_delay()).await;
-            }
-        }
-    }
-    tracing::error!("cannot record the job's outcome; it will run again when its lease expires");
-    false
 }

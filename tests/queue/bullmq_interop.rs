@@ -15,7 +15,7 @@ use std::time::Duration;
 use nix::sys::signal::Signal;
 use redis_server::{Node, RedisServer, field, inspect, node_add, node_peer, node_run};
 use serde_json::{Value, json};
-use svc::queue::jobs::WelcomeEmail;
+use svc::queue::jobs::{JobOrigin, WelcomeEmail};
 use svc::queue::redis::{RedisConfig, RedisQueue};
 use svc::queue::{Added, Fetch, KeepPolicy, Queue, Retry};
 use worker::smtp::{Mode, TestSmtp};
@@ -477,7 +477,7 @@ fn a_duplicate_svc_job_id_runs_once_in_node_worker_including_adds_through_the_qu
         user_id: "22".into(),
         email: "user22@example.com".into(),
         name: "User 22".into(),
-        request_id: None,
+        origin: JobOrigin::default(),
     };
     let rt = runtime();
     assert_eq!(
@@ -754,7 +754,7 @@ fn svc_and_node_workers_sharing_the_queue_run_each_job_exactly_once() {
             user_id: user.to_string(),
             email: format!("user{user}@example.com"),
             name: format!("User {user}"),
-            request_id: None,
+            origin: JobOrigin::default(),
         };
         rt.block_on(queue.add(mail.job())).unwrap();
     }

@@ -4,7 +4,7 @@
 use crate::common::harness;
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use harness::*;
@@ -54,7 +54,16 @@ fn a_sign_up_mails_the_user_once_and_one_request_id_ties_api_and_worker_together
     );
     let text = std::fs::read_to_string(&mail).unwrap();
     assert!(text.contains("ann@example.com"), "{text}");
-    std::thread::sleep(Duration::from_millis(300));
+    // Once the worker logged the job completed, no retry of it can mail again.
+    wait_until(
+        "the job's completion logged",
+        Duration::from_secs(10),
+        || {
+            request_lines(&project, request_id)
+                .iter()
+                .any(|l| l.contains("job completed"))
+        },
+    );
     let emails: Vec<_> = std::fs::read_dir(&outbox)
         .unwrap()
         .flatten()
@@ -94,14 +103,18 @@ fn reloading_the_api_under_load_fails_no_request() {
         .map(pid_of)
         .collect();
     let done = Arc::new(AtomicBool::new(false));
+    let served = Arc::new(AtomicUsize::new(0));
     let clients: Vec<_> = (0..4)
         .map(|_| {
-            let done = done.clone();
+            let (done, served) = (done.clone(), served.clone());
             std::thread::spawn(move || {
                 let (mut ok, mut failed) = (0u32, Vec::new());
                 while !done.load(Ordering::Relaxed) {
                     match http(port, "GET", "/api/products?limit=5", &[], "") {
-                        Ok((200, _)) => ok += 1,
+                        Ok((200, _)) => {
+                            ok += 1;
+                            served.fetch_add(1, Ordering::Relaxed);
+                        }
                         other => failed.push(format!("{other:?}")),
                     }
                 }
@@ -109,11 +122,18 @@ fn reloading_the_api_under_load_fails_no_request() {
             })
         })
         .collect();
-    std::thread::sleep(Duration::from_millis(300));
+    // Under load before the reloads, and still after them (served by the new instances).
+    let load = |what: &str, more: usize| {
+        let target = served.load(Ordering::Relaxed) + more;
+        wait_until(what, Duration::from_secs(10), || {
+            served.load(Ordering::Relaxed) >= target
+        });
+    };
+    load("requests served before the reloads", 30);
     for _ in 0..2 {
         assert_ok(&project.svc(&["reload", "api"]), "svc reload api");
     }
-    std::thread::sleep(Duration::from_millis(300));
+    load("requests served after the reloads", 30);
     done.store(true, Ordering::Relaxed);
     let (mut ok, mut failed) = (0, Vec::new());
     for client in clients {

@@ -14,6 +14,9 @@ use svc::queue::JobState;
 
 const LONG: Duration = Duration::from_secs(20);
 
+/// `LOG_LEVEL` with each failed retry of the queue store logged (at debug level).
+const STORE_RETRIES_LOGGED: &str = "info,svc::worker::health=debug";
+
 fn state(dir: &DataDir, id: &str) -> Option<JobState> {
     dir.job(id).map(|j| j.state)
 }
@@ -352,11 +355,12 @@ fn an_unavailable_store_is_retried_logged_once_and_readiness_waits_for_it() {
         &[
             ("DATA_DIR", data),
             ("NOTIFY_SOCKET", socket_path.to_str().unwrap()),
+            ("LOG_LEVEL", STORE_RETRIES_LOGGED),
         ],
     );
     worker.wait_for_log("queue store unavailable", None, 1, LONG);
-    // Several retries happen (200 ms, 400 ms, 800 ms ...) while the store stays unavailable.
-    std::thread::sleep(Duration::from_millis(1500));
+    // Several retries fail (after 200 ms, 400 ms, 800 ms ...) while the store stays unavailable.
+    worker.wait_for_log("queue store still down", None, 3, LONG);
     assert_eq!(
         worker.logs_with("queue store unavailable", None).len(),
         1,
@@ -401,13 +405,14 @@ fn an_unavailable_store_is_retried_logged_once_and_readiness_waits_for_it() {
 #[test]
 fn a_store_locked_mid_run_is_logged_once_and_work_resumes_after() {
     let dir = DataDir::new();
-    let worker = dir.worker(&[]);
+    let worker = dir.worker(&[("LOG_LEVEL", STORE_RETRIES_LOGGED)]);
     worker.wait_for_log("worker ready", None, 1, LONG);
     // Another process holds the write lock longer than the busy timeout (5 s): takes fail.
     let blocker = rusqlite::Connection::open(dir.path().join("svc.db")).unwrap();
     blocker.execute_batch("BEGIN IMMEDIATE").unwrap();
     worker.wait_for_log("queue store unavailable", None, 1, LONG);
-    std::thread::sleep(Duration::from_secs(6));
+    // A retry fails too while the lock is held.
+    worker.wait_for_log("queue store still down", None, 1, LONG);
     blocker.execute_batch("ROLLBACK").unwrap();
     dir.add(&[
         "welcome-email",

@@ -9,9 +9,10 @@ use crate::common::worker;
 use std::time::{Duration, Instant};
 
 use redis_server::RedisServer;
-use svc::queue::jobs::WelcomeEmail;
+use svc::queue::jobs::{JobOrigin, WelcomeEmail};
 use svc::queue::redis::{RedisConfig, RedisQueue};
 use svc::queue::{Added, Queue, QueueError};
+use svc::telemetry::RequestId;
 use worker::{DataDir, Proc, runtime, welcome_data};
 
 fn svc_worker(dir: &DataDir, url: &str, env: &[(&str, &str)]) -> Proc {
@@ -32,7 +33,7 @@ fn mail(user: usize) -> WelcomeEmail {
         user_id: user.to_string(),
         email: format!("user{user}@example.com"),
         name: format!("User {user}"),
-        request_id: Some(format!("req-{user}")),
+        origin: JobOrigin::request(RequestId::parse(&format!("req-{user}")).expect("valid id")),
     }
 }
 

@@ -15,7 +15,7 @@ use crate::api::state::AppState;
 use crate::domain::{NewUser, ObjectId, Role, Timestamp, User};
 use crate::query::{self, PageMeta};
 use crate::queue::EMAIL_QUEUE;
-use crate::queue::jobs::WelcomeEmail;
+use crate::queue::jobs::{JobOrigin, WelcomeEmail};
 use crate::store::OutboxMessage;
 
 const WHAT: &str = "User";
@@ -29,7 +29,7 @@ fn bad_query(error: crate::domain::Invalid) -> ApiError {
 /// puts the job on the queue.
 pub async fn create(
     State(state): State<AppState>,
-    Extension(RequestId(request_id)): Extension<RequestId>,
+    Extension(request_id): Extension<RequestId>,
     RawQuery(raw): RawQuery,
     JsonBody(body): JsonBody,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
@@ -46,7 +46,7 @@ pub async fn create(
         user_id: user.id.to_string(),
         email: user.email.to_string(),
         name: user.name.clone(),
-        request_id: Some(request_id),
+        origin: JobOrigin::request(request_id),
     };
     let message = OutboxMessage {
         queue: EMAIL_QUEUE.to_owned(),

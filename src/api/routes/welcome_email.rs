@@ -17,7 +17,7 @@ use crate::api::auth::Caller;
 use crate::api::error::ApiError;
 use crate::api::extract::Id;
 use crate::api::state::AppState;
-use crate::queue::jobs::WelcomeEmail;
+use crate::queue::jobs::{JobOrigin, WelcomeEmail};
 use crate::queue::{JobRecord, JobState};
 
 /// What the route reports.
@@ -104,7 +104,7 @@ fn welcome_job_id(user_id: &str) -> String {
         user_id: user_id.to_owned(),
         email: String::new(),
         name: String::new(),
-        request_id: None,
+        origin: JobOrigin::default(),
     }
     .job();
     job.opts

@@ -8,6 +8,7 @@ use comfy_table::{ContentArrangement, Table, presets};
 use serde_json::{Map, Value, json};
 
 use crate::clock;
+use crate::queue::jobs::JobOrigin;
 use crate::queue::{JobRecord, JobState};
 
 /// Longest failure reason shown in a `list` table (the full text is in `show`).
@@ -79,7 +80,7 @@ pub fn show_json(job: &JobRecord, show_data: bool) -> Value {
             mask_text(t)
         }
     };
-    let request_id = request_id(job);
+    let request_id = JobOrigin::of(&job.data).request_id;
     json!({
         "id": job.id,
         "name": job.name,
@@ -96,7 +97,7 @@ pub fn show_json(job: &JobRecord, show_data: bool) -> Value {
         "finishedOn": job.finished_on,
         "returnvalue": job.returnvalue.as_ref().map(mask),
         "requestId": request_id,
-        "logs": request_id.map(follow_command),
+        "logs": request_id.as_ref().map(|id| follow_command(id.as_str())),
     })
 }
 
@@ -152,13 +153,6 @@ pub fn show_text(job: &JobRecord, shown: &Value, now: SystemTime) -> String {
 }
 
 /// The request that caused the job (`data.requestId`), to follow its logs end to end.
-fn request_id(job: &JobRecord) -> Option<&str> {
-    job.data
-        .get("requestId")
-        .and_then(Value::as_str)
-        .filter(|id| !id.is_empty())
-}
-
 fn follow_command(request_id: &str) -> String {
     format!("svc logs --request-id {request_id}")
 }

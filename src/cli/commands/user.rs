@@ -18,7 +18,7 @@ use crate::cli::{CliError, CliResult, GlobalArgs, RoleArg, UserCommand, UserCrea
 use crate::config::Config;
 use crate::domain::{Email, Password, Role, Timestamp, User};
 use crate::queue::EMAIL_QUEUE;
-use crate::queue::jobs::WelcomeEmail;
+use crate::queue::jobs::{JobOrigin, WelcomeEmail};
 use crate::store::mongo::MongoStore;
 use crate::store::sqlite::SqliteStore;
 use crate::store::{OutboxMessage, StoreError, UserRepository};
@@ -39,7 +39,7 @@ pub fn run(global: &GlobalArgs, command: &UserCommand) -> CliResult {
                     user_id: user.id.to_string(),
                     email: user.email.to_string(),
                     name: user.name.clone(),
-                    request_id: None,
+                    origin: JobOrigin::default(),
                 }
                 .job(),
             };

@@ -194,7 +194,9 @@ mod tests {
                 user_id: "0123456789abcdef01234567".into(),
                 email: "a@b.co".into(),
                 name: "A".into(),
-                request_id: Some("r-1".into()),
+                origin: crate::queue::jobs::JobOrigin::request(
+                    crate::telemetry::RequestId::parse("r-1").unwrap(),
+                ),
             }
             .job(),
         };

@@ -11,17 +11,36 @@ pub mod smtp;
 
 use std::path::PathBuf;
 
+use async_trait::async_trait;
 use lettre::Message;
 
-/// Why a send failed, and whether trying again can help.
+/// Why a send failed; [`MailError::is_permanent`] says whether trying again can help.
 #[derive(Debug, thiserror::Error)]
 pub enum MailError {
-    /// A failure that may pass (a full disk, a refused or unreachable server, a 4xx reply).
-    #[error("{0}")]
-    Transient(String),
-    /// A failure that will not pass by retrying (a 5xx reply: unknown mailbox, rejected content).
-    #[error("{0}")]
-    Permanent(String),
+    /// The outbox file could not be written (a full disk, a file where the folder should be).
+    #[error("cannot {action} {}: {source}", path.display())]
+    Outbox {
+        action: &'static str,
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    /// The blocking task writing the outbox file did not finish.
+    #[error("outbox task failed: {0}")]
+    OutboxTask(#[source] tokio::task::JoinError),
+    /// The server was unreachable or replied 4xx: may pass. The reply is kept as redacted text
+    /// ([`redact_addresses`]), not as lettre's error, whose text names the recipient.
+    #[error("SMTP delivery failed: {reply}")]
+    SmtpFailed { reply: String },
+    /// The server replied 5xx (unknown mailbox, rejected content): will not pass by retrying.
+    #[error("SMTP server refused the email: {reply}")]
+    SmtpRefused { reply: String },
+}
+
+impl MailError {
+    /// Whether the same send would fail the same way every time.
+    pub fn is_permanent(&self) -> bool {
+        matches!(self, MailError::SmtpRefused { .. })
+    }
 }
 
 /// `text` with every email address in it replaced by `<address>`: an SMTP server's reply names
@@ -72,6 +91,16 @@ pub enum Delivered {
     Smtp,
 }
 
+/// Delivers a job's email: what the email handler needs of a transport.
+#[async_trait]
+pub trait Mailer: Send + Sync + 'static {
+    /// Delivers `message` for job `job_id`; idempotent per job (see the module doc).
+    ///
+    /// # Errors
+    /// [`MailError`] saying whether a retry may help.
+    async fn send(&self, job_id: &str, message: Message) -> Result<Delivered, MailError>;
+}
+
 /// The configured transport.
 #[derive(Debug, Clone)]
 pub enum Transport {
@@ -79,12 +108,9 @@ pub enum Transport {
     Smtp(smtp::Smtp),
 }
 
-impl Transport {
-    /// Delivers `message` for job `job_id`.
-    ///
-    /// # Errors
-    /// [`MailError`] saying whether a retry may help.
-    pub async fn send(&self, job_id: &str, message: Message) -> Result<Delivered, MailError> {
+#[async_trait]
+impl Mailer for Transport {
+    async fn send(&self, job_id: &str, message: Message) -> Result<Delivered, MailError> {
         let started = std::time::Instant::now();
         let sent = match self {
             Transport::Outbox(outbox) => outbox
@@ -96,7 +122,9 @@ impl Transport {
         super::metrics::sent(self.kind(), started.elapsed());
         sent
     }
+}
 
+impl Transport {
     /// A short name for logs.
     pub fn kind(&self) -> &'static str {
         match self {

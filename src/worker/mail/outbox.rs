@@ -64,20 +64,22 @@ impl Outbox {
     /// Writes `bytes` as the email of `job_id`, atomically; returns the file's path.
     ///
     /// # Errors
-    /// [`MailError::Transient`] naming the path when the folder or file cannot be written.
+    /// [`MailError::Outbox`] naming the path when the folder or file cannot be written.
     pub async fn write(&self, job_id: &str, bytes: &[u8]) -> Result<PathBuf, MailError> {
         let (dir, target, bytes) = (self.dir.clone(), self.path_for(job_id), bytes.to_vec());
         tokio::task::spawn_blocking(move || {
             write_atomically(&dir, &target, &bytes).map(|()| target)
         })
         .await
-        .map_err(|e| MailError::Transient(format!("outbox task failed: {e}")))?
+        .map_err(MailError::OutboxTask)?
     }
 }
 
 fn write_atomically(dir: &Path, target: &Path, bytes: &[u8]) -> Result<(), MailError> {
-    let fail = |what: &str, path: &Path, e: std::io::Error| {
-        MailError::Transient(format!("cannot {what} {}: {e}", path.display()))
+    let fail = |action: &'static str, path: &Path, source: std::io::Error| MailError::Outbox {
+        action,
+        path: path.to_owned(),
+        source,
     };
     std::fs::create_dir_all(dir).map_err(|e| fail("create the outbox folder", dir, e))?;
     let temp = dir.join(format!(".{}.tmp", uuid::Uuid::new_v4()));
@@ -164,7 +166,9 @@ mod tests {
             .await
             .unwrap_err();
         assert!(
-            matches!(err, MailError::Transient(ref m) if m.contains("outbox")),
+            matches!(err, MailError::Outbox { .. })
+                && !err.is_permanent()
+                && err.to_string().contains("outbox"),
             "{err}"
         );
     }

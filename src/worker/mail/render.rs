@@ -14,7 +14,7 @@ use crate::queue::jobs::WelcomeEmail;
 #[derive(Debug, thiserror::Error)]
 pub enum RenderError {
     #[error("invalid recipient address: {0}")]
-    Address(String),
+    Address(#[source] lettre::address::AddressError),
     #[error("the recipient's name is empty")]
     EmptyName,
     /// The name breaks the API's rule for names ([`name_problem`]): a producer other than the
@@ -22,7 +22,7 @@ pub enum RenderError {
     #[error("the recipient's name {0}")]
     Name(&'static str),
     #[error("cannot build the message: {0}")]
-    Build(String),
+    Build(#[source] lettre::error::Error),
 }
 
 /// Renders the welcome email for `mail`, sent from `from`, with a `Message-ID` derived from
@@ -45,7 +45,7 @@ pub fn welcome(mail: &WelcomeEmail, from: &Mailbox, job_id: &str) -> Result<Mess
         .email
         .trim()
         .parse::<lettre::Address>()
-        .map_err(|e| RenderError::Address(e.to_string()))?;
+        .map_err(RenderError::Address)?;
     let to = Mailbox::new(Some(name.to_owned()), address);
     let domain = from.email.domain();
     let text = format!(
@@ -62,7 +62,7 @@ pub fn welcome(mail: &WelcomeEmail, from: &Mailbox, job_id: &str) -> Result<Mess
         .raw_header(subject(name))
         .message_id(Some(format!("<{}@{domain}>", message_id_part(job_id))))
         .multipart(MultiPart::alternative_plain_html(text, html))
-        .map_err(|e| RenderError::Build(e.to_string()))
+        .map_err(RenderError::Build)
 }
 
 /// The bytes of the name put in one encoded word: 40 base64 characters, so `Subject: Welcome, `
@@ -129,13 +129,14 @@ fn message_id_part(job_id: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::queue::jobs::JobOrigin;
 
     fn mail(name: &str, email: &str) -> WelcomeEmail {
         WelcomeEmail {
             user_id: "7".into(),
             email: email.into(),
             name: name.into(),
-            request_id: None,
+            origin: JobOrigin::default(),
         }
     }
 

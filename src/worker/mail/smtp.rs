@@ -20,10 +20,9 @@ impl Smtp {
     /// `smtps://user:pass@host`).
     ///
     /// # Errors
-    /// A message when the URL is not a usable SMTP URL.
-    pub fn from_url(url: &str) -> Result<Self, String> {
-        let transport = AsyncSmtpTransport::<Tokio1Executor>::from_url(url)
-            .map_err(|e| e.to_string())?
+    /// lettre's error when the URL is not a usable SMTP URL.
+    pub fn from_url(url: &str) -> Result<Self, lettre::transport::smtp::Error> {
+        let transport = AsyncSmtpTransport::<Tokio1Executor>::from_url(url)?
             .timeout(Some(TIMEOUT))
             .build();
         Ok(Smtp { transport })
@@ -32,19 +31,19 @@ impl Smtp {
     /// Sends one message.
     ///
     /// # Errors
-    /// [`MailError::Permanent`] for a 5xx reply, else [`MailError::Transient`]; the server's
+    /// [`MailError::SmtpRefused`] for a 5xx reply, else [`MailError::SmtpFailed`]; the server's
     /// reply in either has its email addresses redacted (it often names the recipient).
     pub async fn send(&self, message: Message) -> Result<(), MailError> {
         match self.transport.send(message).await {
             Ok(_) => Ok(()),
-            Err(e) if e.is_permanent() => Err(MailError::Permanent(format!(
-                "SMTP server refused the email: {}",
-                redact_addresses(&e.to_string())
-            ))),
-            Err(e) => Err(MailError::Transient(format!(
-                "SMTP delivery failed: {}",
-                redact_addresses(&e.to_string())
-            ))),
+            Err(e) => {
+                let reply = redact_addresses(&e.to_string());
+                Err(if e.is_permanent() {
+                    MailError::SmtpRefused { reply }
+                } else {
+                    MailError::SmtpFailed { reply }
+                })
+            }
         }
     }
 }
