@@ -22,6 +22,7 @@ mod api_mongo;
 mod api_products;
 mod api_redis;
 mod api_users;
+mod architecture;
 mod auth;
 mod bad_input;
 mod deploy;
