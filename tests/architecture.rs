@@ -56,27 +56,7 @@ const RULES: &[Rule] = &[
 
 #[test]
 fn no_module_breaks_the_dependency_rule() {
-    let crate_ = Crate::read();
-    let mut broken = Vec::new();
-    for use_ in crate_.uses() {
-        let Some(from) = use_.file.top_module() else {
-            continue;
-        };
-        let mut targets = BTreeSet::new();
-        targets.extend(use_.named.first().cloned());
-        targets.extend(crate_.files[&use_.target].top_module().map(str::to_owned));
-        for rule in RULES {
-            let names_forbidden = |to: &String| rule.imported.contains(&to.as_str());
-            if rule.importers.contains(&from)
-                && let Some(to) = targets.iter().find(|to| names_forbidden(to))
-            {
-                broken.push(format!(
-                    "src/{}:{}: `{}` imports `{to}` ({}): {}",
-                    use_.file.rel, use_.line, use_.written, use_.target, rule.says
-                ));
-            }
-        }
-    }
+    let broken = Crate::read().broken_rules();
     assert!(
         broken.is_empty(),
         "the dependency rule of src/lib.rs is broken:\n{}",
@@ -86,30 +66,7 @@ fn no_module_breaks_the_dependency_rule() {
 
 #[test]
 fn no_two_files_import_each_other() {
-    let crate_ = Crate::read();
-    let mut edges: BTreeMap<(&str, &str), Vec<&Use>> = BTreeMap::new();
-    let uses = crate_.uses();
-    for use_ in &uses {
-        edges
-            .entry((use_.file.rel.as_str(), use_.target.as_str()))
-            .or_default()
-            .push(use_);
-    }
-    let mut cycles = Vec::new();
-    for (&(a, b), a_uses_b) in &edges {
-        if a < b
-            && let Some(b_uses_a) = edges.get(&(b, a))
-        {
-            let mut found = format!("src/{a} ↔ src/{b}:");
-            for use_ in a_uses_b.iter().chain(b_uses_a) {
-                found.push_str(&format!(
-                    "\n    src/{}:{} uses `{}`",
-                    use_.file.rel, use_.line, use_.written
-                ));
-            }
-            cycles.push(found);
-        }
-    }
+    let cycles = Crate::read().cycles();
     assert!(
         cycles.is_empty(),
         "{} import cycle(s) between two files (move what both need into a file of its own):\n{}",
@@ -120,7 +77,7 @@ fn no_two_files_import_each_other() {
 
 /// Guards the two checks above against passing because the scanner sees nothing.
 #[test]
-fn the_scanner_resolves_imports_to_files() {
+fn the_scanner_finds_the_crates_imports() {
     let crate_ = Crate::read();
     assert!(
         crate_.files.len() > 100,
@@ -129,24 +86,50 @@ fn the_scanner_resolves_imports_to_files() {
     );
     let uses = crate_.uses();
     let edge = |from: &str, to: &str| uses.iter().any(|u| u.file.rel == from && u.target == to);
-    // `use crate::config::{Config, LogPolicy}`: `Config` is re-exported by neither, so it is
-    // found in the file that declares it; a plain `crate::` path in code counts too.
+    // `use crate::secure_fs::{self, DirRule, …}`.
     assert!(
         edge("logs/mod.rs", "secure_fs.rs"),
         "logs/mod.rs → secure_fs.rs not seen"
     );
-    // `crate::redis::Endpoint` is re-exported by `redis/mod.rs` from `redis/config.rs`.
+    // `crate::redis::Endpoint` and its kin are re-exported by `redis/mod.rs` from
+    // `redis/config.rs`.
     assert!(
         uses.iter()
             .any(|u| u.file.rel.starts_with("queue/") && u.target == "redis/config.rs"),
         "queue → redis/config.rs through the re-export not seen"
     );
-    let doc_only = lex("/// [`crate::a::B`]\nfn f() { let s = \"crate::c::D\"; }");
+}
+
+#[test]
+fn a_forbidden_import_and_a_cycle_are_reported_where_they_are_written() {
+    let crate_ = Crate::of([
+        ("lib.rs", "pub mod api;\npub mod supervisor;\n"),
+        ("api/mod.rs", "mod a;\nmod b;\npub use a::Thing;\n"),
+        (
+            "api/a.rs",
+            "//! Not [`crate::supervisor::run`], nor \"crate::supervisor::run\".\n\
+             use super::b::Other;\n\
+             pub struct Thing;\n\
+             fn f() { crate::supervisor::run(); }\n",
+        ),
+        ("api/b.rs", "pub struct Other;\nfn g(_: super::Thing) {}\n"),
+        ("supervisor/mod.rs", "pub fn run() {}\n"),
+    ]);
+    let broken = crate_.broken_rules();
+    assert_eq!(broken.len(), 1, "{broken:#?}");
     assert!(
-        doc_only
-            .iter()
-            .all(|token| token.kind != Kind::Ident("crate".into())),
-        "comments and strings must not count: {doc_only:?}"
+        broken[0].starts_with("src/api/a.rs:4: `crate::supervisor::run` imports `supervisor`")
+            && broken[0].ends_with("never imports the supervisor"),
+        "{broken:#?}"
+    );
+    let cycles = crate_.cycles();
+    assert_eq!(
+        cycles,
+        [
+            "src/api/a.rs ↔ src/api/b.rs:\n    src/api/a.rs:2 uses `super::b::Other`\n    \
+          src/api/b.rs:2 uses `super::Thing`"
+        ],
+        "the re-export of `Thing` leads to a.rs"
     );
 }
 
@@ -186,21 +169,33 @@ struct Use<'a> {
 }
 
 impl Crate {
+    /// The library under `src/` (but `main.rs`, a crate of its own).
     fn read() -> Crate {
         let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
-        let mut files = BTreeMap::new();
+        let mut sources = Vec::new();
         for path in rust_files(&src) {
             let rel = path
                 .strip_prefix(&src)
                 .expect("a file found under src/")
                 .to_string_lossy()
                 .into_owned();
-            if rel == "main.rs" {
-                continue;
+            if rel != "main.rs" {
+                sources.push((
+                    rel,
+                    fs::read_to_string(&path).expect("a source file is UTF-8"),
+                ));
             }
-            let text = fs::read_to_string(&path).expect("a source file is UTF-8");
+        }
+        Crate::of(sources)
+    }
+
+    /// The crate made of these files, by path relative to `src/`, and their text.
+    fn of(sources: impl IntoIterator<Item = (impl Into<String>, impl AsRef<str>)>) -> Crate {
+        let mut files = BTreeMap::new();
+        for (rel, text) in sources {
+            let rel: String = rel.into();
             let module = module_of(&rel);
-            let scan = Scan::of(&lex(&text), &module);
+            let scan = Scan::of(&lex(text.as_ref()), &module);
             files.insert(rel.clone(), SourceFile { rel, module, scan });
         }
         let mut modules = HashMap::new();
@@ -224,6 +219,59 @@ impl Crate {
             modules,
             imports,
         }
+    }
+
+    /// Every use that breaks a clause of [`RULES`]: file, line, path, the clause.
+    fn broken_rules(&self) -> Vec<String> {
+        let mut broken = Vec::new();
+        for use_ in self.uses() {
+            let Some(from) = use_.file.top_module() else {
+                continue;
+            };
+            // The module the path names, and the one that defines the item (after re-exports).
+            let mut targets = BTreeSet::new();
+            targets.extend(use_.named.first().map(String::as_str));
+            targets.extend(self.files[&use_.target].top_module());
+            for rule in RULES {
+                if rule.importers.contains(&from)
+                    && let Some(to) = targets.iter().find(|to| rule.imported.contains(to))
+                {
+                    broken.push(format!(
+                        "src/{}:{}: `{}` imports `{to}` (src/{}): {}",
+                        use_.file.rel, use_.line, use_.written, use_.target, rule.says
+                    ));
+                }
+            }
+        }
+        broken
+    }
+
+    /// Every pair of files that use an item of each other, with each use.
+    fn cycles(&self) -> Vec<String> {
+        let uses = self.uses();
+        let mut edges: BTreeMap<(&str, &str), Vec<&Use>> = BTreeMap::new();
+        for use_ in &uses {
+            edges
+                .entry((use_.file.rel.as_str(), use_.target.as_str()))
+                .or_default()
+                .push(use_);
+        }
+        let mut cycles = Vec::new();
+        for (&(a, b), a_uses_b) in &edges {
+            if a < b
+                && let Some(b_uses_a) = edges.get(&(b, a))
+            {
+                let mut found = format!("src/{a} ↔ src/{b}:");
+                for use_ in a_uses_b.iter().chain(b_uses_a) {
+                    found.push_str(&format!(
+                        "\n    src/{}:{} uses `{}`",
+                        use_.file.rel, use_.line, use_.written
+                    ));
+                }
+                cycles.push(found);
+            }
+        }
+        cycles
     }
 
     /// Every use of an item of another file, with the file that defines it.
