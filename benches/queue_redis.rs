@@ -284,8 +284,8 @@ fn main() {
     let (mut svc, mut node, mut process) = (Vec::new(), Vec::new(), Vec::new());
     let mut adds = 0.0;
     for concurrency in [1usize, 50] {
-        // svc and Node alternate, `runs` times each; the medians are reported (the machine is
-        // shared, so single runs are noisy).
+        // svc and Node alternate, `runs` times each; the medians are reported (single runs are
+        // noisy on a machine doing other work).
         let (mut s, mut n) = (Vec::new(), Vec::new());
         for _ in 0..runs {
             adds = rt.block_on(fill(&server, &queue, jobs, |_| noop_job()));

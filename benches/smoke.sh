@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # How long `svc smoke` takes against the repository's stack (the daemon running svc.toml: two
-# `svc api`, one `svc worker`, the embedded store and queue) on this machine: the whole run, and
-# the welcome-email step (sign-up → outbox relay → queue → worker → completed, as polled).
+# `svc api`, one `svc worker`, the embedded store and queue) on the machine it runs on: the whole
+# run, and the welcome-email step (sign-up → outbox relay → queue → worker → completed, as polled).
 #
 # Usage: benches/smoke.sh [--debug]      (default: the release build, target/release/svc)
 # Env:   RUNS (20)

@@ -12,15 +12,23 @@
 //!   private folder; [`redis`]: the Redis settings and connections the queue and the API's rate
 //!   limiter share.
 //! - [`domain`] (validated products, users, ids), [`query`] (query string → typed query) and
-//!   [`store`] (repository traits + the SQLite backend): the API's layers below HTTP.
+//!   [`store`] (repository traits + the SQLite and MongoDB backends): the API's layers below HTTP;
+//!   [`auth`]: accounts' secrets (password hashes, access and refresh tokens), without HTTP.
 //! - [`telemetry`], [`prometheus`], [`shutdown`], [`sd_notify`], [`sqlite`], [`clock`]
 //!   (milliseconds, converted one way everywhere): shared plumbing;
 //!   [`secure_fs`]: the checks behind private folders and files never written through a planted
 //!   link.
 //!
-//! Dependencies flow one way: `cli → control → protocol`; `supervisor → logs, config`;
-//! `queue → redis` and `api → redis` (the rate limiter), and `redis` imports neither; the
-//! service never imports the supervisor.
+//! # The dependency rule
+//! Dependencies flow one way (`tests/architecture.rs` checks it, with the same clauses):
+//! - `cli → control → protocol`: the protocol imports neither the control socket nor the CLI,
+//!   and the control socket does not import the CLI;
+//! - `supervisor → logs, config`: neither logs nor config imports the supervisor;
+//! - `queue → redis` and `api → redis` (the rate limiter): `redis` imports neither;
+//! - the service ([`api`], [`auth`], [`domain`], [`query`], [`queue`], [`store`], [`worker`])
+//!   never imports the supervisor: it runs without the daemon's code.
+//!
+//! And no two files import each other: what both need lives in a file of its own.
 
 pub mod api;
 pub mod auth;

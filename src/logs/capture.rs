@@ -11,84 +11,31 @@
 //! character boundary) so one runaway line cannot hold unbounded memory; the text of a child that
 //! exits in the middle of a line is still sent, as its last line.
 
-use std::ops::Range;
 use std::os::fd::OwnedFd;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, SystemTime};
 
 use tokio::io::AsyncReadExt;
 use tokio::net::unix::pipe;
 use tokio::sync::mpsc;
 
+pub use super::chunk::Chunk;
+use super::chunk::{Piece, READ_SIZE, Source, Spares};
 use super::record::Stream;
 use super::writer::Entry;
 
 /// The longest line kept as one record; longer ones are split into pieces of at most this size.
 pub const MAX_LINE: usize = 64 * 1024;
 
-/// How much one read may take from a pipe: what [`PIPE_SIZE`] holds.
-const READ_SIZE: usize = PIPE_SIZE;
-
-/// The size asked for each output pipe (Linux's default is 64 KiB; an unprivileged process may
-/// ask up to `/proc/sys/fs/pipe-max-size`, 1 MiB by default). A child writing 60 MB/s fills it in
-/// 4 ms, several [`GATHER`] pauses. Kernel memory, and only while it holds output.
-pub const PIPE_SIZE: usize = 256 * 1024;
+/// The size asked for each output pipe, so that one read ([`READ_SIZE`]) can empty it (Linux's
+/// default is 64 KiB; an unprivileged process may ask up to `/proc/sys/fs/pipe-max-size`, 1 MiB
+/// by default). A child writing 60 MB/s fills it in 4 ms, several [`GATHER`] pauses. Kernel
+/// memory, and only while it holds output.
+pub const PIPE_SIZE: usize = READ_SIZE;
 
 /// The pause after a read that emptied the pipe, while the child's next lines gather in it.
 const GATHER: Duration = Duration::from_millis(1);
-
-/// Which program instance a pipe belongs to.
-#[derive(Debug, Clone)]
-pub struct Source {
-    pub program: Arc<str>,
-    pub instance: u32,
-    pub pid: u32,
-}
-
-/// Lines read in one go from one pipe: `data` holds them back to back, `lines` where each is.
-#[derive(Debug, Default)]
-pub struct Chunk {
-    pub data: Vec<u8>,
-    pub lines: Vec<Piece>,
-}
-
-/// One line (or one piece of a long line) inside a [`Chunk`], without its newline.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Piece {
-    pub range: Range<usize>,
-    /// 0 for a whole line; 1, 2, ... for the pieces of a line longer than [`MAX_LINE`].
-    pub part: u32,
-}
-
-/// Emptied chunks on their way back from the writer to the readers, so a flood reuses a few
-/// buffers instead of allocating (and page-faulting in) a new 256 KiB one for every read.
-#[derive(Debug, Default)]
-pub struct Spares(Mutex<Vec<Chunk>>);
-
-/// The most chunks [`Spares`] keeps (about 1.3 MiB once a flood has passed).
-const SPARES: usize = 4;
-
-impl Spares {
-    /// An emptied chunk, if one came back.
-    pub fn take(&self) -> Option<Chunk> {
-        self.0.lock().unwrap_or_else(PoisonError::into_inner).pop()
-    }
-
-    /// Keeps `chunk`'s buffers for a later read, unless [`SPARES`] are kept already or its data
-    /// buffer grew beyond two reads (an over-long line).
-    pub fn give(&self, mut chunk: Chunk) {
-        if chunk.data.capacity() > 2 * READ_SIZE {
-            return;
-        }
-        chunk.data.clear();
-        chunk.lines.clear();
-        let mut spares = self.0.lock().unwrap_or_else(PoisonError::into_inner);
-        if spares.len() < SPARES {
-            spares.push(chunk);
-        }
-    }
-}
 
 /// Cuts a byte stream into lines, keeping the unfinished last line for the next read.
 #[derive(Debug, Default)]

@@ -26,6 +26,7 @@
 //! writer goes on in the next numbered file. Log files are 0640, in `log_group` when it is set.
 
 pub mod capture;
+pub mod chunk;
 pub mod family;
 pub mod gzip;
 pub mod read;
@@ -44,8 +45,8 @@ use std::time::{Duration, SystemTime};
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
-pub use capture::Source;
-use capture::Spares;
+pub use chunk::Source;
+use chunk::Spares;
 pub use family::Family;
 pub use record::{Level, Stream};
 

@@ -21,7 +21,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use tokio::sync::{mpsc, oneshot};
 
 use super::Layout;
-use super::capture::{Chunk, Source, Spares};
+use super::chunk::{Chunk, Source, Spares};
 use super::gzip::Compressor;
 use super::record::{self, Frame, Level, Origin, Stream};
 use super::rotate::{Dropped, RotatingFile};
