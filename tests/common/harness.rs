@@ -154,9 +154,6 @@ pub fn stdout(out: &Output) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
-/// The name `supervisor::e2e` knows [`holds_within`] by.
-pub use crate::common::wait::holds_within as wait_for;
-
 /// Whether a process with this pid exists and is not a zombie.
 pub fn alive(pid: i32) -> bool {
     match std::fs::read_to_string(format!("/proc/{pid}/stat")) {

@@ -2,10 +2,10 @@
 //! shaped like the repository's own svc.toml; a user signs up over HTTP; the worker mails them.
 
 use crate::common::harness;
+use crate::common::wait::{PATIENCE, holds_within, wait_until};
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::time::Duration;
 
 use harness::*;
 
@@ -49,21 +49,17 @@ fn a_sign_up_mails_the_user_once_and_one_request_id_ties_api_and_worker_together
     let outbox = project.path("data/outbox");
     let mail = outbox.join(format!("welcome-{user}.eml"));
     assert!(
-        wait_for(Duration::from_secs(10), || mail.exists()),
+        holds_within(PATIENCE, || mail.exists()),
         "no email for {user}"
     );
     let text = std::fs::read_to_string(&mail).unwrap();
     assert!(text.contains("ann@example.com"), "{text}");
     // Once the worker logged the job completed, no retry of it can mail again.
-    wait_until(
-        "the job's completion logged",
-        Duration::from_secs(10),
-        || {
-            request_lines(&project, request_id)
-                .iter()
-                .any(|l| l.contains("job completed"))
-        },
-    );
+    wait_until("the job's completion logged", || {
+        request_lines(&project, request_id)
+            .iter()
+            .any(|l| l.contains("job completed"))
+    });
     let emails: Vec<_> = std::fs::read_dir(&outbox)
         .unwrap()
         .flatten()
@@ -125,9 +121,7 @@ fn reloading_the_api_under_load_fails_no_request() {
     // Under load before the reloads, and still after them (served by the new instances).
     let load = |what: &str, more: usize| {
         let target = served.load(Ordering::Relaxed) + more;
-        wait_until(what, Duration::from_secs(10), || {
-            served.load(Ordering::Relaxed) >= target
-        });
+        wait_until(what, || served.load(Ordering::Relaxed) >= target);
     };
     load("requests served before the reloads", 30);
     for _ in 0..2 {
@@ -185,7 +179,7 @@ impl Redis {
             .stdout(std::process::Stdio::null())
             .spawn()
             .expect("redis-server (scripts/test.sh installs it)");
-        assert!(wait_for(Duration::from_secs(10), || {
+        assert!(holds_within(PATIENCE, || {
             std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
         }));
         Redis { child, port }
@@ -211,7 +205,7 @@ fn with_redis_configured_a_sign_up_goes_through_the_bullmq_queue() {
     let user = sign_up(port, "e2e-redis-7", "cy@example.com");
     let mail = project.path(&format!("data/outbox/welcome-{user}.eml"));
     assert!(
-        wait_for(Duration::from_secs(10), || mail.exists()),
+        holds_within(PATIENCE, || mail.exists()),
         "no email for {user}"
     );
     // The job lives in BullMQ's layout: its hash under bull:email-queue:, completed in the zset.
@@ -224,7 +218,7 @@ fn with_redis_configured_a_sign_up_goes_through_the_bullmq_queue() {
         stdout(&out).trim().to_owned()
     };
     let job = format!("welcome-{user}");
-    assert!(wait_for(Duration::from_secs(5), || !redis_cli(&[
+    assert!(holds_within(PATIENCE, || !redis_cli(&[
         "ZSCORE",
         "bull:email-queue:completed",
         &job

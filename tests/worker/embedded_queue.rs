@@ -7,12 +7,11 @@ use crate::common::worker as support;
 use std::os::unix::net::UnixDatagram;
 use std::time::Duration;
 
+use crate::common::wait::{PATIENCE, wait_until};
 use nix::sys::signal::Signal;
 use support::smtp::{Mode, TestSmtp};
-use support::{DataDir, secs_between, time_of, wait_until, welcome_data};
+use support::{DataDir, secs_between, time_of, welcome_data};
 use svc::queue::JobState;
-
-const LONG: Duration = Duration::from_secs(20);
 
 /// `LOG_LEVEL` with each failed retry of the queue store logged (at debug level).
 const STORE_RETRIES_LOGGED: &str = "info,svc::worker::health=debug";
@@ -36,7 +35,7 @@ fn a_job_failing_twice_then_succeeding_retries_after_1s_then_2s() {
         "3",
     ]);
     let worker = dir.worker(&[]);
-    let failed = worker.wait_for_log("job attempt failed", Some("welcome-1"), 2, LONG);
+    let failed = worker.wait_for_log("job attempt failed", Some("welcome-1"), 2, PATIENCE);
     assert!(
         failed[0]["reason"].as_str().unwrap().contains("outbox"),
         "{}",
@@ -45,7 +44,7 @@ fn a_job_failing_twice_then_succeeding_retries_after_1s_then_2s() {
     assert_eq!(failed[1]["attempt"], 2);
     std::fs::remove_file(dir.outbox()).unwrap();
 
-    let done = worker.wait_for_log("job completed", Some("welcome-1"), 1, LONG);
+    let done = worker.wait_for_log("job completed", Some("welcome-1"), 1, PATIENCE);
     assert_eq!(done[0]["attempt"], 3);
     assert_eq!(done[0]["requestId"], "req-flaky");
     let starts = worker.logs_with("job started", Some("welcome-1"));
@@ -82,11 +81,11 @@ fn a_job_that_always_fails_ends_failed_after_3_attempts_with_its_reason() {
         "exponential:200ms",
     ]);
     let worker = dir.worker(&[]);
-    let exhausted = worker.wait_for_log("retries exhausted", Some("welcome-2"), 1, LONG);
+    let exhausted = worker.wait_for_log("retries exhausted", Some("welcome-2"), 1, PATIENCE);
     assert_eq!(exhausted[0]["level"], "error");
     assert_eq!(exhausted[0]["requestId"], "req-doomed");
     assert_eq!(exhausted[0]["attempt"], 3);
-    wait_until("the job to be failed", LONG, || {
+    wait_until("the job to be failed", || {
         state(&dir, "welcome-2") == Some(JobState::Failed)
     });
     let job = dir.job("welcome-2").unwrap();
@@ -121,7 +120,7 @@ fn a_duplicate_job_id_runs_once() {
     ]);
     assert!(String::from_utf8_lossy(&again.stdout).contains("already exists"));
     let worker = dir.worker(&[]);
-    worker.wait_for_log("job completed", Some("welcome-3"), 1, LONG);
+    worker.wait_for_log("job completed", Some("welcome-3"), 1, PATIENCE);
     // Once more after it completed: still the same job, it does not run again.
     dir.add(&["welcome-email", "--data", &data, "--job-id", "welcome-3"]);
     dir.add(&[
@@ -131,7 +130,7 @@ fn a_duplicate_job_id_runs_once() {
         "--job-id",
         "welcome-4",
     ]);
-    worker.wait_for_log("job completed", Some("welcome-4"), 1, LONG);
+    worker.wait_for_log("job completed", Some("welcome-4"), 1, PATIENCE);
     assert_eq!(worker.logs_with("job started", Some("welcome-3")).len(), 1);
     assert_eq!(dir.emails().len(), 2);
     assert_eq!(dir.job("welcome-3").unwrap().attempts_started, 1);
@@ -176,8 +175,8 @@ fn unknown_and_malformed_jobs_fail_at_once_and_the_worker_keeps_going() {
         "3",
     ]);
     let worker = dir.worker(&[]);
-    worker.wait_for_log("job completed", Some("bad-2"), 1, LONG);
-    wait_until("the bad jobs to fail", LONG, || {
+    worker.wait_for_log("job completed", Some("bad-2"), 1, PATIENCE);
+    wait_until("the bad jobs to fail", || {
         ["unknown-1", "bad-1", "bad-3"]
             .iter()
             .all(|id| state(&dir, id) == Some(JobState::Failed))
@@ -227,17 +226,17 @@ fn a_job_held_by_a_killed_worker_is_recovered_by_another_and_mailed_once() {
         ("QUEUE_STALLED_INTERVAL_MS", "200"),
     ];
     let mut first = dir.worker(&[lease[0], lease[1], ("SMTP_URL", &hung.url())]);
-    first.wait_for_log("job started", Some("welcome-8"), 1, LONG);
-    wait_until("the SMTP connection", LONG, || {
+    first.wait_for_log("job started", Some("welcome-8"), 1, PATIENCE);
+    wait_until("the SMTP connection", || {
         hung.connections.load(std::sync::atomic::Ordering::SeqCst) > 0
     });
     assert_eq!(state(&dir, "welcome-8"), Some(JobState::Active));
     first.signal(Signal::SIGKILL);
-    first.wait_exit(LONG);
+    first.wait_exit(PATIENCE);
 
     let second = dir.worker(&lease);
-    second.wait_for_log("stalled job recovered", Some("welcome-8"), 1, LONG);
-    let done = second.wait_for_log("job completed", Some("welcome-8"), 1, LONG);
+    second.wait_for_log("stalled job recovered", Some("welcome-8"), 1, PATIENCE);
+    let done = second.wait_for_log("job completed", Some("welcome-8"), 1, PATIENCE);
     assert_eq!(done[0]["requestId"], "req-kill");
     let job = dir.job("welcome-8").unwrap();
     assert_eq!(
@@ -259,11 +258,11 @@ fn sigterm_with_a_job_in_hand_finishes_it_then_exits_0() {
         "welcome-9",
     ]);
     let mut worker = dir.worker(&[("SMTP_URL", &slow.url())]);
-    wait_until("the message to be under way", LONG, || {
+    wait_until("the message to be under way", || {
         slow.data_started.load(std::sync::atomic::Ordering::SeqCst) > 0
     });
     worker.signal(Signal::SIGTERM);
-    worker.wait_for_log("SIGTERM received", None, 1, LONG);
+    worker.wait_for_log("SIGTERM received", None, 1, PATIENCE);
     // Added while draining: it must stay waiting for the next worker.
     dir.add(&[
         "welcome-email",
@@ -272,7 +271,7 @@ fn sigterm_with_a_job_in_hand_finishes_it_then_exits_0() {
         "--job-id",
         "welcome-10",
     ]);
-    let status = worker.wait_exit(LONG);
+    let status = worker.wait_exit(PATIENCE);
     assert!(status.success(), "exit {status:?}\n{}", worker.dump());
     assert_eq!(state(&dir, "welcome-9"), Some(JobState::Completed));
     assert_eq!(slow.messages.lock().unwrap().len(), 1);
@@ -303,9 +302,9 @@ fn a_job_still_running_at_the_drain_timeout_is_released_not_lost() {
         "2",
     ]);
     let mut worker = dir.worker(&[("SMTP_URL", &hung.url()), ("WORKER_DRAIN_TIMEOUT", "300ms")]);
-    worker.wait_for_log("job started", Some("welcome-11"), 1, LONG);
+    worker.wait_for_log("job started", Some("welcome-11"), 1, PATIENCE);
     worker.signal(Signal::SIGTERM);
-    let status = worker.wait_exit(LONG);
+    let status = worker.wait_exit(PATIENCE);
     assert!(status.success(), "exit {status:?}\n{}", worker.dump());
     let job = dir.job("welcome-11").unwrap();
     assert_eq!((job.state, job.attempts_made), (JobState::Waiting, 0));
@@ -317,7 +316,7 @@ fn a_job_still_running_at_the_drain_timeout_is_released_not_lost() {
     );
 
     let next = dir.worker(&[]);
-    next.wait_for_log("job completed", Some("welcome-11"), 1, LONG);
+    next.wait_for_log("job completed", Some("welcome-11"), 1, PATIENCE);
     assert_eq!(dir.emails().len(), 1);
 }
 
@@ -330,7 +329,7 @@ fn an_invalid_environment_refuses_to_start_naming_the_variable() {
         ("SMTP_URL", "http://x"),
     ] {
         let mut worker = dir.worker(&[(name, value)]);
-        let status = worker.wait_exit(LONG);
+        let status = worker.wait_exit(PATIENCE);
         assert_eq!(status.code(), Some(2), "{name}={value}");
         assert!(
             worker.stderr().contains(name),
@@ -358,9 +357,9 @@ fn an_unavailable_store_is_retried_logged_once_and_readiness_waits_for_it() {
             ("LOG_LEVEL", STORE_RETRIES_LOGGED),
         ],
     );
-    worker.wait_for_log("queue store unavailable", None, 1, LONG);
+    worker.wait_for_log("queue store unavailable", None, 1, PATIENCE);
     // Several retries fail (after 200 ms, 400 ms, 800 ms ...) while the store stays unavailable.
-    worker.wait_for_log("queue store still down", None, 3, LONG);
+    worker.wait_for_log("queue store still down", None, 3, PATIENCE);
     assert_eq!(
         worker.logs_with("queue store unavailable", None).len(),
         1,
@@ -374,9 +373,9 @@ fn an_unavailable_store_is_retried_logged_once_and_readiness_waits_for_it() {
     );
 
     std::fs::remove_file(&data_dir).unwrap();
-    worker.wait_for_log("queue store available again", None, 1, LONG);
+    worker.wait_for_log("queue store available again", None, 1, PATIENCE);
     let mut ready = Vec::new();
-    wait_until("READY=1", LONG, || match notify.recv(&mut buf) {
+    wait_until("READY=1", || match notify.recv(&mut buf) {
         Ok(n) => {
             ready.extend_from_slice(&buf[..n]);
             true
@@ -398,7 +397,7 @@ fn an_unavailable_store_is_retried_logged_once_and_readiness_waits_for_it() {
         .output()
         .unwrap();
     assert!(out.status.success());
-    worker.wait_for_log("job completed", Some("welcome-12"), 1, LONG);
+    worker.wait_for_log("job completed", Some("welcome-12"), 1, PATIENCE);
     assert!(data_dir.join("outbox/welcome-12.eml").is_file());
 }
 
@@ -406,13 +405,13 @@ fn an_unavailable_store_is_retried_logged_once_and_readiness_waits_for_it() {
 fn a_store_locked_mid_run_is_logged_once_and_work_resumes_after() {
     let dir = DataDir::new();
     let worker = dir.worker(&[("LOG_LEVEL", STORE_RETRIES_LOGGED)]);
-    worker.wait_for_log("worker ready", None, 1, LONG);
+    worker.wait_for_log("worker ready", None, 1, PATIENCE);
     // Another process holds the write lock longer than the busy timeout (5 s): takes fail.
     let blocker = rusqlite::Connection::open(dir.path().join("svc.db")).unwrap();
     blocker.execute_batch("BEGIN IMMEDIATE").unwrap();
-    worker.wait_for_log("queue store unavailable", None, 1, LONG);
+    worker.wait_for_log("queue store unavailable", None, 1, PATIENCE);
     // A retry fails too while the lock is held.
-    worker.wait_for_log("queue store still down", None, 1, LONG);
+    worker.wait_for_log("queue store still down", None, 1, PATIENCE);
     blocker.execute_batch("ROLLBACK").unwrap();
     dir.add(&[
         "welcome-email",
@@ -421,8 +420,8 @@ fn a_store_locked_mid_run_is_logged_once_and_work_resumes_after() {
         "--job-id",
         "welcome-13",
     ]);
-    worker.wait_for_log("queue store available again", None, 1, LONG);
-    worker.wait_for_log("job completed", Some("welcome-13"), 1, LONG);
+    worker.wait_for_log("queue store available again", None, 1, PATIENCE);
+    worker.wait_for_log("job completed", Some("welcome-13"), 1, PATIENCE);
     assert_eq!(
         worker.logs_with("queue store unavailable", None).len(),
         1,
@@ -439,7 +438,7 @@ fn several_worker_processes_share_the_queue_and_run_each_job_once() {
         .map(|_| dir.worker(&[("WORKER_CONCURRENCY", "4")]))
         .collect();
     for w in &workers {
-        w.wait_for_log("worker ready", None, 1, LONG);
+        w.wait_for_log("worker ready", None, 1, PATIENCE);
     }
     for i in 0..40 {
         dir.add(&[
@@ -450,8 +449,8 @@ fn several_worker_processes_share_the_queue_and_run_each_job_once() {
             &format!("welcome-m{i}"),
         ]);
     }
-    wait_until("40 emails", LONG, || dir.emails().len() == 40);
-    wait_until("40 completions", LONG, || {
+    wait_until("40 emails", || dir.emails().len() == 40);
+    wait_until("40 completions", || {
         workers
             .iter()
             .map(|w| w.logs_with("job completed", None).len())
@@ -484,7 +483,7 @@ fn a_long_job_keeps_its_lease_renewed_and_is_not_taken_over() {
     let first = dir.worker(&[lease[0], lease[1], ("SMTP_URL", &url)]);
     let second = dir.worker(&[lease[0], lease[1], ("SMTP_URL", &url)]);
     for w in [&first, &second] {
-        w.wait_for_log("worker ready", None, 1, LONG);
+        w.wait_for_log("worker ready", None, 1, PATIENCE);
     }
     dir.add(&[
         "welcome-email",
@@ -493,7 +492,7 @@ fn a_long_job_keeps_its_lease_renewed_and_is_not_taken_over() {
         "--job-id",
         "welcome-14",
     ]);
-    wait_until("the job to complete", LONG, || {
+    wait_until("the job to complete", || {
         state(&dir, "welcome-14") == Some(JobState::Completed)
     });
     let job = dir.job("welcome-14").unwrap();
@@ -562,7 +561,7 @@ fn a_non_ascii_name_is_rfc2047_encoded_in_the_subject_of_a_real_email() {
         "welcome-41",
     ]);
     let worker = dir.worker(&[]);
-    worker.wait_for_log("job completed", Some("welcome-41"), 1, LONG);
+    worker.wait_for_log("job completed", Some("welcome-41"), 1, PATIENCE);
     let raw = std::fs::read_to_string(&dir.emails()[0]).unwrap();
     let subject = subject_header(&raw);
     assert!(subject.is_ascii(), "a raw non-ASCII Subject: {subject:?}");
@@ -599,7 +598,7 @@ fn names_that_would_deceive_a_mail_reader_fail_the_job_at_once() {
     }
     let worker = dir.worker(&[]);
     for (id, _) in names {
-        worker.wait_for_log("will not be retried", Some(id), 1, LONG);
+        worker.wait_for_log("will not be retried", Some(id), 1, PATIENCE);
         let job = dir.job(id).unwrap();
         assert_eq!(
             (job.state, job.attempts_made),

@@ -175,7 +175,7 @@ fn an_invalid_redis_environment_refuses_to_start_naming_the_variable() {
         let status = worker.wait_exit(PATIENCE);
         assert_eq!(status.code(), Some(2), "{name}={value}");
         // The stderr reader thread may still be draining the pipe when the exit is seen.
-        worker::wait_until(&format!("{name} named on stderr"), PATIENCE, || {
+        wait_until(&format!("{name} named on stderr"), || {
             worker.stderr().contains(name)
         });
     }

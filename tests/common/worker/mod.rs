@@ -17,8 +17,6 @@ use svc::queue::{JobRecord, Queue};
 
 pub use crate::common::harness::SVC;
 
-/// The name `worker::embedded_queue` knows [`wait_until_within`] by.
-pub use crate::common::wait::wait_until_within as wait_until;
 use crate::common::wait::{holds_within, wait_until_within};
 
 /// A temp folder used as `DATA_DIR`.

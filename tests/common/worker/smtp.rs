@@ -165,7 +165,7 @@ impl Aiosmtpd {
             .spawn()
             .expect("spawn aiosmtpd");
         let server = Aiosmtpd { child, port };
-        super::wait_until("aiosmtpd to listen", Duration::from_secs(20), || {
+        crate::common::wait::wait_until("aiosmtpd to listen", || {
             TcpStream::connect(("127.0.0.1", port)).is_ok()
         });
         server
