@@ -9,7 +9,10 @@ pub mod cron;
 mod depends;
 mod http_target;
 mod identity;
-mod schema;
+mod problems;
+mod raw;
+mod ready;
+mod resolve;
 pub mod secrets;
 mod triggers;
 pub mod values;
@@ -25,7 +28,7 @@ pub use cron::CronSchedule;
 pub use depends::{Condition, dependency_closure, dependency_order};
 pub use http_target::HttpTarget;
 pub use identity::{Loader, RunAs};
-pub use schema::RestartMode;
+pub use raw::RestartMode;
 pub use triggers::{Globs, MemoryLimit, Watch};
 use values::{HumanDuration, SignalName};
 
@@ -242,7 +245,7 @@ impl Config {
         let text = std::fs::read_to_string(&file).map_err(read_error)?;
         let dir = file.parent().unwrap_or(Path::new("/")).to_path_buf();
         let dotenv = read_dotenv(&dir.join(".env"))?;
-        schema::resolve_for(&file, &text, &dir, dotenv, daemon)
+        resolve::resolve_for(&file, &text, &dir, dotenv, daemon)
     }
 
     /// The control socket's path.

@@ -11,7 +11,7 @@ use toml::Spanned;
 
 use super::cron::CronSchedule;
 use super::human;
-use super::schema::Problems;
+use super::problems::Problems;
 use super::values::{ByteSize, HumanDuration};
 
 /// Restart after files change this long after the last change, unless `watch_delay` says.
@@ -270,7 +270,7 @@ fn positive(
 mod tests {
     use super::super::Config;
     use super::*;
-    use crate::config::schema::tests::{load, problems};
+    use crate::config::resolve::tests::{load, problems};
 
     fn program(text: &str) -> super::super::Program {
         let config: Config = load(&format!(
