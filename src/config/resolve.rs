@@ -246,13 +246,12 @@ fn resolve_run_as(
     let group_name = group.as_ref().map(|g| g.get_ref().as_str());
     match identity::resolve(user.get_ref(), group_name, loader) {
         Ok(run_as) => Some(run_as),
-        Err((identity::Key::Group, message)) => {
-            let span = group.map_or_else(|| user.span(), |g| g.span());
-            problems.add(span, key("group"), message);
-            None
-        }
-        Err((identity::Key::User, message)) => {
-            problems.add(user.span(), key("user"), message);
+        Err(error) => {
+            let (span, field) = match error.key() {
+                identity::Key::Group => (group.map_or_else(|| user.span(), |g| g.span()), "group"),
+                identity::Key::User => (user.span(), "user"),
+            };
+            problems.add(span, key(field), error.to_string());
             None
         }
     }
