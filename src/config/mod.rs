@@ -26,10 +26,10 @@ use serde::Serialize;
 
 pub use cron::CronSchedule;
 pub use depends::{Condition, dependency_closure, dependency_order};
-pub use http_target::HttpTarget;
+pub use http_target::{HttpTarget, HttpTargetError};
 pub use identity::{Loader, RunAs};
 pub use raw::RestartMode;
-pub use triggers::{Globs, MemoryLimit, Watch};
+pub use triggers::{GlobError, Globs, MemoryLimit, Watch};
 use values::{HumanDuration, SignalName};
 
 /// The config file used when neither `--config` nor `$SVC_CONFIG` names one.

@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Deserializer};
 
+use super::http_target::HttpTargetError;
 use super::values::HumanDuration;
 use super::{HttpTarget, Ready};
 
@@ -54,13 +55,28 @@ impl<'de> Deserialize<'de> for RawReady {
     }
 }
 
-/// The check `ready` names; a message (which the caller locates at the key) when it names none,
-/// more than one, or an address that cannot be probed.
-pub(super) fn resolve(RawReady(table): RawReady) -> Result<Ready, String> {
+/// Why `ready` was refused; the caller locates it at the key.
+#[derive(Debug, thiserror::Error)]
+pub(super) enum ReadyError {
+    #[error("name one readiness check: http, tcp, notify or uptime")]
+    NoneNamed,
+    #[error("name only one readiness check: http, tcp, notify or uptime")]
+    MoreThanOne,
+    #[error("tcp readiness needs HOST:PORT, not {0:?}")]
+    TcpAddress(String),
+    #[error(transparent)]
+    HttpUrl(#[from] HttpTargetError),
+}
+
+/// The check `ready` names.
+///
+/// # Errors
+/// [`ReadyError`]: it names none, more than one, or an address that cannot be probed.
+pub(super) fn resolve(RawReady(table): RawReady) -> Result<Ready, ReadyError> {
     let timeout = table.timeout.map_or(DEFAULT_READY_TIMEOUT, |t| t.0);
     if let Some(after) = table.uptime {
         if table.http.is_some() || table.tcp.is_some() || table.notify.is_some() {
-            return Err("name only one readiness check: http, tcp, notify or uptime".into());
+            return Err(ReadyError::MoreThanOne);
         }
         return Ok(Ready::Uptime { after: after.0 });
     }
@@ -79,12 +95,12 @@ pub(super) fn resolve(RawReady(table): RawReady) -> Result<Ready, String> {
                 .and_then(|(_, p)| p.parse::<u16>().ok())
                 .is_none()
             {
-                return Err(format!("tcp readiness needs HOST:PORT, not {addr:?}"));
+                return Err(ReadyError::TcpAddress(addr));
             }
             Ok(Ready::Tcp { addr, timeout })
         }
         (None, None, true) => Ok(Ready::Notify { timeout }),
-        (None, None, false) => Err("name one readiness check: http, tcp, notify or uptime".into()),
-        _ => Err("name only one readiness check: http, tcp, notify or uptime".into()),
+        (None, None, false) => Err(ReadyError::NoneNamed),
+        _ => Err(ReadyError::MoreThanOne),
     }
 }

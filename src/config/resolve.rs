@@ -139,8 +139,8 @@ fn resolve_program(
         },
         Some(spanned) => {
             let ready_span = spanned.span();
-            ready::resolve(spanned.into_inner()).unwrap_or_else(|message| {
-                problems.add(ready_span, key("ready"), message);
+            ready::resolve(spanned.into_inner()).unwrap_or_else(|error| {
+                problems.add(ready_span, key("ready"), error.to_string());
                 Ready::Uptime {
                     after: DEFAULT_READY_UPTIME,
                 }
