@@ -15,6 +15,7 @@ use super::ready::RawReady;
 use super::values::{ByteSize, EnvValue, HumanDuration, SignalName};
 use super::{ConfigError, LogPolicy};
 
+/// The whole file, as written.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct RawConfig {
@@ -28,6 +29,7 @@ pub(super) struct RawConfig {
     pub(super) programs: BTreeMap<String, Spanned<RawProgram>>,
 }
 
+/// `[daemon]`, as written.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct RawDaemon {
@@ -88,6 +90,7 @@ pub enum RestartMode {
     Never,
 }
 
+/// One `[programs.NAME]` table, as written.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct RawProgram {
