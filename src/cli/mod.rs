@@ -4,6 +4,15 @@ pub mod commands;
 pub mod exit;
 pub mod generated;
 
+mod args;
+
+pub use args::{
+    ColorWhen, CompletionsArgs, ConfigCheckArgs, ConfigCommand, DescribeArgs, InitSystem, LevelArg,
+    LogsArgs, NamesArgs, ReloadArgs, RoleArg, ScaleArgs, SignalArgs, SmokeArgs, StartArgs,
+    StartupArgs, StatusArgs, UserCommand, UserCreateArgs, UserSetRoleArgs,
+};
+use args::{LOGS_EXAMPLES, RELOAD_HELP, USER_EXAMPLES};
+
 use std::path::PathBuf;
 
 use clap::{Args, CommandFactory, Parser, Subcommand};
@@ -115,85 +124,6 @@ pub enum Command {
     /// Create accounts and change roles in the API's database directly (no daemon or API needed)
     #[command(subcommand, after_help = USER_EXAMPLES)]
     User(UserCommand),
-}
-
-const RELOAD_HELP: &str = "Examples:
-  svc reload              apply svc.toml: start new programs, drain removed ones, replace changed
-                          ones one instance at a time, leave the rest alone (same pids)
-  svc reload --dry-run    print what would change, change nothing
-  svc reload api          replace every api instance, one at a time, without downtime
-
-Each change is one line: `+ name` started, `- name` removed, `~ name: env.PORT, instances 2→3`.
-An invalid svc.toml changes nothing (exit 2, with file:line:column: key), nor does a change of
-[daemon] state_dir, log_dir, log_group or metrics, which need `svc stop && svc start`.
-SIGHUP to the daemon applies svc.toml too (systemd's ExecReload).
-
-Use `ready = \"notify\"` (svc api speaks it) so readiness is the new process's own, and
-`listen = \"IP:PORT\"` so all instances share one accept queue and no connection is dropped.";
-
-const USER_EXAMPLES: &str = "Examples:
-  printf '%s' \"$ADMIN_PASSWORD\" | svc user create --email admin@example.com --name Ada --admin --password-stdin
-  svc user set-role ann@example.com admin
-  svc --config /etc/svc/svc.toml user set-role ann@example.com user
-
-The database is the one `svc api` uses: DB_URL and DATA_DIR from the environment and ./.env, or,
-with --config, the api program's environment in that svc.toml ([env] and its own env).
-The password is never printed or logged. There is no default admin and no default password.";
-
-#[derive(Debug, Subcommand)]
-pub enum UserCommand {
-    /// Create an account (an administrator with --admin); the password is read from stdin
-    Create(UserCreateArgs),
-    /// Make an existing account an administrator (admin) or a plain user (user)
-    SetRole(UserSetRoleArgs),
-}
-
-#[derive(Debug, Args)]
-pub struct UserCreateArgs {
-    /// The account's email address (its login)
-    #[arg(long, value_name = "EMAIL")]
-    pub email: String,
-    /// The display name
-    #[arg(long, value_name = "NAME")]
-    pub name: String,
-    /// Make it an administrator (may change the catalogue and read every user)
-    #[arg(long)]
-    pub admin: bool,
-    /// Read the password from stdin (one line; 8 to 128 characters)
-    #[arg(long, required = true)]
-    pub password_stdin: bool,
-}
-
-#[derive(Debug, Args)]
-pub struct UserSetRoleArgs {
-    /// The account's email address
-    #[arg(value_name = "EMAIL")]
-    pub email: String,
-    /// The new role
-    #[arg(value_enum, value_name = "ROLE")]
-    pub role: RoleArg,
-}
-
-#[derive(Debug, Clone, Copy, clap::ValueEnum)]
-pub enum RoleArg {
-    User,
-    Admin,
-}
-
-#[derive(Debug, Args)]
-pub struct SmokeArgs {
-    /// The API's base URL (http:// or https://; a path prefix is kept)
-    #[arg(value_name = "URL", default_value = "http://127.0.0.1:3000")]
-    pub url: String,
-    /// Give up on the steps after this long (1s to 1h); the cleanup gets 10s more
-    #[arg(long, default_value = "30s", value_name = "DURATION")]
-    pub timeout: String,
-    /// The domain of the throw-away user's address: one your mail relay accepts and discards
-    #[arg(long, default_value = "example.com", value_name = "DOMAIN")]
-    pub email_domain: String,
-    /// Also trust the CA certificates in this PEM file (https:// behind a private CA)
-    #[arg(long, value_name = "PEM")]
-    pub cacert: Option<std::path::PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -330,184 +260,6 @@ pub struct QueueAddArgs {
     /// Keep the job once failed: true (remove it), false (keep it) or a count of jobs to keep
     #[arg(long, value_name = "true|false|COUNT")]
     pub remove_on_fail: Option<String>,
-}
-
-#[derive(Debug, Args)]
-pub struct StartArgs {
-    /// Programs to start (all autostart programs when none is named)
-    #[arg(value_name = "PROGRAM")]
-    pub names: Vec<String>,
-    /// Run the daemon in this process (containers, systemd); Ctrl-C or SIGTERM drains everything
-    #[arg(long)]
-    pub foreground: bool,
-}
-
-#[derive(Debug, Args)]
-pub struct NamesArgs {
-    /// Programs to act on (all when none is named)
-    #[arg(value_name = "PROGRAM")]
-    pub names: Vec<String>,
-}
-
-#[derive(Debug, Args)]
-pub struct ReloadArgs {
-    /// Programs to replace; with none, svc.toml is read again and what changed is applied
-    #[arg(value_name = "PROGRAM")]
-    pub names: Vec<String>,
-    /// Print what applying svc.toml would change, and change nothing
-    #[arg(long, conflicts_with = "names")]
-    pub dry_run: bool,
-}
-
-#[derive(Debug, Args)]
-pub struct ScaleArgs {
-    /// The program
-    #[arg(value_name = "PROGRAM")]
-    pub name: String,
-    /// How many instances to run (0 drains them all)
-    #[arg(value_name = "N")]
-    pub instances: u32,
-}
-
-#[derive(Debug, Args)]
-pub struct DescribeArgs {
-    /// The program
-    #[arg(value_name = "PROGRAM")]
-    pub name: String,
-    /// Print JSON instead of text
-    #[arg(long)]
-    pub json: bool,
-}
-
-#[derive(Debug, Args)]
-pub struct StatusArgs {
-    /// Print a JSON array (one object per instance) instead of a table
-    #[arg(long, conflicts_with = "watch")]
-    pub json: bool,
-    /// Redraw the table in place every second until Ctrl-C (like `pm2 monit`)
-    #[arg(long)]
-    pub watch: bool,
-}
-
-#[derive(Debug, Args)]
-pub struct StartupArgs {
-    /// The init system
-    #[arg(value_enum)]
-    pub init: InitSystem,
-    /// A unit for the user's own service manager (`systemctl --user`)
-    #[arg(long, conflicts_with = "user_name")]
-    pub user: bool,
-    /// Run the daemon as this account (`User=`, and `Group=` its primary group) instead of
-    /// root; its programs then run as that account too, so none may name another `user`
-    #[arg(long, value_name = "NAME")]
-    pub user_name: Option<String>,
-}
-
-#[derive(Debug, Clone, Copy, clap::ValueEnum)]
-pub enum InitSystem {
-    Systemd,
-}
-
-#[derive(Debug, Args)]
-pub struct SignalArgs {
-    /// The program whose instances get the signal
-    #[arg(value_name = "PROGRAM")]
-    pub name: String,
-    /// A signal name: SIGUSR1, USR1, SIGHUP, ...
-    #[arg(value_name = "SIGNAL")]
-    pub signal: String,
-}
-
-const LOGS_EXAMPLES: &str = "\
-Examples:
-  svc logs                        the last 50 lines of every program
-  svc logs api -n 200             the last 200 lines of the api
-  svc logs --follow               keep printing new lines, across rotations (like tail -F)
-  svc logs --request-id 3f2a...   every line of one request, API and worker, from every file
-  svc logs --level error --since 10m
-  svc logs --json | jq .msg       the records as stored: one JSON object per line
-  svc logs --rotate               rotate app.log, error.log (and programs' own logs) now
-
-Files: logs/app.log (every line), logs/error.log (errors and stderr), numbered and size-rotated
-per [logs] in svc.toml; logs/programs/NAME.log for a program with its own `logs` policy.";
-
-#[derive(Debug, Args)]
-pub struct LogsArgs {
-    /// Show only these programs (every program when none is named)
-    #[arg(value_name = "PROGRAM")]
-    pub names: Vec<String>,
-    /// How many of the last matching lines to show [default: 50; all with --request-id or --since]
-    #[arg(short = 'n', long = "lines", value_name = "N")]
-    pub lines: Option<usize>,
-    /// Keep printing lines as they are written, across rotations (Ctrl-C to end)
-    #[arg(short, long)]
-    pub follow: bool,
-    /// Only the lines of this request (their `requestId`)
-    #[arg(long, value_name = "ID", value_parser = non_empty)]
-    pub request_id: Option<String>,
-    /// Only lines of this level or above
-    #[arg(long, value_name = "LEVEL")]
-    pub level: Option<LevelArg>,
-    /// Only lines since this long ago (10m, 2h, 1d) or this time (2026-11-29T10:00:00Z)
-    #[arg(long, value_name = "WHEN")]
-    pub since: Option<String>,
-    /// Print the records as stored, one JSON object per line
-    #[arg(long)]
-    pub json: bool,
-    /// Colour the output: auto (on a terminal, unless NO_COLOR is set), always, never
-    #[arg(long, value_name = "WHEN", default_value = "auto")]
-    pub color: ColorWhen,
-    /// Ask the daemon to rotate every log file now, then exit
-    #[arg(long, conflicts_with_all = ["names", "lines", "follow", "request_id", "level", "since", "json"])]
-    pub rotate: bool,
-}
-
-/// `--level`: one of the five record levels.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum LevelArg {
-    Trace,
-    Debug,
-    Info,
-    Warn,
-    Error,
-}
-
-/// `--color`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum ColorWhen {
-    Auto,
-    Always,
-    Never,
-}
-
-fn non_empty(text: &str) -> Result<String, String> {
-    if text.trim().is_empty() {
-        Err("must not be empty".into())
-    } else {
-        Ok(text.to_owned())
-    }
-}
-
-#[derive(Debug, Subcommand)]
-pub enum ConfigCommand {
-    /// Validate svc.toml and print the resolved configuration
-    #[command(
-        after_help = "Examples:\n  svc config check\n  svc --config /etc/svc/svc.toml config check\n  svc config check --show-secrets\n\nSecrets are shown as ***: the values of keys containing PASS, SECRET, TOKEN, KEY or\nCREDENTIAL, and the password of any URL (scheme://user:***@host)."
-    )]
-    Check(ConfigCheckArgs),
-}
-
-#[derive(Debug, Args)]
-pub struct ConfigCheckArgs {
-    /// Print secret values (passwords, tokens, keys) in clear instead of ***
-    #[arg(long)]
-    pub show_secrets: bool,
-}
-
-#[derive(Debug, Args)]
-pub struct CompletionsArgs {
-    /// The shell to print completions for
-    pub shell: clap_complete::Shell,
 }
 
 /// The full clap command, for completions and the man page.

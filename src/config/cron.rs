@@ -20,6 +20,24 @@ use serde::{Serialize, Serializer};
 const HINT: &str = "write 5 fields (minute hour day-of-month month day-of-week, e.g. \"0 3 * * *\") \
                     or 6 with seconds first (e.g. \"*/30 * * * * *\")";
 
+/// Why a cron expression was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum CronError {
+    #[error("{expression:?} has {fields} field{s}; {hint}", s = plural(*.fields), hint = HINT)]
+    FieldCount { expression: String, fields: usize },
+    #[error("{expression:?} is not a cron expression ({source}); {hint}", hint = HINT)]
+    Invalid {
+        expression: String,
+        #[source]
+        source: croner::errors::CronError,
+    },
+}
+
+/// The `s` of "fields", unless there is one.
+fn plural(count: usize) -> &'static str {
+    if count == 1 { "" } else { "s" }
+}
+
 /// A parsed cron expression; serializes as the text it was written as.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CronSchedule {
@@ -31,14 +49,14 @@ impl CronSchedule {
     /// Parses `expression`: 5 fields, or 6 with seconds first.
     ///
     /// # Errors
-    /// A message saying what is wrong with the expression and how to write one.
-    pub fn parse(expression: &str) -> Result<Self, String> {
+    /// [`CronError`], saying what is wrong with the expression and how to write one.
+    pub fn parse(expression: &str) -> Result<Self, CronError> {
         let fields = expression.split_whitespace().count();
         if !(5..=6).contains(&fields) {
-            return Err(format!(
-                "{expression:?} has {fields} field{}; {HINT}",
-                if fields == 1 { "" } else { "s" }
-            ));
+            return Err(CronError::FieldCount {
+                expression: expression.to_owned(),
+                fields,
+            });
         }
         let parser = CronParser::builder()
             .seconds(Seconds::Optional)
@@ -46,7 +64,10 @@ impl CronSchedule {
             .build();
         let cron = parser
             .parse(expression)
-            .map_err(|e| format!("{expression:?} is not a cron expression ({e}); {HINT}"))?;
+            .map_err(|source| CronError::Invalid {
+                expression: expression.to_owned(),
+                source,
+            })?;
         Ok(CronSchedule {
             expression: expression.trim().to_owned(),
             cron,
@@ -257,17 +278,19 @@ pub(crate) mod tests {
 
     #[test]
     fn bad_expressions_say_what_is_wrong() {
-        let error = CronSchedule::parse("0 3 * *").unwrap_err();
+        let error = CronSchedule::parse("0 3 * *").unwrap_err().to_string();
         assert!(
             error.starts_with("\"0 3 * *\" has 4 fields; write 5 fields"),
             "{error}"
         );
-        let error = CronSchedule::parse("0 0 3 * * * 2030").unwrap_err();
+        let error = CronSchedule::parse("0 0 3 * * * 2030")
+            .unwrap_err()
+            .to_string();
         assert!(
             error.starts_with("\"0 0 3 * * * 2030\" has 7 fields;"),
             "{error}"
         );
-        let error = CronSchedule::parse("61 3 * * *").unwrap_err();
+        let error = CronSchedule::parse("61 3 * * *").unwrap_err().to_string();
         assert!(
             error.starts_with("\"61 3 * * *\" is not a cron expression ("),
             "{error}"

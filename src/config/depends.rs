@@ -8,7 +8,7 @@ use std::ops::Range;
 use serde::{Deserialize, Deserializer, Serialize};
 
 use super::Program;
-use super::schema::Problems;
+use super::problems::Problems;
 
 /// How far a dependency must have got before its dependants start.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
@@ -208,7 +208,7 @@ pub fn dependency_closure(programs: &[Program], names: &[String]) -> Vec<String>
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::schema::tests::{load, problems};
+    use crate::config::resolve::tests::{load, problems};
 
     /// A file with one program per `(name, depends_on)`.
     fn file(programs: &[(&str, &str)]) -> String {

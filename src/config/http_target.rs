@@ -8,18 +8,27 @@ pub struct HttpTarget {
     pub path: String,
 }
 
+/// Why a readiness URL was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum HttpTargetError {
+    #[error("http readiness needs an http:// URL, not {0:?}")]
+    NotHttp(String),
+    #[error("no usable host in {0:?}")]
+    NoHost(String),
+}
+
 impl HttpTarget {
     /// Parses an `http://` URL.
     ///
     /// # Errors
-    /// A message naming what is wrong with the URL.
-    pub fn parse(url: &str) -> Result<HttpTarget, String> {
+    /// [`HttpTargetError`], naming what is wrong with the URL.
+    pub fn parse(url: &str) -> Result<HttpTarget, HttpTargetError> {
         let rest = url
             .strip_prefix("http://")
-            .ok_or_else(|| format!("http readiness needs an http:// URL, not {url:?}"))?;
+            .ok_or_else(|| HttpTargetError::NotHttp(url.to_owned()))?;
         let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
         if authority.is_empty() || authority.contains(['@', ' ']) {
-            return Err(format!("no usable host in {url:?}"));
+            return Err(HttpTargetError::NoHost(url.to_owned()));
         }
         let authority = if authority
             .rsplit_once(':')

@@ -54,31 +54,81 @@ pub(super) enum Key {
     Group,
 }
 
+/// Why `user` or `group` cannot be resolved.
+#[derive(Debug, thiserror::Error)]
+pub(super) enum RunAsError {
+    #[error("no user {name:?} on this system")]
+    NoUser { name: String },
+    #[error("cannot look up user {name:?}: {source}")]
+    LookUpUser {
+        name: String,
+        #[source]
+        source: nix::Error,
+    },
+    #[error(
+        "cannot run as {name:?} (uid {uid}): the daemon runs as uid {daemon_uid}, not as root, so \
+         its programs can only run as itself; remove `user` or run the daemon as root"
+    )]
+    NotTheDaemonsUser {
+        name: String,
+        uid: u32,
+        daemon_uid: u32,
+    },
+    #[error("no group {name:?} on this system")]
+    NoGroup { name: String },
+    #[error("cannot look up group {name:?}: {source}")]
+    LookUpGroup {
+        name: String,
+        #[source]
+        source: nix::Error,
+    },
+    #[error(
+        "cannot run with group {name:?} (gid {gid}): the daemon runs with gid {daemon_gid}, not \
+         as root; remove `group` or run the daemon as root"
+    )]
+    NotTheDaemonsGroup {
+        name: String,
+        gid: u32,
+        daemon_gid: u32,
+    },
+}
+
+impl RunAsError {
+    /// The key at fault.
+    pub(super) fn key(&self) -> Key {
+        match self {
+            RunAsError::NoUser { .. }
+            | RunAsError::LookUpUser { .. }
+            | RunAsError::NotTheDaemonsUser { .. } => Key::User,
+            RunAsError::NoGroup { .. }
+            | RunAsError::LookUpGroup { .. }
+            | RunAsError::NotTheDaemonsGroup { .. } => Key::Group,
+        }
+    }
+}
+
 /// Resolves `user` (and `group`, else the user's primary group) for a daemon running as `loader`.
 ///
 /// # Errors
-/// The key at fault and why: an unknown user or group, or (for a daemon that is not root) an
-/// account other than the daemon's own.
+/// [`RunAsError`]: an unknown user or group, or (for a daemon that is not root) an account other
+/// than the daemon's own.
 pub(super) fn resolve(
     user: &str,
     group: Option<&str>,
     loader: Loader,
-) -> Result<RunAs, (Key, String)> {
-    let account = lookup_user(user).map_err(|message| (Key::User, message))?;
+) -> Result<RunAs, RunAsError> {
+    let account = lookup_user(user)?;
     let uid = account.uid.as_raw();
     if !loader.is_root() && uid != loader.uid {
-        return Err((
-            Key::User,
-            format!(
-                "cannot run as {user:?} (uid {uid}): the daemon runs as uid {}, not as root, so \
-                 its programs can only run as itself; remove `user` or run the daemon as root",
-                loader.uid
-            ),
-        ));
+        return Err(RunAsError::NotTheDaemonsUser {
+            name: user.to_owned(),
+            uid,
+            daemon_uid: loader.uid,
+        });
     }
     let (group, gid) = match group {
         Some(name) => {
-            let found = lookup_group(name).map_err(|message| (Key::Group, message))?;
+            let found = lookup_group(name)?;
             (found.name, found.gid.as_raw())
         }
         // A non-root daemon cannot change its group: the program gets the daemon's.
@@ -86,14 +136,11 @@ pub(super) fn resolve(
         None => (group_name(account.gid.as_raw()), account.gid.as_raw()),
     };
     if !loader.is_root() && gid != loader.gid {
-        return Err((
-            Key::Group,
-            format!(
-                "cannot run with group {group:?} (gid {gid}): the daemon runs with gid {}, not \
-                 as root; remove `group` or run the daemon as root",
-                loader.gid
-            ),
-        ));
+        return Err(RunAsError::NotTheDaemonsGroup {
+            name: group,
+            gid,
+            daemon_gid: loader.gid,
+        });
     }
     Ok(RunAs {
         user: account.name,
@@ -105,7 +152,7 @@ pub(super) fn resolve(
 }
 
 /// A user by name, or by number when no user has that name (as systemd's `User=` accepts).
-fn lookup_user(name: &str) -> Result<User, String> {
+fn lookup_user(name: &str) -> Result<User, RunAsError> {
     let found = match User::from_name(name) {
         Ok(None) => match name.parse::<u32>() {
             Ok(uid) => User::from_uid(Uid::from_raw(uid)),
@@ -115,13 +162,18 @@ fn lookup_user(name: &str) -> Result<User, String> {
     };
     match found {
         Ok(Some(user)) => Ok(user),
-        Ok(None) => Err(format!("no user {name:?} on this system")),
-        Err(errno) => Err(format!("cannot look up user {name:?}: {errno}")),
+        Ok(None) => Err(RunAsError::NoUser {
+            name: name.to_owned(),
+        }),
+        Err(source) => Err(RunAsError::LookUpUser {
+            name: name.to_owned(),
+            source,
+        }),
     }
 }
 
 /// A group by name, or by number when no group has that name.
-fn lookup_group(name: &str) -> Result<Group, String> {
+fn lookup_group(name: &str) -> Result<Group, RunAsError> {
     let found = match Group::from_name(name) {
         Ok(None) => match name.parse::<u32>() {
             Ok(gid) => Group::from_gid(Gid::from_raw(gid)),
@@ -131,8 +183,13 @@ fn lookup_group(name: &str) -> Result<Group, String> {
     };
     match found {
         Ok(Some(group)) => Ok(group),
-        Ok(None) => Err(format!("no group {name:?} on this system")),
-        Err(errno) => Err(format!("cannot look up group {name:?}: {errno}")),
+        Ok(None) => Err(RunAsError::NoGroup {
+            name: name.to_owned(),
+        }),
+        Err(source) => Err(RunAsError::LookUpGroup {
+            name: name.to_owned(),
+            source,
+        }),
     }
 }
 
@@ -162,13 +219,19 @@ mod tests {
         assert_eq!(resolve("65534", None, ROOT).unwrap().user, "nobody");
     }
 
+    /// The key at fault and the message of a refused account.
+    fn refusal(result: Result<RunAs, RunAsError>) -> (Key, String) {
+        let error = result.expect_err("the account is refused");
+        (error.key(), error.to_string())
+    }
+
     #[test]
     fn a_daemon_that_is_not_root_refuses_any_account_but_its_own() {
         let daemon = Loader {
             uid: 4321,
             gid: 4321,
         };
-        let (key, message) = resolve("nobody", None, daemon).unwrap_err();
+        let (key, message) = refusal(resolve("nobody", None, daemon));
         assert_eq!(key, Key::User);
         assert!(message.contains("uid 4321, not as root"), "{message}");
 
@@ -180,20 +243,20 @@ mod tests {
         let run_as = resolve("nobody", None, me).unwrap();
         assert_eq!((run_as.uid, run_as.gid), (65534, 4321));
         // ... which it cannot change either.
-        let (key, message) = resolve("nobody", Some("root"), me).unwrap_err();
+        let (key, message) = refusal(resolve("nobody", Some("root"), me));
         assert_eq!(key, Key::Group);
         assert!(message.contains("gid 4321, not as root"), "{message}");
     }
 
     #[test]
     fn unknown_accounts_are_refused() {
-        let (key, message) = resolve("no-such-user-here", None, ROOT).unwrap_err();
+        let (key, message) = refusal(resolve("no-such-user-here", None, ROOT));
         assert_eq!(key, Key::User);
         assert!(
             message.contains("no user \"no-such-user-here\""),
             "{message}"
         );
-        let (key, _) = resolve("nobody", Some("no-such-group-here"), ROOT).unwrap_err();
+        let (key, _) = refusal(resolve("nobody", Some("no-such-group-here"), ROOT));
         assert_eq!(key, Key::Group);
     }
 }

@@ -9,7 +9,10 @@ pub mod cron;
 mod depends;
 mod http_target;
 mod identity;
-mod schema;
+mod problems;
+mod raw;
+mod ready;
+mod resolve;
 pub mod secrets;
 mod triggers;
 pub mod values;
@@ -23,10 +26,10 @@ use serde::Serialize;
 
 pub use cron::CronSchedule;
 pub use depends::{Condition, dependency_closure, dependency_order};
-pub use http_target::HttpTarget;
+pub use http_target::{HttpTarget, HttpTargetError};
 pub use identity::{Loader, RunAs};
-pub use schema::RestartMode;
-pub use triggers::{Globs, MemoryLimit, Watch};
+pub use raw::RestartMode;
+pub use triggers::{GlobError, Globs, MemoryLimit, Watch};
 use values::{HumanDuration, SignalName};
 
 /// The config file used when neither `--config` nor `$SVC_CONFIG` names one.
@@ -242,7 +245,7 @@ impl Config {
         let text = std::fs::read_to_string(&file).map_err(read_error)?;
         let dir = file.parent().unwrap_or(Path::new("/")).to_path_buf();
         let dotenv = read_dotenv(&dir.join(".env"))?;
-        schema::resolve_for(&file, &text, &dir, dotenv, daemon)
+        resolve::resolve_for(&file, &text, &dir, dotenv, daemon)
     }
 
     /// The control socket's path.

@@ -11,7 +11,7 @@ use toml::Spanned;
 
 use super::cron::CronSchedule;
 use super::human;
-use super::schema::Problems;
+use super::problems::Problems;
 use super::values::{ByteSize, HumanDuration};
 
 /// Restart after files change this long after the last change, unless `watch_delay` says.
@@ -49,18 +49,49 @@ pub struct Globs {
     set: GlobSet,
 }
 
+/// Why `watch_ignore` cannot be compiled: a pattern that is not a glob (found by its index in
+/// the list), or the set of them.
+#[derive(Debug, thiserror::Error)]
+pub enum GlobError {
+    #[error("an empty glob matches nothing; remove it")]
+    Empty { index: usize },
+    #[error("{pattern:?} is not a glob: {}", .source.kind())]
+    Invalid {
+        index: usize,
+        pattern: String,
+        #[source]
+        source: globset::Error,
+    },
+    /// The patterns are globs, but the set of them cannot be built.
+    #[error("the globs cannot be compiled: {source}")]
+    Set {
+        #[source]
+        source: globset::Error,
+    },
+}
+
+impl GlobError {
+    /// The pattern's index in the list (the first for the set as a whole).
+    pub fn index(&self) -> usize {
+        match self {
+            GlobError::Empty { index } | GlobError::Invalid { index, .. } => *index,
+            GlobError::Set { .. } => 0,
+        }
+    }
+}
+
 impl Globs {
     /// Compiles `patterns`. `*` also matches across `/`, so `*.tmp` ignores such a file in any
     /// folder, and `cache/**` everything under `cache` and the folder itself.
     ///
     /// # Errors
-    /// Every pattern that is not a glob: its index and what is wrong with it.
-    pub fn new(patterns: Vec<String>) -> Result<Globs, Vec<(usize, String)>> {
+    /// A [`GlobError`] for every pattern that is not a glob.
+    pub fn new(patterns: Vec<String>) -> Result<Globs, Vec<GlobError>> {
         let mut builder = GlobSetBuilder::new();
         let mut errors = Vec::new();
         for (index, pattern) in patterns.iter().enumerate() {
             if pattern.is_empty() {
-                errors.push((index, "an empty glob matches nothing; remove it".to_owned()));
+                errors.push(GlobError::Empty { index });
                 continue;
             }
             match GlobBuilder::new(pattern).build() {
@@ -73,7 +104,11 @@ impl Globs {
                         builder.add(glob);
                     }
                 }
-                Err(e) => errors.push((index, format!("{pattern:?} is not a glob: {}", e.kind()))),
+                Err(source) => errors.push(GlobError::Invalid {
+                    index,
+                    pattern: pattern.clone(),
+                    source,
+                }),
             }
         }
         if !errors.is_empty() {
@@ -81,7 +116,7 @@ impl Globs {
         }
         let set = builder
             .build()
-            .map_err(|e| vec![(0, format!("the globs cannot be compiled: {e}"))])?;
+            .map_err(|source| vec![GlobError::Set { source }])?;
         Ok(Globs { patterns, set })
     }
 
@@ -136,18 +171,15 @@ pub(super) fn resolve(
 ) -> Triggers {
     let key = |field: &str| format!("programs.{name}.{field}");
     let cron_restart = raw.cron_restart.and_then(|text| {
-        let schedule = CronSchedule::parse(text.get_ref()).and_then(|schedule| {
-            match schedule.next_after(SystemTime::now()) {
-                Some(_) => Ok(schedule),
-                None => Err(format!(
-                    "{:?} never runs: no date matches it",
-                    text.get_ref()
-                )),
+        let message = match CronSchedule::parse(text.get_ref()) {
+            Ok(schedule) if schedule.next_after(SystemTime::now()).is_some() => {
+                return Some(schedule);
             }
-        });
-        schedule
-            .map_err(|message| problems.add(text.span(), key("cron_restart"), message))
-            .ok()
+            Ok(_) => format!("{:?} never runs: no date matches it", text.get_ref()),
+            Err(error) => error.to_string(),
+        };
+        problems.add(text.span(), key("cron_restart"), message);
+        None
     });
     Triggers {
         watch: resolve_watch(
@@ -199,9 +231,9 @@ fn resolve_watch(
     let spans: Vec<_> = ignore.iter().map(Spanned::span).collect();
     let ignore = Globs::new(ignore.into_iter().map(Spanned::into_inner).collect())
         .map_err(|errors| {
-            for (index, message) in errors {
-                let span = spans.get(index).cloned().unwrap_or(0..0);
-                problems.add(span, key("watch_ignore"), message);
+            for error in errors {
+                let span = spans.get(error.index()).cloned().unwrap_or(0..0);
+                problems.add(span, key("watch_ignore"), error.to_string());
             }
         })
         .ok()?;
@@ -270,7 +302,7 @@ fn positive(
 mod tests {
     use super::super::Config;
     use super::*;
-    use crate::config::schema::tests::{load, problems};
+    use crate::config::resolve::tests::{load, problems};
 
     fn program(text: &str) -> super::super::Program {
         let config: Config = load(&format!(

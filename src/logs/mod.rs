@@ -142,8 +142,20 @@ impl Layout {
 pub enum RotateError {
     #[error("the log writer has stopped")]
     WriterStopped,
-    #[error("{0}")]
-    Write(String),
+    /// `app.log` is failing; the message is the one the writer logged when the failure began.
+    #[error("cannot write app.log: {0}")]
+    AppLog(String),
+    #[error("cannot write a log file: {source}")]
+    Log {
+        #[source]
+        source: std::io::Error,
+    },
+    /// A program's new log could not be opened.
+    #[error("{source}")]
+    Relayout {
+        #[source]
+        source: std::io::Error,
+    },
 }
 
 /// The capture of one process's output.
@@ -314,17 +326,14 @@ impl LogHandle {
     /// Sends the writer a request and waits for its answer.
     async fn ask(
         &self,
-        entry: impl FnOnce(oneshot::Sender<Result<(), String>>) -> Entry,
+        entry: impl FnOnce(oneshot::Sender<Result<(), RotateError>>) -> Entry,
     ) -> Result<(), RotateError> {
         let (reply, replied) = oneshot::channel();
         self.tx
             .send(entry(reply))
             .await
             .map_err(|_| RotateError::WriterStopped)?;
-        replied
-            .await
-            .map_err(|_| RotateError::WriterStopped)?
-            .map_err(RotateError::Write)
+        replied.await.map_err(|_| RotateError::WriterStopped)?
     }
 
     /// Lines of this instance that could not be written to `app.log` since the daemon started.

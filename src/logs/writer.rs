@@ -45,9 +45,9 @@ pub enum Entry {
         time: SystemTime,
     },
     /// Rotate every log now; the reply says what failed.
-    Rotate(oneshot::Sender<Result<(), String>>),
+    Rotate(oneshot::Sender<Result<(), super::RotateError>>),
     /// Rotate by these policies from now on (a changed `[logs]`, or a program's `logs`).
-    Relayout(Box<Layout>, oneshot::Sender<Result<(), String>>),
+    Relayout(Box<Layout>, oneshot::Sender<Result<(), super::RotateError>>),
 }
 
 /// The most refused files `svc status` lists (each is also in `svc.log`).
@@ -248,7 +248,9 @@ impl Writer {
                 let _ = reply.send(self.rotate());
             }
             Entry::Relayout(layout, reply) => {
-                let _ = reply.send(self.sinks.relayout(&layout).map_err(|e| e.to_string()));
+                let result = self.sinks.relayout(&layout);
+                let _ =
+                    reply.send(result.map_err(|source| super::RotateError::Relayout { source }));
             }
         }
     }
@@ -293,7 +295,7 @@ impl Writer {
         if let Some(own) = own.and_then(|program| self.sinks.programs.get_mut(program)) {
             secondary = Dropped::merge(secondary, own.push(&self.record, tag));
         }
-        self.secondary(secondary);
+        self.secondary(&secondary);
     }
 
     fn flush(&mut self) {
@@ -304,7 +306,7 @@ impl Writer {
         for own in self.sinks.programs.values_mut() {
             secondary = Dropped::merge(secondary, own.flush());
         }
-        self.secondary(secondary);
+        self.secondary(&secondary);
         if self.sinks.app.is_healthy()
             && let Some((lines, error)) = self.losing.take()
         {
@@ -326,7 +328,7 @@ impl Writer {
         }
     }
 
-    fn rotate(&mut self) -> Result<(), String> {
+    fn rotate(&mut self) -> Result<(), super::RotateError> {
         if let Err(dropped) = self.sinks.app.rotate() {
             self.lost(dropped);
         }
@@ -334,14 +336,14 @@ impl Writer {
         for own in self.sinks.programs.values_mut() {
             secondary = Dropped::merge(secondary, own.rotate());
         }
-        let failure = secondary.as_ref().err().map(|d| d.error.to_string());
-        self.secondary(secondary);
+        self.secondary(&secondary);
         self.collect_refusals();
-        match (&self.losing, failure) {
-            (Some((_, error)), _) => Err(format!("cannot write app.log: {error}")),
-            (None, Some(error)) => Err(format!("cannot write a log file: {error}")),
-            (None, None) => Ok(()),
+        if let Some((_, error)) = &self.losing {
+            return Err(super::RotateError::AppLog(error.clone()));
         }
+        secondary.map_err(|dropped| super::RotateError::Log {
+            source: dropped.error,
+        })
     }
 
     /// Counts records `app.log` lost against their instances.
@@ -384,7 +386,7 @@ impl Writer {
 
     /// `error.log` and programs' own logs: their losses are logged, not counted (the lines are
     /// in `app.log`, or counted there).
-    fn secondary(&mut self, result: Result<(), Dropped>) {
+    fn secondary(&mut self, result: &Result<(), Dropped>) {
         match result {
             Err(dropped) if !self.secondary_failing => {
                 self.secondary_failing = true;

@@ -1,0 +1,312 @@
+use std::io::Read;
+use std::path::Path;
+
+use flate2::write::GzEncoder;
+
+use super::*;
+use crate::logs::family::Forms;
+
+const RULE: FileRule = FileRule {
+    mode: 0o640,
+    group: None,
+};
+
+fn policy(max_size: u64, keep: u32, compress: bool) -> LogPolicy {
+    LogPolicy {
+        max_size,
+        keep,
+        compress,
+    }
+}
+
+fn read_all(family: &Family) -> Vec<String> {
+    let mut lines = Vec::new();
+    for seq in family.list().unwrap().keys() {
+        let mut text = String::new();
+        family
+            .open(*seq)
+            .unwrap()
+            .unwrap()
+            .read_to_string(&mut text)
+            .unwrap();
+        lines.extend(text.lines().map(str::to_owned));
+    }
+    lines
+}
+
+#[test]
+fn rotates_before_the_record_that_would_overflow_and_keeps_n_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let family = Family::new(dir.path(), "app.log");
+    let mut log = RotatingFile::open(family.clone(), policy(100, 3, false), None, RULE).unwrap();
+    for i in 0..100 {
+        log.push(format!("line {i:04} of the test\n").as_bytes(), 0)
+            .unwrap();
+    }
+    log.flush().unwrap();
+    let files = family.list().unwrap();
+    assert_eq!(files.len(), 4, "3 kept + current: {files:?}");
+    for seq in files.keys() {
+        let len = std::fs::metadata(family.path(*seq)).unwrap().len();
+        assert!(
+            len <= 100 && len.is_multiple_of(22),
+            "file {seq} has {len} bytes"
+        );
+    }
+    let lines = read_all(&family);
+    let first: usize = lines[0][5..9].parse().unwrap();
+    let want: Vec<String> = (first..100)
+        .map(|i| format!("line {i:04} of the test"))
+        .collect();
+    assert_eq!(lines, want);
+    let link = std::fs::read_link(family.link()).unwrap();
+    assert_eq!(dir.path().join(link), log.current_path());
+}
+
+#[test]
+fn rotated_files_are_compressed_off_thread_and_read_back_in_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let family = Family::new(dir.path(), "app.log");
+    let (compressor, thread) = Compressor::start().unwrap();
+    let mut log = RotatingFile::open(
+        family.clone(),
+        policy(1000, 50, true),
+        Some(compressor),
+        RULE,
+    )
+    .unwrap();
+    for i in 0..1000 {
+        log.push(format!("{i}\n").as_bytes(), 0).unwrap();
+    }
+    log.flush().unwrap();
+    drop(log);
+    thread.join().unwrap();
+    let files = family.list().unwrap();
+    let (last, finished) = files
+        .iter()
+        .next_back()
+        .map(|(s, _)| (*s, files.len() - 1))
+        .unwrap();
+    assert!(finished >= 3);
+    for (seq, forms) in &files {
+        let want = if *seq == last {
+            Forms {
+                plain: true,
+                gz: false,
+            }
+        } else {
+            Forms {
+                plain: false,
+                gz: true,
+            }
+        };
+        assert_eq!(*forms, want, "file {seq}");
+    }
+    let want: Vec<String> = (0..1000).map(|i| i.to_string()).collect();
+    assert_eq!(read_all(&family), want);
+}
+
+#[test]
+fn reopening_continues_the_newest_file_and_cuts_a_torn_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let family = Family::new(dir.path(), "app.log");
+    std::fs::write(family.path(4), "whole\ntorn li").unwrap();
+    let mut log =
+        RotatingFile::open(family.clone(), policy(1 << 20, 5, false), None, RULE).unwrap();
+    log.push(b"next\n", 0).unwrap();
+    log.flush().unwrap();
+    assert_eq!(
+        std::fs::read_to_string(family.path(4)).unwrap(),
+        "whole\nnext\n"
+    );
+}
+
+#[test]
+fn a_plain_file_where_the_link_goes_is_kept_as_the_newest_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let family = Family::new(dir.path(), "app.log");
+    std::fs::write(family.link(), "from an older layout\n").unwrap();
+    let mut log =
+        RotatingFile::open(family.clone(), policy(1 << 20, 5, false), None, RULE).unwrap();
+    log.push(b"new\n", 0).unwrap();
+    log.flush().unwrap();
+    assert_eq!(read_all(&family), vec!["from an older layout", "new"]);
+    assert!(
+        std::fs::symlink_metadata(family.link())
+            .unwrap()
+            .file_type()
+            .is_symlink()
+    );
+}
+
+/// A tmpfs of `size` bytes on a fresh folder, unmounted on drop; `None` when this process
+/// may not mount (not root).
+struct SmallDisk {
+    dir: tempfile::TempDir,
+}
+
+impl SmallDisk {
+    fn mount(size: u64) -> Option<SmallDisk> {
+        let dir = tempfile::tempdir().unwrap();
+        let mounted = std::process::Command::new("mount")
+            .args([
+                "-t",
+                "tmpfs",
+                "-o",
+                &format!("size={size},mode=0700"),
+                "tmpfs",
+            ])
+            .arg(dir.path())
+            .stderr(std::process::Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        mounted.then_some(SmallDisk { dir })
+    }
+
+    /// Fills the disk with one file, whose removal is space coming back.
+    fn fill(&self) -> PathBuf {
+        let filler = self.dir.path().join("filler");
+        let mut file = File::create(&filler).unwrap();
+        let block = vec![0u8; 4096];
+        while file.write_all(&block).is_ok() {}
+        filler
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg("-l")
+            .arg(self.dir.path())
+            .status();
+    }
+}
+
+#[test]
+fn a_full_disk_hands_back_the_lost_lines_and_writing_resumes() {
+    let Some(disk) = SmallDisk::mount(64 * 1024) else {
+        eprintln!("cannot mount a tmpfs (not root?): the full disk is tested by the daemon's test");
+        return;
+    };
+    let family = Family::new(disk.dir.path(), "app.log");
+    let filler = disk.fill();
+    let mut log =
+        RotatingFile::open(family.clone(), policy(1 << 20, 5, false), None, RULE).unwrap();
+    log.push(b"a\n", 1).unwrap();
+    log.push(b"b\n", 2).unwrap();
+    let dropped = log.flush().unwrap_err();
+    assert_eq!(dropped.tags, vec![1, 2]);
+    assert_eq!(dropped.error.raw_os_error(), Some(libc::ENOSPC));
+    assert!(!log.is_healthy());
+    std::fs::remove_file(filler).unwrap();
+    log.push(b"c\n", 3).unwrap();
+    log.flush().unwrap();
+    assert!(log.is_healthy());
+    assert_eq!(std::fs::read_to_string(family.path(1)).unwrap(), "c\n");
+}
+
+#[test]
+fn a_planted_link_is_refused_left_alone_and_writing_goes_on_in_the_next_file() {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let dir = tempfile::tempdir().unwrap();
+    let outside = tempfile::tempdir().unwrap();
+    let target = outside.path().join("secret");
+    std::fs::write(&target, "first\nlast line without newline").unwrap();
+    std::fs::set_permissions(&target, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let family = Family::new(dir.path(), "app.log");
+    std::fs::write(family.path(1), "an old file\n").unwrap();
+    std::fs::set_permissions(family.path(1), std::fs::Permissions::from_mode(0o644)).unwrap();
+    std::os::unix::fs::symlink(&target, family.path(2)).unwrap();
+
+    let mut log =
+        RotatingFile::open(family.clone(), policy(1 << 20, 5, false), None, RULE).unwrap();
+    log.push(b"new\n", 0).unwrap();
+    log.flush().unwrap();
+    assert!(log.is_healthy());
+    let refused = log.take_refusals();
+    assert_eq!(refused.len(), 1, "{refused:?}");
+    assert_eq!(refused[0].path, family.path(2));
+    assert_eq!(refused[0].why, secure_fs::Why::Symlink);
+    assert!(
+        log.take_refusals().is_empty(),
+        "each refusal is handed over once"
+    );
+
+    assert_eq!(
+        std::fs::read_to_string(&target).unwrap(),
+        "first\nlast line without newline"
+    );
+    assert_eq!(std::fs::read_to_string(family.path(3)).unwrap(), "new\n");
+    assert_eq!(log.current_path(), family.path(3));
+    assert_eq!(
+        std::fs::read_link(family.link()).unwrap(),
+        Path::new("app.log.000003")
+    );
+    let mode = |p: &Path| std::fs::metadata(p).unwrap().mode() & 0o777;
+    assert_eq!(mode(&family.path(3)), 0o640);
+    assert_eq!(
+        mode(&family.path(1)),
+        0o640,
+        "an old file of ours is tightened"
+    );
+
+    // Rotation skips a planted next file too.
+    std::os::unix::fs::symlink(&target, family.path(4)).unwrap();
+    log.rotate().unwrap();
+    log.push(b"after\n", 0).unwrap();
+    log.flush().unwrap();
+    assert_eq!(log.current_path(), family.path(5));
+    assert_eq!(log.take_refusals()[0].path, family.path(4));
+    assert_eq!(std::fs::read_to_string(family.path(5)).unwrap(), "after\n");
+    assert_eq!(
+        std::fs::read_to_string(&target).unwrap(),
+        "first\nlast line without newline"
+    );
+}
+
+#[test]
+fn stale_compressions_and_finished_copies_are_cleaned_at_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let family = Family::new(dir.path(), "app.log");
+    std::fs::write(family.gz_tmp_path(1), "half").unwrap();
+    std::fs::write(family.path(1), "one\n").unwrap();
+    std::fs::write(family.path(2), "two\n").unwrap();
+    let mut gz = GzEncoder::new(
+        File::create(family.gz_path(2)).unwrap(),
+        flate2::Compression::fast(),
+    );
+    gz.write_all(b"two\n").unwrap();
+    gz.finish().unwrap();
+    std::fs::write(family.path(3), "three\n").unwrap();
+    let (compressor, thread) = Compressor::start().unwrap();
+    let log = RotatingFile::open(
+        family.clone(),
+        policy(1 << 20, 5, true),
+        Some(compressor),
+        RULE,
+    )
+    .unwrap();
+    drop(log);
+    thread.join().unwrap();
+    let files: Vec<(u64, Forms)> = family.list().unwrap().into_iter().collect();
+    let gz = Forms {
+        plain: false,
+        gz: true,
+    };
+    assert_eq!(
+        files,
+        vec![
+            (1, gz),
+            (2, gz),
+            (
+                3,
+                Forms {
+                    plain: true,
+                    gz: false
+                }
+            )
+        ]
+    );
+    assert!(!family.gz_tmp_path(1).exists());
+    assert_eq!(read_all(&family), vec!["one", "two", "three"]);
+}
