@@ -5,7 +5,7 @@
 //!
 //! The tests that switch users need root (CI runs the suite as root); they say so and return
 //! early otherwise. The refusal of another user by a daemon that is not root is a unit test of
-//! the config validation (`src/config/schema.rs`), which takes the daemon's ids as input.
+//! the config validation (`src/config/resolve.rs`), which takes the daemon's ids as input.
 
 use crate::common::harness;
 use crate::common::logs;
