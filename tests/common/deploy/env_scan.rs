@@ -6,8 +6,9 @@
 //! `get("REDIS_PASSWORD")`), or given to clap as `env = "SVC_CONFIG"`, is a variable read.
 //! Calls known to take other upper-case strings are excluded by name ([`NOT_ENV_CALLS`]);
 //! tuples and macros (`("FAIL", …)`, `env!("CARGO_PKG_VERSION")`) have no callee and never
-//! count. Everything after a file's first `#[cfg(test)]` is skipped (the test modules sit at the
-//! end of each file). A new reader helper is found without changing this file; a new kind of
+//! count. Test code is skipped: everything after a file's first `#[cfg(test)]` (inline test
+//! modules sit at the end of a file) and the test-only files (`tests.rs`, or files in a `tests/`
+//! folder, declared by a `#[cfg(test)] mod tests;`). A new reader helper is found without changing this file; a new kind of
 //! call that takes upper-case strings which are not variables shows up as a false alarm naming
 //! its callee, to be added to [`NOT_ENV_CALLS`].
 
@@ -94,9 +95,9 @@ pub fn reads(src: &Path) -> BTreeMap<String, Vec<EnvRead>> {
     found
 }
 
-fn rust_files(dir: &Path) -> Vec<PathBuf> {
+fn rust_files(root: &Path) -> Vec<PathBuf> {
     let mut files = Vec::new();
-    let mut stack = vec![dir.to_owned()];
+    let mut stack = vec![root.to_owned()];
     while let Some(dir) = stack.pop() {
         for entry in std::fs::read_dir(&dir)
             .expect("read a source folder")
@@ -105,13 +106,23 @@ fn rust_files(dir: &Path) -> Vec<PathBuf> {
             let path = entry.path();
             if path.is_dir() {
                 stack.push(path);
-            } else if path.extension().is_some_and(|e| e == "rs") {
+            } else if path.extension().is_some_and(|e| e == "rs") && !is_test_only(root, &path) {
                 files.push(path);
             }
         }
     }
     files.sort();
     files
+}
+
+/// A file that holds only a parent's `#[cfg(test)] mod tests;`: `tests.rs` or anything in a
+/// `tests/` folder.
+fn is_test_only(root: &Path, path: &Path) -> bool {
+    let inner = path.strip_prefix(root).unwrap_or(path);
+    inner.file_stem().is_some_and(|s| s == "tests")
+        || inner
+            .parent()
+            .is_some_and(|dir| dir.components().any(|c| c.as_os_str() == "tests"))
 }
 
 /// The text before the first `#[cfg(test)]` line.
