@@ -1,5 +1,5 @@
 //! The email queue in Redis with BullMQ 6.x's data layout, so Node BullMQ producers, workers and
-//! dashboards share it with svc (`docs/QUEUE-REDIS.md`, `shared/design/BULLMQ-PROTOCOL.md`).
+//! dashboards share it with svc (`docs/QUEUE-REDIS.md`).
 //!
 //! Every state change is one of our Lua scripts (`lua/*.lua`, loaded by `scripts.rs`) run
 //! atomically with EVALSHA; reads that need no atomicity (counts, ping) are plain commands. A
@@ -26,7 +26,7 @@ mod keys;
 mod scripts;
 
 pub use config::{DEFAULT_PREFIX, DEFAULT_STALLED_INTERVAL, RedisConfig};
-pub use keys::Keys;
+pub use keys::{KeyName, Keys};
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -37,7 +37,11 @@ use serde_json::Value;
 
 use self::hash::{JobHash, parse_state};
 use self::keys::base64;
-use self::scripts::scripts;
+use self::scripts::{
+    ADD_KEYS, COMPLETE_KEYS, EXTEND_LOCK_KEYS, FAIL_KEYS, JOB_KEYS, PAUSE_KEYS, RELEASE_KEYS,
+    REMOVE_KEYS, RETRY_FAILED_KEYS, RETRY_JOB_KEYS, RETRY_KEYS, STALLED_KEYS, TAKE_KEYS,
+    clean_keys, scripts,
+};
 use super::{
     ActiveJob, Added, Fetch, JobChange, JobCounts, JobRecord, JobState, KeepPolicy, LockOutcome,
     NewJob, Queue, QueueError, Retry, StalledReport, Taken, cap_reason,
@@ -156,14 +160,7 @@ impl RedisQueue {
         let k = &self.inner.keys;
         let (count, age) = keep_args(keep);
         let mut call = scripts().fail.prepare_invoke();
-        call.key(&k.active)
-            .key(&k.failed)
-            .key(&k.events)
-            .key(&k.stalled)
-            .key(&k.wait)
-            .key(&k.prioritized)
-            .key(&k.meta)
-            .key(k.job(id))
+        k.fill(&mut call, FAIL_KEYS, id)
             .arg(&k.base)
             .arg(id)
             .arg(token)
@@ -194,15 +191,7 @@ impl RedisQueue {
         let mut number = 0usize;
         for _ in 0..TAKE_SKIPS {
             let mut call = scripts().take.prepare_invoke();
-            call.key(&k.wait)
-                .key(&k.active)
-                .key(&k.prioritized)
-                .key(&k.events)
-                .key(&k.delayed)
-                .key(&k.meta)
-                .key(&k.pc)
-                .key(&k.marker)
-                .key(&k.limiter)
+            k.fill(&mut call, TAKE_KEYS, "")
                 .arg(&k.base)
                 .arg(token)
                 .arg(millis(lock).max(1))
@@ -289,18 +278,7 @@ impl RedisQueue {
         let (count, age) = keep_args(keep);
         let (next_token, lock) = next.unwrap_or(("", Duration::ZERO));
         let mut call = scripts().complete.prepare_invoke();
-        call.key(&k.active)
-            .key(&k.completed)
-            .key(&k.events)
-            .key(&k.stalled)
-            .key(&k.wait)
-            .key(&k.prioritized)
-            .key(&k.meta)
-            .key(k.job(id))
-            .key(&k.delayed)
-            .key(&k.pc)
-            .key(&k.marker)
-            .key(&k.limiter)
+        k.fill(&mut call, COMPLETE_KEYS, id)
             .arg(&k.base)
             .arg(id)
             .arg(&job.token)
@@ -330,14 +308,7 @@ impl Queue for RedisQueue {
         let opts = job.opts.to_bullmq_json().to_string();
         let k = &self.inner.keys;
         let mut call = scripts().add.prepare_invoke();
-        call.key(&k.meta)
-            .key(&k.id)
-            .key(&k.events)
-            .key(&k.wait)
-            .key(&k.prioritized)
-            .key(&k.delayed)
-            .key(&k.marker)
-            .key(&k.pc)
+        k.fill(&mut call, ADD_KEYS, "")
             .arg(&k.base)
             .arg(job.opts.job_id.as_deref().unwrap_or(""))
             .arg(&job.name)
@@ -447,8 +418,7 @@ impl Queue for RedisQueue {
     ) -> Result<LockOutcome, QueueError> {
         let k = &self.inner.keys;
         let mut call = scripts().extend_lock.prepare_invoke();
-        call.key(k.lock(job_id))
-            .key(&k.stalled)
+        k.fill(&mut call, EXTEND_LOCK_KEYS, job_id)
             .arg(token)
             .arg(millis(lock).max(1))
             .arg(job_id);
@@ -508,16 +478,7 @@ impl Queue for RedisQueue {
             }
             Retry::After(delay) => {
                 let mut call = scripts().retry.prepare_invoke();
-                call.key(&k.active)
-                    .key(&k.delayed)
-                    .key(&k.events)
-                    .key(&k.stalled)
-                    .key(&k.wait)
-                    .key(&k.prioritized)
-                    .key(&k.meta)
-                    .key(&k.marker)
-                    .key(&k.pc)
-                    .key(k.job(id))
+                k.fill(&mut call, RETRY_KEYS, id)
                     .arg(&k.base)
                     .arg(id)
                     .arg(&job.token)
@@ -536,13 +497,7 @@ impl Queue for RedisQueue {
         let k = &self.inner.keys;
         let id = &job.job.id;
         let mut call = scripts().release.prepare_invoke();
-        call.key(&k.active)
-            .key(&k.wait)
-            .key(&k.events)
-            .key(&k.stalled)
-            .key(&k.meta)
-            .key(&k.marker)
-            .key(k.job(id))
+        k.fill(&mut call, RELEASE_KEYS, id)
             .arg(&k.base)
             .arg(id)
             .arg(&job.token);
@@ -556,13 +511,7 @@ impl Queue for RedisQueue {
     ) -> Result<StalledReport, QueueError> {
         let k = &self.inner.keys;
         let mut call = scripts().stalled.prepare_invoke();
-        call.key(&k.stalled)
-            .key(&k.wait)
-            .key(&k.active)
-            .key(&k.stalled_check)
-            .key(&k.events)
-            .key(&k.marker)
-            .key(&k.meta)
+        k.fill(&mut call, STALLED_KEYS, "")
             .arg(&k.base)
             .arg(max_stalled)
             .arg(now_millis())
@@ -585,13 +534,7 @@ impl Queue for RedisQueue {
         // Bounded: at most 10 million jobs per call.
         for _ in 0..10_000 {
             let mut call = scripts().retry_failed.prepare_invoke();
-            call.key(&k.failed)
-                .key(&k.wait)
-                .key(&k.prioritized)
-                .key(&k.pc)
-                .key(&k.events)
-                .key(&k.meta)
-                .key(&k.marker)
+            k.fill(&mut call, RETRY_FAILED_KEYS, "")
                 .arg(&k.base)
                 .arg(RETRY_BATCH);
             let moved: u64 = self.invoke(&call).await?;
@@ -606,15 +549,7 @@ impl Queue for RedisQueue {
     async fn job(&self, id: &str) -> Result<Option<JobRecord>, QueueError> {
         let k = &self.inner.keys;
         let mut call = scripts().job.prepare_invoke();
-        call.key(k.job(id))
-            .key(&k.completed)
-            .key(&k.failed)
-            .key(&k.delayed)
-            .key(&k.prioritized)
-            .key(&k.active)
-            .key(&k.wait)
-            .key(&k.paused)
-            .arg(id);
+        k.fill(&mut call, JOB_KEYS, id).arg(id);
         let reply: Vec<String> = self.invoke(&call).await?;
         let mut reply = reply.into_iter();
         let Some(state) = reply.next() else {
@@ -702,17 +637,7 @@ impl Queue for RedisQueue {
     async fn retry_job(&self, id: &str) -> Result<JobChange, QueueError> {
         let k = &self.inner.keys;
         let mut call = scripts().retry_job.prepare_invoke();
-        call.key(k.job(id))
-            .key(&k.failed)
-            .key(&k.completed)
-            .key(&k.wait)
-            .key(&k.prioritized)
-            .key(&k.pc)
-            .key(&k.events)
-            .key(&k.meta)
-            .key(&k.marker)
-            .arg(&k.base)
-            .arg(id);
+        k.fill(&mut call, RETRY_JOB_KEYS, id).arg(&k.base).arg(id);
         match self.invoke::<String>(&call).await?.as_str() {
             "done" => Ok(JobChange::Done),
             "missing" => Ok(JobChange::NotFound),
@@ -726,19 +651,7 @@ impl Queue for RedisQueue {
     async fn remove(&self, id: &str) -> Result<JobChange, QueueError> {
         let k = &self.inner.keys;
         let mut call = scripts().remove.prepare_invoke();
-        call.key(k.job(id))
-            .key(&k.active)
-            .key(&k.wait)
-            .key(&k.paused)
-            .key(&k.prioritized)
-            .key(&k.delayed)
-            .key(&k.completed)
-            .key(&k.failed)
-            .key(&k.stalled)
-            .key(&k.events)
-            .key(&k.meta)
-            .arg(&k.base)
-            .arg(id);
+        k.fill(&mut call, REMOVE_KEYS, id).arg(&k.base).arg(id);
         match self.invoke::<String>(&call).await?.as_str() {
             "done" => Ok(JobChange::Done),
             "missing" => Ok(JobChange::NotFound),
@@ -748,17 +661,17 @@ impl Queue for RedisQueue {
 
     async fn clean(&self, state: JobState, older_than: Duration) -> Result<u64, QueueError> {
         let k = &self.inner.keys;
-        let (key, kind) = match state {
+        let (set, kind) = match state {
             JobState::Active => {
                 return Err(QueueError::Invalid(
                     "active jobs are held by workers and cannot be cleaned".into(),
                 ));
             }
-            JobState::Waiting => (&k.wait, "list"),
-            JobState::Prioritized => (&k.prioritized, "zset"),
-            JobState::Delayed => (&k.delayed, "zset"),
-            JobState::Completed => (&k.completed, "zset"),
-            JobState::Failed => (&k.failed, "zset"),
+            JobState::Waiting => (KeyName::Wait, "list"),
+            JobState::Prioritized => (KeyName::Prioritized, "zset"),
+            JobState::Delayed => (KeyName::Delayed, "zset"),
+            JobState::Completed => (KeyName::Completed, "zset"),
+            JobState::Failed => (KeyName::Failed, "zset"),
         };
         let field = if state.is_finished() {
             "finishedOn"
@@ -770,9 +683,7 @@ impl Queue for RedisQueue {
         // Bounded: at most 10 million jobs examined per call.
         for _ in 0..10_000 {
             let mut call = scripts().clean.prepare_invoke();
-            call.key(key)
-                .key(&k.events)
-                .key(&k.meta)
+            k.fill(&mut call, &clean_keys(set), "")
                 .arg(&k.base)
                 .arg(cutoff)
                 .arg(kind)
@@ -794,13 +705,7 @@ impl Queue for RedisQueue {
         // Resuming moves at most 7000 jobs parked by an older BullMQ per run.
         for _ in 0..10_000 {
             let mut call = scripts().pause.prepare_invoke();
-            call.key(&k.paused)
-                .key(&k.wait)
-                .key(&k.meta)
-                .key(&k.prioritized)
-                .key(&k.events)
-                .key(&k.delayed)
-                .key(&k.marker)
+            k.fill(&mut call, PAUSE_KEYS, "")
                 .arg(if paused { "paused" } else { "resumed" });
             if self.invoke::<u64>(&call).await? == 0 {
                 break;
