@@ -28,7 +28,7 @@ impl JobState {
     ];
 
     /// BullMQ's name of the state.
-    pub fn name(self) -> &'static str {
+    pub const fn name(self) -> &'static str {
         match self {
             JobState::Waiting => "waiting",
             JobState::Prioritized => "prioritized",
@@ -37,6 +37,17 @@ impl JobState {
             JobState::Completed => "completed",
             JobState::Failed => "failed",
         }
+    }
+
+    /// The names of `states`, in their order: a command line's choices of states.
+    pub const fn names<const N: usize>(states: [JobState; N]) -> [&'static str; N] {
+        let mut names = [""; N];
+        let mut i = 0;
+        while i < N {
+            names[i] = states[i].name();
+            i += 1;
+        }
+        names
     }
 
     /// Whether a job in this state has finished (its age counts from `finished_on`).
