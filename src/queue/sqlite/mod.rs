@@ -15,7 +15,9 @@
 //! [`SqliteQueue`] wake waiters at once, and the worker also wakes at the next delayed job's due
 //! time (returned by [`Queue::take`]). A new job is therefore picked up within one poll interval.
 //!
-//! rusqlite is blocking: every call runs on tokio's blocking pool, never on the runtime's threads.
+//! rusqlite is blocking: every call runs on tokio's blocking pool, never on the runtime's threads,
+//! through the connection pool the API's store uses too ([`crate::sqlite::Pool`]): reads run in
+//! parallel, writes take turns, and a write whose caller gave up is rolled back.
 
 mod add;
 mod admin;
@@ -28,11 +30,11 @@ mod stalled;
 mod take;
 
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use rusqlite::{Connection, OptionalExtension, TransactionBehavior};
+use rusqlite::{Connection, OptionalExtension};
 use serde_json::Value;
 use tokio::sync::Notify;
 
@@ -41,6 +43,7 @@ use super::{
     LockOutcome, NewJob, Queue, QueueError, Retry, StalledReport, Taken, cap_reason,
 };
 use crate::clock::now_millis_i64;
+use crate::sqlite::{Pool, PoolError};
 
 /// How often an idle waiter checks the database for changes made by other processes.
 pub const DEFAULT_POLL: Duration = Duration::from_millis(100);
@@ -49,7 +52,7 @@ pub const DEFAULT_POLL: Duration = Duration::from_millis(100);
 /// tables too.
 pub use crate::store::sqlite::DB_FILE;
 
-/// The embedded queue. Cheap to clone; clones share one connection.
+/// The embedded queue. Cheap to clone; clones share one connection pool.
 #[derive(Clone)]
 pub struct SqliteQueue {
     inner: Arc<Inner>,
@@ -58,7 +61,10 @@ pub struct SqliteQueue {
 }
 
 struct Inner {
-    conn: Mutex<Connection>,
+    pool: Pool<QueueError>,
+    /// The connection an idle waiter reads `PRAGMA data_version` on: the counter is per
+    /// connection, so it is always read on this one.
+    watch: Mutex<Connection>,
     queue: String,
     path: PathBuf,
     /// Wakes this process's waiters on its own adds and retries.
@@ -91,9 +97,11 @@ impl SqliteQueue {
     pub fn open(path: &Path, queue: &str) -> Result<Self, QueueError> {
         let conn = crate::sqlite::open(path).map_err(|e| unavailable(path, &e))?;
         schema::create(&conn).map_err(|e| unavailable(path, &e))?;
+        let watch = crate::sqlite::open(path).map_err(|e| unavailable(path, &e))?;
         Ok(SqliteQueue {
             inner: Arc::new(Inner {
-                conn: Mutex::new(conn),
+                pool: Pool::new(path, conn, crate::sqlite::open),
+                watch: Mutex::new(watch),
                 queue: queue.to_owned(),
                 path: path.to_owned(),
                 changed: Notify::new(),
@@ -122,47 +130,48 @@ impl SqliteQueue {
         self.inner.changed.notify_one();
     }
 
-    /// SQLite's change counter: it moves when another connection commits.
+    /// SQLite's change counter on the watching connection: it moves when any other connection
+    /// commits.
     async fn data_version(&self) -> Result<i64, QueueError> {
-        self.run(|conn, _| Ok(conn.query_row("PRAGMA data_version", [], |r| r.get::<_, i64>(0))?))
-            .await
+        let inner = Arc::clone(&self.inner);
+        tokio::task::spawn_blocking(move || {
+            // A panic while holding the connection left it usable: it only reads a pragma.
+            let conn = inner
+                .watch
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            Ok(conn.query_row("PRAGMA data_version", [], |r| r.get::<_, i64>(0))?)
+        })
+        .await
+        .map_err(|e| QueueError::from(PoolError::Task(e)))?
     }
 
-    /// Runs `f` on the connection in tokio's blocking pool.
+    /// Runs `f` on a pooled connection in tokio's blocking pool.
     async fn run<T, F>(&self, f: F) -> Result<T, QueueError>
     where
         T: Send + 'static,
         F: FnOnce(&mut Connection, &str) -> Result<T, QueueError> + Send + 'static,
     {
         let inner = Arc::clone(&self.inner);
-        tokio::task::spawn_blocking(move || {
-            let mut conn = lock(&inner.conn);
-            f(&mut conn, &inner.queue)
-        })
-        .await
-        .map_err(|e| QueueError::Unavailable(format!("queue task failed: {e}")))?
+        self.inner
+            .pool
+            .read(move |conn| f(conn, &inner.queue))
+            .await
     }
 
-    /// Runs `f` inside a `BEGIN IMMEDIATE` transaction, committed when it returns `Ok`.
+    /// Runs `f` inside a `BEGIN IMMEDIATE` transaction, committed when it returns `Ok` and
+    /// rolled back when the caller gave up before it began.
     async fn write<T, F>(&self, f: F) -> Result<T, QueueError>
     where
         T: Send + 'static,
         F: FnOnce(&rusqlite::Transaction<'_>, &str, i64) -> Result<T, QueueError> + Send + 'static,
     {
-        self.run(move |conn, queue| {
-            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            let out = f(&tx, queue, now_millis_i64())?;
-            tx.commit()?;
-            Ok(out)
-        })
-        .await
+        let inner = Arc::clone(&self.inner);
+        self.inner
+            .pool
+            .write(move |tx| f(tx, &inner.queue, now_millis_i64()))
+            .await
     }
-}
-
-fn lock(conn: &Mutex<Connection>) -> MutexGuard<'_, Connection> {
-    // A panic while holding the connection rolls its transaction back; the connection is fine.
-    conn.lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 fn unavailable(path: &Path, e: &rusqlite::Error) -> QueueError {
@@ -172,6 +181,16 @@ fn unavailable(path: &Path, e: &rusqlite::Error) -> QueueError {
 impl From<rusqlite::Error> for QueueError {
     fn from(e: rusqlite::Error) -> Self {
         QueueError::Unavailable(format!("sqlite: {e}"))
+    }
+}
+
+impl From<PoolError> for QueueError {
+    fn from(e: PoolError) -> Self {
+        match e {
+            PoolError::Sqlite(e) => e.into(),
+            PoolError::Task(e) => QueueError::Unavailable(format!("queue task failed: {e}")),
+            other => QueueError::Unavailable(other.to_string()),
+        }
     }
 }
 

@@ -145,7 +145,7 @@ async fn a_table_from_before_the_stack_of_failures_gets_its_column_at_open() {
 fn the_stack_keeps_the_newest_failures() {
     let dir = tempfile::tempdir().unwrap();
     let q = queue(&dir);
-    let mut conn = lock(&q.inner.conn);
+    let mut conn = crate::sqlite::open(q.path()).unwrap();
     let tx = conn.transaction().unwrap();
     tx.execute(
         "INSERT INTO queue_jobs (queue, id, name, data, opts, state, run_at, timestamp) \
