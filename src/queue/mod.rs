@@ -36,7 +36,9 @@ mod validate;
 
 pub use backend::{Backend, open, open_from_env};
 pub use backoff::{Backoff, Strategy};
-pub use error::QueueError;
+pub use error::{ConfigCause, InvalidReason, QueueError, StoredField, UnavailableCause};
+
+use error::stored_json;
 pub use job::{
     ActiveJob, Added, Fetch, JobChange, JobRecord, LockOutcome, NewJob, Retry, StalledReport, Taken,
 };

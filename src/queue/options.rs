@@ -6,7 +6,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use super::{Backoff, QueueError, Strategy};
+use super::{Backoff, InvalidReason, QueueError, Strategy};
 use crate::clock::millis;
 
 /// BullMQ's job options that svc supports.
@@ -99,7 +99,7 @@ impl JobOptions {
     /// # Errors
     /// [`QueueError::Invalid`] when a known key has the wrong type.
     pub fn from_bullmq_json(opts: &Value) -> Result<Self, QueueError> {
-        let bad = |key: &str| QueueError::Invalid(format!("job option `{key}` has the wrong type"));
+        let bad = |key: &str| QueueError::from(InvalidReason::OptionType(key.to_owned()));
         let uint = |key: &str| -> Result<u64, QueueError> {
             match opts.get(key) {
                 None | Some(Value::Null) => Ok(0),
@@ -121,9 +121,7 @@ impl JobOptions {
                     Some("exponential") => Strategy::Exponential,
                     Some("fixed") | None => Strategy::Fixed,
                     Some(other) => {
-                        return Err(QueueError::Invalid(format!(
-                            "unsupported backoff type `{other}`"
-                        )));
+                        return Err(InvalidReason::BackoffType(other.to_owned()).into());
                     }
                 };
                 // As BullMQ reads it: a share of the wait, 0 (none) to 1.

@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::QueueError;
+use super::{InvalidReason, QueueError};
 
 /// Where a job is, with BullMQ's state names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -69,11 +69,7 @@ impl std::str::FromStr for JobState {
         JobState::ALL
             .into_iter()
             .find(|state| state.name() == text)
-            .ok_or_else(|| {
-                QueueError::Invalid(format!(
-                    "unknown state `{text}` (waiting, prioritized, delayed, active, completed or failed)"
-                ))
-            })
+            .ok_or_else(|| InvalidReason::UnknownState(text.to_owned()).into())
     }
 }
 

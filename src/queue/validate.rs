@@ -1,7 +1,7 @@
 //! The checks every backend applies before it stores anything: a new job's shape (BullMQ's
 //! rules) and the size of a failure reason.
 
-use super::{MAX_DATA_BYTES, MAX_PRIORITY, MAX_REASON, NewJob, QueueError};
+use super::{InvalidReason, MAX_DATA_BYTES, MAX_PRIORITY, MAX_REASON, NewJob, QueueError};
 
 /// Checks a new job the way BullMQ does (name, custom id rules, payload size).
 ///
@@ -9,40 +9,27 @@ use super::{MAX_DATA_BYTES, MAX_PRIORITY, MAX_REASON, NewJob, QueueError};
 /// [`QueueError::Invalid`] naming what is wrong.
 pub fn validate(job: &NewJob) -> Result<(), QueueError> {
     if job.name.trim().is_empty() || job.name.len() > 200 {
-        return Err(QueueError::Invalid(
-            "the job name must have 1 to 200 characters".into(),
-        ));
+        return Err(InvalidReason::NameLength.into());
     }
     if let Some(id) = &job.opts.job_id {
         if id.is_empty() || id.len() > 200 {
-            return Err(QueueError::Invalid(
-                "a custom job id must have 1 to 200 characters".into(),
-            ));
+            return Err(InvalidReason::IdLength.into());
         }
         if id.contains(':') || id.parse::<u64>().is_ok() {
-            return Err(QueueError::Invalid(format!(
-                "custom job id `{id}` is not allowed (it may not be an integer or contain `:`)"
-            )));
+            return Err(InvalidReason::IdForm(id.clone()).into());
         }
         if id.chars().any(char::is_control) {
-            return Err(QueueError::Invalid(
-                "a custom job id may not contain control characters".into(),
-            ));
+            return Err(InvalidReason::IdControl.into());
         }
     }
     if job.opts.priority > MAX_PRIORITY {
-        return Err(QueueError::Invalid(format!(
-            "priority {} is above the limit of {MAX_PRIORITY}",
-            job.opts.priority
-        )));
+        return Err(InvalidReason::Priority(job.opts.priority).into());
     }
     let size = serde_json::to_vec(&job.data)
         .map(|v| v.len())
         .unwrap_or(usize::MAX);
     if size > MAX_DATA_BYTES {
-        return Err(QueueError::Invalid(format!(
-            "job data is {size} bytes; the limit is {MAX_DATA_BYTES}"
-        )));
+        return Err(InvalidReason::DataSize(size).into());
     }
     Ok(())
 }

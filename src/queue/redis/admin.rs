@@ -7,7 +7,7 @@ use super::RedisQueue;
 use super::keys::KeyName;
 use super::scripts::{PAUSE_KEYS, RETRY_FAILED_KEYS, clean_keys, scripts};
 use crate::clock::{millis, now_millis};
-use crate::queue::{JobState, QueueError};
+use crate::queue::{InvalidReason, JobState, QueueError};
 
 /// Failed jobs moved back per `retry_failed` script run.
 const RETRY_BATCH: u64 = 1000;
@@ -43,9 +43,7 @@ impl RedisQueue {
         let k = &self.inner.keys;
         let (set, kind) = match state {
             JobState::Active => {
-                return Err(QueueError::Invalid(
-                    "active jobs are held by workers and cannot be cleaned".into(),
-                ));
+                return Err(InvalidReason::CleanActive.into());
             }
             JobState::Waiting => (KeyName::Wait, "list"),
             JobState::Prioritized => (KeyName::Prioritized, "zset"),

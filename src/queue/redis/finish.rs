@@ -10,7 +10,7 @@ use super::hash::JobHash;
 use super::scripts::{COMPLETE_KEYS, FAIL_KEYS, RETRY_KEYS, scripts};
 use super::{RedisQueue, WORKER_NAME};
 use crate::clock::{millis, millis_i64, now_millis};
-use crate::queue::{ActiveJob, KeepPolicy, LockOutcome, QueueError, cap_reason};
+use crate::queue::{ActiveJob, KeepPolicy, LockOutcome, QueueError, UnavailableCause, cap_reason};
 
 /// At most this many finished jobs are deleted per keep-policy trim.
 const TRIM_LIMIT: u32 = 1000;
@@ -118,9 +118,7 @@ fn lock_outcome(code: i64) -> Result<LockOutcome, QueueError> {
     match code {
         0 => Ok(LockOutcome::Held),
         -1 | -2 | -3 | -6 => Ok(LockOutcome::Lost),
-        other => Err(QueueError::Unavailable(format!(
-            "unexpected answer {other} from a queue script"
-        ))),
+        other => Err(UnavailableCause::ScriptCode(other).into()),
     }
 }
 

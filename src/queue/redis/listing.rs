@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use super::RedisQueue;
 use super::hash::{JobHash, parse_state};
 use super::scripts::{JOB_KEYS, scripts};
-use crate::queue::{JobCounts, JobRecord, JobState, QueueError};
+use crate::queue::{InvalidReason, JobCounts, JobRecord, JobState, QueueError};
 
 impl RedisQueue {
     /// Jobs per state, in one pipeline.
@@ -50,11 +50,14 @@ impl RedisQueue {
         let Some(state) = reply.next() else {
             return Ok(None);
         };
-        let state = parse_state(&state).ok_or_else(|| {
-            QueueError::Invalid(format!(
-                "job {id} is in a state svc does not know ({state})"
-            ))
-        })?;
+        let Some(known) = parse_state(&state) else {
+            return Err(InvalidReason::UnknownPlace {
+                id: id.to_owned(),
+                state,
+            }
+            .into());
+        };
+        let state = known;
         JobHash::from_pairs(reply).into_record(id, state).map(Some)
     }
 

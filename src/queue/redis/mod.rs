@@ -45,8 +45,8 @@ use self::scripts::{
     ADD_KEYS, EXTEND_LOCK_KEYS, RELEASE_KEYS, REMOVE_KEYS, RETRY_JOB_KEYS, STALLED_KEYS, scripts,
 };
 use super::{
-    ActiveJob, Added, Fetch, JobChange, JobCounts, JobRecord, JobState, KeepPolicy, LockOutcome,
-    NewJob, Queue, QueueError, Retry, StalledReport, Taken,
+    ActiveJob, Added, Fetch, InvalidReason, JobChange, JobCounts, JobRecord, JobState, KeepPolicy,
+    LockOutcome, NewJob, Queue, QueueError, Retry, StalledReport, Taken,
 };
 use crate::clock::{millis, now_millis};
 use crate::redis::{Connections, connection};
@@ -122,8 +122,7 @@ impl RedisQueue {
 impl Queue for RedisQueue {
     async fn add(&self, job: NewJob) -> Result<Added, QueueError> {
         super::validate(&job)?;
-        let data =
-            serde_json::to_string(&job.data).map_err(|e| QueueError::Invalid(e.to_string()))?;
+        let data = serde_json::to_string(&job.data).map_err(InvalidReason::Json)?;
         let opts = job.opts.to_bullmq_json().to_string();
         let k = &self.inner.keys;
         let mut call = scripts().add.prepare_invoke();

@@ -8,7 +8,7 @@ use super::hash::JobHash;
 use super::scripts::{TAKE_KEYS, scripts};
 use super::{RedisQueue, WORKER_NAME};
 use crate::clock::{millis, now_millis};
-use crate::queue::{ActiveJob, Fetch, JobState, KeepPolicy, QueueError, Taken};
+use crate::queue::{ActiveJob, Fetch, JobState, KeepPolicy, QueueError, Taken, UnavailableCause};
 
 /// Jobs failed unrun by one take (`defa`, unreadable) before it gives up for this round.
 const TAKE_SKIPS: usize = 100;
@@ -121,9 +121,7 @@ impl RedisQueue {
                     .map(|ms| UNIX_EPOCH + Duration::from_millis(ms));
                 Ok(Some(Fetch::Empty { next_due }))
             }
-            _ => Err(QueueError::Unavailable(
-                "unexpected answer from the take script".into(),
-            )),
+            _ => Err(UnavailableCause::TakeReply.into()),
         }
     }
 }

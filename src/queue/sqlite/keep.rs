@@ -4,7 +4,7 @@
 use rusqlite::{OptionalExtension, Transaction, params};
 
 use crate::clock::millis_i64;
-use crate::queue::{KeepPolicy, QueueError};
+use crate::queue::{InvalidReason, KeepPolicy, QueueError};
 
 /// Failures kept in a job's `stacktrace` (BullMQ's default `stackTraceLimit`).
 pub(super) const STACK_LIMIT: usize = 10;
@@ -59,5 +59,5 @@ pub(super) fn stack_with(
     stack.push(format!("Error: {reason}"));
     let excess = stack.len().saturating_sub(STACK_LIMIT);
     stack.drain(..excess);
-    serde_json::to_string(&stack).map_err(|e| QueueError::Invalid(e.to_string()))
+    serde_json::to_string(&stack).map_err(|e| InvalidReason::Json(e).into())
 }

@@ -39,11 +39,12 @@ use serde_json::Value;
 use tokio::sync::Notify;
 
 use super::{
-    ActiveJob, Added, EMAIL_QUEUE, Fetch, JobChange, JobCounts, JobRecord, JobState, KeepPolicy,
-    LockOutcome, NewJob, Queue, QueueError, Retry, StalledReport, Taken, cap_reason,
+    ActiveJob, Added, EMAIL_QUEUE, Fetch, InvalidReason, JobChange, JobCounts, JobRecord, JobState,
+    KeepPolicy, LockOutcome, NewJob, Queue, QueueError, Retry, StalledReport, Taken,
+    UnavailableCause, cap_reason,
 };
 use crate::clock::now_millis_i64;
-use crate::sqlite::{Pool, PoolError};
+use crate::sqlite::Pool;
 
 /// How often an idle waiter checks the database for changes made by other processes.
 pub const DEFAULT_POLL: Duration = Duration::from_millis(100);
@@ -95,9 +96,9 @@ impl SqliteQueue {
     /// # Errors
     /// [`QueueError::Unavailable`] when the database cannot be opened or written.
     pub fn open(path: &Path, queue: &str) -> Result<Self, QueueError> {
-        let conn = crate::sqlite::open(path).map_err(|e| unavailable(path, &e))?;
-        schema::create(&conn).map_err(|e| unavailable(path, &e))?;
-        let watch = crate::sqlite::open(path).map_err(|e| unavailable(path, &e))?;
+        let conn = crate::sqlite::open(path).map_err(|e| unavailable(path, e))?;
+        schema::create(&conn).map_err(|e| unavailable(path, e))?;
+        let watch = crate::sqlite::open(path).map_err(|e| unavailable(path, e))?;
         Ok(SqliteQueue {
             inner: Arc::new(Inner {
                 pool: Pool::new(path, conn, crate::sqlite::open),
@@ -143,7 +144,7 @@ impl SqliteQueue {
             Ok(conn.query_row("PRAGMA data_version", [], |r| r.get::<_, i64>(0))?)
         })
         .await
-        .map_err(|e| QueueError::from(PoolError::Task(e)))?
+        .map_err(QueueError::from)?
     }
 
     /// Runs `f` on a pooled connection in tokio's blocking pool.
@@ -174,32 +175,20 @@ impl SqliteQueue {
     }
 }
 
-fn unavailable(path: &Path, e: &rusqlite::Error) -> QueueError {
-    QueueError::Unavailable(format!("{}: {e}", path.display()))
-}
-
-impl From<rusqlite::Error> for QueueError {
-    fn from(e: rusqlite::Error) -> Self {
-        QueueError::Unavailable(format!("sqlite: {e}"))
+/// The database at `path` could not be opened or its tables made.
+fn unavailable(path: &Path, source: rusqlite::Error) -> QueueError {
+    UnavailableCause::Open {
+        path: path.to_owned(),
+        source,
     }
-}
-
-impl From<PoolError> for QueueError {
-    fn from(e: PoolError) -> Self {
-        match e {
-            PoolError::Sqlite(e) => e.into(),
-            PoolError::Task(e) => QueueError::Unavailable(format!("queue task failed: {e}")),
-            other => QueueError::Unavailable(other.to_string()),
-        }
-    }
+    .into()
 }
 
 #[async_trait]
 impl Queue for SqliteQueue {
     async fn add(&self, job: NewJob) -> Result<Added, QueueError> {
         super::validate(&job)?;
-        let data =
-            serde_json::to_string(&job.data).map_err(|e| QueueError::Invalid(e.to_string()))?;
+        let data = serde_json::to_string(&job.data).map_err(InvalidReason::Json)?;
         let opts = job.opts.to_bullmq_json().to_string();
         let added = self
             .write(move |tx, queue, now| add::insert(tx, queue, now, &job, (&data, &opts)))
@@ -371,9 +360,7 @@ impl Queue for SqliteQueue {
 
     async fn clean(&self, state: JobState, older_than: Duration) -> Result<u64, QueueError> {
         if state == JobState::Active {
-            return Err(QueueError::Invalid(
-                "active jobs are held by workers and cannot be cleaned".into(),
-            ));
+            return Err(InvalidReason::CleanActive.into());
         }
         self.write(move |tx, queue, now| admin::clean(tx, queue, now, state, older_than))
             .await

@@ -3,7 +3,9 @@
 use rusqlite::{OptionalExtension, Row, Transaction, params};
 use serde_json::Value;
 
-use crate::queue::{JobOptions, JobRecord, JobState, QueueError};
+use crate::queue::{
+    InvalidReason, JobOptions, JobRecord, JobState, QueueError, StoredField, stored_json,
+};
 
 /// The columns [`RawJob::from_row`] reads, in its order.
 pub(super) const COLUMNS: &str = "id, name, data, opts, state, priority, attempts_made, attempts_started, stalled_count, \
@@ -50,20 +52,23 @@ impl RawJob {
     }
 
     pub(super) fn into_record(self) -> Result<JobRecord, QueueError> {
-        let corrupt = |what: &str, e: serde_json::Error| {
-            QueueError::Invalid(format!("job {}: stored {what} is not JSON: {e}", self.id))
-        };
-        let data: Value = serde_json::from_str(&self.data).map_err(|e| corrupt("data", e))?;
-        let opts: Value = serde_json::from_str(&self.opts).map_err(|e| corrupt("opts", e))?;
+        let corrupt = |field, source| stored_json(&self.id, field, source);
+        let data: Value =
+            serde_json::from_str(&self.data).map_err(|e| corrupt(StoredField::Data, e))?;
+        let opts: Value =
+            serde_json::from_str(&self.opts).map_err(|e| corrupt(StoredField::Opts, e))?;
         let returnvalue = match &self.returnvalue {
-            Some(text) => Some(serde_json::from_str(text).map_err(|e| corrupt("returnvalue", e))?),
+            Some(text) => {
+                Some(serde_json::from_str(text).map_err(|e| corrupt(StoredField::ReturnValue, e))?)
+            }
             None => None,
         };
         let Some(state) = job_state(&self.state, self.priority) else {
-            return Err(QueueError::Invalid(format!(
-                "job {}: unknown state `{}`",
-                self.id, self.state
-            )));
+            return Err(InvalidReason::StoredState {
+                id: self.id,
+                state: self.state,
+            }
+            .into());
         };
         let count = |n: i64| u32::try_from(n).unwrap_or(0);
         let time = |t: i64| u64::try_from(t).unwrap_or(0);
