@@ -10,8 +10,9 @@
 //!
 //! # Waking up
 //! SQLite has no notifications across processes, so an idle worker polls: every
-//! [`DEFAULT_POLL`] it reads `PRAGMA data_version`, which changes when another connection commits
-//! and costs no lock and no table read; only then does it try a take. Adds made through the same
+//! [`DEFAULT_POLL`] it reads `PRAGMA data_version` on its own watching connection, which changes
+//! when any other connection commits (another process's, or one of this pool's) and costs no
+//! lock and no table read; only then does it try a take. Adds made through the same
 //! [`SqliteQueue`] wake waiters at once, and the worker also wakes at the next delayed job's due
 //! time (returned by [`Queue::take`]). A new job is therefore picked up within one poll interval.
 //!
