@@ -17,6 +17,8 @@ use std::path::PathBuf;
 
 use clap::{Args, CommandFactory, Parser, Subcommand};
 
+use crate::queue::JobState;
+
 pub use exit::{CliError, CliResult};
 
 const EXAMPLES: &str = "\
@@ -172,18 +174,24 @@ pub struct QueueStatusArgs {
     pub json: bool,
 }
 
-/// The states `svc queue list` shows.
-const LIST_STATES: [&str; 6] = [
-    "waiting",
-    "active",
-    "delayed",
-    "prioritized",
-    "completed",
-    "failed",
-];
+/// The states `svc queue list` shows, in the order its help names them.
+const LIST_STATES: [&str; 6] = JobState::names([
+    JobState::Waiting,
+    JobState::Active,
+    JobState::Delayed,
+    JobState::Prioritized,
+    JobState::Completed,
+    JobState::Failed,
+]);
 
 /// The states `svc queue clean` empties (active jobs are held by workers).
-const CLEAN_STATES: [&str; 5] = ["waiting", "delayed", "prioritized", "completed", "failed"];
+const CLEAN_STATES: [&str; 5] = JobState::names([
+    JobState::Waiting,
+    JobState::Delayed,
+    JobState::Prioritized,
+    JobState::Completed,
+    JobState::Failed,
+]);
 
 #[derive(Debug, Args)]
 pub struct QueueListArgs {

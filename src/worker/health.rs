@@ -83,8 +83,9 @@ mod tests {
     #[test]
     fn state_changes_flip_once() {
         let health = StoreHealth::default();
-        health.failed(&QueueError::Unavailable("x".into()));
-        health.failed(&QueueError::Unavailable("x".into()));
+        let down = || QueueError::from(crate::queue::UnavailableCause::TakeReply);
+        health.failed(&down());
+        health.failed(&down());
         assert!(health.is_down());
         health.ok();
         assert!(!health.is_down());

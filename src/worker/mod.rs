@@ -177,7 +177,7 @@ async fn open_store(backend: &Backend, shutdown: &CancellationToken) -> Option<A
         let opening = backend.clone();
         let opened = tokio::task::spawn_blocking(move || crate::queue::open(&opening))
             .await
-            .unwrap_or_else(|e| Err(QueueError::Unavailable(e.to_string())));
+            .unwrap_or_else(|e| Err(QueueError::from(e)));
         let checked = match opened {
             Ok(queue) => queue.ping().await.map(|()| queue),
             Err(error) => Err(error),

@@ -10,7 +10,7 @@
 
 use std::time::Duration;
 
-use crate::queue::{EMAIL_QUEUE, QueueError};
+use crate::queue::{ConfigCause, EMAIL_QUEUE, QueueError};
 use crate::redis::{Endpoint, Problem, setting};
 
 /// BullMQ's default key prefix.
@@ -39,10 +39,7 @@ impl RedisConfig {
     /// # Errors
     /// [`QueueError::Config`] naming every invalid variable.
     pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Option<Self>, QueueError> {
-        Self::parse(get).map_err(|problems| {
-            let text: Vec<String> = problems.iter().map(Problem::to_string).collect();
-            QueueError::Config(text.join("; "))
-        })
+        Self::parse(get).map_err(|problems| QueueError::Config(ConfigCause::Variables(problems)))
     }
 
     /// As [`RedisConfig::from_lookup`], with every problem apart (at most one per variable).

@@ -6,7 +6,9 @@ use std::collections::HashMap;
 
 use serde_json::Value;
 
-use crate::queue::{JobOptions, JobRecord, JobState, QueueError};
+use crate::queue::{
+    InvalidReason, JobOptions, JobRecord, JobState, QueueError, StoredField, stored_json,
+};
 
 /// The fields of a job hash.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -53,11 +55,15 @@ impl JobHash {
         match self.get("opts") {
             None | Some("") => Ok(JobOptions::default()),
             Some(text) => {
-                let value: Value = serde_json::from_str(text).map_err(|e| {
-                    QueueError::Invalid(format!("job {id}: stored opts are not JSON: {e}"))
-                })?;
-                JobOptions::from_bullmq_json(&value)
-                    .map_err(|e| QueueError::Invalid(format!("job {id}: {e}")))
+                let value: Value = serde_json::from_str(text)
+                    .map_err(|source| stored_json(id, StoredField::Opts, source))?;
+                JobOptions::from_bullmq_json(&value).map_err(|source| {
+                    InvalidReason::StoredOptions {
+                        id: id.to_owned(),
+                        source: Box::new(source),
+                    }
+                    .into()
+                })
             }
         }
     }
@@ -70,9 +76,8 @@ impl JobHash {
         let opts = self.options(id)?;
         let data = match self.get("data") {
             None | Some("") => Value::Object(serde_json::Map::new()),
-            Some(text) => serde_json::from_str(text).map_err(|e| {
-                QueueError::Invalid(format!("job {id}: stored data is not JSON: {e}"))
-            })?,
+            Some(text) => serde_json::from_str(text)
+                .map_err(|source| stored_json(id, StoredField::Data, source))?,
         };
         // A return value that is not JSON (written by some other tool) is kept as a string.
         let returnvalue = self.get("returnvalue").map(|text| {

@@ -2,6 +2,10 @@
 //! `<prefix>:<queue>:<job id>` (plus `:lock`, `:logs` …) for a job, exactly as BullMQ 6.x names
 //! them, so Node and svc address the same keys.
 
+use std::borrow::Cow;
+
+use redis::ScriptInvocation;
+
 /// Every fixed key of a queue, computed once.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Keys {
@@ -56,6 +60,71 @@ impl Keys {
     /// The job's lock (a string holding the token, with a TTL).
     pub fn lock(&self, id: &str) -> String {
         format!("{}{id}:lock", self.base)
+    }
+}
+
+/// A key a Lua script takes in its `KEYS`: one of the queue's fixed keys, or one of the job's the
+/// call is about. Each script's order is declared once, in `scripts.rs`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyName {
+    Wait,
+    Active,
+    Paused,
+    Prioritized,
+    Pc,
+    Delayed,
+    Completed,
+    Failed,
+    Marker,
+    Stalled,
+    StalledCheck,
+    Meta,
+    Id,
+    Events,
+    Limiter,
+    /// The job's hash ([`Keys::job`]).
+    Job,
+    /// The job's lock ([`Keys::lock`]).
+    Lock,
+}
+
+impl Keys {
+    /// The key `name` stands for; `job_id` names the job for [`KeyName::Job`] and
+    /// [`KeyName::Lock`].
+    pub fn resolve(&self, name: KeyName, job_id: &str) -> Cow<'_, str> {
+        let fixed = match name {
+            KeyName::Wait => &self.wait,
+            KeyName::Active => &self.active,
+            KeyName::Paused => &self.paused,
+            KeyName::Prioritized => &self.prioritized,
+            KeyName::Pc => &self.pc,
+            KeyName::Delayed => &self.delayed,
+            KeyName::Completed => &self.completed,
+            KeyName::Failed => &self.failed,
+            KeyName::Marker => &self.marker,
+            KeyName::Stalled => &self.stalled,
+            KeyName::StalledCheck => &self.stalled_check,
+            KeyName::Meta => &self.meta,
+            KeyName::Id => &self.id,
+            KeyName::Events => &self.events,
+            KeyName::Limiter => &self.limiter,
+            KeyName::Job => return Cow::Owned(self.job(job_id)),
+            KeyName::Lock => return Cow::Owned(self.lock(job_id)),
+        };
+        Cow::Borrowed(fixed)
+    }
+
+    /// Adds the keys `names` (a script's `KEYS`, in order) to `call`, for job `job_id`.
+    pub fn fill<'c, 's>(
+        &self,
+        call: &'c mut ScriptInvocation<'s>,
+        names: &[KeyName],
+        job_id: &str,
+    ) -> &'c mut ScriptInvocation<'s> {
+        for name in names {
+            call.key(self.resolve(*name, job_id).as_ref());
+        }
+        call
     }
 }
 

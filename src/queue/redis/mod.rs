@@ -1,5 +1,5 @@
 //! The email queue in Redis with BullMQ 6.x's data layout, so Node BullMQ producers, workers and
-//! dashboards share it with svc (`docs/QUEUE-REDIS.md`, `shared/design/BULLMQ-PROTOCOL.md`).
+//! dashboards share it with svc (`docs/QUEUE-REDIS.md`).
 //!
 //! Every state change is one of our Lua scripts (`lua/*.lua`, loaded by `scripts.rs`) run
 //! atomically with EVALSHA; reads that need no atomicity (counts, ping) are plain commands. A
@@ -20,44 +20,41 @@
 //!   [`Queue::recover_stalled`] is not used, because a job that stalled too often fails later,
 //!   when it is taken (BullMQ 6.x semantics), under its own `removeOnFail` or "keep".
 
+mod admin;
 mod config;
+mod finish;
 mod hash;
 mod keys;
+mod listing;
 mod scripts;
+mod take;
 
 pub use config::{DEFAULT_PREFIX, DEFAULT_STALLED_INTERVAL, RedisConfig};
-pub use keys::Keys;
+pub use keys::{KeyName, Keys};
 
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
 use redis::{FromRedisValue, ScriptInvocation};
 use serde_json::Value;
 
-use self::hash::{JobHash, parse_state};
+use self::hash::JobHash;
 use self::keys::base64;
-use self::scripts::scripts;
-use super::{
-    ActiveJob, Added, Fetch, JobChange, JobCounts, JobRecord, JobState, KeepPolicy, LockOutcome,
-    NewJob, Queue, QueueError, Retry, StalledReport, Taken, cap_reason,
+use self::scripts::{
+    ADD_KEYS, EXTEND_LOCK_KEYS, RELEASE_KEYS, REMOVE_KEYS, RETRY_JOB_KEYS, STALLED_KEYS, scripts,
 };
-use crate::clock::{millis, millis_i64, now_millis};
+use super::{
+    ActiveJob, Added, Fetch, InvalidReason, JobChange, JobCounts, JobRecord, JobState, KeepPolicy,
+    LockOutcome, NewJob, Queue, QueueError, Retry, StalledReport, Taken,
+};
+use crate::clock::{millis, now_millis};
 use crate::redis::{Connections, connection};
 
 /// Waits shorter than this are slept, not blocked on (tiny BZPOPMIN timeouts round to 0, which
 /// means "forever", on older Redis versions).
 const MIN_BLOCK: Duration = Duration::from_millis(10);
-/// At most this many finished jobs are deleted per keep-policy trim.
-const TRIM_LIMIT: u32 = 1000;
-/// Failed jobs moved back per `retry_failed` script run.
-const RETRY_BATCH: u64 = 1000;
-/// Stack entries kept per job unless its `stackTraceLimit` says otherwise.
-const STACK_LIMIT: u64 = 10;
-/// Jobs examined per `clean` script run.
-const CLEAN_WINDOW: u64 = 1000;
-/// Jobs failed unrun by one take (`defa`, unreadable) before it gives up for this round.
-const TAKE_SKIPS: usize = 100;
+
 /// The worker name on the blocking connection (`… :w:<name>`).
 const WORKER_NAME: &str = "svc";
 
@@ -112,212 +109,12 @@ impl RedisQueue {
         &self.inner.config
     }
 
+    /// Runs a script and reads its reply.
     async fn invoke<T: FromRedisValue>(
         &self,
         invocation: &ScriptInvocation<'_>,
     ) -> Result<T, QueueError> {
         Ok(self.inner.connections.invoke(invocation).await?)
-    }
-
-    /// Runs a finishing script and reads its code ([`lock_outcome`]).
-    async fn finish(&self, invocation: &ScriptInvocation<'_>) -> Result<LockOutcome, QueueError> {
-        lock_outcome(self.invoke::<i64>(invocation).await?)
-    }
-
-    /// Fails a job that was just taken without running it (`defa`, or unreadable).
-    async fn fail_unrun(
-        &self,
-        id: &str,
-        token: &str,
-        reason: &str,
-        hash: &JobHash,
-    ) -> Result<(), QueueError> {
-        let opts = hash.options(id).ok();
-        let keep = opts
-            .as_ref()
-            .and_then(|o| o.remove_on_fail)
-            .unwrap_or(KeepPolicy::ALL);
-        let attempts = opts.map_or(1, |o| o.attempts);
-        tracing::warn!(jobId = %id, %reason, "job failed without running");
-        self.fail_for_good(id, token, reason, hash, keep, attempts)
-            .await
-            .map(|_| ())
-    }
-
-    async fn fail_for_good(
-        &self,
-        id: &str,
-        token: &str,
-        reason: &str,
-        hash: &JobHash,
-        keep: KeepPolicy,
-        attempts: u32,
-    ) -> Result<LockOutcome, QueueError> {
-        let k = &self.inner.keys;
-        let (count, age) = keep_args(keep);
-        let mut call = scripts().fail.prepare_invoke();
-        call.key(&k.active)
-            .key(&k.failed)
-            .key(&k.events)
-            .key(&k.stalled)
-            .key(&k.wait)
-            .key(&k.prioritized)
-            .key(&k.meta)
-            .key(k.job(id))
-            .arg(&k.base)
-            .arg(id)
-            .arg(token)
-            .arg(now_millis())
-            .arg(cap_reason(reason))
-            .arg(stack_entry(reason))
-            .arg(stack_limit(hash))
-            .arg(count)
-            .arg(age)
-            .arg(TRIM_LIMIT)
-            .arg(attempts.max(1));
-        self.finish(&call).await
-    }
-
-    /// Takes up to `max` jobs in one script run (another run only after jobs had to be failed
-    /// unrun, up to [`TAKE_SKIPS`] runs). With `numbered`, each job's token is `<token>:<n>`
-    /// (n counting up across runs); else `max` is 1 and the job's token is `token` itself.
-    async fn take_batch(
-        &self,
-        token: &str,
-        max: usize,
-        lock: Duration,
-        numbered: bool,
-    ) -> Result<Taken, QueueError> {
-        let k = &self.inner.keys;
-        let max = if numbered { max.max(1) } else { 1 };
-        let mut taken = Taken::default();
-        let mut number = 0usize;
-        for _ in 0..TAKE_SKIPS {
-            let mut call = scripts().take.prepare_invoke();
-            call.key(&k.wait)
-                .key(&k.active)
-                .key(&k.prioritized)
-                .key(&k.events)
-                .key(&k.delayed)
-                .key(&k.meta)
-                .key(&k.pc)
-                .key(&k.marker)
-                .key(&k.limiter)
-                .arg(&k.base)
-                .arg(token)
-                .arg(millis(lock).max(1))
-                .arg(now_millis())
-                .arg(WORKER_NAME)
-                .arg(max - taken.jobs.len())
-                .arg(if numbered { "1" } else { "0" })
-                .arg(number);
-            let replies: Vec<Vec<String>> = self.invoke(&call).await?;
-            let mut skipped = false;
-            for reply in replies {
-                let job_token = if numbered {
-                    format!("{token}:{number}")
-                } else {
-                    token.to_owned()
-                };
-                number += 1;
-                match self.taken(reply, &job_token).await? {
-                    Some(Fetch::Job(job)) => taken.jobs.push(*job),
-                    Some(Fetch::Empty { next_due }) => {
-                        if taken.jobs.is_empty() {
-                            taken.next_due = next_due;
-                        }
-                        return Ok(taken);
-                    }
-                    None => skipped = true,
-                }
-            }
-            if !skipped || taken.jobs.len() >= max {
-                break;
-            }
-        }
-        Ok(taken)
-    }
-
-    /// Reads a take reply (`{"job", id, fields…}` or `{"none", due}`). A job that must fail
-    /// unrun (`defa`, or unreadable) is failed here and gives `None`: take again.
-    async fn taken(&self, reply: Vec<String>, token: &str) -> Result<Option<Fetch>, QueueError> {
-        let mut reply = reply.into_iter();
-        match (reply.next().as_deref(), reply.next()) {
-            (Some("job"), Some(id)) => {
-                let hash = JobHash::from_pairs(reply);
-                if let Some(reason) = hash.deferred_failure() {
-                    self.fail_unrun(&id, token, reason, &hash).await?;
-                    return Ok(None);
-                }
-                match hash.clone().into_record(&id, JobState::Active) {
-                    Ok(job) => Ok(Some(Fetch::Job(Box::new(ActiveJob {
-                        job,
-                        token: token.to_owned(),
-                    })))),
-                    Err(error) => {
-                        let reason = format!("cannot read the job: {error}");
-                        self.fail_unrun(&id, token, &reason, &hash).await?;
-                        Ok(None)
-                    }
-                }
-            }
-            (Some("none"), Some(due)) => {
-                let next_due = due
-                    .parse::<u64>()
-                    .ok()
-                    .filter(|ms| *ms > 0)
-                    .map(|ms| UNIX_EPOCH + Duration::from_millis(ms));
-                Ok(Some(Fetch::Empty { next_due }))
-            }
-            _ => Err(QueueError::Unavailable(
-                "unexpected answer from the take script".into(),
-            )),
-        }
-    }
-
-    /// Runs the complete script, taking the next job under `next` (token, lock) when given.
-    /// Returns the outcome and, when a take ran, its raw reply.
-    async fn complete_then(
-        &self,
-        job: &ActiveJob,
-        returnvalue: &Value,
-        keep: KeepPolicy,
-        next: Option<(&str, Duration)>,
-    ) -> Result<(LockOutcome, Option<Vec<String>>), QueueError> {
-        let k = &self.inner.keys;
-        let id = &job.job.id;
-        let (count, age) = keep_args(keep);
-        let (next_token, lock) = next.unwrap_or(("", Duration::ZERO));
-        let mut call = scripts().complete.prepare_invoke();
-        call.key(&k.active)
-            .key(&k.completed)
-            .key(&k.events)
-            .key(&k.stalled)
-            .key(&k.wait)
-            .key(&k.prioritized)
-            .key(&k.meta)
-            .key(k.job(id))
-            .key(&k.delayed)
-            .key(&k.pc)
-            .key(&k.marker)
-            .key(&k.limiter)
-            .arg(&k.base)
-            .arg(id)
-            .arg(&job.token)
-            .arg(now_millis())
-            .arg(returnvalue.to_string())
-            .arg(count)
-            .arg(age)
-            .arg(TRIM_LIMIT)
-            .arg(next_token)
-            .arg(millis(lock).max(1))
-            .arg(WORKER_NAME);
-        let reply: Vec<String> = self.invoke(&call).await?;
-        let mut reply = reply.into_iter();
-        let code = reply.next().and_then(|c| c.parse::<i64>().ok());
-        let outcome = lock_outcome(code.unwrap_or(i64::MIN))?;
-        let rest: Vec<String> = reply.collect();
-        Ok((outcome, (!rest.is_empty()).then_some(rest)))
     }
 }
 
@@ -325,19 +122,11 @@ impl RedisQueue {
 impl Queue for RedisQueue {
     async fn add(&self, job: NewJob) -> Result<Added, QueueError> {
         super::validate(&job)?;
-        let data =
-            serde_json::to_string(&job.data).map_err(|e| QueueError::Invalid(e.to_string()))?;
+        let data = serde_json::to_string(&job.data).map_err(InvalidReason::Json)?;
         let opts = job.opts.to_bullmq_json().to_string();
         let k = &self.inner.keys;
         let mut call = scripts().add.prepare_invoke();
-        call.key(&k.meta)
-            .key(&k.id)
-            .key(&k.events)
-            .key(&k.wait)
-            .key(&k.prioritized)
-            .key(&k.delayed)
-            .key(&k.marker)
-            .key(&k.pc)
+        k.fill(&mut call, ADD_KEYS, "")
             .arg(&k.base)
             .arg(job.opts.job_id.as_deref().unwrap_or(""))
             .arg(&job.name)
@@ -356,33 +145,7 @@ impl Queue for RedisQueue {
     }
 
     async fn counts(&self) -> Result<JobCounts, QueueError> {
-        let k = &self.inner.keys;
-        let mut pipe = redis::pipe();
-        for (cmd, key) in [
-            ("LLEN", &k.wait),
-            ("LLEN", &k.active),
-            ("ZCARD", &k.delayed),
-            ("ZCARD", &k.prioritized),
-            ("ZCARD", &k.completed),
-            ("ZCARD", &k.failed),
-        ] {
-            pipe.cmd(cmd).arg(key);
-        }
-        let pipe = &pipe;
-        type Counts = (u64, u64, u64, u64, u64, u64);
-        let (waiting, active, delayed, prioritized, completed, failed): Counts = self
-            .inner
-            .connections
-            .run(|mut conn| async move { pipe.query_async(&mut conn).await })
-            .await?;
-        Ok(JobCounts {
-            waiting,
-            active,
-            delayed,
-            prioritized,
-            completed,
-            failed,
-        })
+        self.count_jobs().await
     }
 
     async fn ping(&self) -> Result<(), QueueError> {
@@ -447,8 +210,7 @@ impl Queue for RedisQueue {
     ) -> Result<LockOutcome, QueueError> {
         let k = &self.inner.keys;
         let mut call = scripts().extend_lock.prepare_invoke();
-        call.key(k.lock(job_id))
-            .key(&k.stalled)
+        k.fill(&mut call, EXTEND_LOCK_KEYS, job_id)
             .arg(token)
             .arg(millis(lock).max(1))
             .arg(job_id);
@@ -498,37 +260,20 @@ impl Queue for RedisQueue {
         retry: Retry,
         keep: KeepPolicy,
     ) -> Result<LockOutcome, QueueError> {
-        let k = &self.inner.keys;
-        let id = &job.job.id;
         match retry {
             Retry::Never => {
                 let hash = JobHash::default();
-                self.fail_for_good(id, &job.token, reason, &hash, keep, job.job.opts.attempts)
-                    .await
+                self.fail_for_good(
+                    &job.job.id,
+                    &job.token,
+                    reason,
+                    &hash,
+                    keep,
+                    job.job.opts.attempts,
+                )
+                .await
             }
-            Retry::After(delay) => {
-                let mut call = scripts().retry.prepare_invoke();
-                call.key(&k.active)
-                    .key(&k.delayed)
-                    .key(&k.events)
-                    .key(&k.stalled)
-                    .key(&k.wait)
-                    .key(&k.prioritized)
-                    .key(&k.meta)
-                    .key(&k.marker)
-                    .key(&k.pc)
-                    .key(k.job(id))
-                    .arg(&k.base)
-                    .arg(id)
-                    .arg(&job.token)
-                    .arg(now_millis())
-                    .arg(cap_reason(reason))
-                    .arg(stack_entry(reason))
-                    .arg(STACK_LIMIT)
-                    .arg(millis(delay))
-                    .arg(if job.job.opts.lifo { "1" } else { "0" });
-                self.finish(&call).await
-            }
+            Retry::After(delay) => self.retry_after(job, reason, delay).await,
         }
     }
 
@@ -536,13 +281,7 @@ impl Queue for RedisQueue {
         let k = &self.inner.keys;
         let id = &job.job.id;
         let mut call = scripts().release.prepare_invoke();
-        call.key(&k.active)
-            .key(&k.wait)
-            .key(&k.events)
-            .key(&k.stalled)
-            .key(&k.meta)
-            .key(&k.marker)
-            .key(k.job(id))
+        k.fill(&mut call, RELEASE_KEYS, id)
             .arg(&k.base)
             .arg(id)
             .arg(&job.token);
@@ -556,13 +295,7 @@ impl Queue for RedisQueue {
     ) -> Result<StalledReport, QueueError> {
         let k = &self.inner.keys;
         let mut call = scripts().stalled.prepare_invoke();
-        call.key(&k.stalled)
-            .key(&k.wait)
-            .key(&k.active)
-            .key(&k.stalled_check)
-            .key(&k.events)
-            .key(&k.marker)
-            .key(&k.meta)
+        k.fill(&mut call, STALLED_KEYS, "")
             .arg(&k.base)
             .arg(max_stalled)
             .arg(now_millis())
@@ -580,139 +313,21 @@ impl Queue for RedisQueue {
     }
 
     async fn retry_failed(&self) -> Result<u64, QueueError> {
-        let k = &self.inner.keys;
-        let mut total = 0;
-        // Bounded: at most 10 million jobs per call.
-        for _ in 0..10_000 {
-            let mut call = scripts().retry_failed.prepare_invoke();
-            call.key(&k.failed)
-                .key(&k.wait)
-                .key(&k.prioritized)
-                .key(&k.pc)
-                .key(&k.events)
-                .key(&k.meta)
-                .key(&k.marker)
-                .arg(&k.base)
-                .arg(RETRY_BATCH);
-            let moved: u64 = self.invoke(&call).await?;
-            total += moved;
-            if moved < RETRY_BATCH {
-                break;
-            }
-        }
-        Ok(total)
+        self.retry_every_failed().await
     }
 
     async fn job(&self, id: &str) -> Result<Option<JobRecord>, QueueError> {
-        let k = &self.inner.keys;
-        let mut call = scripts().job.prepare_invoke();
-        call.key(k.job(id))
-            .key(&k.completed)
-            .key(&k.failed)
-            .key(&k.delayed)
-            .key(&k.prioritized)
-            .key(&k.active)
-            .key(&k.wait)
-            .key(&k.paused)
-            .arg(id);
-        let reply: Vec<String> = self.invoke(&call).await?;
-        let mut reply = reply.into_iter();
-        let Some(state) = reply.next() else {
-            return Ok(None);
-        };
-        let state = parse_state(&state).ok_or_else(|| {
-            QueueError::Invalid(format!(
-                "job {id} is in a state svc does not know ({state})"
-            ))
-        })?;
-        JobHash::from_pairs(reply).into_record(id, state).map(Some)
+        self.read_job(id).await
     }
 
     async fn list(&self, state: JobState, limit: usize) -> Result<Vec<JobRecord>, QueueError> {
-        if limit == 0 {
-            return Ok(Vec::new());
-        }
-        let k = &self.inner.keys;
-        let last = isize::try_from(limit).unwrap_or(isize::MAX) - 1;
-        let cmd = match state {
-            // Workers pop wait's tail: its last `limit` ids, reversed, are the next to run.
-            JobState::Waiting => {
-                let mut c = redis::cmd("LRANGE");
-                c.arg(&k.wait).arg(-last - 1).arg(-1);
-                c
-            }
-            JobState::Active => {
-                let mut c = redis::cmd("LRANGE");
-                c.arg(&k.active).arg(0).arg(last);
-                c
-            }
-            JobState::Prioritized | JobState::Delayed => {
-                let mut c = redis::cmd("ZRANGE");
-                let key = if state == JobState::Delayed {
-                    &k.delayed
-                } else {
-                    &k.prioritized
-                };
-                c.arg(key).arg(0).arg(last);
-                c
-            }
-            JobState::Completed | JobState::Failed => {
-                let mut c = redis::cmd("ZREVRANGE");
-                let key = if state == JobState::Failed {
-                    &k.failed
-                } else {
-                    &k.completed
-                };
-                c.arg(key).arg(0).arg(last);
-                c
-            }
-        };
-        let cmd = &cmd;
-        let mut ids: Vec<String> = self
-            .inner
-            .connections
-            .run(|mut conn| async move { cmd.query_async(&mut conn).await })
-            .await?;
-        if ids.is_empty() {
-            return Ok(Vec::new());
-        }
-        if state == JobState::Waiting {
-            ids.reverse();
-        }
-        let mut pipe = redis::pipe();
-        for id in &ids {
-            pipe.cmd("HGETALL").arg(k.job(id));
-        }
-        let pipe = &pipe;
-        let hashes: Vec<std::collections::HashMap<String, String>> = self
-            .inner
-            .connections
-            .run(|mut conn| async move { pipe.query_async(&mut conn).await })
-            .await?;
-        let mut jobs = Vec::with_capacity(ids.len());
-        for (id, fields) in ids.iter().zip(hashes) {
-            // Removed between the two reads: not listed.
-            if !fields.is_empty() {
-                jobs.push(JobHash(fields).into_record(id, state)?);
-            }
-        }
-        Ok(jobs)
+        self.list_jobs(state, limit).await
     }
 
     async fn retry_job(&self, id: &str) -> Result<JobChange, QueueError> {
         let k = &self.inner.keys;
         let mut call = scripts().retry_job.prepare_invoke();
-        call.key(k.job(id))
-            .key(&k.failed)
-            .key(&k.completed)
-            .key(&k.wait)
-            .key(&k.prioritized)
-            .key(&k.pc)
-            .key(&k.events)
-            .key(&k.meta)
-            .key(&k.marker)
-            .arg(&k.base)
-            .arg(id);
+        k.fill(&mut call, RETRY_JOB_KEYS, id).arg(&k.base).arg(id);
         match self.invoke::<String>(&call).await?.as_str() {
             "done" => Ok(JobChange::Done),
             "missing" => Ok(JobChange::NotFound),
@@ -726,19 +341,7 @@ impl Queue for RedisQueue {
     async fn remove(&self, id: &str) -> Result<JobChange, QueueError> {
         let k = &self.inner.keys;
         let mut call = scripts().remove.prepare_invoke();
-        call.key(k.job(id))
-            .key(&k.active)
-            .key(&k.wait)
-            .key(&k.paused)
-            .key(&k.prioritized)
-            .key(&k.delayed)
-            .key(&k.completed)
-            .key(&k.failed)
-            .key(&k.stalled)
-            .key(&k.events)
-            .key(&k.meta)
-            .arg(&k.base)
-            .arg(id);
+        k.fill(&mut call, REMOVE_KEYS, id).arg(&k.base).arg(id);
         match self.invoke::<String>(&call).await?.as_str() {
             "done" => Ok(JobChange::Done),
             "missing" => Ok(JobChange::NotFound),
@@ -747,66 +350,11 @@ impl Queue for RedisQueue {
     }
 
     async fn clean(&self, state: JobState, older_than: Duration) -> Result<u64, QueueError> {
-        let k = &self.inner.keys;
-        let (key, kind) = match state {
-            JobState::Active => {
-                return Err(QueueError::Invalid(
-                    "active jobs are held by workers and cannot be cleaned".into(),
-                ));
-            }
-            JobState::Waiting => (&k.wait, "list"),
-            JobState::Prioritized => (&k.prioritized, "zset"),
-            JobState::Delayed => (&k.delayed, "zset"),
-            JobState::Completed => (&k.completed, "zset"),
-            JobState::Failed => (&k.failed, "zset"),
-        };
-        let field = if state.is_finished() {
-            "finishedOn"
-        } else {
-            "timestamp"
-        };
-        let cutoff = now_millis().saturating_sub(millis(older_than));
-        let (mut start, mut total) = (0u64, 0u64);
-        // Bounded: at most 10 million jobs examined per call.
-        for _ in 0..10_000 {
-            let mut call = scripts().clean.prepare_invoke();
-            call.key(key)
-                .key(&k.events)
-                .key(&k.meta)
-                .arg(&k.base)
-                .arg(cutoff)
-                .arg(kind)
-                .arg(field)
-                .arg(start)
-                .arg(CLEAN_WINDOW);
-            let (deleted, examined): (u64, u64) = self.invoke(&call).await?;
-            total += deleted;
-            if examined < CLEAN_WINDOW {
-                break;
-            }
-            start += examined - deleted;
-        }
-        Ok(total)
+        self.clean_state(state, older_than).await
     }
 
     async fn set_paused(&self, paused: bool) -> Result<(), QueueError> {
-        let k = &self.inner.keys;
-        // Resuming moves at most 7000 jobs parked by an older BullMQ per run.
-        for _ in 0..10_000 {
-            let mut call = scripts().pause.prepare_invoke();
-            call.key(&k.paused)
-                .key(&k.wait)
-                .key(&k.meta)
-                .key(&k.prioritized)
-                .key(&k.events)
-                .key(&k.delayed)
-                .key(&k.marker)
-                .arg(if paused { "paused" } else { "resumed" });
-            if self.invoke::<u64>(&call).await? == 0 {
-                break;
-            }
-        }
-        Ok(())
+        self.write_paused(paused).await
     }
 
     async fn is_paused(&self) -> Result<bool, QueueError> {
@@ -826,56 +374,5 @@ impl Queue for RedisQueue {
 
     fn describe(&self) -> String {
         self.inner.config.describe()
-    }
-}
-
-/// A finishing script's code: 0 done; -1 (no job), -2 (no lock), -3 (not active), -6 (another
-/// token) changed nothing.
-fn lock_outcome(code: i64) -> Result<LockOutcome, QueueError> {
-    match code {
-        0 => Ok(LockOutcome::Held),
-        -1 | -2 | -3 | -6 => Ok(LockOutcome::Lost),
-        other => Err(QueueError::Unavailable(format!(
-            "unexpected answer {other} from a queue script"
-        ))),
-    }
-}
-
-/// A keep policy as the scripts take it: (count, age ms), -1 for "no limit".
-fn keep_args(keep: KeepPolicy) -> (i64, i64) {
-    let count = keep
-        .count
-        .map_or(-1, |n| i64::try_from(n).unwrap_or(i64::MAX));
-    let age = keep.age.map_or(-1, millis_i64);
-    (count, age)
-}
-
-/// The job's `stackTraceLimit` option, else [`STACK_LIMIT`] (at least 1).
-fn stack_limit(hash: &JobHash) -> u64 {
-    hash.get("opts")
-        .and_then(|opts| serde_json::from_str::<Value>(opts).ok())
-        .and_then(|opts| opts.get("stackTraceLimit").and_then(Value::as_u64))
-        .unwrap_or(STACK_LIMIT)
-        .max(1)
-}
-
-/// What svc stores in `stacktrace` for a failure: the reason in the shape of a JS stack head.
-fn stack_entry(reason: &str) -> String {
-    format!("Error: {}", cap_reason(reason))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn keep_policies_become_script_arguments() {
-        assert_eq!(keep_args(KeepPolicy::ALL), (-1, -1));
-        assert_eq!(keep_args(KeepPolicy::NONE), (0, -1));
-        let both = KeepPolicy {
-            count: Some(5),
-            age: Some(Duration::from_secs(2)),
-        };
-        assert_eq!(keep_args(both), (5, 2000));
     }
 }

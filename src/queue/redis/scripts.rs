@@ -1,13 +1,123 @@
 //! The Lua scripts, one per state change, each prepended with the shared helpers of
-//! `lua/common.lua` (and `lua/take_next.lua` for the two that take a job) at compile time. `redis::Script` sends them with EVALSHA and loads them
-//! again on `NOSCRIPT` (after a Redis restart the script cache is empty).
+//! `lua/common.lua` (and `lua/take_next.lua` for the two that take a job) at compile time.
+//! `redis::Script` sends them with EVALSHA and loads them again on `NOSCRIPT` (after a Redis
+//! restart the script cache is empty). Each script's `KEYS`, in the order its Lua reads them,
+//! are declared once here (`…_KEYS`) and filled in by [`Keys::fill`](super::Keys::fill).
 //!
-//! They are our own, written from `shared/design/BULLMQ-PROTOCOL.md`: BullMQ's scripts are tied
-//! to argument layouts that change between its versions, ours only to the data layout.
+//! They are our own, written from BullMQ's data layout (`docs/QUEUE-REDIS.md`): BullMQ's scripts
+//! are tied to argument layouts that change between its versions, ours only to the data layout.
 
 use std::sync::OnceLock;
 
 use redis::Script;
+
+use super::keys::KeyName::{self, *};
+
+/// `KEYS` of `lua/add.lua`.
+pub const ADD_KEYS: &[KeyName] = &[Meta, Id, Events, Wait, Prioritized, Delayed, Marker, Pc];
+/// `KEYS` of `lua/take.lua`.
+pub const TAKE_KEYS: &[KeyName] = &[
+    Wait,
+    Active,
+    Prioritized,
+    Events,
+    Delayed,
+    Meta,
+    Pc,
+    Marker,
+    Limiter,
+];
+/// `KEYS` of `lua/extend_lock.lua`.
+pub const EXTEND_LOCK_KEYS: &[KeyName] = &[Lock, Stalled];
+/// `KEYS` of `lua/complete.lua`.
+pub const COMPLETE_KEYS: &[KeyName] = &[
+    Active,
+    Completed,
+    Events,
+    Stalled,
+    Wait,
+    Prioritized,
+    Meta,
+    Job,
+    Delayed,
+    Pc,
+    Marker,
+    Limiter,
+];
+/// `KEYS` of `lua/retry.lua`.
+pub const RETRY_KEYS: &[KeyName] = &[
+    Active,
+    Delayed,
+    Events,
+    Stalled,
+    Wait,
+    Prioritized,
+    Meta,
+    Marker,
+    Pc,
+    Job,
+];
+/// `KEYS` of `lua/fail.lua`.
+pub const FAIL_KEYS: &[KeyName] = &[
+    Active,
+    Failed,
+    Events,
+    Stalled,
+    Wait,
+    Prioritized,
+    Meta,
+    Job,
+];
+/// `KEYS` of `lua/release.lua`.
+pub const RELEASE_KEYS: &[KeyName] = &[Active, Wait, Events, Stalled, Meta, Marker, Job];
+/// `KEYS` of `lua/stalled.lua`.
+pub const STALLED_KEYS: &[KeyName] = &[Stalled, Wait, Active, StalledCheck, Events, Marker, Meta];
+/// `KEYS` of `lua/retry_failed.lua`.
+pub const RETRY_FAILED_KEYS: &[KeyName] = &[Failed, Wait, Prioritized, Pc, Events, Meta, Marker];
+/// `KEYS` of `lua/job.lua`.
+pub const JOB_KEYS: &[KeyName] = &[
+    Job,
+    Completed,
+    Failed,
+    Delayed,
+    Prioritized,
+    Active,
+    Wait,
+    Paused,
+];
+/// `KEYS` of `lua/retry_job.lua`.
+pub const RETRY_JOB_KEYS: &[KeyName] = &[
+    Job,
+    Failed,
+    Completed,
+    Wait,
+    Prioritized,
+    Pc,
+    Events,
+    Meta,
+    Marker,
+];
+/// `KEYS` of `lua/remove.lua`.
+pub const REMOVE_KEYS: &[KeyName] = &[
+    Job,
+    Active,
+    Wait,
+    Paused,
+    Prioritized,
+    Delayed,
+    Completed,
+    Failed,
+    Stalled,
+    Events,
+    Meta,
+];
+/// `KEYS` of `lua/pause.lua`.
+pub const PAUSE_KEYS: &[KeyName] = &[Paused, Wait, Meta, Prioritized, Events, Delayed, Marker];
+
+/// `KEYS` of `lua/clean.lua`: the cleaned state's list or sorted set first.
+pub fn clean_keys(state_set: KeyName) -> [KeyName; 3] {
+    [state_set, Events, Meta]
+}
 
 macro_rules! script {
     ($file:literal) => {
@@ -60,3 +170,6 @@ pub fn scripts() -> &'static Scripts {
         pause: Script::new(script!("lua/pause.lua")),
     })
 }
+
+#[cfg(test)]
+mod tests;

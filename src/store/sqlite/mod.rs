@@ -2,11 +2,10 @@
 //! embedded queue and with the other API instances (WAL; see [`crate::sqlite::open`]).
 //!
 //! rusqlite is blocking, so every call runs on tokio's blocking pool through a small connection
-//! pool (`pool.rs`). SQL is built from fixed fragments with bound parameters only; user text
-//! never becomes SQL.
+//! pool ([`crate::sqlite::Pool`]). SQL is built from fixed fragments with bound parameters
+//! only; user text never becomes SQL.
 
 mod outbox;
-mod pool;
 mod products;
 mod rate;
 mod sessions;
@@ -21,7 +20,8 @@ use async_trait::async_trait;
 use rusqlite::ErrorCode;
 
 use super::{Health, Probe, StoreError};
-use pool::Pool;
+/// The shared pool, its closures failing with the store's error.
+type Pool = crate::sqlite::Pool<StoreError>;
 
 /// The database file's name inside `DATA_DIR` (the same file the embedded queue uses).
 pub const DB_FILE: &str = "svc.db";
@@ -165,7 +165,7 @@ impl SqliteStore {
         tx.execute_batch(totals::GENERATION).map_err(map_err)?;
         tx.commit().map_err(map_err)?;
         Ok(SqliteStore {
-            pool: Arc::new(Pool::new(path, conn)),
+            pool: Arc::new(Pool::new(path, conn, connect)),
             totals: Arc::default(),
             rate_window: Arc::new(AtomicI64::new(0)),
             path: path.to_owned(),
@@ -332,6 +332,20 @@ pub(crate) fn map_err(e: rusqlite::Error) -> StoreError {
             | ErrorCode::PermissionDenied,
         ) => StoreError::Unavailable(e.into()),
         _ => StoreError::Internal(e.into()),
+    }
+}
+
+impl From<crate::sqlite::PoolError> for StoreError {
+    /// The pool's own failures keep the store's messages: busy or closed is "try again later",
+    /// a failed task is our bug.
+    fn from(error: crate::sqlite::PoolError) -> Self {
+        use crate::sqlite::PoolError;
+        match error {
+            PoolError::Sqlite(e) => map_err(e),
+            PoolError::Closed => StoreError::Unavailable("the store is closed".into()),
+            PoolError::Abandoned => StoreError::Unavailable("abandoned by the caller".into()),
+            PoolError::Task(e) => StoreError::internal("store task failed", e),
+        }
     }
 }
 

@@ -1,7 +1,12 @@
-//! Opening the embedded SQLite database shared by the API's store and the embedded queue.
+//! The embedded SQLite database shared by the API's store and the embedded queue: opening it
+//! ([`open`]) and running blocking calls on it from async code ([`Pool`]).
 //!
 //! Several processes (API instances, workers) open the same file, so every connection uses WAL
 //! and waits on a busy database instead of failing at once.
+
+mod pool;
+
+pub use pool::{Connect, Pool, PoolError};
 
 use std::path::Path;
 use std::time::Duration;
