@@ -37,6 +37,14 @@ impl Project {
         self.path("svc.toml")
     }
 
+    /// Replaces svc.toml at once (a new file renamed over it, as editors save), so a daemon
+    /// reading it on a signal sees the old file or the new one, never half of one.
+    pub fn replace_config(&self, toml: &str) {
+        let tmp = self.path(".svc.toml.new");
+        std::fs::write(&tmp, toml).expect("write the new svc.toml");
+        std::fs::rename(&tmp, self.config()).expect("rename it over svc.toml");
+    }
+
     /// Runs `svc --config <this project> args...` and returns its output.
     pub fn svc(&self, args: &[&str]) -> Output {
         let mut command = Command::new(SVC);

@@ -213,15 +213,12 @@ fn sighup_applies_the_file_and_an_unchanged_file_keeps_every_pid() {
     let old = pids(&project);
 
     kill(daemon, "HUP");
-    std::fs::write(
-        project.config(),
-        format!(
-            "{}{}",
-            program("a", "exec sleep 300", QUICK),
-            program("c", "exec sleep 300", QUICK)
-        ),
-    )
-    .unwrap();
+    // The first SIGHUP may be read after this edit: the daemon then sees the whole new file.
+    project.replace_config(&format!(
+        "{}{}",
+        program("a", "exec sleep 300", QUICK),
+        program("c", "exec sleep 300", QUICK)
+    ));
     kill(daemon, "HUP");
     wait_until("c online after SIGHUP", || {
         project
