@@ -216,8 +216,10 @@ fn sigterm_to_the_daemon_drains_everything_and_sighup_does_not() {
     let daemon = project.daemon_pid().unwrap();
     let pids: Vec<i32> = project.status().iter().map(pid_of).collect();
     kill(daemon, "HUP");
-    // The test: the daemon is still up a while after SIGHUP.
-    std::thread::sleep(Duration::from_millis(200));
+    wait_until("the daemon to log that it handled SIGHUP", || {
+        std::fs::read_to_string(project.path("logs/svc.log"))
+            .is_ok_and(|log| log.contains("SIGHUP: svc.toml applied"))
+    });
     assert!(alive(daemon));
     assert!(project.status().iter().all(|i| i["state"] == "online"));
 
