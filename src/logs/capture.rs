@@ -4,10 +4,11 @@
 //! as one [`Chunk`] over the bounded channel. A read that empties the pipe is followed by a short
 //! pause ([`GATHER`]) before the next one, so a child writing line by line has its output read
 //! (and woken for, and written to the log) in batches of a millisecond instead of a few lines
-//! at a time; the pipe is enlarged ([`PIPE_SIZE`]) so the child does not block meanwhile. A
-//! line that comes after a quiet time is read at once. When the writer falls behind, `send` waits, the reader
-//! stops reading, the pipe fills and the child's next `write` blocks: back-pressure instead of
-//! memory growth or loss. A line longer than [`MAX_LINE`] is cut into numbered pieces (at a UTF-8
+//! at a time (the pipe leaves the reactor meanwhile, so its writes wake no one); the pipe is
+//! enlarged ([`PIPE_SIZE`]) so the child does not block meanwhile. A line that comes after a
+//! quiet time is read at once. When the writer falls behind, `send` waits, the reader stops
+//! reading, the pipe fills and the child's next `write` blocks: back-pressure instead of memory
+//! growth or loss. A line longer than [`MAX_LINE`] is cut into numbered pieces (at a UTF-8
 //! character boundary) so one runaway line cannot hold unbounded memory; the text of a child that
 //! exits in the middle of a line is still sent, as its last line.
 
@@ -204,7 +205,24 @@ pub async fn read_pipe(
             return;
         }
         if emptied {
+            // Out of the reactor while the lines gather: the kernel wakes whoever polls a pipe on
+            // every write into it, so a registered pipe would wake this thread (and cost the
+            // child a wake-up) per line, the very churn the pause is there to save.
+            let fd = match pipe.into_nonblocking_fd() {
+                Ok(fd) => fd,
+                Err(error) => {
+                    tracing::error!(%error, program = %source.program, "cannot pause reading a child's pipe");
+                    return;
+                }
+            };
             tokio::time::sleep(GATHER).await;
+            pipe = match pipe::Receiver::from_owned_fd_unchecked(fd) {
+                Ok(pipe) => pipe,
+                Err(error) => {
+                    tracing::error!(%error, program = %source.program, "cannot read a child's pipe");
+                    return;
+                }
+            };
         }
     }
 }
