@@ -28,7 +28,8 @@
 //! - the service ([`api`], [`auth`], [`domain`], [`query`], [`queue`], [`store`], [`worker`])
 //!   never imports the supervisor: it runs without the daemon's code.
 //!
-//! And no two files import each other: what both need lives in a file of its own.
+//! And no files import each other in a cycle, however long: what they share lives in a file of
+//! its own. (Test modules may use any layer.)
 
 pub mod api;
 pub mod auth;

@@ -10,7 +10,7 @@
 //! tree's own direction, so a child's `super::…` back into its parent's file is no cycle here.
 //!
 //! Two checks: the forbidden module edges of [`RULES`] (the rule of `src/lib.rs`: keep the two in
-//! step), and no two files using an item of each other.
+//! step), and no cycle of files using items of each other (any length; test modules left out).
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fs;
@@ -67,11 +67,11 @@ fn no_module_breaks_the_dependency_rule() {
 }
 
 #[test]
-fn no_two_files_import_each_other() {
+fn no_files_import_each_other_in_a_cycle() {
     let cycles = Crate::read().cycles();
     assert!(
         cycles.is_empty(),
-        "{} import cycle(s) between two files (move what both need into a file of its own):\n{}",
+        "{} import cycle(s) between files (move what they share into a file of its own):\n{}",
         cycles.len(),
         cycles.join("\n")
     );
@@ -106,7 +106,10 @@ fn the_scanner_finds_the_crates_imports() {
 fn a_forbidden_import_and_a_cycle_are_reported_where_they_are_written() {
     let crate_ = Crate::of([
         ("lib.rs", "pub mod api;\npub mod supervisor;\n"),
-        ("api/mod.rs", "mod a;\nmod b;\npub use a::Thing;\n"),
+        (
+            "api/mod.rs",
+            "mod a;\nmod b;\nmod c;\nmod d;\npub use a::Thing;\n",
+        ),
         (
             "api/a.rs",
             "//! Not [`crate::supervisor::run`], nor \"crate::supervisor::run\".\n\
@@ -114,7 +117,16 @@ fn a_forbidden_import_and_a_cycle_are_reported_where_they_are_written() {
              pub struct Thing;\n\
              fn f() { crate::supervisor::run(); }\n",
         ),
-        ("api/b.rs", "pub struct Other;\nfn g(_: super::Thing) {}\n"),
+        (
+            "api/b.rs",
+            "pub struct Other;\nfn g(_: super::c::More) {}\n",
+        ),
+        (
+            "api/c.rs",
+            "pub struct More;\nfn h(_: super::Thing) {}\n\
+             #[cfg(test)]\nmod tests {\n    use crate::api::d::Dee;\n}\n",
+        ),
+        ("api/d.rs", "pub struct Dee;\nfn k(_: super::c::More) {}\n"),
         ("supervisor/mod.rs", "pub fn run() {}\n"),
     ]);
     let broken = crate_.broken_rules();
@@ -127,11 +139,11 @@ fn a_forbidden_import_and_a_cycle_are_reported_where_they_are_written() {
     let cycles = crate_.cycles();
     assert_eq!(
         cycles,
-        [
-            "src/api/a.rs ↔ src/api/b.rs:\n    src/api/a.rs:2 uses `super::b::Other`\n    \
-          src/api/b.rs:2 uses `super::Thing`"
-        ],
-        "the re-export of `Thing` leads to a.rs"
+        ["src/api/a.rs ↔ src/api/b.rs ↔ src/api/c.rs:\n    \
+             src/api/a.rs:2 uses `super::b::Other` (src/api/b.rs)\n    \
+             src/api/b.rs:2 uses `super::c::More` (src/api/c.rs)\n    \
+             src/api/c.rs:2 uses `super::Thing` (src/api/a.rs)"],
+        "the re-export of `Thing` leads to a.rs; c.rs's test module (using d.rs) is no cycle"
     );
 }
 
@@ -259,30 +271,39 @@ impl Crate {
                 .push(use_);
         }
         let mut cycles = Vec::new();
-        for (&(a, b), a_uses_b) in &edges {
-            if a < b
-                && let Some(b_uses_a) = edges.get(&(b, a))
-            {
-                let mut found = format!("src/{a} ↔ src/{b}:");
-                for use_ in a_uses_b.iter().chain(b_uses_a) {
-                    found.push_str(&format!(
-                        "\n    src/{}:{} uses `{}`",
-                        use_.file.rel, use_.line, use_.written
-                    ));
+        for group in strongly_connected(edges.keys().copied()) {
+            let mut found = group
+                .iter()
+                .map(|f| format!("src/{f}"))
+                .collect::<Vec<_>>()
+                .join(" ↔ ");
+            found.push(':');
+            for (&(a, b), a_uses_b) in &edges {
+                if group.contains(&a) && group.contains(&b) {
+                    for use_ in a_uses_b {
+                        found.push_str(&format!(
+                            "\n    src/{}:{} uses `{}` (src/{b})",
+                            use_.file.rel, use_.line, use_.written
+                        ));
+                    }
                 }
-                cycles.push(found);
             }
+            cycles.push(found);
         }
         cycles
     }
 
-    /// Every use of an item of another file, with the file that defines it.
+    /// Every use of an item of another file by the crate's own code, with the file that defines
+    /// it. Test code is left out (modules named `tests`, inline or in a file: the crate's name for
+    /// its `#[cfg(test)]` modules): a unit test may drive any layer, e.g. the whole loader.
     fn uses(&self) -> Vec<Use<'_>> {
         let mut found = Vec::new();
         for file in self.files.values() {
             let written = file.scan.uses.iter().map(|leaf| &leaf.path);
             for path in written.chain(&file.scan.paths) {
-                if !matches!(path.segments[0].as_str(), "crate" | "super" | "self") {
+                if !matches!(path.segments[0].as_str(), "crate" | "super" | "self")
+                    || path.scope.iter().any(|module| module == "tests")
+                {
                     continue;
                 }
                 let Some(named) = self.absolute(&path.scope, &path.segments, 0) else {
@@ -356,6 +377,70 @@ impl Crate {
         }
         self.modules[&scope.join("::")].clone()
     }
+}
+
+/// The groups of two or more files that reach each other through their imports (Tarjan's
+/// strongly connected components), each sorted: every import cycle, however long, is in one.
+fn strongly_connected<'a>(edges: impl Iterator<Item = (&'a str, &'a str)>) -> Vec<Vec<&'a str>> {
+    let mut next: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+    for (a, b) in edges {
+        next.entry(a).or_default().push(b);
+        next.entry(b).or_default();
+    }
+    struct Walk<'a> {
+        next: BTreeMap<&'a str, Vec<&'a str>>,
+        index: HashMap<&'a str, usize>,
+        low: HashMap<&'a str, usize>,
+        stack: Vec<&'a str>,
+        on_stack: std::collections::HashSet<&'a str>,
+        groups: Vec<Vec<&'a str>>,
+    }
+    fn visit<'a>(walk: &mut Walk<'a>, file: &'a str) {
+        let order = walk.index.len();
+        walk.index.insert(file, order);
+        walk.low.insert(file, order);
+        walk.stack.push(file);
+        walk.on_stack.insert(file);
+        for target in walk.next[file].clone() {
+            if !walk.index.contains_key(target) {
+                visit(walk, target);
+                let low = walk.low[file].min(walk.low[target]);
+                walk.low.insert(file, low);
+            } else if walk.on_stack.contains(target) {
+                let low = walk.low[file].min(walk.index[target]);
+                walk.low.insert(file, low);
+            }
+        }
+        if walk.low[file] == walk.index[file] {
+            let mut group = Vec::new();
+            while let Some(member) = walk.stack.pop() {
+                walk.on_stack.remove(member);
+                group.push(member);
+                if member == file {
+                    break;
+                }
+            }
+            if group.len() > 1 {
+                group.sort_unstable();
+                walk.groups.push(group);
+            }
+        }
+    }
+    let files: Vec<&str> = next.keys().copied().collect();
+    let mut walk = Walk {
+        next,
+        index: HashMap::new(),
+        low: HashMap::new(),
+        stack: Vec::new(),
+        on_stack: std::collections::HashSet::new(),
+        groups: Vec::new(),
+    };
+    for file in files {
+        if !walk.index.contains_key(file) {
+            visit(&mut walk, file);
+        }
+    }
+    walk.groups
 }
 
 fn rust_files(dir: &Path) -> Vec<PathBuf> {
