@@ -696,7 +696,7 @@ async fn unknown_emails_and_wrong_passwords_take_the_same_time(backend: Backend)
     };
     let (unknown, wrong) = (median(&mut unknown), median(&mut wrong));
     // Both pay for one argon2id verification; without the dummy hash an unknown email would
-    // answer in a fraction of the time. The band is wide: the machine is shared.
+    // answer in a fraction of the time. The band is wide: tests run in parallel.
     let ratio = unknown.as_secs_f64() / wrong.as_secs_f64();
     assert!(
         (0.5..=2.0).contains(&ratio),

@@ -20,7 +20,7 @@ use mongodb::bson::{Document, doc};
 use serde_json::json;
 
 /// A call bound short enough that the down-server tests do not wait long, long enough for a
-/// busy 2-core machine.
+/// busy CI runner.
 const DB_TIMEOUT: &str = "1s";
 
 /// A sign-up, as anyone may make it: no token.
