@@ -205,18 +205,7 @@ pub async fn read_pipe(
             return;
         }
         if emptied {
-            // Out of the reactor while the lines gather: the kernel wakes whoever polls a pipe on
-            // every write into it, so a registered pipe would wake this thread (and cost the
-            // child a wake-up) per line, the very churn the pause is there to save.
-            let fd = match pipe.into_nonblocking_fd() {
-                Ok(fd) => fd,
-                Err(error) => {
-                    tracing::error!(%error, program = %source.program, "cannot pause reading a child's pipe");
-                    return;
-                }
-            };
-            tokio::time::sleep(GATHER).await;
-            pipe = match pipe::Receiver::from_owned_fd_unchecked(fd) {
+            pipe = match gather(pipe).await {
                 Ok(pipe) => pipe,
                 Err(error) => {
                     tracing::error!(%error, program = %source.program, "cannot read a child's pipe");
@@ -225,6 +214,16 @@ pub async fn read_pipe(
             };
         }
     }
+}
+
+/// Waits [`GATHER`] with the pipe out of the reactor, then registers it again (which reports at
+/// once what gathered). The kernel wakes whoever polls a pipe on every write into it, so a
+/// registered pipe would wake the daemon (and cost the child a wake-up) per line, the very churn
+/// the pause is there to save.
+async fn gather(pipe: pipe::Receiver) -> std::io::Result<pipe::Receiver> {
+    let fd = pipe.into_nonblocking_fd()?;
+    tokio::time::sleep(GATHER).await;
+    pipe::Receiver::from_owned_fd_unchecked(fd)
 }
 
 /// Asks for a [`PIPE_SIZE`] pipe and returns the pipe's capacity. Best effort: beyond the
