@@ -22,12 +22,10 @@ use tokio::net::unix::pipe;
 use tokio::sync::mpsc;
 
 pub use super::chunk::Chunk;
-use super::chunk::{Piece, READ_SIZE, Source, Spares};
+pub use super::chunk::MAX_LINE;
+use super::chunk::{DATA_CAPACITY, Piece, READ_SIZE, Source, Spares};
 use super::record::Stream;
 use super::writer::Entry;
-
-/// The longest line kept as one record; longer ones are split into pieces of at most this size.
-pub const MAX_LINE: usize = 64 * 1024;
 
 /// The size asked for each output pipe, so that one read ([`READ_SIZE`]) can empty it (Linux's
 /// default is 64 KiB; an unprivileged process may ask up to `/proc/sys/fs/pipe-max-size`, 1 MiB
@@ -61,9 +59,13 @@ impl Splitter {
         self.spare = Some(chunk);
     }
 
-    /// The buffer the next read appends to.
+    /// The buffer the next read appends to, with room for one read: [`DATA_CAPACITY`] in all, as
+    /// it holds at most [`MAX_LINE`] bytes here (the unfinished line). So every chunk's buffer has
+    /// that one size and can be reused (a fresh one is allocated at that size at once).
     pub fn buffer(&mut self) -> &mut Vec<u8> {
-        self.pending.reserve(READ_SIZE);
+        let len = self.pending.len();
+        self.pending
+            .reserve(DATA_CAPACITY.max(len + READ_SIZE) - len);
         &mut self.pending
     }
 

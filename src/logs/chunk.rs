@@ -9,6 +9,17 @@ use std::sync::{Arc, Mutex, PoisonError};
 /// How much one read may take from a pipe: what [`PIPE_SIZE`](super::capture::PIPE_SIZE) holds.
 pub const READ_SIZE: usize = 256 * 1024;
 
+/// The longest line kept as one record; longer ones are split into pieces of at most this size.
+pub const MAX_LINE: usize = 64 * 1024;
+
+/// A chunk's data buffer: one read after the unfinished line kept from the previous one (at most
+/// [`MAX_LINE`]), so a buffer never grows and every one can be reused.
+pub const DATA_CAPACITY: usize = READ_SIZE + MAX_LINE;
+
+/// The most lines a reused chunk keeps room for (one per 24 bytes of a read); a chunk of a
+/// flood of shorter lines is not kept.
+const LINES_CAPACITY: usize = READ_SIZE / 24;
+
 /// Which program instance a pipe belongs to.
 #[derive(Debug, Clone)]
 pub struct Source {
@@ -28,36 +39,47 @@ pub struct Chunk {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Piece {
     pub range: Range<usize>,
-    /// 0 for a whole line; 1, 2, ... for the pieces of a line longer than
-    /// [`MAX_LINE`](super::capture::MAX_LINE).
+    /// 0 for a whole line; 1, 2, ... for the pieces of a line longer than [`MAX_LINE`].
     pub part: u32,
 }
 
-/// Emptied chunks on their way back from the writer to the readers, so a flood reuses a few
-/// buffers instead of allocating (and page-faulting in) a new 256 KiB one for every read.
-#[derive(Debug, Default)]
-pub struct Spares(Mutex<Vec<Chunk>>);
-
-/// The most chunks [`Spares`] keeps (about 1.3 MiB once a flood has passed).
-const SPARES: usize = 4;
+/// Emptied chunks on their way back from the writer to the readers, so a flood reuses the same
+/// buffers instead of allocating (and page-faulting in, and unmapping again) a new one for every
+/// read: as many as can be in flight, so that in a flood no read allocates.
+#[derive(Debug)]
+pub struct Spares {
+    kept: Mutex<Vec<Chunk>>,
+    most: usize,
+}
 
 impl Spares {
-    /// An emptied chunk, if one came back.
-    pub fn take(&self) -> Option<Chunk> {
-        self.0.lock().unwrap_or_else(PoisonError::into_inner).pop()
+    /// Keeps at most `most` chunks (about 0.4 MiB each).
+    pub fn new(most: usize) -> Spares {
+        Spares {
+            kept: Mutex::new(Vec::with_capacity(most)),
+            most,
+        }
     }
 
-    /// Keeps `chunk`'s buffers for a later read, unless [`SPARES`] are kept already or its data
-    /// buffer grew beyond two reads (an over-long line).
+    /// An emptied chunk, if one came back.
+    pub fn take(&self) -> Option<Chunk> {
+        self.kept
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .pop()
+    }
+
+    /// Keeps `chunk`'s buffers for a later read, unless enough are kept already or a buffer grew
+    /// beyond its usual size (an over-long line, a flood of very short ones).
     pub fn give(&self, mut chunk: Chunk) {
-        if chunk.data.capacity() > 2 * READ_SIZE {
+        if chunk.data.capacity() > DATA_CAPACITY || chunk.lines.capacity() > LINES_CAPACITY {
             return;
         }
         chunk.data.clear();
         chunk.lines.clear();
-        let mut spares = self.0.lock().unwrap_or_else(PoisonError::into_inner);
-        if spares.len() < SPARES {
-            spares.push(chunk);
+        let mut kept = self.kept.lock().unwrap_or_else(PoisonError::into_inner);
+        if kept.len() < self.most {
+            kept.push(chunk);
         }
     }
 }

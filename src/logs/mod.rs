@@ -238,7 +238,8 @@ impl LogHandle {
         let (compressor, gzip) = Compressor::start()?;
         let sinks = Sinks::open(layout, &compressor)?;
         drop(compressor);
-        let spares = Arc::new(Spares::default());
+        // The chunks in the channel, plus the one being written and the one being read into.
+        let spares = Arc::new(Spares::new(CHANNEL_CHUNKS + 2));
         let writer = Writer::new(sinks, stats.clone(), spares.clone());
         let (tx, rx) = mpsc::channel(CHANNEL_CHUNKS);
         let thread = tokio::task::spawn_blocking(move || {
