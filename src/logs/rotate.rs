@@ -190,29 +190,77 @@ impl RotatingFile {
         )))
     }
 
-    /// Appends one record (a whole line, newline included). Rotates first when the record would
-    /// take the file past `max_size`; writes when the buffer is large.
+    /// Appends one record (a whole line, newline included); see [`RotatingFile::push_records`].
     ///
     /// # Errors
     /// [`Dropped`]: the records that could not be written (this one is kept for the next try).
     pub fn push(&mut self, record: &[u8], tag: u32) -> Result<(), Dropped> {
+        self.push_records(record, &[record.len()], tag)
+    }
+
+    /// Appends records laid back to back in `records` (whole lines, newlines included), record
+    /// `i` ending at `ends[i]`, all pushed with `tag`. Rotates first when a record would take the
+    /// file past `max_size`. A small run is buffered; a large one is written straight from
+    /// `records` (after what was buffered), so a flood is not copied once more on its way.
+    ///
+    /// # Errors
+    /// [`Dropped`]: the records that could not be written (a record not yet written when the
+    /// file failed is kept for the next try).
+    pub fn push_records(
+        &mut self,
+        records: &[u8],
+        ends: &[usize],
+        tag: u32,
+    ) -> Result<(), Dropped> {
         let mut result = Ok(());
-        let filled = self.len + self.buf.len() as u64;
-        if self.policy.max_size > 0
-            && filled > 0
-            && filled + record.len() as u64 > self.policy.max_size
-        {
-            result = self.flush();
-            if result.is_ok() {
-                self.rotate_now();
+        let (mut next, mut start) = (0, 0);
+        while next < ends.len() {
+            let mut fit = self.fitting(&ends[next..], start);
+            if fit == 0 && self.len + self.buf.len() as u64 > 0 {
+                let flushed = self.flush();
+                if flushed.is_ok() {
+                    self.rotate_now();
+                }
+                result = Dropped::merge(result, flushed);
+                fit = self.fitting(&ends[next..], start);
             }
-        }
-        self.buf.extend_from_slice(record);
-        self.tags.push(tag);
-        if self.buf.len() >= FLUSH_BYTES {
-            result = Dropped::merge(result, self.flush());
+            // A record larger than a whole file goes alone into one (or, when the rotation
+            // failed, into the current file, and the next record tries again).
+            let fit = fit.max(1);
+            let end = ends[next + fit - 1];
+            result = Dropped::merge(result, self.append(&records[start..end], fit, tag));
+            (next, start) = (next + fit, end);
         }
         result
+    }
+
+    /// How many of the records ending at `ends` (counted from byte `start`) fit into the current
+    /// file by `max_size`.
+    fn fitting(&self, ends: &[usize], start: usize) -> usize {
+        if self.policy.max_size == 0 {
+            return ends.len();
+        }
+        let room = (self.policy.max_size).saturating_sub(self.len + self.buf.len() as u64);
+        ends.partition_point(|&end| (end - start) as u64 <= room)
+    }
+
+    /// Appends `count` records laid out in `run` to the current file: into the buffer while it
+    /// stays below [`FLUSH_BYTES`], else the buffer and then `run` are written.
+    fn append(&mut self, run: &[u8], count: usize, tag: u32) -> Result<(), Dropped> {
+        if self.buf.len() + run.len() < FLUSH_BYTES {
+            self.buf.extend_from_slice(run);
+            self.tags.extend(std::iter::repeat_n(tag, count));
+            return Ok(());
+        }
+        let flushed = self.flush();
+        let written = self
+            .write_lines(run)
+            .map_err(|(kept_lines, error)| Dropped {
+                tags: vec![tag; count.saturating_sub(kept_lines)],
+                error,
+            });
+        self.healthy = written.is_ok();
+        Dropped::merge(flushed, written)
     }
 
     /// Writes what is buffered.
@@ -223,8 +271,10 @@ impl RotatingFile {
         if self.buf.is_empty() {
             return Ok(());
         }
-        let result = self.write_buffer();
-        self.buf.clear();
+        let mut buf = std::mem::take(&mut self.buf);
+        let result = self.write_lines(&buf);
+        buf.clear();
+        self.buf = buf;
         match result {
             Ok(()) => {
                 self.tags.clear();
@@ -279,11 +329,11 @@ impl RotatingFile {
         self.retain();
     }
 
-    /// Writes the buffer; on failure returns how many of its lines are in the file.
-    fn write_buffer(&mut self) -> Result<(), (usize, io::Error)> {
+    /// Writes whole lines to the current file; on failure returns how many of them are in it
+    /// (a partial last line is cut off again).
+    fn write_lines(&mut self, buf: &[u8]) -> Result<(), (usize, io::Error)> {
         self.ensure_open().map_err(|e| (0, e))?;
         let len = self.len;
-        let buf = &self.buf;
         let Some(file) = self.file.as_mut() else {
             return Err((0, io::Error::other("log file not open")));
         };

@@ -166,6 +166,36 @@ impl Sinks {
     }
 }
 
+/// Records formatted before a batch is appended to the logs: enough for few, large writes, and
+/// a bound on the batch's memory however short the lines.
+const BATCH_BYTES: usize = 512 * 1024;
+
+/// Records of one instance laid back to back, as [`RotatingFile::push_records`] takes them.
+#[derive(Default)]
+struct Batch {
+    records: Vec<u8>,
+    /// Where each record ends in `records`.
+    ends: Vec<usize>,
+    /// The records that also go to `error.log`, by index.
+    to_error: Vec<usize>,
+}
+
+impl Batch {
+    /// Ends the record just formatted into `records`.
+    fn end_record(&mut self, to_error: bool) {
+        if to_error {
+            self.to_error.push(self.ends.len());
+        }
+        self.ends.push(self.records.len());
+    }
+
+    fn clear(&mut self) {
+        self.records.clear();
+        self.ends.clear();
+        self.to_error.clear();
+    }
+}
+
 /// The writer's state on its thread.
 pub struct Writer {
     sinks: Sinks,
@@ -177,6 +207,8 @@ pub struct Writer {
     tag_of: HashMap<(Arc<str>, u32), u32>,
     /// The record being written (reused).
     record: Vec<u8>,
+    /// The records of lines being written (reused).
+    batch: Batch,
     /// The last formatted time and the millisecond it stands for.
     clock: (u128, String),
     /// Lines lost since `app.log` last took a write, and the last error.
@@ -194,6 +226,7 @@ impl Writer {
             tags: Vec::new(),
             tag_of: HashMap::new(),
             record: Vec::with_capacity(1024),
+            batch: Batch::default(),
             clock: (u128::MAX, String::new()),
             losing: None,
             secondary_failing: false,
@@ -267,13 +300,44 @@ impl Writer {
         let own = (self.sinks.programs)
             .contains_key(&*source.program)
             .then_some(&*source.program);
+        let mut batch = std::mem::take(&mut self.batch);
         for piece in &chunk.lines {
-            self.record.clear();
             let line = &chunk.data[piece.range.clone()];
-            let level = frame.format(&mut self.record, line, piece.part);
-            let to_error = stream == Stream::Stderr || level >= Level::Error;
-            self.write_to(own, tag, to_error);
+            let level = frame.format(&mut batch.records, line, piece.part);
+            batch.end_record(stream == Stream::Stderr || level >= Level::Error);
+            if batch.records.len() >= BATCH_BYTES {
+                self.write_batch(&mut batch, own, tag);
+            }
         }
+        self.write_batch(&mut batch, own, tag);
+        self.batch = batch;
+    }
+
+    /// Appends the records of `batch` to the logs they belong in, and empties it.
+    fn write_batch(&mut self, batch: &mut Batch, own: Option<&str>, tag: u32) {
+        if let Err(dropped) = self
+            .sinks
+            .app
+            .push_records(&batch.records, &batch.ends, tag)
+        {
+            self.lost(dropped);
+        }
+        let mut secondary = Ok(());
+        if batch.to_error.len() == batch.ends.len() {
+            secondary = (self.sinks.error).push_records(&batch.records, &batch.ends, tag);
+        } else {
+            for &i in &batch.to_error {
+                let start = if i == 0 { 0 } else { batch.ends[i - 1] };
+                let record = &batch.records[start..batch.ends[i]];
+                secondary = Dropped::merge(secondary, self.sinks.error.push(record, tag));
+            }
+        }
+        if let Some(own) = own.and_then(|program| self.sinks.programs.get_mut(program)) {
+            let pushed = own.push_records(&batch.records, &batch.ends, tag);
+            secondary = Dropped::merge(secondary, pushed);
+        }
+        self.secondary(&secondary);
+        batch.clear();
     }
 
     /// Appends `self.record` to the logs it belongs in.

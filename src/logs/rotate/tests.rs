@@ -310,3 +310,86 @@ fn stale_compressions_and_finished_copies_are_cleaned_at_start() {
     assert!(!family.gz_tmp_path(1).exists());
     assert_eq!(read_all(&family), vec!["one", "two", "three"]);
 }
+
+/// `n` records of `len` bytes each, numbered from `first`, back to back, and where each ends.
+fn records(first: usize, n: usize, len: usize) -> (Vec<u8>, Vec<usize>) {
+    let mut bytes = Vec::new();
+    let mut ends = Vec::new();
+    for i in first..first + n {
+        bytes.extend_from_slice(format!("{i:08} {}\n", "x".repeat(len - 10)).as_bytes());
+        ends.push(bytes.len());
+    }
+    (bytes, ends)
+}
+
+#[test]
+fn records_pushed_together_rotate_between_records_and_stay_in_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let family = Family::new(dir.path(), "app.log");
+    let mut log =
+        RotatingFile::open(family.clone(), policy(1 << 20, 50, false), None, RULE).unwrap();
+    // 3.5 MB in runs of 700 KB, as the writer hands over a flood.
+    for run in 0..5 {
+        let (bytes, ends) = records(run * 7000, 7000, 100);
+        log.push_records(&bytes, &ends, 0).unwrap();
+    }
+    log.flush().unwrap();
+    let files = family.list().unwrap();
+    assert_eq!(files.len(), 4, "{files:?}");
+    for seq in files.keys() {
+        let len = std::fs::metadata(family.path(*seq)).unwrap().len();
+        assert!(
+            len <= 1 << 20 && len.is_multiple_of(100),
+            "file {seq} has {len} bytes"
+        );
+    }
+    let numbers: Vec<usize> = read_all(&family)
+        .iter()
+        .map(|line| line[..8].parse().unwrap())
+        .collect();
+    assert_eq!(numbers, (0..35_000).collect::<Vec<_>>());
+}
+
+#[test]
+fn a_record_larger_than_a_file_gets_a_file_of_its_own() {
+    let dir = tempfile::tempdir().unwrap();
+    let family = Family::new(dir.path(), "app.log");
+    let mut log = RotatingFile::open(family.clone(), policy(100, 5, false), None, RULE).unwrap();
+    let (mut bytes, mut ends) = records(0, 1, 30);
+    let (big, _) = records(1, 1, 250);
+    bytes.extend_from_slice(&big);
+    ends.push(bytes.len());
+    let (last, _) = records(2, 1, 30);
+    bytes.extend_from_slice(&last);
+    ends.push(bytes.len());
+    log.push_records(&bytes, &ends, 0).unwrap();
+    log.flush().unwrap();
+    let sizes: Vec<u64> = (1..=3)
+        .map(|seq| std::fs::metadata(family.path(seq)).unwrap().len())
+        .collect();
+    assert_eq!(sizes, vec![30, 250, 30]);
+}
+
+#[test]
+fn a_disk_filling_during_a_large_write_keeps_whole_lines_and_hands_back_the_rest() {
+    let Some(disk) = SmallDisk::mount(256 * 1024) else {
+        eprintln!("cannot mount a tmpfs (not root?): the full disk is tested by the daemon's test");
+        return;
+    };
+    let family = Family::new(disk.dir.path(), "app.log");
+    let mut log =
+        RotatingFile::open(family.clone(), policy(1 << 30, 5, false), None, RULE).unwrap();
+    let (bytes, ends) = records(0, 10_000, 100);
+    let dropped = log.push_records(&bytes, &ends, 7).unwrap_err();
+    assert_eq!(dropped.error.raw_os_error(), Some(libc::ENOSPC));
+    assert!(dropped.tags.iter().all(|&tag| tag == 7));
+    assert!(!log.is_healthy());
+    let kept = std::fs::read(family.path(1)).unwrap();
+    assert!(kept.len() > 100_000, "{} bytes written", kept.len());
+    assert_eq!(
+        kept[..],
+        bytes[..kept.len()],
+        "whole records, the first ones"
+    );
+    assert_eq!(kept.len() / 100 + dropped.tags.len(), 10_000);
+}
