@@ -5,14 +5,15 @@
 //! pause ([`GATHER`]) before the next one, so a child writing line by line has its output read
 //! (and woken for, and written to the log) in batches of a millisecond instead of a few lines
 //! at a time (the pipe leaves the reactor meanwhile, so its writes wake no one); the pipe is
-//! enlarged ([`PIPE_SIZE`]) so the child does not block meanwhile. A line that comes after a
+//! enlarged ([`PIPE_SIZE`], and [`FLOOD_PIPE_SIZE`] once a read finds it half full) so the child
+//! does not block meanwhile. A line that comes after a
 //! quiet time is read at once. When the writer falls behind, `send` waits, the reader stops
 //! reading, the pipe fills and the child's next `write` blocks: back-pressure instead of memory
 //! growth or loss. A line longer than [`MAX_LINE`] is cut into numbered pieces (at a UTF-8
 //! character boundary) so one runaway line cannot hold unbounded memory; the text of a child that
 //! exits in the middle of a line is still sent, as its last line.
 
-use std::os::fd::OwnedFd;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime};
@@ -28,10 +29,16 @@ use super::record::Stream;
 use super::writer::Entry;
 
 /// The size asked for each output pipe, so that one read ([`READ_SIZE`]) can empty it (Linux's
-/// default is 64 KiB; an unprivileged process may ask up to `/proc/sys/fs/pipe-max-size`, 1 MiB
-/// by default). A child writing 60 MB/s fills it in 4 ms, several [`GATHER`] pauses. Kernel
-/// memory, and only while it holds output.
+/// default is 64 KiB). A child writing 60 MB/s fills it in 4 ms, several [`GATHER`] pauses.
+/// Kernel memory, and only while it holds output.
 pub const PIPE_SIZE: usize = READ_SIZE;
+
+/// The size a pipe grows to once a read finds it more than half full: its child writes nearly
+/// faster than the pauses allow for (a Python child writing line by line fills 256 KiB in under
+/// 2 ms, about one pause given the timer's millisecond ticks) and would block. `/proc/sys/fs/pipe-max-size`, the most
+/// an unprivileged process may ask, is 1 MiB by default. Only flooding pipes grow, so a user's
+/// pipe allowance (`pipe-user-pages-soft`) is not spent on quiet ones.
+pub const FLOOD_PIPE_SIZE: usize = 4 * READ_SIZE;
 
 /// The pause after a read that emptied the pipe, while the child's next lines gather in it.
 const GATHER: Duration = Duration::from_millis(1);
@@ -153,7 +160,7 @@ pub async fn read_pipe(
     spares: Arc<Spares>,
 ) {
     // A read of less than this emptied the pipe.
-    let pipe_size = enlarge(&fd);
+    let mut pipe_size = enlarge(fd.as_fd(), PIPE_SIZE);
     let mut pipe = match pipe::Receiver::from_owned_fd(fd) {
         Ok(pipe) => pipe,
         Err(error) => {
@@ -180,6 +187,9 @@ pub async fn read_pipe(
             Ok(0) => true,
             Ok(n) => {
                 emptied = n < room.min(pipe_size);
+                if n > pipe_size / 2 && pipe_size < FLOOD_PIPE_SIZE {
+                    pipe_size = enlarge(pipe.as_fd(), FLOOD_PIPE_SIZE);
+                }
                 false
             }
             Err(error) if error.kind() == std::io::ErrorKind::Interrupted => continue,
@@ -228,19 +238,19 @@ async fn gather(pipe: pipe::Receiver) -> std::io::Result<pipe::Receiver> {
     pipe::Receiver::from_owned_fd_unchecked(fd)
 }
 
-/// Asks for a [`PIPE_SIZE`] pipe and returns the pipe's capacity. Best effort: beyond the
+/// Asks for a pipe of `size` bytes and returns the pipe's capacity. Best effort: beyond the
 /// system's limits the pipe stays as it is.
-fn enlarge(fd: &OwnedFd) -> usize {
-    use std::os::fd::AsRawFd;
+fn enlarge(fd: BorrowedFd<'_>, size: usize) -> usize {
+    let wanted = libc::c_int::try_from(size).unwrap_or(libc::c_int::MAX);
     // SAFETY: F_SETPIPE_SZ and F_GETPIPE_SZ on a descriptor this function borrows; they change or
     // read the pipe's capacity only, and fail harmlessly (EBUSY, EPERM, EBADF) when they cannot.
-    let size = unsafe {
-        match libc::fcntl(fd.as_raw_fd(), libc::F_SETPIPE_SZ, PIPE_SIZE as libc::c_int) {
+    let capacity = unsafe {
+        match libc::fcntl(fd.as_raw_fd(), libc::F_SETPIPE_SZ, wanted) {
             -1 => libc::fcntl(fd.as_raw_fd(), libc::F_GETPIPE_SZ),
-            size => size,
+            capacity => capacity,
         }
     };
-    usize::try_from(size).unwrap_or(0).max(1)
+    usize::try_from(capacity).unwrap_or(0).max(1)
 }
 
 #[cfg(test)]

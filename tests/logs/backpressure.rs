@@ -1,6 +1,7 @@
 //! Back-pressure: a child producing output faster than the writer can format and write it makes
 //! the daemon's readers wait (and the child's writes block); the daemon's memory stays bounded
-//! and nothing is dropped.
+//! and nothing is dropped. A flooding child's pipe grows, so that it does not block between the
+//! daemon's reads.
 
 use crate::common::harness;
 use crate::common::logs;
@@ -64,4 +65,22 @@ command = ["sh", "-c", "yes \"$(head -c 1000 /dev/zero | tr '\\0' x)\" | head -n
     );
     let status = project.instance("flood", 0);
     assert_eq!(status["log_lines_dropped"], 0);
+    // The flooded pipe grew so the child would not block between reads; the quiet one did not.
+    let child = harness::pid_of(&status);
+    assert_eq!(pipe_size(child, 1), 1024 * 1024, "stdout, which flooded");
+    assert_eq!(pipe_size(child, 2), 256 * 1024, "stderr, one line");
+}
+
+/// The capacity of the pipe that is descriptor `fd` of process `pid`.
+fn pipe_size(pid: i32, fd: i32) -> i32 {
+    use std::os::fd::AsRawFd;
+    use std::os::unix::fs::OpenOptionsExt;
+    // Opening a pipe through /proc opens the same pipe; reading nothing from it takes nothing.
+    let pipe = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(format!("/proc/{pid}/fd/{fd}"))
+        .unwrap();
+    // SAFETY: F_GETPIPE_SZ only reads the capacity of the pipe this function holds open.
+    unsafe { libc::fcntl(pipe.as_raw_fd(), libc::F_GETPIPE_SZ) }
 }
