@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """Log capture, svc beside supervisord in the same run: the same Python child under each.
 
-Usage: benches/logs_supervisord.py [path/to/svc] [--runs N]
-  (default binary: target/release/svc, else target/debug/svc)
+Usage: benches/logs_supervisord.py [path/to/svc] [--against path/to/other-svc] [--runs N]
+  (default binary: target/release/svc, else target/debug/svc; --against runs a second build, say
+  the code before a change, in the same rounds, so before and after meet the same machine load)
 
 The child (Python, as a service would be) builds 200,000 numbered 58-byte lines, says "ready",
 waits for SIGUSR1, then writes them (one os.write() per line, or all in one os.write()), then
@@ -28,6 +29,9 @@ args = sys.argv[1:]
 RUNS = 5
 if "--runs" in args:
     i = args.index("--runs"); RUNS = int(args[i + 1]); del args[i:i + 2]
+AGAINST = None
+if "--against" in args:
+    i = args.index("--against"); AGAINST = os.path.abspath(args[i + 1]); del args[i:i + 2]
 svc = os.path.abspath(args[0]) if args else next(
     p for p in (f"{ROOT}/target/release/svc", f"{ROOT}/target/debug/svc") if os.path.exists(p))
 
@@ -122,7 +126,7 @@ def supervisord_numbers(d):
             yield raw
 
 
-def run_svc(d, child, mode, rotate):
+def run_svc(d, child, mode, rotate, svc=svc):
     logs_cfg = ('max_size = "1MiB"\nkeep = 50\ncompress = false' if rotate
                 else 'max_size = "100GiB"\nkeep = 1\ncompress = false')
     report = os.path.join(d, "report")
@@ -213,7 +217,7 @@ def run_supervisord(exe, d, child, mode, rotate):
     return write, on_disk, check_lines(supervisord_numbers(d))
 
 
-def idle_svc(d):
+def idle_svc(d, svc=svc):
     cfg = os.path.join(d, "svc.toml")
     with open(cfg, "w") as f:
         f.write('[programs.idle]\ncommand = ["sleep", "1000"]\ninstances = 4\nready = { uptime = "0s" }\n')
@@ -246,16 +250,16 @@ def main():
         child = os.path.join(top, "child.py")
         with open(child, "w") as f:
             f.write(CHILD)
+        builds = {"svc": svc, **({"other": AGAINST} if AGAINST else {})}
         for run in range(RUNS):
             for mode, rotate, label in cases:
-                # Alternate who goes first, so neither always runs on a warmer machine.
-                order = ["svc", "supervisord"]
-                if run % 2:
-                    order.reverse()
+                # Rotate who goes first, so none always runs on a warmer machine.
+                order = [*builds, "supervisord"]
+                order = order[run % len(order):] + order[:run % len(order)]
                 for who in order:
                     with tempfile.TemporaryDirectory(dir=top) as d:
-                        if who == "svc":
-                            got = run_svc(d, child, mode, rotate)
+                        if who in builds:
+                            got = run_svc(d, child, mode, rotate, builds[who])
                         else:
                             got = run_supervisord(exe, d, child, mode, rotate)
                     results.setdefault((label, who), []).append(got)
@@ -263,30 +267,42 @@ def main():
                           f"lost/dup/split {got[2]}", file=sys.stderr)
         idle = {}
         for _ in range(RUNS):
-            with tempfile.TemporaryDirectory(dir=top) as d:
-                idle.setdefault("svc", []).append(idle_svc(d))
+            for who, build in builds.items():
+                with tempfile.TemporaryDirectory(dir=top) as d:
+                    idle.setdefault(who, []).append(idle_svc(d, build))
             with tempfile.TemporaryDirectory(dir=top) as d:
                 idle.setdefault("supervisord", []).append(idle_supervisord(exe, d))
 
     med = lambda runs, i: statistics.median(r[i] for r in runs)
-    print(f"binary: {os.path.relpath(svc, ROOT)}; supervisord {SUPERVISOR_VERSION}; child: Python "
-          f"{sys.version.split()[0]}, 200,000 lines of 58 bytes; median of {RUNS} runs")
+    names = {"svc": os.path.relpath(svc, ROOT), "other": AGAINST and os.path.relpath(AGAINST, ROOT)}
+    print(f"binary: {names['svc']}" + (f"; against: {names['other']}" if AGAINST else "") +
+          f"; supervisord {SUPERVISOR_VERSION}; child: Python {sys.version.split()[0]}, "
+          f"200,000 lines of 58 bytes; median of {RUNS} runs; lost / dup / split: all daemons, all runs")
     print()
-    # The machine's load moves both daemons' times together, so the ratio is also given per run
-    # (svc and supervisord back to back), as the median of those.
-    print("| case: write / on disk | svc | supervisord | svc / supervisord, on disk: of the medians; median per run "
-          "| svc lost / dup / split |")
-    print("|---|---|---|---|---|")
+    # The machine's load moves the daemons' times together, so each ratio is also given per run
+    # (the daemons back to back), as the median of those.
+    heads = [names[who] for who in builds]
+    print("| case: write / on disk | " + " | ".join(heads) + " | supervisord | "
+          + " | ".join(f"{h} / supervisord, on disk: of the medians; median per run" for h in heads)
+          + " | lost / dup / split |")
+    print("|---" * (3 + 2 * len(builds)) + "|")
     for _, _, label in cases:
-        s, p = results[(label, "svc")], results[(label, "supervisord")]
-        faults = tuple(sum(r[2][k] for r in s) for k in range(3))
-        paired = statistics.median(a[1] / b[1] for a, b in zip(s, p))
-        print(f"| {label} | {med(s, 0):.3f} / {med(s, 1):.3f} s | {med(p, 0):.3f} / {med(p, 1):.3f} s "
-              f"| {med(s, 1) / med(p, 1):.2f}; {paired:.2f} | {faults[0]} / {faults[1]} / {faults[2]} |")
-    s, p = idle["svc"], idle["supervisord"]
-    print(f"| daemon RSS / PSS, 4 idle children | {med(s, 0) / 1024:.1f} / {med(s, 1) / 1024:.1f} MiB "
-          f"({s[0][2]} threads) | {med(p, 0) / 1024:.1f} / {med(p, 1) / 1024:.1f} MiB "
-          f"| {med(s, 0) / med(p, 0):.2f} (RSS) | |")
-
+        p = results[(label, "supervisord")]
+        cells, ratios = [], []
+        faults = [sum(r[2][k] for who in [*builds, "supervisord"] for r in results[(label, who)])
+                  for k in range(3)]
+        for who in builds:
+            s = results[(label, who)]
+            paired = statistics.median(a[1] / b[1] for a, b in zip(s, p))
+            cells.append(f"{med(s, 0):.3f} / {med(s, 1):.3f} s")
+            ratios.append(f"{med(s, 1) / med(p, 1):.2f}; {paired:.2f}")
+        print(f"| {label} | " + " | ".join(cells) + f" | {med(p, 0):.3f} / {med(p, 1):.3f} s | "
+              + " | ".join(ratios) + f" | {faults[0]} / {faults[1]} / {faults[2]} |")
+    p = idle["supervisord"]
+    cells = [f"{med(idle[who], 0) / 1024:.1f} / {med(idle[who], 1) / 1024:.1f} MiB ({idle[who][0][2]} threads)"
+             for who in builds]
+    ratios = [f"{med(idle[who], 0) / med(p, 0):.2f} (RSS)" for who in builds]
+    print("| daemon RSS / PSS, 4 idle children | " + " | ".join(cells)
+          + f" | {med(p, 0) / 1024:.1f} / {med(p, 1) / 1024:.1f} MiB | " + " | ".join(ratios) + " | |")
 
 main()

@@ -1,10 +1,11 @@
 //! The single writer: the only code that writes the log files, on its own thread.
 //!
-//! It takes entries off the bounded channel, turns each line into its JSON record once, and
-//! appends it to `app.log` (every record), `error.log` (level error, and everything from
-//! stderr) and a program's own log when its `logs` policy differs from `[logs]`. It writes in
-//! large batches: it keeps taking entries while the channel holds some, and writes when the
-//! channel is empty (so a quiet log is on disk at once and a busy one costs few system calls).
+//! It takes entries off the bounded channel, turns each line into its JSON record once (the
+//! records of a chunk into one batch), and appends them to `app.log` (every record), `error.log`
+//! (level error, and everything from stderr) and a program's own log when its `logs` policy
+//! differs from `[logs]`. It writes in large batches: it keeps taking entries while the channel
+//! holds some, and writes when the channel is empty or a batch is large (so a quiet log is on
+//! disk at once and a busy one costs few system calls and no further copy).
 //!
 //! A record `app.log` could not take (disk full, file unwritable) is counted per instance for
 //! `svc status`; the first loss is logged to the daemon's own log, and when writing works again
