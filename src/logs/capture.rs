@@ -6,12 +6,12 @@
 //! (and woken for, and written to the log) in batches of a millisecond instead of a few lines
 //! at a time (the pipe leaves the reactor meanwhile, so its writes wake no one); the pipe is
 //! enlarged ([`PIPE_SIZE`], and [`FLOOD_PIPE_SIZE`] once a read finds it half full) so the child
-//! does not block meanwhile. A line that comes after a
-//! quiet time is read at once. When the writer falls behind, `send` waits, the reader stops
-//! reading, the pipe fills and the child's next `write` blocks: back-pressure instead of memory
-//! growth or loss. A line longer than [`MAX_LINE`] is cut into numbered pieces (at a UTF-8
-//! character boundary) so one runaway line cannot hold unbounded memory; the text of a child that
-//! exits in the middle of a line is still sent, as its last line.
+//! does not block meanwhile. A line that comes after a quiet time is read at once. When the
+//! writer falls behind, `send` waits, the reader stops reading, the pipe fills and the child's
+//! next `write` blocks: back-pressure instead of memory growth or loss. A line longer than
+//! [`MAX_LINE`] is cut into numbered pieces (at a UTF-8 character boundary) so one runaway line
+//! cannot hold unbounded memory; the text of a child that exits in the middle of a line is still
+//! sent, as its last line.
 
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::sync::Arc;
@@ -35,9 +35,9 @@ pub const PIPE_SIZE: usize = READ_SIZE;
 
 /// The size a pipe grows to once a read finds it more than half full: its child writes nearly
 /// faster than the pauses allow for (a Python child writing line by line fills 256 KiB in under
-/// 2 ms, about one pause given the timer's millisecond ticks) and would block. `/proc/sys/fs/pipe-max-size`, the most
-/// an unprivileged process may ask, is 1 MiB by default. Only flooding pipes grow, so a user's
-/// pipe allowance (`pipe-user-pages-soft`) is not spent on quiet ones.
+/// 2 ms, about one pause given the timer's millisecond ticks) and would block. 1 MiB is the most
+/// an unprivileged process may ask by default (`/proc/sys/fs/pipe-max-size`). Only flooding
+/// pipes grow, so a user's pipe allowance (`pipe-user-pages-soft`) is not spent on quiet ones.
 pub const FLOOD_PIPE_SIZE: usize = 4 * READ_SIZE;
 
 /// The pause after a read that emptied the pipe, while the child's next lines gather in it.
