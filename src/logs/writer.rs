@@ -171,7 +171,8 @@ impl Sinks {
 /// a bound on the batch's memory however short the lines.
 const BATCH_BYTES: usize = 512 * 1024;
 
-/// Records of one instance laid back to back, as [`RotatingFile::push_records`] takes them.
+/// Records of one instance (its lines, or one event) laid back to back, as
+/// [`RotatingFile::push_records`] takes them.
 #[derive(Default)]
 struct Batch {
     records: Vec<u8>,
@@ -190,6 +191,12 @@ impl Batch {
         self.ends.push(self.records.len());
     }
 
+    /// Record `i`, newline included.
+    fn record(&self, i: usize) -> &[u8] {
+        let start = if i == 0 { 0 } else { self.ends[i - 1] };
+        &self.records[start..self.ends[i]]
+    }
+
     fn clear(&mut self) {
         self.records.clear();
         self.ends.clear();
@@ -206,9 +213,7 @@ pub struct Writer {
     /// Instances by tag (the index), so a lost record can be counted against its instance.
     tags: Vec<(Arc<str>, u32)>,
     tag_of: HashMap<(Arc<str>, u32), u32>,
-    /// The record being written (reused).
-    record: Vec<u8>,
-    /// The records of lines being written (reused).
+    /// The records being written (reused).
     batch: Batch,
     /// The last formatted time and the millisecond it stands for.
     clock: (u128, String),
@@ -226,7 +231,6 @@ impl Writer {
             spares,
             tags: Vec::new(),
             tag_of: HashMap::new(),
-            record: Vec::with_capacity(1024),
             batch: Batch::default(),
             clock: (u128::MAX, String::new()),
             losing: None,
@@ -269,14 +273,21 @@ impl Writer {
             } => {
                 let time = self.format_time(time);
                 let tag = self.tag(&program, instance);
-                self.record.clear();
                 let origin = Origin {
                     program: &program,
                     instance,
                     pid,
                 };
-                record::format_event(&mut self.record, &msg, level, origin, &time);
-                self.write(&program, tag, level >= Level::Error);
+                let own = self
+                    .sinks
+                    .programs
+                    .contains_key(&*program)
+                    .then_some(&*program);
+                let mut batch = std::mem::take(&mut self.batch);
+                record::format_event(&mut batch.records, &msg, level, origin, &time);
+                batch.end_record(level >= Level::Error);
+                self.write_batch(&mut batch, own, tag);
+                self.batch = batch;
             }
             Entry::Rotate(reply) => {
                 let _ = reply.send(self.rotate());
@@ -328,9 +339,8 @@ impl Writer {
             secondary = (self.sinks.error).push_records(&batch.records, &batch.ends, tag);
         } else {
             for &i in &batch.to_error {
-                let start = if i == 0 { 0 } else { batch.ends[i - 1] };
-                let record = &batch.records[start..batch.ends[i]];
-                secondary = Dropped::merge(secondary, self.sinks.error.push(record, tag));
+                let pushed = self.sinks.error.push(batch.record(i), tag);
+                secondary = Dropped::merge(secondary, pushed);
             }
         }
         if let Some(own) = own.and_then(|program| self.sinks.programs.get_mut(program)) {
@@ -339,28 +349,6 @@ impl Writer {
         }
         self.secondary(&secondary);
         batch.clear();
-    }
-
-    /// Appends `self.record` to the logs it belongs in.
-    fn write(&mut self, program: &str, tag: u32, to_error: bool) {
-        let own = self.sinks.programs.contains_key(program).then_some(program);
-        self.write_to(own, tag, to_error);
-    }
-
-    /// [`Writer::write`] with the program's own log already looked up (`None`: it has none), so
-    /// a chunk's lines look it up once.
-    fn write_to(&mut self, own: Option<&str>, tag: u32, to_error: bool) {
-        if let Err(dropped) = self.sinks.app.push(&self.record, tag) {
-            self.lost(dropped);
-        }
-        let mut secondary = Ok(());
-        if to_error {
-            secondary = self.sinks.error.push(&self.record, tag);
-        }
-        if let Some(own) = own.and_then(|program| self.sinks.programs.get_mut(program)) {
-            secondary = Dropped::merge(secondary, own.push(&self.record, tag));
-        }
-        self.secondary(&secondary);
     }
 
     fn flush(&mut self) {
@@ -441,10 +429,10 @@ impl Writer {
             instance: 0,
             pid: Some(std::process::id()),
         };
-        self.record.clear();
-        record::format_event(&mut self.record, &msg, Level::Warn, origin, &time);
+        let mut record = Vec::new();
+        record::format_event(&mut record, &msg, Level::Warn, origin, &time);
         let tag = self.tag(&Arc::from("svc"), 0);
-        if let Err(dropped) = self.sinks.app.push(&self.record, tag) {
+        if let Err(dropped) = self.sinks.app.push(&record, tag) {
             self.lost(dropped);
         }
     }
