@@ -351,6 +351,28 @@ fn records_pushed_together_rotate_between_records_and_stay_in_order() {
 }
 
 #[test]
+fn large_writes_hold_no_space_beyond_what_they_wrote() {
+    use std::os::unix::fs::MetadataExt;
+    let dir = tempfile::tempdir().unwrap();
+    let family = Family::new(dir.path(), "app.log");
+    let mut log =
+        RotatingFile::open(family.clone(), policy(1 << 30, 5, false), None, RULE).unwrap();
+    for run in 0..4 {
+        let (bytes, ends) = records(run * 7000 + 1, 7000, 100);
+        log.push_records(&bytes, &ends, 0).unwrap();
+    }
+    log.flush().unwrap();
+    let meta = std::fs::metadata(family.path(1)).unwrap();
+    assert_eq!(meta.len(), 28_000 * 100);
+    let held = meta.blocks() * 512;
+    assert!(
+        held < meta.len() + 64 * 1024,
+        "{held} bytes held for {} written",
+        meta.len()
+    );
+}
+
+#[test]
 fn a_record_larger_than_a_file_gets_a_file_of_its_own() {
     let dir = tempfile::tempdir().unwrap();
     let family = Family::new(dir.path(), "app.log");
