@@ -27,8 +27,8 @@ use std::io;
 use std::path::Path;
 
 pub use file::{
-    FileRule, OpenError, Refusal, Why, check_handle, create_new, inspect, open_append, open_read,
-    tighten_file,
+    FileRule, OpenError, Refusal, Why, check_handle, create_new, give_name, inspect, new_unnamed,
+    open_append, open_read, tighten_file,
 };
 pub use folder::{DirRule, prepare_dir};
 

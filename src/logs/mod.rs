@@ -25,6 +25,7 @@
 //! of another user is refused (left alone, logged to `svc.log`, listed by `svc status`) and the
 //! writer goes on in the next numbered file. Log files are 0640, in `log_group` when it is set.
 
+pub mod ahead;
 pub mod capture;
 pub mod chunk;
 pub mod family;
@@ -52,7 +53,9 @@ pub use record::{Level, Stream};
 
 use crate::config::{Config, LogPolicy};
 use crate::secure_fs::{self, DirRule, FileRule, GuardError};
+use ahead::Maker;
 use gzip::Compressor;
+use rotate::Helpers;
 use writer::{Entry, Sinks, Stats, Writer};
 
 /// Chunks in flight between the readers and the writer; beyond this, readers wait. A chunk is at
@@ -236,8 +239,13 @@ impl LogHandle {
             }
         }
         let (compressor, gzip) = Compressor::start()?;
-        let sinks = Sinks::open(layout, &compressor)?;
-        drop(compressor);
+        let (maker, files) = Maker::start()?;
+        let helpers = Helpers {
+            compressor: Some(compressor),
+            maker: Some(maker),
+        };
+        let sinks = Sinks::open(layout, &helpers)?;
+        drop(helpers);
         // The chunks in the channel, plus the one being written and the one being read into.
         let spares = Arc::new(Spares::new(CHANNEL_CHUNKS + 2));
         let writer = Writer::new(sinks, stats.clone(), spares.clone());
@@ -246,6 +254,9 @@ impl LogHandle {
             writer.run(rx);
             if gzip.join().is_err() {
                 tracing::error!("the log compression thread panicked");
+            }
+            if files.join().is_err() {
+                tracing::error!("the thread making log files ahead panicked");
             }
         });
         let shared = Arc::new(Shared {

@@ -15,7 +15,8 @@
 //!   [`LINK_LAG`], not at each of many rotations a second: creating a link costs as much as
 //!   creating the file, and no `tail -F` follows files that last milliseconds anyway.
 //! - Finished files are compressed on another thread ([`Compressor`]), so the writer never waits
-//!   for gzip.
+//!   for gzip; the next file is made ahead on another ([`super::ahead`]), so a rotation does not
+//!   wait for the file system to find an inode.
 //! - A failed write (disk full, file gone) is cut back to the last whole line, the lines that
 //!   did not make it are handed back to the caller to count ([`Dropped`]), and the next write
 //!   reopens the file: writing resumes by itself when space returns.
@@ -34,6 +35,7 @@ use std::io::{self, Write};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
+use super::ahead::{Ahead, Maker};
 use super::family::{Family, remove_quietly};
 use super::gzip::Compressor;
 use crate::config::LogPolicy;
@@ -73,6 +75,13 @@ impl Dropped {
     }
 }
 
+/// The threads logs hand work to, so the writer does not wait for it (either may be absent).
+#[derive(Clone, Default)]
+pub struct Helpers {
+    pub compressor: Option<Compressor>,
+    pub maker: Option<Maker>,
+}
+
 /// One log being written: its numbered files, the current one open for appending.
 pub struct RotatingFile {
     family: Family,
@@ -91,6 +100,8 @@ pub struct RotatingFile {
     buf: Vec<u8>,
     tags: Vec<u32>,
     compressor: Option<Compressor>,
+    /// The next file, made ahead once the log rotates.
+    ahead: Option<Ahead>,
     /// Whether the last write succeeded.
     healthy: bool,
     /// Whether the last rotation failed (so the warning is logged once).
@@ -118,7 +129,7 @@ impl RotatingFile {
     pub fn open(
         family: Family,
         policy: LogPolicy,
-        compressor: Option<Compressor>,
+        helpers: Helpers,
         rule: FileRule,
     ) -> io::Result<RotatingFile> {
         std::fs::create_dir_all(&family.dir)?;
@@ -130,6 +141,9 @@ impl RotatingFile {
             Some((&seq, _)) => seq + 1,
             None => 1,
         };
+        let ahead = helpers
+            .maker
+            .map(|maker| maker.for_log(family.dir.clone(), rule));
         let mut log = RotatingFile {
             family,
             policy,
@@ -141,7 +155,8 @@ impl RotatingFile {
             len: 0,
             buf: Vec::with_capacity(64 * 1024),
             tags: Vec::new(),
-            compressor,
+            compressor: helpers.compressor,
+            ahead,
             healthy: true,
             rotation_failing: false,
             preallocating: true,
@@ -336,7 +351,11 @@ impl RotatingFile {
     /// Starts the next numbered file. On failure the current file goes on (over its size) and the
     /// next record retries.
     fn rotate_now(&mut self) {
-        let (next, file) = match self.open_from(self.seq + 1) {
+        let opened = match self.name_ahead(self.seq + 1) {
+            Some(file) => Ok((self.seq + 1, file)),
+            None => self.open_from(self.seq + 1),
+        };
+        let (next, file) = match opened {
             Ok(opened) => opened,
             Err(error) => {
                 if !self.rotation_failing {
@@ -351,6 +370,9 @@ impl RotatingFile {
         self.seq = next;
         self.len = file.metadata().map(|m| m.len()).unwrap_or(0);
         self.file = Some(file);
+        if let Some(ahead) = self.ahead.as_ref().filter(|_| self.policy.max_size > 0) {
+            ahead.order();
+        }
         self.finished.push_back(finished);
         if self.link_moved.elapsed() >= LINK_LAG {
             self.update_link();
@@ -363,6 +385,21 @@ impl RotatingFile {
             compressor.compress(&self.family, finished);
         }
         self.retain();
+    }
+
+    /// The file made ahead, named file `seq`: `None` when none is ready or the name is taken
+    /// (the rotation then opens `seq` the usual way, which checks what is there).
+    fn name_ahead(&mut self, seq: u64) -> Option<File> {
+        let file = self.ahead.as_ref()?.take()?;
+        match secure_fs::give_name(&file, &self.family.path(seq)) {
+            Ok(()) => Some(file),
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => None,
+            Err(error) => {
+                tracing::debug!(%error, dir = %self.family.dir.display(), "cannot name a log file made ahead; rotations make their own");
+                self.ahead = None;
+                None
+            }
+        }
     }
 
     /// Writes whole lines to the current file; on failure returns how many of them are in it

@@ -23,9 +23,8 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::Layout;
 use super::chunk::{Chunk, Source, Spares};
-use super::gzip::Compressor;
 use super::record::{self, Frame, Level, Origin, Stream};
-use super::rotate::{Dropped, RotatingFile};
+use super::rotate::{Dropped, Helpers, RotatingFile};
 
 /// What the readers, the instance actors and the control server send the writer.
 pub enum Entry {
@@ -109,7 +108,7 @@ pub struct Sinks {
     error: RotatingFile,
     programs: HashMap<String, RotatingFile>,
     /// For the programs' logs opened later, by [`Sinks::relayout`].
-    compressor: Compressor,
+    helpers: Helpers,
 }
 
 impl Sinks {
@@ -117,10 +116,9 @@ impl Sinks {
     ///
     /// # Errors
     /// A log folder cannot be created or read.
-    pub fn open(layout: &Layout, compressor: &Compressor) -> std::io::Result<Sinks> {
+    pub fn open(layout: &Layout, helpers: &Helpers) -> std::io::Result<Sinks> {
         let rule = layout.file_rule();
-        let open =
-            |family, policy| RotatingFile::open(family, policy, Some(compressor.clone()), rule);
+        let open = |family, policy| RotatingFile::open(family, policy, helpers.clone(), rule);
         let mut programs = HashMap::new();
         for (name, policy) in &layout.programs {
             if let Some(family) = layout.program(name) {
@@ -131,7 +129,7 @@ impl Sinks {
             app: open(layout.app(), layout.policy)?,
             error: open(layout.error(), layout.policy)?,
             programs,
-            compressor: compressor.clone(),
+            helpers: helpers.clone(),
         })
     }
 
@@ -154,12 +152,8 @@ impl Sinks {
             if let Some(log) = self.programs.get_mut(name) {
                 log.set_policy(*policy);
             } else if let Some(family) = layout.program(name) {
-                let log = RotatingFile::open(
-                    family,
-                    *policy,
-                    Some(self.compressor.clone()),
-                    layout.file_rule(),
-                )?;
+                let log =
+                    RotatingFile::open(family, *policy, self.helpers.clone(), layout.file_rule())?;
                 self.programs.insert(name.clone(), log);
             }
         }

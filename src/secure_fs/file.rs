@@ -147,15 +147,57 @@ fn new_file(path: &Path, rule: &FileRule, append: bool) -> io::Result<File> {
         .mode(rule.mode)
         .custom_flags(libc::O_NOFOLLOW | libc::O_NOCTTY)
         .open(path)?;
+    give_rule(&file, rule)?;
+    Ok(file)
+}
+
+/// Gives a file svc just created `rule`'s group and mode.
+fn give_rule(file: &File, rule: &FileRule) -> io::Result<()> {
     let meta = file.metadata()?;
     if let Some(gid) = rule.group.filter(|&gid| gid != meta.gid()) {
-        nix::unistd::fchown(&file, None, Some(nix::unistd::Gid::from_raw(gid)))?;
+        nix::unistd::fchown(file, None, Some(nix::unistd::Gid::from_raw(gid)))?;
     }
     // The umask took bits off the mode asked for.
     if meta.mode() & 0o7777 != rule.mode {
         file.set_permissions(Permissions::from_mode(rule.mode))?;
     }
+    Ok(())
+}
+
+/// Creates a file with no name yet in folder `dir` (`O_TMPFILE`), open to append, with
+/// `rule`'s mode and group: [`give_name`] links it into the folder. Until then nobody else can
+/// open it, and closing it leaves nothing behind.
+///
+/// # Errors
+/// The file system cannot make such files (`EOPNOTSUPP`), or another I/O error.
+pub fn new_unnamed(dir: &Path, rule: &FileRule) -> io::Result<File> {
+    let file = OpenOptions::new()
+        .read(true)
+        .append(true)
+        .mode(rule.mode)
+        .custom_flags(libc::O_TMPFILE | libc::O_NOCTTY)
+        .open(dir)?;
+    give_rule(&file, rule)?;
     Ok(file)
+}
+
+/// Names a file from [`new_unnamed`] `path`, never replacing anything there.
+///
+/// # Errors
+/// `AlreadyExists` when the name is taken; another error when it cannot be linked (no `/proc`,
+/// another file system).
+pub fn give_name(file: &File, path: &Path) -> io::Result<()> {
+    use nix::fcntl::{AT_FDCWD, AtFlags};
+    use std::os::fd::AsRawFd;
+    let handle = format!("/proc/self/fd/{}", file.as_raw_fd());
+    nix::unistd::linkat(
+        AT_FDCWD,
+        handle.as_str(),
+        AT_FDCWD,
+        path,
+        AtFlags::AT_SYMLINK_FOLLOW,
+    )
+    .map_err(io::Error::from)
 }
 
 /// Gives an existing file of ours `rule`'s group and takes off mode bits beyond `rule.mode`

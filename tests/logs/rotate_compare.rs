@@ -18,9 +18,10 @@ use file_rotate::compression::Compression;
 use file_rotate::suffix::AppendCount;
 use file_rotate::{ContentLimit, FileRotate};
 use svc::config::LogPolicy;
+use svc::logs::ahead::Maker;
 use svc::logs::family::Family;
 use svc::logs::gzip::Compressor;
-use svc::logs::rotate::RotatingFile;
+use svc::logs::rotate::{Helpers, RotatingFile};
 
 const RECORDS: usize = 200_000;
 
@@ -39,6 +40,7 @@ struct Figures {
 
 fn ours(dir: &std::path::Path) -> Figures {
     let (compressor, gzip) = Compressor::start().unwrap();
+    let (maker, files) = Maker::start().unwrap();
     let policy = LogPolicy {
         max_size: 1 << 20,
         keep: 50,
@@ -49,7 +51,16 @@ fn ours(dir: &std::path::Path) -> Figures {
         mode: 0o640,
         group: None,
     };
-    let mut log = RotatingFile::open(family.clone(), policy, Some(compressor), rule).unwrap();
+    let mut log = RotatingFile::open(
+        family.clone(),
+        policy,
+        Helpers {
+            compressor: Some(compressor),
+            maker: Some(maker),
+        },
+        rule,
+    )
+    .unwrap();
     let mut longest = Duration::ZERO;
     let start = Instant::now();
     for i in 0..RECORDS {
@@ -65,6 +76,7 @@ fn ours(dir: &std::path::Path) -> Figures {
     let total = start.elapsed();
     drop(log);
     gzip.join().unwrap();
+    files.join().unwrap();
     Figures {
         total,
         longest_write: longest,

@@ -4,6 +4,7 @@ use std::path::Path;
 use flate2::write::GzEncoder;
 
 use super::*;
+use crate::logs::ahead::Maker;
 use crate::logs::family::Forms;
 
 const RULE: FileRule = FileRule {
@@ -38,7 +39,13 @@ fn read_all(family: &Family) -> Vec<String> {
 fn rotates_before_the_record_that_would_overflow_and_keeps_n_files() {
     let dir = tempfile::tempdir().unwrap();
     let family = Family::new(dir.path(), "app.log");
-    let mut log = RotatingFile::open(family.clone(), policy(100, 3, false), None, RULE).unwrap();
+    let mut log = RotatingFile::open(
+        family.clone(),
+        policy(100, 3, false),
+        Helpers::default(),
+        RULE,
+    )
+    .unwrap();
     for i in 0..100 {
         log.push(format!("line {i:04} of the test\n").as_bytes(), 0)
             .unwrap();
@@ -71,7 +78,10 @@ fn rotated_files_are_compressed_off_thread_and_read_back_in_order() {
     let mut log = RotatingFile::open(
         family.clone(),
         policy(1000, 50, true),
-        Some(compressor),
+        Helpers {
+            compressor: Some(compressor),
+            maker: None,
+        },
         RULE,
     )
     .unwrap();
@@ -111,8 +121,13 @@ fn reopening_continues_the_newest_file_and_cuts_a_torn_line() {
     let dir = tempfile::tempdir().unwrap();
     let family = Family::new(dir.path(), "app.log");
     std::fs::write(family.path(4), "whole\ntorn li").unwrap();
-    let mut log =
-        RotatingFile::open(family.clone(), policy(1 << 20, 5, false), None, RULE).unwrap();
+    let mut log = RotatingFile::open(
+        family.clone(),
+        policy(1 << 20, 5, false),
+        Helpers::default(),
+        RULE,
+    )
+    .unwrap();
     log.push(b"next\n", 0).unwrap();
     log.flush().unwrap();
     assert_eq!(
@@ -126,8 +141,13 @@ fn a_plain_file_where_the_link_goes_is_kept_as_the_newest_file() {
     let dir = tempfile::tempdir().unwrap();
     let family = Family::new(dir.path(), "app.log");
     std::fs::write(family.link(), "from an older layout\n").unwrap();
-    let mut log =
-        RotatingFile::open(family.clone(), policy(1 << 20, 5, false), None, RULE).unwrap();
+    let mut log = RotatingFile::open(
+        family.clone(),
+        policy(1 << 20, 5, false),
+        Helpers::default(),
+        RULE,
+    )
+    .unwrap();
     log.push(b"new\n", 0).unwrap();
     log.flush().unwrap();
     assert_eq!(read_all(&family), vec!["from an older layout", "new"]);
@@ -190,8 +210,13 @@ fn a_full_disk_hands_back_the_lost_lines_and_writing_resumes() {
     };
     let family = Family::new(disk.dir.path(), "app.log");
     let filler = disk.fill();
-    let mut log =
-        RotatingFile::open(family.clone(), policy(1 << 20, 5, false), None, RULE).unwrap();
+    let mut log = RotatingFile::open(
+        family.clone(),
+        policy(1 << 20, 5, false),
+        Helpers::default(),
+        RULE,
+    )
+    .unwrap();
     log.push(b"a\n", 1).unwrap();
     log.push(b"b\n", 2).unwrap();
     let dropped = log.flush().unwrap_err();
@@ -218,8 +243,13 @@ fn a_planted_link_is_refused_left_alone_and_writing_goes_on_in_the_next_file() {
     std::fs::set_permissions(family.path(1), std::fs::Permissions::from_mode(0o644)).unwrap();
     std::os::unix::fs::symlink(&target, family.path(2)).unwrap();
 
-    let mut log =
-        RotatingFile::open(family.clone(), policy(1 << 20, 5, false), None, RULE).unwrap();
+    let mut log = RotatingFile::open(
+        family.clone(),
+        policy(1 << 20, 5, false),
+        Helpers::default(),
+        RULE,
+    )
+    .unwrap();
     log.push(b"new\n", 0).unwrap();
     log.flush().unwrap();
     assert!(log.is_healthy());
@@ -282,7 +312,10 @@ fn stale_compressions_and_finished_copies_are_cleaned_at_start() {
     let log = RotatingFile::open(
         family.clone(),
         policy(1 << 20, 5, true),
-        Some(compressor),
+        Helpers {
+            compressor: Some(compressor),
+            maker: None,
+        },
         RULE,
     )
     .unwrap();
@@ -326,8 +359,13 @@ fn records(first: usize, n: usize, len: usize) -> (Vec<u8>, Vec<usize>) {
 fn records_pushed_together_rotate_between_records_and_stay_in_order() {
     let dir = tempfile::tempdir().unwrap();
     let family = Family::new(dir.path(), "app.log");
-    let mut log =
-        RotatingFile::open(family.clone(), policy(1 << 20, 50, false), None, RULE).unwrap();
+    let mut log = RotatingFile::open(
+        family.clone(),
+        policy(1 << 20, 50, false),
+        Helpers::default(),
+        RULE,
+    )
+    .unwrap();
     // 3.5 MB in runs of 700 KB, as the writer hands over a flood.
     for run in 0..5 {
         let (bytes, ends) = records(run * 7000, 7000, 100);
@@ -355,8 +393,13 @@ fn large_writes_hold_no_space_beyond_what_they_wrote() {
     use std::os::unix::fs::MetadataExt;
     let dir = tempfile::tempdir().unwrap();
     let family = Family::new(dir.path(), "app.log");
-    let mut log =
-        RotatingFile::open(family.clone(), policy(1 << 30, 5, false), None, RULE).unwrap();
+    let mut log = RotatingFile::open(
+        family.clone(),
+        policy(1 << 30, 5, false),
+        Helpers::default(),
+        RULE,
+    )
+    .unwrap();
     for run in 0..4 {
         let (bytes, ends) = records(run * 7000 + 1, 7000, 100);
         log.push_records(&bytes, &ends, 0).unwrap();
@@ -376,7 +419,13 @@ fn large_writes_hold_no_space_beyond_what_they_wrote() {
 fn a_record_larger_than_a_file_gets_a_file_of_its_own() {
     let dir = tempfile::tempdir().unwrap();
     let family = Family::new(dir.path(), "app.log");
-    let mut log = RotatingFile::open(family.clone(), policy(100, 5, false), None, RULE).unwrap();
+    let mut log = RotatingFile::open(
+        family.clone(),
+        policy(100, 5, false),
+        Helpers::default(),
+        RULE,
+    )
+    .unwrap();
     let (mut bytes, mut ends) = records(0, 1, 30);
     let (big, _) = records(1, 1, 250);
     bytes.extend_from_slice(&big);
@@ -399,8 +448,13 @@ fn a_disk_filling_during_a_large_write_keeps_whole_lines_and_hands_back_the_rest
         return;
     };
     let family = Family::new(disk.dir.path(), "app.log");
-    let mut log =
-        RotatingFile::open(family.clone(), policy(1 << 30, 5, false), None, RULE).unwrap();
+    let mut log = RotatingFile::open(
+        family.clone(),
+        policy(1 << 30, 5, false),
+        Helpers::default(),
+        RULE,
+    )
+    .unwrap();
     let (bytes, ends) = records(0, 10_000, 100);
     let dropped = log.push_records(&bytes, &ends, 7).unwrap_err();
     assert_eq!(dropped.error.raw_os_error(), Some(libc::ENOSPC));
@@ -414,4 +468,106 @@ fn a_disk_filling_during_a_large_write_keeps_whole_lines_and_hands_back_the_rest
         "whole records, the first ones"
     );
     assert_eq!(kept.len() / 100 + dropped.tags.len(), 10_000);
+}
+
+/// The inode and birth time of the file made ahead for `dir` (open in this process, with no
+/// name yet): an inode number alone can be reused at once.
+fn made_ahead(dir: &Path) -> Option<(u64, std::time::SystemTime)> {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::read_dir("/proc/self/fd").ok()?.find_map(|fd| {
+        let fd = fd.ok()?.path();
+        let target = std::fs::read_link(&fd).ok()?;
+        let unnamed = target.starts_with(dir) && target.to_string_lossy().ends_with("(deleted)");
+        let meta = std::fs::metadata(&fd).ok().filter(|_| unnamed)?;
+        Some((meta.ino(), meta.created().ok()?))
+    })
+}
+
+fn wait_made_ahead(dir: &Path) -> (u64, std::time::SystemTime) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        if let Some(ino) = made_ahead(dir) {
+            return ino;
+        }
+        assert!(std::time::Instant::now() < deadline, "no file made ahead");
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
+}
+
+#[test]
+fn the_next_file_is_made_ahead_and_never_replaces_a_file_there() {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let dir = tempfile::tempdir().unwrap();
+    let outside = tempfile::tempdir().unwrap();
+    let target = outside.path().join("secret");
+    std::fs::write(&target, "secret\n").unwrap();
+    let family = Family::new(dir.path(), "app.log");
+    let (maker, thread) = Maker::start().unwrap();
+    let helpers = Helpers {
+        compressor: None,
+        maker: Some(maker),
+    };
+    let mut log =
+        RotatingFile::open(family.clone(), policy(100, 50, false), helpers, RULE).unwrap();
+    let (bytes, ends) = records(0, 12, 30);
+    let push = |log: &mut RotatingFile, i: usize| {
+        let start = if i == 0 { 0 } else { ends[i - 1] };
+        log.push(&bytes[start..ends[i]], 0).unwrap();
+    };
+    for i in 0..4 {
+        push(&mut log, i);
+    }
+    // The rotation to file 2 ordered file 3; a link planted there is not replaced by it.
+    wait_made_ahead(dir.path());
+    std::os::unix::fs::symlink(&target, family.path(3)).unwrap();
+    for i in 4..7 {
+        push(&mut log, i);
+    }
+    assert_eq!(log.current_path(), family.path(4));
+    let ahead = wait_made_ahead(dir.path());
+    for i in 7..10 {
+        push(&mut log, i);
+    }
+    assert_eq!(log.current_path(), family.path(5));
+    log.flush().unwrap();
+    let five = std::fs::metadata(family.path(5)).unwrap();
+    assert_eq!(
+        (five.ino(), five.created().unwrap()),
+        ahead,
+        "file 5 is the one made ahead"
+    );
+    assert_eq!(five.permissions().mode() & 0o777, 0o640);
+
+    assert_eq!(std::fs::read_link(family.path(3)).unwrap(), target);
+    assert_eq!(std::fs::read_to_string(&target).unwrap(), "secret\n");
+    let numbers: Vec<usize> = [1, 2, 4, 5]
+        .into_iter()
+        .flat_map(|seq| {
+            std::fs::read_to_string(family.path(seq))
+                .unwrap()
+                .lines()
+                .map(|line| line[..8].parse().unwrap())
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    assert_eq!(numbers, (0..10).collect::<Vec<_>>());
+    drop(log);
+    thread.join().unwrap();
+    assert_eq!(made_ahead(dir.path()), None, "nothing is left behind");
+    let mut names: Vec<String> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    names.sort();
+    let want: Vec<String> = [
+        "app.log",
+        "app.log.000001",
+        "app.log.000002",
+        "app.log.000003",
+    ]
+    .into_iter()
+    .chain(["app.log.000004", "app.log.000005"])
+    .map(String::from)
+    .collect();
+    assert_eq!(names, want);
 }
