@@ -218,7 +218,8 @@ struct Shared {
 
 impl LogHandle {
     /// Opens the logs of `layout` (whose folders [`Layout::prepare`] made safe) and starts the
-    /// writer thread (and the gzip thread behind it).
+    /// writer thread (and behind it the threads that compress rotated files and make the next
+    /// ones ahead).
     ///
     /// # Errors
     /// A log folder cannot be created or read, or a thread cannot be started.
