@@ -20,6 +20,13 @@ fn policy(max_size: u64, keep: u32, compress: bool) -> LogPolicy {
     }
 }
 
+/// The log `app.log` in `dir`, opened with no helper threads.
+fn open(dir: &Path, policy: LogPolicy) -> (Family, RotatingFile) {
+    let family = Family::new(dir, "app.log");
+    let log = RotatingFile::open(family.clone(), policy, Helpers::default(), RULE).unwrap();
+    (family, log)
+}
+
 fn read_all(family: &Family) -> Vec<String> {
     let mut lines = Vec::new();
     for seq in family.list().unwrap().keys() {
@@ -38,14 +45,7 @@ fn read_all(family: &Family) -> Vec<String> {
 #[test]
 fn rotates_before_the_record_that_would_overflow_and_keeps_n_files() {
     let dir = tempfile::tempdir().unwrap();
-    let family = Family::new(dir.path(), "app.log");
-    let mut log = RotatingFile::open(
-        family.clone(),
-        policy(100, 3, false),
-        Helpers::default(),
-        RULE,
-    )
-    .unwrap();
+    let (family, mut log) = open(dir.path(), policy(100, 3, false));
     for i in 0..100 {
         log.push(format!("line {i:04} of the test\n").as_bytes(), 0)
             .unwrap();
@@ -121,13 +121,7 @@ fn reopening_continues_the_newest_file_and_cuts_a_torn_line() {
     let dir = tempfile::tempdir().unwrap();
     let family = Family::new(dir.path(), "app.log");
     std::fs::write(family.path(4), "whole\ntorn li").unwrap();
-    let mut log = RotatingFile::open(
-        family.clone(),
-        policy(1 << 20, 5, false),
-        Helpers::default(),
-        RULE,
-    )
-    .unwrap();
+    let mut log = open(&family.dir, policy(1 << 20, 5, false)).1;
     log.push(b"next\n", 0).unwrap();
     log.flush().unwrap();
     assert_eq!(
@@ -141,13 +135,7 @@ fn a_plain_file_where_the_link_goes_is_kept_as_the_newest_file() {
     let dir = tempfile::tempdir().unwrap();
     let family = Family::new(dir.path(), "app.log");
     std::fs::write(family.link(), "from an older layout\n").unwrap();
-    let mut log = RotatingFile::open(
-        family.clone(),
-        policy(1 << 20, 5, false),
-        Helpers::default(),
-        RULE,
-    )
-    .unwrap();
+    let mut log = open(&family.dir, policy(1 << 20, 5, false)).1;
     log.push(b"new\n", 0).unwrap();
     log.flush().unwrap();
     assert_eq!(read_all(&family), vec!["from an older layout", "new"]);
@@ -210,13 +198,7 @@ fn a_full_disk_hands_back_the_lost_lines_and_writing_resumes() {
     };
     let family = Family::new(disk.dir.path(), "app.log");
     let filler = disk.fill();
-    let mut log = RotatingFile::open(
-        family.clone(),
-        policy(1 << 20, 5, false),
-        Helpers::default(),
-        RULE,
-    )
-    .unwrap();
+    let mut log = open(&family.dir, policy(1 << 20, 5, false)).1;
     log.push(b"a\n", 1).unwrap();
     log.push(b"b\n", 2).unwrap();
     let dropped = log.flush().unwrap_err();
@@ -243,13 +225,7 @@ fn a_planted_link_is_refused_left_alone_and_writing_goes_on_in_the_next_file() {
     std::fs::set_permissions(family.path(1), std::fs::Permissions::from_mode(0o644)).unwrap();
     std::os::unix::fs::symlink(&target, family.path(2)).unwrap();
 
-    let mut log = RotatingFile::open(
-        family.clone(),
-        policy(1 << 20, 5, false),
-        Helpers::default(),
-        RULE,
-    )
-    .unwrap();
+    let mut log = open(&family.dir, policy(1 << 20, 5, false)).1;
     log.push(b"new\n", 0).unwrap();
     log.flush().unwrap();
     assert!(log.is_healthy());
@@ -358,14 +334,7 @@ fn records(first: usize, n: usize, len: usize) -> (Vec<u8>, Vec<usize>) {
 #[test]
 fn records_pushed_together_rotate_between_records_and_stay_in_order() {
     let dir = tempfile::tempdir().unwrap();
-    let family = Family::new(dir.path(), "app.log");
-    let mut log = RotatingFile::open(
-        family.clone(),
-        policy(1 << 20, 50, false),
-        Helpers::default(),
-        RULE,
-    )
-    .unwrap();
+    let (family, mut log) = open(dir.path(), policy(1 << 20, 50, false));
     // 3.5 MB in runs of 700 KB, as the writer hands over a flood.
     for run in 0..5 {
         let (bytes, ends) = records(run * 7000, 7000, 100);
@@ -392,14 +361,7 @@ fn records_pushed_together_rotate_between_records_and_stay_in_order() {
 fn large_writes_hold_no_space_beyond_what_they_wrote() {
     use std::os::unix::fs::MetadataExt;
     let dir = tempfile::tempdir().unwrap();
-    let family = Family::new(dir.path(), "app.log");
-    let mut log = RotatingFile::open(
-        family.clone(),
-        policy(1 << 30, 5, false),
-        Helpers::default(),
-        RULE,
-    )
-    .unwrap();
+    let (family, mut log) = open(dir.path(), policy(1 << 30, 5, false));
     for run in 0..4 {
         let (bytes, ends) = records(run * 7000 + 1, 7000, 100);
         log.push_records(&bytes, &ends, 0).unwrap();
@@ -418,14 +380,7 @@ fn large_writes_hold_no_space_beyond_what_they_wrote() {
 #[test]
 fn a_record_larger_than_a_file_gets_a_file_of_its_own() {
     let dir = tempfile::tempdir().unwrap();
-    let family = Family::new(dir.path(), "app.log");
-    let mut log = RotatingFile::open(
-        family.clone(),
-        policy(100, 5, false),
-        Helpers::default(),
-        RULE,
-    )
-    .unwrap();
+    let (family, mut log) = open(dir.path(), policy(100, 5, false));
     let (mut bytes, mut ends) = records(0, 1, 30);
     let (big, _) = records(1, 1, 250);
     bytes.extend_from_slice(&big);
@@ -448,13 +403,7 @@ fn a_disk_filling_during_a_large_write_keeps_whole_lines_and_hands_back_the_rest
         return;
     };
     let family = Family::new(disk.dir.path(), "app.log");
-    let mut log = RotatingFile::open(
-        family.clone(),
-        policy(1 << 30, 5, false),
-        Helpers::default(),
-        RULE,
-    )
-    .unwrap();
+    let mut log = open(&family.dir, policy(1 << 30, 5, false)).1;
     let (bytes, ends) = records(0, 10_000, 100);
     let dropped = log.push_records(&bytes, &ends, 7).unwrap_err();
     assert_eq!(dropped.error.raw_os_error(), Some(libc::ENOSPC));
