@@ -267,6 +267,7 @@ impl RotatingFile {
             result = Dropped::merge(result, self.append(&records[start..end], fit, tag));
             (next, start) = (next + fit, end);
         }
+        self.move_link_when_due();
         result
     }
 
@@ -374,11 +375,8 @@ impl RotatingFile {
             ahead.order();
         }
         self.finished.push_back(finished);
-        if self.link_moved.elapsed() >= LINK_LAG {
-            self.update_link();
-        } else {
-            self.link_behind = true;
-        }
+        self.link_behind = true;
+        self.move_link_when_due();
         if self.policy.compress
             && let Some(compressor) = &self.compressor
         {
@@ -458,6 +456,13 @@ impl RotatingFile {
             }
         }
         Ok(())
+    }
+
+    /// Moves a link left behind by a rotation once it has been [`LINK_LAG`] since it last moved.
+    fn move_link_when_due(&mut self) {
+        if self.link_behind && self.link_moved.elapsed() >= LINK_LAG {
+            self.update_link();
+        }
     }
 
     /// Points `base` at the current file (atomically: a new symlink renamed over the old).

@@ -520,3 +520,22 @@ fn the_next_file_is_made_ahead_and_never_replaces_a_file_there() {
     .collect();
     assert_eq!(names, want);
 }
+
+#[test]
+fn in_a_flood_the_link_catches_up_within_its_lag_without_a_flush() {
+    let dir = tempfile::tempdir().unwrap();
+    let (family, mut log) = open(dir.path(), policy(100, 50, false));
+    for i in 0..7 {
+        log.push(format!("{i:08} a record of thirty\n").as_bytes(), 0)
+            .unwrap();
+    }
+    assert_eq!(log.current_path(), family.path(3));
+    std::thread::sleep(LINK_LAG + std::time::Duration::from_millis(20));
+    log.push(b"00000007 one more, no rotation\n", 0).unwrap();
+    assert_eq!(log.current_path(), family.path(3));
+    assert_eq!(
+        dir.path().join(std::fs::read_link(family.link()).unwrap()),
+        family.path(3),
+        "the writer is still busy (no flush), yet the link has moved"
+    );
+}
