@@ -248,6 +248,39 @@ impl Config {
         resolve::resolve_for(&file, &text, &dir, dotenv, daemon)
     }
 
+    /// What a client needs to reach the daemon of `path` when the file does not load (an edit
+    /// in progress, say): the defaults, with `[daemon] state_dir` and `log_dir` taken from what
+    /// of the file still parses (TOML syntax errors are skipped past). No programs. `None` when
+    /// the file cannot be read.
+    pub fn fallback(path: &Path) -> Option<Config> {
+        let file = std::path::absolute(path).ok()?;
+        let text = std::fs::read_to_string(&file).ok()?;
+        let dir = file.parent().unwrap_or(Path::new("/")).to_path_buf();
+        let (table, _errors) = toml::de::DeTable::parse_recoverable(&text);
+        let mut daemon = toml::Table::new();
+        if let Some(written) = table
+            .get_ref()
+            .get("daemon")
+            .and_then(|d| d.get_ref().as_table())
+        {
+            for key in ["state_dir", "log_dir"] {
+                if let Some(value) = written.get(key).and_then(|v| v.get_ref().as_str()) {
+                    daemon.insert(key.to_owned(), toml::Value::String(value.to_owned()));
+                }
+            }
+        }
+        let mut root = toml::Table::new();
+        root.insert("daemon".to_owned(), toml::Value::Table(daemon));
+        resolve::resolve_for(
+            &file,
+            &root.to_string(),
+            &dir,
+            BTreeMap::new(),
+            Loader::ROOT,
+        )
+        .ok()
+    }
+
     /// The control socket's path.
     pub fn socket_path(&self) -> PathBuf {
         self.state_dir.join("svc.sock")

@@ -25,6 +25,11 @@ pub enum ClientError {
     NoAnswer,
 }
 
+/// Whether a daemon listens on `socket` (a connection is accepted).
+pub fn answers(socket: &Path) -> bool {
+    std::os::unix::net::UnixStream::connect(socket).is_ok()
+}
+
 /// Sends one request and waits for the answer.
 ///
 /// # Errors

@@ -206,6 +206,45 @@ fn a_broken_edit_or_a_daemon_setting_changes_nothing() {
 }
 
 #[test]
+fn while_the_file_is_broken_status_and_stop_still_reach_the_daemon() {
+    let good = format!(
+        "[daemon]\nstate_dir = \"state\"\n{}",
+        program("a", "exec sleep 300", QUICK)
+    );
+    let project = Project::new(&good);
+    project.start();
+    let a = pids(&project)["a[0]"];
+    // A syntax error below `[daemon]`, as in the middle of an edit.
+    std::fs::write(
+        project.config(),
+        format!("{good}[programs.b]\ncommand = [\"sleep\"\n"),
+    )
+    .unwrap();
+
+    let out = project.svc(&["status"]);
+    assert_ok(&out, "svc status with a broken svc.toml");
+    let warning = stderr(&out);
+    assert!(
+        warning.contains("warning: ")
+            && warning.contains("svc.toml:")
+            && warning.contains("svc reload"),
+        "{warning}"
+    );
+    assert!(stdout(&out).contains(&a.to_string()), "{}", stdout(&out));
+
+    let daemon = std::fs::read_to_string(project.path("state/svc.pid")).unwrap();
+    let daemon: i32 = daemon.trim().parse().unwrap();
+    let out = project.svc(&["stop"]);
+    assert_ok(&out, "svc stop with a broken svc.toml");
+    assert!(!alive(daemon) && !alive(a));
+
+    // With no daemon to reach, the file's problems are the error, as for every other command.
+    let out = project.svc(&["status"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).starts_with("error: "), "{}", stderr(&out));
+}
+
+#[test]
 fn sighup_applies_the_file_and_an_unchanged_file_keeps_every_pid() {
     let project = Project::new(&program("a", "exec sleep 300", QUICK));
     project.start();

@@ -4,12 +4,12 @@ use std::fmt::Write as _;
 use std::process::ExitCode;
 use std::time::{Duration, UNIX_EPOCH};
 
-use super::{load_config, runtime, send};
+use super::{reach_daemon, runtime, send};
 use crate::cli::{CliError, CliResult, DescribeArgs, GlobalArgs};
 use crate::protocol::{DescribeRequest, Description, Request, Response};
 
 pub fn run(global: &GlobalArgs, args: &DescribeArgs) -> CliResult {
-    let config = load_config(global)?;
+    let config = reach_daemon(global)?;
     let request = Request::Describe(DescribeRequest {
         name: args.name.clone(),
     });

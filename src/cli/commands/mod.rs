@@ -18,7 +18,7 @@ mod user;
 use std::process::ExitCode;
 
 use super::{Cli, CliError, CliResult, Command, GlobalArgs};
-use crate::config::{Config, Loader};
+use crate::config::{Config, ConfigError, Loader};
 use crate::control::client::{self, ClientError};
 use crate::protocol::{Request, Response, StatusReport};
 
@@ -72,6 +72,28 @@ fn names(names: Vec<String>) -> crate::protocol::Names {
 fn load_config(global: &GlobalArgs) -> Result<Config, CliError> {
     let path = Config::locate(global.config.as_deref());
     Ok(Config::load_for(&path, Loader::ROOT)?)
+}
+
+/// The config of a command that only talks to the running daemon. While the file does not load
+/// (an edit in progress, say), the daemon runs on its last valid config, so it is still reached
+/// where the file's `[daemon]` paths (or the defaults) put it, with the problems as a warning:
+/// `svc status` and `svc stop` keep working. With no daemon there, the problems are the error.
+fn reach_daemon(global: &GlobalArgs) -> Result<Config, CliError> {
+    let path = Config::locate(global.config.as_deref());
+    let problems = match Config::load_for(&path, Loader::ROOT) {
+        Ok(config) => return Ok(config),
+        Err(problems @ ConfigError::Invalid { .. }) => problems,
+        Err(other) => return Err(other.into()),
+    };
+    match Config::fallback(&path) {
+        Some(config) if client::answers(&config.socket_path()) => {
+            eprintln!(
+                "warning: {problems}\n  hint: the daemon runs on as before, on the last valid config; fix the file, then `svc reload`"
+            );
+            Ok(config)
+        }
+        _ => Err(problems.into()),
+    }
 }
 
 /// Loads the config as the daemon this process runs (or checks it for) will: a `user` other than

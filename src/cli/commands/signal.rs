@@ -2,12 +2,12 @@
 
 use std::process::ExitCode;
 
-use super::{load_config, request, runtime};
+use super::{reach_daemon, request, runtime};
 use crate::cli::{CliResult, GlobalArgs, SignalArgs};
 use crate::protocol::{Request, SignalRequest};
 
 pub fn run(global: &GlobalArgs, args: &SignalArgs) -> CliResult {
-    let config = load_config(global)?;
+    let config = reach_daemon(global)?;
     let req = Request::Signal(SignalRequest {
         names: vec![args.name.clone()],
         signal: args.signal.clone(),

@@ -4,12 +4,12 @@ use std::process::ExitCode;
 
 use comfy_table::{Cell, Color, ContentArrangement, Table, presets};
 
-use super::{load_config, request, runtime};
+use super::{reach_daemon, request, runtime};
 use crate::cli::{CliError, CliResult, GlobalArgs, StatusArgs};
 use crate::protocol::{InstanceStatus, Request, State, StatusReport};
 
 pub fn run(global: &GlobalArgs, args: &StatusArgs) -> CliResult {
-    let config = load_config(global)?;
+    let config = reach_daemon(global)?;
     if args.watch {
         return watch(&config);
     }
@@ -51,7 +51,7 @@ fn watch(config: &crate::config::Config) -> CliResult {
 /// Sends a state-changing request, prints the table, and fails when any instance it named is
 /// not online (`check_online`).
 pub fn run_request(global: &GlobalArgs, req: Request, check_online: bool) -> CliResult {
-    let config = load_config(global)?;
+    let config = reach_daemon(global)?;
     let report = runtime()?.block_on(request(&config, &req))?;
     print!("{}", render(&report));
     if check_online {

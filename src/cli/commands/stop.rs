@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use tokio::io::unix::AsyncFd;
 
-use super::{load_config, request, runtime, status};
+use super::{reach_daemon, request, runtime, status};
 use crate::cli::{CliError, CliResult, GlobalArgs};
 use crate::protocol::{Names, Request};
 
@@ -14,7 +14,7 @@ use crate::protocol::{Names, Request};
 const DAEMON_EXIT_TIMEOUT: Duration = Duration::from_secs(10);
 
 pub fn run(global: &GlobalArgs, names: &[String]) -> CliResult {
-    let config = load_config(global)?;
+    let config = reach_daemon(global)?;
     runtime()?.block_on(async {
         let names = Names {
             names: names.to_vec(),
