@@ -238,6 +238,12 @@ fn while_the_file_is_broken_status_and_stop_still_reach_the_daemon() {
     assert_ok(&out, "svc stop with a broken svc.toml");
     assert!(!alive(daemon) && !alive(a));
 
+    // The logs are files: read where the daemon wrote them, whether it runs or not.
+    let out = project.svc(&["logs", "a"]);
+    assert_ok(&out, "svc logs with a broken svc.toml");
+    assert!(stderr(&out).contains("warning: "), "{}", stderr(&out));
+    assert!(stdout(&out).contains("svc: stopped"), "{}", stdout(&out));
+
     // With no daemon to reach, the file's problems are the error, as for every other command.
     let out = project.svc(&["status"]);
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));

@@ -5,7 +5,7 @@ use std::io::{self, IsTerminal, Write};
 use std::process::ExitCode;
 use std::time::SystemTime;
 
-use super::{load_config, request, runtime};
+use super::{last_valid, request, runtime};
 use crate::cli::{CliError, CliResult, ColorWhen, GlobalArgs, LevelArg, LogsArgs};
 use crate::config::Config;
 use crate::logs::read::render::Renderer;
@@ -17,11 +17,14 @@ use crate::protocol::Request;
 const DEFAULT_LINES: usize = 50;
 
 pub fn run(global: &GlobalArgs, args: &LogsArgs) -> CliResult {
-    let config = load_config(global)?;
+    let (config, fallback) = last_valid(global, |config| config.log_dir.exists())?;
     if args.rotate {
         return rotate(&config);
     }
-    check_names(&config, &args.names)?;
+    // The fallback names no programs: the filter alone decides.
+    if !fallback {
+        check_names(&config, &args.names)?;
+    }
     let filter = Filter {
         programs: args.names.clone(),
         min_level: args.level.map(level),

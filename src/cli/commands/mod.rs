@@ -76,23 +76,34 @@ fn load_config(global: &GlobalArgs) -> Result<Config, CliError> {
 
 /// The config of a command that only talks to the running daemon. While the file does not load
 /// (an edit in progress, say), the daemon runs on its last valid config, so it is still reached
-/// where the file's `[daemon]` paths (or the defaults) put it, with the problems as a warning:
-/// `svc status` and `svc stop` keep working. With no daemon there, the problems are the error.
+/// where the file's `[daemon]` paths (or the defaults) put it: `svc status` and `svc stop` keep
+/// working. With no daemon there, the file's problems are the error.
 fn reach_daemon(global: &GlobalArgs) -> Result<Config, CliError> {
+    let (config, _) = last_valid(global, |config| client::answers(&config.socket_path()))?;
+    Ok(config)
+}
+
+/// The config, or, while the file is invalid, [`Config::fallback`] when `usable` finds what the
+/// daemon made where it points (its socket, its logs), with the problems printed as a warning.
+/// Whether it is the fallback (which names no programs) comes along.
+fn last_valid(
+    global: &GlobalArgs,
+    usable: impl Fn(&Config) -> bool,
+) -> Result<(Config, bool), CliError> {
     let path = Config::locate(global.config.as_deref());
     let problems = match Config::load_for(&path, Loader::ROOT) {
-        Ok(config) => return Ok(config),
+        Ok(config) => return Ok((config, false)),
         Err(problems @ ConfigError::Invalid { .. }) => problems,
         Err(other) => return Err(other.into()),
     };
-    match Config::fallback(&path) {
-        Some(config) if client::answers(&config.socket_path()) => {
+    match Config::fallback(&path).filter(|config| usable(config)) {
+        Some(config) => {
             eprintln!(
-                "warning: {problems}\n  hint: the daemon runs on as before, on the last valid config; fix the file, then `svc reload`"
+                "warning: {problems}\n  hint: used the daemon's files where `[daemon]` (or the defaults) puts them; a running daemon keeps its last valid config until the file is fixed and `svc reload` applies it"
             );
-            Ok(config)
+            Ok((config, true))
         }
-        _ => Err(problems.into()),
+        None => Err(problems.into()),
     }
 }
 
