@@ -268,3 +268,25 @@ fn user_and_group_resolve_for_a_root_daemon_and_unknown_ones_are_refused() {
         found[2]
     );
 }
+
+#[test]
+fn a_broken_file_still_gives_the_daemon_paths_it_names() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("svc.toml");
+    std::fs::write(
+        &file,
+        "[daemon]\nstate_dir = \"state\"\nlog_dir = \"/var/log/x\"\n\n[programs.a]\ncommand = [\"sleep\"\nbogus = 1\n",
+    )
+    .unwrap();
+    assert!(Config::load(&file).is_err());
+    let fallback = Config::fallback(&file).unwrap();
+    assert_eq!(fallback.state_dir, dir.path().join("state"));
+    assert_eq!(fallback.log_dir, Path::new("/var/log/x"));
+    assert!(fallback.programs.is_empty());
+
+    std::fs::write(&file, "[daemon\nstate_dir = 7\n").unwrap();
+    let fallback = Config::fallback(&file).unwrap();
+    assert_eq!(fallback.state_dir, dir.path().join("run"), "the default");
+    assert_eq!(fallback.log_dir, dir.path().join("logs"));
+    assert!(Config::fallback(&dir.path().join("missing.toml")).is_none());
+}
