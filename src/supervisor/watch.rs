@@ -89,6 +89,7 @@ pub fn start(
     for path in &watch.paths {
         watch_tree(&mut watcher, &filter, path)
             .with_context(|| format!("cannot watch {}", path.display()))?;
+        watch_around(&mut watcher, path);
     }
     let watcher = Arc::new(Mutex::new(watcher));
     let (bursts_tx, bursts) = mpsc::channel(BURSTS);
@@ -186,6 +187,16 @@ fn watch_tree(
         }
     }
     Ok(())
+}
+
+/// Watches the folder around a watched folder, so that one deleted and made anew, or renamed
+/// into its place (a checkout, a build), is seen coming back and watched again: a watch ends
+/// with the folder it was on. The other entries there do not count (the filter prunes them).
+/// Best effort: without it, only that case is missed.
+fn watch_around(watcher: &mut notify::RecommendedWatcher, path: &Path) {
+    if let Some(parent) = path.parent().filter(|_| path.is_dir()) {
+        let _ = watcher.watch(parent, RecursiveMode::NonRecursive);
+    }
 }
 
 /// The folders whose changes never restart `program`: the daemon's log and state folders and

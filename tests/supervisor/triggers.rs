@@ -106,6 +106,46 @@ fn watch_restarts_once_per_burst_and_ignores_what_it_should() {
 }
 
 #[test]
+fn a_watched_folder_replaced_whole_is_watched_again() {
+    let project = Project::new(&program(
+        "a",
+        "exec sleep 300",
+        "watch = [\"src\"]\nwatch_delay = \"100ms\"",
+    ));
+    std::fs::create_dir_all(project.path("src")).unwrap();
+    std::fs::write(project.path("src/main.txt"), "v1").unwrap();
+    project.start();
+
+    // A checkout or a build that deletes the folder and makes it anew.
+    std::fs::remove_dir_all(project.path("src")).unwrap();
+    std::fs::create_dir(project.path("src")).unwrap();
+    std::fs::write(project.path("src/main.txt"), "v2").unwrap();
+    wait_restarts(&project, "watch", 1);
+    std::thread::sleep(QUIET);
+    let (_, before) = pid_and_restarts(&project, "watch");
+
+    // An edit in the new folder counts like one in the old.
+    std::fs::write(project.path("src/main.txt"), "v3").unwrap();
+    wait_restarts(&project, "watch", before + 1);
+
+    // So does a folder renamed into its place.
+    std::fs::create_dir(project.path("next")).unwrap();
+    std::fs::rename(project.path("src"), project.path("old")).unwrap();
+    std::fs::rename(project.path("next"), project.path("src")).unwrap();
+    wait_restarts(&project, "watch", before + 2);
+    std::thread::sleep(QUIET);
+    let (_, now) = pid_and_restarts(&project, "watch");
+    std::fs::write(project.path("src/new.txt"), "x").unwrap();
+    wait_restarts(&project, "watch", now + 1);
+    // The other entries of the folder around it do not count.
+    std::fs::write(project.path("notes.txt"), "x").unwrap();
+    std::fs::create_dir(project.path("docs")).unwrap();
+    std::fs::write(project.path("docs/guide.txt"), "x").unwrap();
+    std::thread::sleep(QUIET);
+    assert_eq!(restarts(&project, "a", "watch"), now + 1);
+}
+
+#[test]
 fn an_instance_above_max_memory_is_restarted_with_the_reason() {
     // 48 MiB written (so resident), against a 24 MiB limit checked every 100 ms.
     let project = Project::new(&program(
