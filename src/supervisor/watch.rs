@@ -12,7 +12,8 @@
 //! The ignored folders are not even watched: the tree is walked and each other folder gets its
 //! own watch (a folder made later gets one when it appears), where a recursive watch would put
 //! one on every folder of a `target/` or `node_modules/`, tens of thousands, against the
-//! kernel's per-user limit.
+//! kernel's per-user limit. The folder around each watched folder is watched too (its other
+//! entries pruned), so a watched folder replaced whole is seen coming back.
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
