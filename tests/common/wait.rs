@@ -56,6 +56,20 @@ pub fn holds_within(timeout: Duration, mut condition: impl FnMut() -> bool) -> b
     }
 }
 
+/// The exit status of `child` once it has exited, or `None` when it is still running after
+/// `timeout`.
+pub fn exit_within(
+    child: &mut std::process::Child,
+    timeout: Duration,
+) -> Option<std::process::ExitStatus> {
+    let mut status = None;
+    holds_within(timeout, || {
+        status = child.try_wait().expect("try_wait");
+        status.is_some()
+    });
+    status
+}
+
 /// [`wait_until`] with an async condition, for tests on a tokio runtime.
 pub async fn wait_until_async<F, Fut>(what: &str, condition: F)
 where

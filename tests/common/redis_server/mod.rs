@@ -15,7 +15,7 @@ use std::time::Duration;
 use serde_json::Value;
 
 use crate::common::harness::free_port;
-use crate::common::wait::{PATIENCE, holds_within, wait_until_within};
+use crate::common::wait::{PATIENCE, exit_within, holds_within, wait_until_within};
 
 /// A `redis-server` of our own on 127.0.0.1; killed and reaped on drop.
 pub struct RedisServer {
@@ -353,17 +353,13 @@ impl Node {
 
     /// Waits for the process to exit.
     pub fn wait_exit(&mut self, timeout: Duration) -> std::process::ExitStatus {
-        let mut status = None;
-        let exited = holds_within(timeout, || {
-            status = self.child.try_wait().expect("try_wait");
-            status.is_some()
-        });
-        assert!(
-            exited,
-            "node did not exit within {timeout:?}:\n{}",
-            self.lines().join("\n")
-        );
-        status.expect("the wait ended when node exited")
+        let status = exit_within(&mut self.child, timeout);
+        status.unwrap_or_else(|| {
+            panic!(
+                "node did not exit within {timeout:?}:\n{}",
+                self.lines().join("\n")
+            )
+        })
     }
 
     pub fn pid(&self) -> i32 {

@@ -17,7 +17,7 @@ use svc::queue::{JobRecord, Queue};
 
 pub use crate::common::harness::SVC;
 
-use crate::common::wait::{holds_within, wait_until_within};
+use crate::common::wait::{exit_within, wait_until_within};
 
 /// A temp folder used as `DATA_DIR`.
 pub struct DataDir {
@@ -196,20 +196,14 @@ impl Proc {
 
     /// Waits for the process to exit, panicking after `timeout`.
     pub fn wait_exit(&mut self, timeout: Duration) -> ExitStatus {
-        let mut status = None;
-        let exited = holds_within(timeout, || {
-            status = self.child.try_wait().expect("try_wait");
-            status.is_some()
-        });
-        assert!(
-            exited,
-            "process did not exit within {timeout:?}\n{}",
-            self.dump()
-        );
+        let status = exit_within(&mut self.child, timeout);
+        let Some(status) = status else {
+            panic!("process did not exit within {timeout:?}\n{}", self.dump());
+        };
         for reader in self.readers.drain(..) {
             let _ = reader.join();
         }
-        status.expect("the wait ended when the process exited")
+        status
     }
 }
 
