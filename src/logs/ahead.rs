@@ -1,9 +1,10 @@
 //! The next file of a rotating log, made ahead on a thread of its own.
 //!
-//! Creating a file costs the file system a new inode, and on ext4 without a journal finding one
-//! that was not freed recently can take a few hundred microseconds: as long as writing a
-//! megabyte of records, so in a flood at 1 MiB per file it was a third of the writer's time. A
-//! log that rotates orders its next file each time it starts one; the file is made without a
+//! Creating a file costs the file system a new inode, and ext4 without a journal skips every
+//! inode freed in the last minutes, reading inode tables to tell: in a profile of a flood
+//! rotating at 1 MiB, finding inodes (for the files and the moved link) was a third of the
+//! daemon's samples, and creating a file cost the writer ~0.2 ms under `strace`. A log that
+//! rotates orders its next file each time it starts one; the file is made without a
 //! name (`O_TMPFILE`: nothing is left behind when the daemon stops or dies) and named when the
 //! rotation comes ([`crate::secure_fs::give_name`], which never replaces a file). When it is
 //! not ready yet, or cannot be named, the rotation creates the file itself as before.

@@ -487,10 +487,9 @@ impl RotatingFile {
     /// way). The files are known from the listing at opening and the rotations since, so a
     /// rotation does not read the folder.
     fn retain(&mut self) {
-        while self.finished.len() > self.policy.keep as usize {
-            let Some(seq) = self.finished.pop_front() else {
-                break;
-            };
+        while self.finished.len() > self.policy.keep as usize
+            && let Some(seq) = self.finished.pop_front()
+        {
             remove_quietly(&self.family.path(seq));
             remove_quietly(&self.family.gz_path(seq));
         }
