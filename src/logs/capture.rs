@@ -92,10 +92,7 @@ impl Splitter {
         while self.pending.len() - start > MAX_LINE {
             let end = char_boundary(&self.pending, start + MAX_LINE, start);
             self.parts_sent += 1;
-            lines.push(Piece {
-                range: start..end,
-                part: self.parts_sent,
-            });
+            lines.push(Piece::new(start..end, self.parts_sent));
             start = end;
         }
         if eof && start < self.pending.len() {
@@ -120,10 +117,7 @@ impl Splitter {
         while end - start > MAX_LINE {
             let cut = char_boundary(&self.pending, start + MAX_LINE, start);
             self.parts_sent += 1;
-            lines.push(Piece {
-                range: start..cut,
-                part: self.parts_sent,
-            });
+            lines.push(Piece::new(start..cut, self.parts_sent));
             start = cut;
         }
         let part = if self.parts_sent > 0 {
@@ -132,10 +126,7 @@ impl Splitter {
             0
         };
         self.parts_sent = 0;
-        lines.push(Piece {
-            range: start..end,
-            part,
-        });
+        lines.push(Piece::new(start..end, part));
     }
 }
 
@@ -263,7 +254,7 @@ mod tests {
             chunk
                 .lines
                 .iter()
-                .map(|p| (chunk.data[p.range.clone()].to_vec(), p.part))
+                .map(|p| (chunk.data[p.range()].to_vec(), p.part))
                 .collect()
         })
     }

@@ -35,12 +35,34 @@ pub struct Chunk {
     pub lines: Vec<Piece>,
 }
 
-/// One line (or one piece of a long line) inside a [`Chunk`], without its newline.
+/// One line (or one piece of a long line) inside a [`Chunk`], without its newline. Offsets are
+/// `u32` (a chunk holds at most [`DATA_CAPACITY`] bytes), so a flood of short lines needs half the
+/// memory for them.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Piece {
-    pub range: Range<usize>,
+    start: u32,
+    end: u32,
     /// 0 for a whole line; 1, 2, ... for the pieces of a line longer than [`MAX_LINE`].
     pub part: u32,
+}
+
+const _: () = assert!(DATA_CAPACITY < u32::MAX as usize);
+
+impl Piece {
+    /// The piece at `range` of its chunk's data, which is shorter than 4 GiB.
+    pub fn new(range: Range<usize>, part: u32) -> Piece {
+        let offset = |at: usize| u32::try_from(at).expect("a chunk is smaller than 4 GiB");
+        Piece {
+            start: offset(range.start),
+            end: offset(range.end),
+            part,
+        }
+    }
+
+    /// Where the piece is in its chunk's data.
+    pub fn range(&self) -> Range<usize> {
+        self.start as usize..self.end as usize
+    }
 }
 
 /// Emptied chunks on their way back from the writer to the readers, so a flood reuses the same

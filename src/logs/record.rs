@@ -181,23 +181,31 @@ fn json_str(out: &mut Vec<u8>, text: &str) {
 /// Whether `bytes` are printable ASCII without `"` or `\\`: most lines, which are then valid UTF-8
 /// and their own JSON string, found in one pass instead of a UTF-8 check and an escape check.
 fn is_plain(bytes: &[u8]) -> bool {
-    // As in `needs_escape`: no early exit inside a block, so the check is vectorised.
-    bytes.chunks(32).all(|block| {
-        block.iter().fold(true, |plain, &b| {
-            plain & (b.wrapping_sub(0x20) < 0x60) & (b != b'"') & (b != b'\\')
-        })
+    every_byte(bytes, |b| {
+        (b.wrapping_sub(0x20) < 0x60) & (b != b'"') & (b != b'\\')
     })
 }
 
 /// Whether a JSON string of `bytes` needs an escape: a control character, `"` or `\\` (what
 /// serde_json escapes; other characters, non-ASCII included, are written as they are).
 fn needs_escape(bytes: &[u8]) -> bool {
-    // No early exit inside a block, so the compiler can check it with vector instructions.
-    bytes.chunks(32).any(|block| {
-        block.iter().fold(false, |found, &b| {
-            found | (b < 0x20) | (b == b'"') | (b == b'\\')
-        })
-    })
+    !every_byte(bytes, |b| (b >= 0x20) & (b != b'"') & (b != b'\\'))
+}
+
+/// Whether `ok` holds for every byte, checked 16 bytes at a time: a block of known length has
+/// no early exit inside, so the compiler checks it with one vector compare per condition (a
+/// short line is padded with spaces, the end of a long one checked as the last 16 bytes).
+fn every_byte(bytes: &[u8], ok: impl Fn(u8) -> bool + Copy) -> bool {
+    const BLOCK: usize = 16;
+    let block_ok = |block: &[u8; BLOCK]| block.iter().fold(true, |all, &b| all & ok(b));
+    if bytes.len() < BLOCK {
+        let mut padded = [b' '; BLOCK];
+        padded[..bytes.len()].copy_from_slice(bytes);
+        return block_ok(&padded);
+    }
+    let (blocks, _) = bytes.as_chunks::<BLOCK>();
+    let last = bytes.last_chunk::<BLOCK>().unwrap_or(&[b' '; BLOCK]);
+    blocks.iter().all(block_ok) && block_ok(last)
 }
 
 fn json_value(out: &mut Vec<u8>, value: &Value) {

@@ -308,7 +308,7 @@ impl Writer {
             .then_some(&*source.program);
         let mut batch = std::mem::take(&mut self.batch);
         for piece in &chunk.lines {
-            let line = &chunk.data[piece.range.clone()];
+            let line = &chunk.data[piece.range()];
             let level = frame.format(&mut batch.records, line, piece.part);
             batch.end_record(stream == Stream::Stderr || level >= Level::Error);
             if batch.records.len() >= BATCH_BYTES {

@@ -258,7 +258,7 @@ fn split_pipe(bytes: &[u8], reads: &[usize]) -> Vec<(Vec<u8>, u32)> {
     let mut collect = |chunk: Option<svc::logs::capture::Chunk>| {
         if let Some(chunk) = chunk {
             for piece in &chunk.lines {
-                pieces.push((chunk.data[piece.range.clone()].to_vec(), piece.part));
+                pieces.push((chunk.data[piece.range()].to_vec(), piece.part));
             }
         }
     };

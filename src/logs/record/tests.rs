@@ -121,6 +121,24 @@ fn strings_are_escaped_as_serde_json_does() {
 }
 
 #[test]
+fn a_character_to_escape_is_found_wherever_it_is_in_a_line_of_any_length() {
+    // Lines are checked 16 bytes at a time: try every length around the blocks and every place.
+    for len in 1..50 {
+        for at in 0..len {
+            for special in ["\"", "\\", "\t", "\u{1}", "é"] {
+                let mut text = "x".repeat(len - 1);
+                text.insert_str(at, special);
+                let (record, _, _) = line(&text, Stream::Stdout);
+                assert_eq!(record["msg"], text.as_str(), "{text:?}");
+                let mut out = Vec::new();
+                json_str(&mut out, &text);
+                assert_eq!(out, serde_json::to_vec(&text).unwrap(), "{text:?}");
+            }
+        }
+    }
+}
+
+#[test]
 fn events_are_tagged_as_the_daemons() {
     let mut out = Vec::new();
     let origin = Origin {
