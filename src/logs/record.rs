@@ -165,7 +165,7 @@ fn write_number(out: &mut Vec<u8>, number: u32) {
 }
 
 /// `text` as a JSON string. Most lines need no escaping: they are copied as they are, after a
-/// check that runs over 32 bytes at a time (serde_json looks at each byte in turn).
+/// check that runs over 16 bytes at a time (serde_json looks at each byte in turn).
 fn json_str(out: &mut Vec<u8>, text: &str) {
     if needs_escape(text.as_bytes()) {
         // Writing JSON into a Vec cannot fail.
