@@ -352,11 +352,15 @@ impl RotatingFile {
     /// Starts the next numbered file. On failure the current file goes on (over its size) and the
     /// next record retries.
     fn rotate_now(&mut self) {
+        // A file made ahead is empty; one opened may hold lines already.
         let opened = match self.name_ahead(self.seq + 1) {
-            Some(file) => Ok((self.seq + 1, file)),
-            None => self.open_from(self.seq + 1),
+            Some(file) => Ok((self.seq + 1, file, 0)),
+            None => self.open_from(self.seq + 1).map(|(seq, file)| {
+                let len = file.metadata().map_or(0, |m| m.len());
+                (seq, file, len)
+            }),
         };
-        let (next, file) = match opened {
+        let (next, file, len) = match opened {
             Ok(opened) => opened,
             Err(error) => {
                 if !self.rotation_failing {
@@ -369,7 +373,7 @@ impl RotatingFile {
         self.rotation_failing = false;
         let finished = self.seq;
         self.seq = next;
-        self.len = file.metadata().map(|m| m.len()).unwrap_or(0);
+        self.len = len;
         self.file = Some(file);
         if let Some(ahead) = self.ahead.as_ref().filter(|_| self.policy.max_size > 0) {
             ahead.order();
