@@ -59,8 +59,8 @@ use rotate::Helpers;
 use writer::{Entry, Sinks, Stats, Writer};
 
 /// Chunks in flight between the readers and the writer; beyond this, readers wait. A chunk is at
-/// most one pipe read (256 KiB) plus one unfinished line, so this bounds the memory to 1.3 MiB.
-const CHANNEL_CHUNKS: usize = 4;
+/// most one pipe read (256 KiB) plus one unfinished line, so this bounds the memory to 2.5 MiB.
+const CHANNEL_CHUNKS: usize = 8;
 
 /// Where the logs are and how each is rotated.
 #[derive(Debug, Clone, PartialEq, Eq)]
