@@ -53,16 +53,18 @@ fn msgs(records: &[Value]) -> Vec<String> {
         .collect()
 }
 
-/// Starts the request project and waits until the worker's lines are in and every rotated file
-/// is compressed.
+/// Starts the request project and waits until the last lines of both programs are in (their
+/// pipes are read apart, so the worker's may come first) and every rotated file is compressed.
 fn requests_project() -> Project {
     let project = Project::new(REQUESTS);
     project.start();
     let logs = project.path("logs");
-    wait_until_within("the worker's lines in svc logs", LONG_PATIENCE, || {
-        let out = project.svc(&["logs", "worker", "--json", "-n", "10"]);
-        msgs(&json_lines(&out)).contains(&"smtp refused".to_owned())
-    });
+    for (program, last) in [("worker", "smtp refused"), ("api", "handled 100000")] {
+        wait_until_within("the last lines in svc logs", LONG_PATIENCE, || {
+            let out = project.svc(&["logs", program, "--json", "-n", "10"]);
+            msgs(&json_lines(&out)).contains(&last.to_owned())
+        });
+    }
     let compressed = holds_within(PATIENCE, || {
         let files = numbered_files(&logs, "app.log");
         files.len() > 10
