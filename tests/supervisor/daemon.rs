@@ -210,6 +210,37 @@ fn children_of_a_killed_daemon_stop_and_the_next_start_cleans_up() {
 }
 
 #[test]
+fn a_start_waits_for_a_dying_daemon_to_let_go_of_the_pid_file_then_starts() {
+    let project = Project::new(&program("web", "exec sleep 300", ""));
+    project.start();
+    let first = project.daemon_pid().unwrap();
+    assert_ok(&project.svc(&["stop"]), "svc stop");
+    // A daemon killed just now holds the lock until its last thread is gone, and never answers.
+    let pid_file = project.path("run/svc.pid");
+    let mut dying = std::process::Command::new("flock")
+        .arg(&pid_file)
+        .args(["sleep", "1"])
+        .spawn()
+        .unwrap();
+    wait_until("the pid file to be locked", || {
+        !std::process::Command::new("flock")
+            .args(["-n", "-s"])
+            .arg(&pid_file)
+            .arg("true")
+            .status()
+            .unwrap()
+            .success()
+    });
+    project.start();
+    assert!(
+        dying.try_wait().unwrap().is_some(),
+        "started while the pid file was still locked"
+    );
+    assert_ne!(project.daemon_pid(), Some(first));
+    assert_eq!(project.instance("web", 0)["state"], "online");
+}
+
+#[test]
 fn sigterm_to_the_daemon_drains_everything_and_sighup_does_not() {
     let project = Project::new(&program("web", "exec sleep 300", "instances = 2"));
     project.start();

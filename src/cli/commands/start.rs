@@ -20,7 +20,8 @@ mod resident;
 /// How long `svc start` waits for a new daemon to report `READY=1`.
 const DAEMON_START_TIMEOUT: Duration = Duration::from_secs(300);
 
-/// How long to wait for a daemon that another `svc start` is launching right now.
+/// How long to wait for a daemon holding the pid file to answer (another `svc start` is launching
+/// it) or to let go of it (it is dying).
 const CONCURRENT_START_TIMEOUT: Duration = Duration::from_secs(10);
 
 pub fn run(global: &GlobalArgs, args: &StartArgs) -> CliResult {
@@ -75,35 +76,30 @@ fn foreground(config: Config) -> CliResult {
 /// Makes sure a daemon answers on the socket, launching one if none runs; true when this call
 /// launched it.
 async fn ensure_daemon(config: &Config) -> Result<bool, CliError> {
-    let socket = config.socket_path();
-    if crate::control::client::request(&socket, &Request::Status)
-        .await
-        .is_ok()
-    {
-        return Ok(false);
-    }
-    if PidFile::is_locked(&config.pid_path()) {
-        // Another `svc start` is launching it: wait for its socket.
-        return wait_for_socket(config).await.map(|()| false);
-    }
-    launch(config).await
-}
-
-async fn wait_for_socket(config: &Config) -> Result<(), CliError> {
-    let deadline = tokio::time::Instant::now() + CONCURRENT_START_TIMEOUT;
-    while tokio::time::Instant::now() < deadline {
+    let mut deadline = tokio::time::Instant::now() + CONCURRENT_START_TIMEOUT;
+    loop {
         if crate::control::client::request(&config.socket_path(), &Request::Status)
             .await
             .is_ok()
         {
-            return Ok(());
+            return Ok(false);
+        }
+        // No daemon answers. One holding the pid file is starting (another `svc start` launched
+        // it) or dying (killed just now: the lock goes with its last thread), so wait for it to
+        // answer or let go; else launch one.
+        if !PidFile::is_locked(&config.pid_path()) {
+            if launch(config).await? {
+                return Ok(true);
+            }
+            deadline = tokio::time::Instant::now() + CONCURRENT_START_TIMEOUT;
+        } else if tokio::time::Instant::now() >= deadline {
+            return Err(
+                CliError::failure("another daemon is starting but does not answer")
+                    .hint(format!("see {}", config.daemon_log_path().display())),
+            );
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    Err(
-        CliError::failure("another daemon is starting but does not answer")
-            .hint(format!("see {}", config.daemon_log_path().display())),
-    )
 }
 
 /// Moves the daemon's own log to `svc.log.1` (replacing the one before) once it is over
@@ -121,7 +117,8 @@ fn keep_bounded(log_path: &std::path::Path, max_size: u64) {
 }
 
 /// Launches `svc start --foreground` in a new session, output to `logs/svc.log`, and waits for
-/// its `READY=1` (sent once the autostart programs settled) or its exit. The state and log
+/// its `READY=1` (sent once the autostart programs settled) or its exit; false when it exited
+/// because another `svc start` won the race (its daemon holds the pid file). The state and log
 /// folders are checked first, and `svc.log` opened like every log file (never through a link):
 /// what is refused exits 2 naming the path and the fix.
 async fn launch(config: &Config) -> Result<bool, CliError> {
@@ -188,8 +185,7 @@ async fn launch(config: &Config) -> Result<bool, CliError> {
         result = ready => result.map(|()| true).map_err(|e| fail("waiting for the daemon", e)),
         exit = daemon.wait() => {
             if PidFile::is_locked(&config.pid_path()) {
-                // Another `svc start` won the race; its daemon is the one.
-                return wait_for_socket(config).await.map(|()| false);
+                return Ok(false);
             }
             let status = exit.map(|s| s.to_string()).unwrap_or_else(|e| e.to_string());
             Err(CliError::failure(format!(
