@@ -13,6 +13,7 @@
 //! cannot hold unbounded memory; the text of a child that exits in the middle of a line is still
 //! sent, as its last line.
 
+use std::ops::Range;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -25,6 +26,7 @@ use tokio::sync::mpsc;
 pub use super::chunk::Chunk;
 pub use super::chunk::MAX_LINE;
 use super::chunk::{DATA_CAPACITY, Piece, READ_SIZE, Source, Spares};
+use super::newlines::newlines;
 use super::record::Stream;
 use super::writer::Entry;
 
@@ -82,9 +84,8 @@ impl Splitter {
         let mut spare = self.spare.take().unwrap_or_default();
         let mut lines = std::mem::take(&mut spare.lines);
         let mut start = 0;
-        while let Some(newline) = memchr::memchr(b'\n', &self.pending[start..]) {
-            let end = start + newline;
-            self.cut(start, end, &mut lines);
+        for end in newlines(&self.pending) {
+            cut(&self.pending, start..end, &mut self.parts_sent, &mut lines);
             start = end + 1;
         }
         // The unfinished rest: send full pieces now, keep less than one piece.
@@ -97,7 +98,7 @@ impl Splitter {
         }
         if eof && start < self.pending.len() {
             let end = self.pending.len();
-            self.cut(start, end, &mut lines);
+            cut(&self.pending, start..end, &mut self.parts_sent, &mut lines);
             start = end;
         }
         if lines.is_empty() {
@@ -111,23 +112,21 @@ impl Splitter {
         data.truncate(start);
         Some(Chunk { data, lines })
     }
+}
 
-    /// Records the line `start..end` (its newline excluded), in pieces when it is too long.
-    fn cut(&mut self, mut start: usize, end: usize, lines: &mut Vec<Piece>) {
-        while end - start > MAX_LINE {
-            let cut = char_boundary(&self.pending, start + MAX_LINE, start);
-            self.parts_sent += 1;
-            lines.push(Piece::new(start..cut, self.parts_sent));
-            start = cut;
-        }
-        let part = if self.parts_sent > 0 {
-            self.parts_sent + 1
-        } else {
-            0
-        };
-        self.parts_sent = 0;
-        lines.push(Piece::new(start..end, part));
+/// Records the line at `range` of `bytes` (its newline excluded), in pieces when it is too long;
+/// `parts_sent` counts the pieces of the current line already sent.
+fn cut(bytes: &[u8], range: Range<usize>, parts_sent: &mut u32, lines: &mut Vec<Piece>) {
+    let Range { mut start, end } = range;
+    while end - start > MAX_LINE {
+        let cut = char_boundary(bytes, start + MAX_LINE, start);
+        *parts_sent += 1;
+        lines.push(Piece::new(start..cut, *parts_sent));
+        start = cut;
     }
+    let part = if *parts_sent > 0 { *parts_sent + 1 } else { 0 };
+    *parts_sent = 0;
+    lines.push(Piece::new(start..end, part));
 }
 
 /// Moves a cut at `at` back to the start of a UTF-8 character (at most 3 bytes, never down to

@@ -30,6 +30,7 @@ pub mod capture;
 pub mod chunk;
 pub mod family;
 pub mod gzip;
+mod newlines;
 pub mod read;
 pub mod record;
 pub mod rotate;
