@@ -41,7 +41,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::os::fd::OwnedFd;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::{Duration, SystemTime};
 
 use tokio::sync::{mpsc, oneshot};
@@ -215,6 +215,8 @@ struct Shared {
     pids: Mutex<HashMap<(Arc<str>, u32), u32>>,
     /// Chunks the writer is done with, for the readers to reuse.
     spares: Arc<Spares>,
+    /// Lifecycle events on their way to the writer's channel (see [`LogHandle::event`]).
+    events: OnceLock<mpsc::UnboundedSender<Entry>>,
 }
 
 impl LogHandle {
@@ -265,6 +267,7 @@ impl LogHandle {
             stats,
             pids: Mutex::new(HashMap::new()),
             spares,
+            events: OnceLock::new(),
         });
         Ok((LogHandle { tx, shared }, thread))
     }
@@ -299,8 +302,12 @@ impl LogHandle {
         Capture { task, progress }
     }
 
-    /// Records a daemon lifecycle event of one instance (`"source":"svc"`).
-    pub async fn event(&self, program: &Arc<str>, instance: u32, level: Level, msg: String) {
+    /// Records a daemon lifecycle event of one instance (`"source":"svc"`). Never waits for the
+    /// writer: supervision (a restart, a stop) goes on while the logs are slow or their disk
+    /// hangs. Events queue, in the order they were made, for one task that hands them to the
+    /// writer's channel behind the output already waiting there; they are few (a handful per
+    /// start or exit, restarts being paced by their backoff).
+    pub fn event(&self, program: &Arc<str>, instance: u32, level: Level, msg: String) {
         let pid = self
             .shared
             .pids
@@ -316,7 +323,20 @@ impl LogHandle {
             msg,
             time: SystemTime::now(),
         };
-        let _ = self.tx.send(entry).await;
+        let events = self.shared.events.get_or_init(|| {
+            // Made at the first event, on the runtime of the daemon's tasks.
+            let (events, mut queued) = mpsc::unbounded_channel();
+            let tx = self.tx.clone();
+            tokio::spawn(async move {
+                while let Some(entry) = queued.recv().await {
+                    if tx.send(entry).await.is_err() {
+                        return;
+                    }
+                }
+            });
+            events
+        });
+        let _ = events.send(entry);
     }
 
     /// Rotates every log now (after writing what is queued before this request).
@@ -364,5 +384,81 @@ impl LogHandle {
     /// each saying why; they are left alone.
     pub fn refused(&self) -> Vec<String> {
         self.shared.stats.refused()
+    }
+}
+
+#[cfg(test)]
+impl LogHandle {
+    /// A handle whose writer takes nothing, its channel full from the start, as when the disk
+    /// under the logs hangs; and that channel's receiving end, to read what reaches it.
+    pub fn stuck() -> (LogHandle, mpsc::Receiver<Entry>) {
+        let (tx, rx) = mpsc::channel(CHANNEL_CHUNKS);
+        for _ in 0..CHANNEL_CHUNKS {
+            let filler = Entry::Event {
+                program: Arc::from("filler"),
+                instance: 0,
+                pid: None,
+                level: Level::Info,
+                msg: String::new(),
+                time: SystemTime::now(),
+            };
+            assert!(tx.try_send(filler).is_ok(), "room for the filler");
+        }
+        let shared = Arc::new(Shared {
+            stats: Arc::default(),
+            pids: Mutex::default(),
+            spares: Arc::new(Spares::new(0)),
+            events: OnceLock::new(),
+        });
+        (LogHandle { tx, shared }, rx)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The program and message of an event, or `None` for other entries.
+    fn event_of(entry: &Entry) -> Option<(String, String)> {
+        match entry {
+            Entry::Event { program, msg, .. } => Some((program.to_string(), msg.clone())),
+            _ => None,
+        }
+    }
+
+    #[tokio::test]
+    async fn events_never_wait_for_a_stuck_writer_and_reach_it_in_order_behind_what_waited() {
+        let (logs, mut rx) = LogHandle::stuck();
+        let web = Arc::from("web");
+        // Each call returns at once, though the channel is full.
+        for n in 0..100 {
+            logs.event(&web, 0, Level::Info, format!("event {n}"));
+        }
+        tokio::task::yield_now().await;
+        let mut got = Vec::new();
+        while got.len() < CHANNEL_CHUNKS + 100 {
+            let entry = rx.recv().await.expect("the events arrive");
+            got.push(event_of(&entry).expect("only events were sent"));
+        }
+        let fillers = got.iter().take_while(|(program, _)| program == "filler");
+        assert_eq!(fillers.count(), CHANNEL_CHUNKS, "what waited comes first");
+        let events: Vec<String> = got[CHANNEL_CHUNKS..]
+            .iter()
+            .map(|(_, m)| m.clone())
+            .collect();
+        let expected: Vec<String> = (0..100).map(|n| format!("event {n}")).collect();
+        assert_eq!(events, expected);
+    }
+
+    #[tokio::test]
+    async fn the_writer_ends_once_the_last_handle_and_its_queued_events_are_gone() {
+        let (logs, mut rx) = LogHandle::stuck();
+        logs.event(&Arc::from("web"), 0, Level::Info, "last words".into());
+        drop(logs);
+        let mut last = None;
+        while let Some(entry) = rx.recv().await {
+            last = event_of(&entry);
+        }
+        assert_eq!(last, Some(("web".into(), "last words".into())));
     }
 }

@@ -169,7 +169,7 @@ impl Programs {
                             "not started: its dependency {name} did not become {}",
                             condition.as_str()
                         );
-                        logs.event(&name_of, 0, Level::Error, message).await;
+                        logs.event(&name_of, 0, Level::Error, message);
                         return;
                     }
                 }

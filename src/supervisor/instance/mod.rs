@@ -198,15 +198,12 @@ impl Actor {
         self.listener = listener;
     }
 
-    async fn event(&self, level: Level, msg: String) {
-        self.context
-            .logs
-            .event(&self.name, self.index, level, msg)
-            .await;
+    fn event(&self, level: Level, msg: String) {
+        self.context.logs.event(&self.name, self.index, level, msg);
     }
 
     /// Records a restart in the history, the per-cause counts and the daemon's log.
-    async fn record_restart(&self, cause: Cause) {
+    fn record_restart(&self, cause: Cause) {
         let at_ms = crate::clock::now_millis();
         let reason = cause.reason;
         self.update(|s| {
@@ -240,7 +237,7 @@ impl Actor {
             let (exit, uptime, failure) = match end {
                 RunEnd::Stopped(ack) => {
                     self.update(|s| s.state = State::Stopped);
-                    self.event(Level::Info, "stopped".into()).await;
+                    self.event(Level::Info, "stopped".into());
                     let _ = ack.send(());
                     return;
                 }
@@ -248,7 +245,7 @@ impl Actor {
                 RunEnd::SpawnFailed(error) => {
                     let error = InstanceError::CannotStart(error);
                     let reason = error.to_string();
-                    self.event(Level::Error, reason.clone()).await;
+                    self.event(Level::Error, reason.clone());
                     self.update(|s| {
                         s.state = State::Errored;
                         s.reason = Some(reason);
@@ -274,7 +271,7 @@ impl Actor {
             let why = failure.map_or_else(|| format!("exited with {exit}"), |f| f.to_string());
             match decision {
                 Decision::Exited => {
-                    self.event(Level::Info, format!("exited with {exit}")).await;
+                    self.event(Level::Info, format!("exited with {exit}"));
                     self.update(|s| s.state = State::Exited);
                     return;
                 }
@@ -284,7 +281,7 @@ impl Actor {
                     } else {
                         why
                     };
-                    self.event(Level::Error, reason.clone()).await;
+                    self.event(Level::Error, reason.clone());
                     self.update(|s| {
                         s.state = State::Errored;
                         s.reason = Some(reason);
@@ -300,8 +297,7 @@ impl Actor {
                     self.event(
                         level,
                         format!("{why}; restarting in {} ms", delay.as_millis()),
-                    )
-                    .await;
+                    );
                     self.update(|s| {
                         s.state = State::Backoff;
                         s.reason = Some(why.clone());
@@ -312,8 +308,7 @@ impl Actor {
                     self.record_restart(Cause {
                         reason: RestartReason::Crash,
                         detail: why,
-                    })
-                    .await;
+                    });
                 }
             }
         }
@@ -330,7 +325,7 @@ impl Actor {
                     None => return false,
                     Some(Control::Stop(stop_ack)) => {
                         self.update(|s| s.state = State::Stopped);
-                        self.event(Level::Info, "stopped during backoff".into()).await;
+                        self.event(Level::Info, "stopped during backoff".into());
                         let _ = stop_ack.send(());
                         return false;
                     }

@@ -17,8 +17,7 @@ impl Actor {
                 "reloading: started pid {} beside pid {}",
                 fresh.pid, current.pid
             ),
-        )
-        .await;
+        );
         let program = self.program.clone();
         let ready = wait_ready(&program.ready);
         tokio::pin!(ready);
@@ -42,7 +41,7 @@ impl Actor {
         };
         if let Err(reason) = outcome {
             let error = InstanceError::ReloadFailed(reason);
-            self.event(Level::Error, error.to_string()).await;
+            self.event(Level::Error, error.to_string());
             if fresh.exited.is_none() {
                 self.stop_process(fresh.pid, &mut fresh.exit).await;
             }
@@ -61,8 +60,7 @@ impl Actor {
         self.event(
             Level::Info,
             format!("reloaded: pid {} serves now", current.pid),
-        )
-        .await;
+        );
         Ok(())
     }
 }

@@ -30,8 +30,7 @@ impl Actor {
         if let Some(ack) = ack.take() {
             let _ = ack.send(Ok(()));
         }
-        self.event(Level::Info, format!("started (pid {})", current.pid))
-            .await;
+        self.event(Level::Info, format!("started (pid {})", current.pid));
 
         let program = self.program.clone();
         let ready = wait_ready(&program.ready);
@@ -46,21 +45,21 @@ impl Actor {
                 message = recv_notify(current.notify.as_ref()) => match message {
                     NotifyMessage::Ready if !online => {
                         online = true;
-                        self.mark_online(current.started).await;
+                        self.mark_online(current.started);
                     }
                     NotifyMessage::Stopping => {
                         self.update(|s| s.state = State::Stopping);
-                        self.event(Level::Info, "draining (STOPPING=1)".into()).await;
+                        self.event(Level::Info, "draining (STOPPING=1)".into());
                     }
                     NotifyMessage::Ready | NotifyMessage::Other => {}
                 },
                 result = &mut ready, if !online => match result {
                     Ok(()) => {
                         online = true;
-                        self.mark_online(current.started).await;
+                        self.mark_online(current.started);
                     }
                     Err(not_ready) => {
-                        self.event(Level::Error, format!("{not_ready}; stopping it")).await;
+                        self.event(Level::Error, format!("{not_ready}; stopping it"));
                         let exit = self.stop_current(&mut current).await;
                         return self.exited(exit, Duration::ZERO, Some(not_ready));
                     }
@@ -84,9 +83,9 @@ impl Actor {
                     }
                     Some(Control::Adopt(program, listener)) => self.adopt(program, listener),
                     Some(Control::Restart { cause, reply, .. }) => {
-                        self.event(Level::Info, format!("restarting ({}): {}", cause.reason.as_str(), cause.detail)).await;
+                        self.event(Level::Info, format!("restarting ({}): {}", cause.reason.as_str(), cause.detail));
                         self.stop_current(&mut current).await;
-                        self.record_restart(cause).await;
+                        self.record_restart(cause);
                         self.streak = 0;
                         *ack = Some(reply);
                         return RunEnd::Replaced;
@@ -97,7 +96,7 @@ impl Actor {
                     Some(Control::Reload(cause, reply)) => {
                         let result = self.reload(&mut current).await;
                         if result.is_ok() {
-                            self.record_restart(cause).await;
+                            self.record_restart(cause);
                         }
                         let _ = reply.send(result);
                         if let Some(exit) = current.exited.take() {
@@ -172,13 +171,12 @@ impl Actor {
         })
     }
 
-    pub(super) async fn mark_online(&self, started: Instant) {
+    pub(super) fn mark_online(&self, started: Instant) {
         self.update(|s| s.state = State::Online);
         self.event(
             Level::Info,
             format!("online after {} ms", started.elapsed().as_millis()),
-        )
-        .await;
+        );
     }
 
     /// Binds the notify socket for a `ready = "notify"` program: a file in the state folder, or

@@ -46,8 +46,7 @@ impl Actor {
                         "did not stop within {} ms of {signal}; sending SIGKILL",
                         self.program.stop_timeout.as_millis()
                     ),
-                )
-                .await;
+                );
                 let _ = launcher.signal_group(pid, Some(Signal::SIGKILL));
                 exit.await.unwrap_or(ExitInfo::Signal("SIGKILL".into()))
             }

@@ -202,16 +202,27 @@ fn program(dir: &Path, tune: impl FnOnce(&mut Program)) -> (Config, Program) {
 
 /// An actor for program `web` whose children act by `acts`, its config changed by `tune`.
 fn fixture(acts: &[Act], tune: impl FnOnce(&mut Program)) -> Fixture {
+    fixture_with(acts, tune, None)
+}
+
+/// The same, its events sent to `logs` when given instead of to a real writer.
+fn fixture_with(acts: &[Act], tune: impl FnOnce(&mut Program), logs: Option<LogHandle>) -> Fixture {
     let dir = tempfile::tempdir().expect("a temp folder");
     let (config, program) = program(dir.path(), tune);
-    let layout = Layout::from_config(&config);
-    layout.prepare().expect("the log folder");
-    let writer = tokio::runtime::Builder::new_current_thread()
-        .build()
-        .expect("a runtime for the log writer");
-    let logs = {
-        let _on_writer = writer.enter();
-        LogHandle::start(&layout).expect("the log writer").0
+    let (logs, writer) = match logs {
+        Some(logs) => (logs, None),
+        None => {
+            let layout = Layout::from_config(&config);
+            layout.prepare().expect("the log folder");
+            let writer = tokio::runtime::Builder::new_current_thread()
+                .build()
+                .expect("a runtime for the log writer");
+            let logs = {
+                let _on_writer = writer.enter();
+                LogHandle::start(&layout).expect("the log writer").0
+            };
+            (logs, Some(writer))
+        }
     };
     let script = Scripted::new(acts);
     let context = Context {
@@ -223,7 +234,7 @@ fn fixture(acts: &[Act], tune: impl FnOnce(&mut Program)) -> Fixture {
     Fixture {
         handle,
         script,
-        writer: Some(writer),
+        writer,
         _dir: dir,
     }
 }
@@ -275,6 +286,25 @@ async fn a_crash_is_restarted_after_the_policys_backoff() {
     let record = online.history.back().expect("one restart recorded");
     assert_eq!(record.detail, "exited with code 1");
     assert_eq!(count(&online, RestartReason::Crash), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_crash_is_restarted_on_time_and_stopped_while_the_logs_are_stuck() {
+    let (logs, _stuck) = LogHandle::stuck();
+    let acts = [
+        Act::Exit {
+            after: MS(10),
+            code: 1,
+        },
+        Act::Serve { heeds_term: true },
+    ];
+    let f = fixture_with(&acts, |_| {}, Some(logs));
+    f.handle.start().await;
+    let online = f.until(|s| s.state == State::Online).await;
+    assert_eq!(f.gaps(), [MS(10) + MS(100)]);
+    assert_eq!(online.restarts, 1);
+    f.handle.stop().await;
+    assert_eq!(f.handle.snapshot().state, State::Stopped);
 }
 
 #[tokio::test(start_paused = true)]
