@@ -40,10 +40,11 @@ mod writer;
 use std::collections::{BTreeMap, HashMap};
 use std::os::fd::OwnedFd;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::{Duration, SystemTime};
 
+use tokio::sync::mpsc::error::TrySendError;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
@@ -215,8 +216,17 @@ struct Shared {
     pids: Mutex<HashMap<(Arc<str>, u32), u32>>,
     /// Chunks the writer is done with, for the readers to reuse.
     spares: Arc<Spares>,
-    /// Lifecycle events on their way to the writer's channel (see [`LogHandle::event`]).
-    events: OnceLock<mpsc::UnboundedSender<Entry>>,
+    /// Lifecycle events that found the writer's channel full (see [`LogHandle::event`]).
+    overflow: Overflow,
+}
+
+/// Lifecycle events waiting, in order, for room in the writer's channel.
+#[derive(Default)]
+struct Overflow {
+    /// To the task that moves them into the channel, started with the first one.
+    queue: OnceLock<mpsc::UnboundedSender<Entry>>,
+    /// Events queued and not yet in the channel: while there are any, later ones queue behind.
+    waiting: Arc<AtomicUsize>,
 }
 
 impl LogHandle {
@@ -267,7 +277,7 @@ impl LogHandle {
             stats,
             pids: Mutex::new(HashMap::new()),
             spares,
-            events: OnceLock::new(),
+            overflow: Overflow::default(),
         });
         Ok((LogHandle { tx, shared }, thread))
     }
@@ -303,10 +313,11 @@ impl LogHandle {
     }
 
     /// Records a daemon lifecycle event of one instance (`"source":"svc"`). Never waits for the
-    /// writer: supervision (a restart, a stop) goes on while the logs are slow or their disk
-    /// hangs. Events queue, in the order they were made, for one task that hands them to the
-    /// writer's channel behind the output already waiting there; they are few (a handful per
-    /// start or exit, restarts being paced by their backoff).
+    /// writer, so supervision (a restart, a stop) goes on while the logs are slow or their disk
+    /// hangs: an event goes straight into the writer's channel when it has room, else it queues
+    /// in memory, in order, for a task that moves it into the channel as room comes, behind the
+    /// output already waiting there. Events are few (a handful per start or exit, restarts
+    /// being paced by their backoff).
     pub fn event(&self, program: &Arc<str>, instance: u32, level: Level, msg: String) {
         let pid = self
             .shared
@@ -315,7 +326,7 @@ impl LogHandle {
             .unwrap_or_else(PoisonError::into_inner)
             .get(&(program.clone(), instance))
             .copied();
-        let entry = Entry::Event {
+        let mut entry = Entry::Event {
             program: program.clone(),
             instance,
             pid,
@@ -323,20 +334,30 @@ impl LogHandle {
             msg,
             time: SystemTime::now(),
         };
-        let events = self.shared.events.get_or_init(|| {
-            // Made at the first event, on the runtime of the daemon's tasks.
-            let (events, mut queued) = mpsc::unbounded_channel();
-            let tx = self.tx.clone();
+        let overflow = &self.shared.overflow;
+        if overflow.waiting.load(Ordering::Acquire) == 0 {
+            match self.tx.try_send(entry) {
+                Ok(()) | Err(TrySendError::Closed(_)) => return,
+                Err(TrySendError::Full(back)) => entry = back,
+            }
+        }
+        overflow.waiting.fetch_add(1, Ordering::AcqRel);
+        let queue = overflow.queue.get_or_init(|| {
+            // Started on the runtime of the daemon's tasks, at the first event that waits.
+            let (queue, mut queued) = mpsc::unbounded_channel();
+            let (tx, waiting) = (self.tx.clone(), overflow.waiting.clone());
             tokio::spawn(async move {
                 while let Some(entry) = queued.recv().await {
-                    if tx.send(entry).await.is_err() {
+                    let sent = tx.send(entry).await;
+                    waiting.fetch_sub(1, Ordering::AcqRel);
+                    if sent.is_err() {
                         return;
                     }
                 }
             });
-            events
+            queue
         });
-        let _ = events.send(entry);
+        let _ = queue.send(entry);
     }
 
     /// Rotates every log now (after writing what is queued before this request).
@@ -408,7 +429,7 @@ impl LogHandle {
             stats: Arc::default(),
             pids: Mutex::default(),
             spares: Arc::new(Spares::new(0)),
-            events: OnceLock::new(),
+            overflow: Overflow::default(),
         });
         (LogHandle { tx, shared }, rx)
     }
@@ -448,6 +469,11 @@ mod tests {
             .collect();
         let expected: Vec<String> = (0..100).map(|n| format!("event {n}")).collect();
         assert_eq!(events, expected);
+        // Nothing waits any more and there is room: the next event goes straight in.
+        tokio::task::yield_now().await;
+        logs.event(&web, 0, Level::Info, "straight in".into());
+        let entry = rx.try_recv().expect("in the channel without a task's help");
+        assert_eq!(event_of(&entry), Some(("web".into(), "straight in".into())));
     }
 
     #[tokio::test]
