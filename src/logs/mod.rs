@@ -343,7 +343,9 @@ impl LogHandle {
         }
         overflow.waiting.fetch_add(1, Ordering::AcqRel);
         let queue = overflow.queue.get_or_init(|| {
-            // Started on the runtime of the daemon's tasks, at the first event that waits.
+            // Started on the runtime of the daemon's tasks, at the first event that waits. It
+            // holds the counter, not `Shared` (which holds the queue), so it ends, and with it
+            // the writer, once the last handle is gone and what it queued is in the channel.
             let (queue, mut queued) = mpsc::unbounded_channel();
             let (tx, waiting) = (self.tx.clone(), overflow.waiting.clone());
             tokio::spawn(async move {
