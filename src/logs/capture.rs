@@ -89,13 +89,12 @@ impl Splitter {
             start = end + 1;
         }
         // The unfinished rest: send full pieces now, keep less than one piece.
-        // (Strictly more than a piece, so the byte after the cut is known.)
-        while self.pending.len() - start > MAX_LINE {
-            let end = char_boundary(&self.pending, start + MAX_LINE, start);
-            self.parts_sent += 1;
-            lines.push(Piece::new(start..end, self.parts_sent));
-            start = end;
-        }
+        start = full_pieces(
+            &self.pending,
+            start..self.pending.len(),
+            &mut self.parts_sent,
+            &mut lines,
+        );
         if eof && start < self.pending.len() {
             let end = self.pending.len();
             cut(&self.pending, start..end, &mut self.parts_sent, &mut lines);
@@ -117,6 +116,21 @@ impl Splitter {
 /// Records the line at `range` of `bytes` (its newline excluded), in pieces when it is too long;
 /// `parts_sent` counts the pieces of the current line already sent.
 fn cut(bytes: &[u8], range: Range<usize>, parts_sent: &mut u32, lines: &mut Vec<Piece>) {
+    let end = range.end;
+    let start = full_pieces(bytes, range, parts_sent, lines);
+    let part = if *parts_sent > 0 { *parts_sent + 1 } else { 0 };
+    *parts_sent = 0;
+    lines.push(Piece::new(start..end, part));
+}
+
+/// Records full pieces of the line at `range` of `bytes` while more than a piece of it is left
+/// (strictly more, so the byte after each cut is known); returns where the rest starts.
+fn full_pieces(
+    bytes: &[u8],
+    range: Range<usize>,
+    parts_sent: &mut u32,
+    lines: &mut Vec<Piece>,
+) -> usize {
     let Range { mut start, end } = range;
     while end - start > MAX_LINE {
         let cut = char_boundary(bytes, start + MAX_LINE, start);
@@ -124,9 +138,7 @@ fn cut(bytes: &[u8], range: Range<usize>, parts_sent: &mut u32, lines: &mut Vec<
         lines.push(Piece::new(start..cut, *parts_sent));
         start = cut;
     }
-    let part = if *parts_sent > 0 { *parts_sent + 1 } else { 0 };
-    *parts_sent = 0;
-    lines.push(Piece::new(start..end, part));
+    start
 }
 
 /// Moves a cut at `at` back to the start of a UTF-8 character (at most 3 bytes, never down to

@@ -13,7 +13,6 @@ pub fn newlines(bytes: &[u8]) -> impl Iterator<Item = usize> + '_ {
     {
         Newlines {
             bytes,
-            base: 0,
             next: 0,
             mask: 0,
         }
@@ -28,11 +27,9 @@ pub fn newlines(bytes: &[u8]) -> impl Iterator<Item = usize> + '_ {
 #[cfg(target_arch = "x86_64")]
 struct Newlines<'a> {
     bytes: &'a [u8],
-    /// Where the block `mask` stands for starts.
-    base: usize,
-    /// Where the next block starts.
+    /// Where the next block starts; `mask` stands for the 64 bytes before.
     next: usize,
-    /// Bit `i` set when byte `base + i` is a newline not yet returned.
+    /// Bit `i` set when byte `next - 64 + i` is a newline not yet returned.
     mask: u64,
 }
 
@@ -46,7 +43,6 @@ impl Iterator for Newlines<'_> {
             if block.is_empty() {
                 return None;
             }
-            self.base = self.next;
             self.next += 64;
             self.mask = match block.first_chunk::<64>() {
                 Some(block) => newline_mask(block),
@@ -56,7 +52,7 @@ impl Iterator for Newlines<'_> {
                     .fold(0, |mask, (i, &b)| mask | (u64::from(b == b'\n') << i)),
             };
         }
-        let at = self.base + self.mask.trailing_zeros() as usize;
+        let at = self.next - 64 + self.mask.trailing_zeros() as usize;
         self.mask &= self.mask - 1;
         Some(at)
     }

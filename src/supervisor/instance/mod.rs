@@ -202,7 +202,8 @@ impl Actor {
         self.context.logs.event(&self.name, self.index, level, msg);
     }
 
-    /// Records a restart in the history, the per-cause counts and the daemon's log.
+    /// Records a restart in the history and the per-cause counts (its event is logged by the
+    /// caller).
     fn record_restart(&self, cause: Cause) {
         let at_ms = crate::clock::now_millis();
         let reason = cause.reason;
